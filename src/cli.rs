@@ -1,0 +1,112 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Beton finds the accounts whose product usage says "ready to buy", scores them, explains why,
+/// and proves with history whether the signals predict revenue.
+///
+/// With no command it opens the terminal app (creating a demo workspace on first run).
+#[derive(Debug, Parser)]
+#[command(name = "beton", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// Run the whole pipeline once, headless (for cron): detect, score, record, sync.
+    #[arg(long)]
+    pub run_daily: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// The settings file [default: the platform config dir]/config.toml.
+    #[arg(long, global = true, env = "BETON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where the workspace lives [default: the platform data dir].
+    #[arg(long, global = true, env = "BETON_DATA", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Detect as of this time (RFC 3339 or YYYY-MM-DD, UTC) instead of now.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented settings file with every default.
+    Init {
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Import events, an accounts snapshot or deals (JSONL or CSV; `-` reads stdin).
+    Import {
+        #[arg(value_enum)]
+        kind: ImportKind,
+        /// The file, or `-` for standard input.
+        file: String,
+        /// The file's format when its name does not say (.jsonl/.ndjson/.json or .csv).
+        #[arg(long, value_enum)]
+        format: Option<FormatArg>,
+    },
+    /// Generate a deterministic demo workspace ending now (or at --as-of).
+    Demo {
+        #[arg(long, default_value_t = 1000)]
+        accounts: u32,
+        #[arg(long, default_value_t = 180)]
+        days: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Write events.jsonl, accounts.jsonl and deals.csv here instead of the workspace.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Replace a workspace that already holds data.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show how an account's score is made: each signal's base, the cap, the bonus, the evidence.
+    Explain {
+        /// The account key (e.g. acme.com).
+        account: String,
+    },
+    /// List the latest run's scores.
+    Scores {
+        /// Only this tier.
+        #[arg(long, value_enum)]
+        tier: Option<TierArg>,
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ImportKind {
+    Events,
+    Accounts,
+    Deals,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TierArg {
+    Hot,
+    Warm,
+    Cool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Csv,
+}

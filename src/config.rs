@@ -1,0 +1,651 @@
+//! Settings: every threshold, window, base score, event list and tier bound of SPEC §2–3, read from a
+//! TOML file with the SPEC defaults, plus the one layering helper (CLI > env > file > default).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The commented template `beton init` writes; parsing it gives exactly [`Config::default`].
+pub const TEMPLATE: &str = include_str!("../assets/config.toml");
+
+/// Where the events come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The embedded SQLite workspace (imports or the demo).
+    #[default]
+    Local,
+    /// A PostHog project, queried with HogQL.
+    Posthog,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub source: SourceKind,
+    /// PostHog group type whose groups are accounts.
+    pub group_type: String,
+    /// Events that are not "activity" (a trailing `*` is a prefix match).
+    pub activity_exclude: Vec<String>,
+    /// Score at or above which an account becomes a CRM candidate.
+    pub route_threshold: u32,
+    /// Days during which a signal type that fired again is not emitted again.
+    pub cooldown_days: u32,
+    pub tiers: Tiers,
+    pub score: ScoreSettings,
+    pub signals: Signals,
+    pub deals: DealSettings,
+    pub backtest: BacktestSettings,
+    pub sources: SourceSettings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tiers {
+    pub hot: u32,
+    pub warm: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScoreSettings {
+    /// Cap on the sum of base scores.
+    pub cap: u32,
+    /// Diversity bonus per fired type.
+    pub bonus_per_type: u32,
+    /// Cap on the diversity bonus.
+    pub bonus_cap: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Signals {
+    pub usage_spike: UsageSpike,
+    pub pricing_intent: PricingIntent,
+    pub feature_adoption: FeatureAdoption,
+    pub limit_approaching: LimitApproaching,
+    pub trial_expiring: TrialExpiring,
+    pub team_growth: TeamGrowth,
+    #[serde(deserialize_with = "support_engagement")]
+    pub support_engagement: EventCount,
+    #[serde(deserialize_with = "billing_intent")]
+    pub billing_intent: EventCount,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageSpike {
+    pub enabled: bool,
+    pub base: u32,
+    pub window_days: u32,
+    /// Activity needed in the previous window before a spike counts.
+    pub min_baseline: u64,
+    /// Growth over the previous window that must be exceeded (0.5 = 50 %).
+    pub min_growth: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingIntent {
+    pub enabled: bool,
+    pub base: u32,
+    pub window_days: u32,
+    pub min_count: u64,
+    /// Case-insensitive substrings of `$current_url` on `$pageview` events.
+    pub url_patterns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeatureAdoption {
+    pub enabled: bool,
+    pub base: u32,
+    pub window_days: u32,
+    pub lookback_days: u32,
+    pub min_new_features: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitApproaching {
+    pub enabled: bool,
+    pub base: u32,
+    /// used / limit must exceed this.
+    pub min_ratio: f64,
+    /// Pairs of account properties `[used, limit]`.
+    pub pairs: Vec<[String; 2]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrialExpiring {
+    pub enabled: bool,
+    pub base: u32,
+    pub window_days: u32,
+    /// The trial must end within this many days after T.
+    pub days_ahead: u32,
+    pub min_activity: u64,
+    pub property: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TeamGrowth {
+    pub enabled: bool,
+    pub base: u32,
+    pub window_days: u32,
+    pub lookback_days: u32,
+    pub min_new_users: u64,
+}
+
+/// A signal that counts events from a list in its window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventCount {
+    pub enabled: bool,
+    pub base: u32,
+    pub window_days: u32,
+    pub min_count: u64,
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DealSettings {
+    pub won_stages: Vec<String>,
+    pub lost_stages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BacktestSettings {
+    pub range_days: u32,
+    pub step_days: u32,
+    pub horizon_days: u32,
+    /// What Beton costs a year, for the ROI multiple.
+    pub annual_cost: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourceSettings {
+    /// Deals created in this many days before T are compared.
+    pub period_days: u32,
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            source: SourceKind::Local,
+            group_type: "company".into(),
+            activity_exclude: strings(&[
+                "beton_signal_fired",
+                "$groupidentify",
+                "$identify",
+                "$feature_flag_called",
+                "$pageleave",
+            ]),
+            route_threshold: 60,
+            cooldown_days: 7,
+            tiers: Tiers::default(),
+            score: ScoreSettings::default(),
+            signals: Signals::default(),
+            deals: DealSettings::default(),
+            backtest: BacktestSettings::default(),
+            sources: SourceSettings::default(),
+        }
+    }
+}
+
+impl Default for Tiers {
+    fn default() -> Self {
+        Self { hot: 70, warm: 40 }
+    }
+}
+
+impl Default for ScoreSettings {
+    fn default() -> Self {
+        Self { cap: 80, bonus_per_type: 5, bonus_cap: 20 }
+    }
+}
+
+impl Default for UsageSpike {
+    fn default() -> Self {
+        Self { enabled: true, base: 25, window_days: 7, min_baseline: 10, min_growth: 0.5 }
+    }
+}
+
+impl Default for PricingIntent {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            base: 30,
+            window_days: 7,
+            min_count: 2,
+            url_patterns: strings(&["/pricing"]),
+        }
+    }
+}
+
+impl Default for FeatureAdoption {
+    fn default() -> Self {
+        Self { enabled: true, base: 20, window_days: 7, lookback_days: 90, min_new_features: 3 }
+    }
+}
+
+impl Default for LimitApproaching {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            base: 35,
+            min_ratio: 0.8,
+            pairs: vec![
+                ["usage".into(), "plan_limit".into()],
+                ["seats_used".into(), "seat_limit".into()],
+            ],
+        }
+    }
+}
+
+impl Default for TrialExpiring {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            base: 30,
+            window_days: 7,
+            days_ahead: 7,
+            min_activity: 3,
+            property: "trial_ends_at".into(),
+        }
+    }
+}
+
+impl Default for TeamGrowth {
+    fn default() -> Self {
+        Self { enabled: true, base: 25, window_days: 7, lookback_days: 90, min_new_users: 2 }
+    }
+}
+
+/// The fields of an [`EventCount`] table; what is absent keeps that signal's own default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventCountPatch {
+    enabled: Option<bool>,
+    base: Option<u32>,
+    window_days: Option<u32>,
+    min_count: Option<u64>,
+    events: Option<Vec<String>>,
+}
+
+impl EventCountPatch {
+    fn over(self, d: EventCount) -> EventCount {
+        EventCount {
+            enabled: self.enabled.unwrap_or(d.enabled),
+            base: self.base.unwrap_or(d.base),
+            window_days: self.window_days.unwrap_or(d.window_days),
+            min_count: self.min_count.unwrap_or(d.min_count),
+            events: self.events.unwrap_or(d.events),
+        }
+    }
+}
+
+fn support_engagement<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<EventCount, D::Error> {
+    Ok(EventCountPatch::deserialize(d)?.over(Signals::default().support_engagement))
+}
+
+fn billing_intent<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<EventCount, D::Error> {
+    Ok(EventCountPatch::deserialize(d)?.over(Signals::default().billing_intent))
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self {
+            usage_spike: UsageSpike::default(),
+            pricing_intent: PricingIntent::default(),
+            feature_adoption: FeatureAdoption::default(),
+            limit_approaching: LimitApproaching::default(),
+            trial_expiring: TrialExpiring::default(),
+            team_growth: TeamGrowth::default(),
+            support_engagement: EventCount {
+                enabled: true,
+                base: 15,
+                window_days: 7,
+                min_count: 3,
+                events: strings(&["intercom_*", "support_ticket_created"]),
+            },
+            billing_intent: EventCount {
+                enabled: true,
+                base: 40,
+                window_days: 7,
+                min_count: 1,
+                events: strings(&["checkout_started", "upgrade_clicked", "stripe_checkout_*"]),
+            },
+        }
+    }
+}
+
+impl Default for DealSettings {
+    fn default() -> Self {
+        Self {
+            won_stages: strings(&["won", "closed_won", "Won 🎉"]),
+            lost_stages: strings(&["lost", "closed_lost", "Lost"]),
+        }
+    }
+}
+
+impl Default for BacktestSettings {
+    fn default() -> Self {
+        Self { range_days: 180, step_days: 7, horizon_days: 90, annual_cost: 50_000.0 }
+    }
+}
+
+impl Default for SourceSettings {
+    fn default() -> Self {
+        Self { period_days: 365 }
+    }
+}
+
+/// True when `name` matches one entry of `list` (exact, or prefix for a trailing `*`).
+pub fn name_matches(list: &[String], name: &str) -> bool {
+    list.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => p == name,
+    })
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names the file in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self> {
+        let cfg: Config = toml::from_str(text).map_err(|e| Error::Config {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.validate().map_err(|(key, why)| Error::Config {
+            origin: origin.to_string(),
+            message: match line_of_key(text, &key) {
+                Some(line) => format!("line {line}: `{key}` {why}"),
+                None => format!("`{key}` {why}"),
+            },
+        })?;
+        Ok(cfg)
+    }
+
+    /// Reads the file, or the defaults when it does not exist.
+    pub fn load(path: &Path) -> Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// Checks values serde cannot: ranges and relations. Returns the key path and the reason.
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
+        let fail = |k: &str, why: &str| Err((k.to_string(), why.to_string()));
+        if self.tiers.warm > self.tiers.hot {
+            return fail("tiers.warm", "must not be above tiers.hot");
+        }
+        if self.tiers.hot > 100 {
+            return fail("tiers.hot", "must be at most 100");
+        }
+        if self.route_threshold > 100 {
+            return fail("route_threshold", "must be at most 100");
+        }
+        if self.group_type.trim().is_empty() {
+            return fail("group_type", "must not be empty");
+        }
+        let s = &self.signals;
+        let windows = [
+            ("signals.usage_spike.window_days", s.usage_spike.window_days),
+            ("signals.pricing_intent.window_days", s.pricing_intent.window_days),
+            ("signals.feature_adoption.window_days", s.feature_adoption.window_days),
+            ("signals.trial_expiring.window_days", s.trial_expiring.window_days),
+            ("signals.team_growth.window_days", s.team_growth.window_days),
+            ("signals.support_engagement.window_days", s.support_engagement.window_days),
+            ("signals.billing_intent.window_days", s.billing_intent.window_days),
+            ("signals.trial_expiring.days_ahead", s.trial_expiring.days_ahead),
+            ("backtest.step_days", self.backtest.step_days),
+            ("backtest.horizon_days", self.backtest.horizon_days),
+            ("sources.period_days", self.sources.period_days),
+        ];
+        for (key, days) in windows {
+            if days == 0 || days > 3650 {
+                return fail(key, "must be between 1 and 3650 days");
+            }
+        }
+        if s.feature_adoption.lookback_days > 3650 || s.team_growth.lookback_days > 3650 {
+            return fail("signals.*.lookback_days", "must be at most 3650 days");
+        }
+        if !(s.usage_spike.min_growth.is_finite() && s.usage_spike.min_growth >= 0.0) {
+            return fail("signals.usage_spike.min_growth", "must be a number ≥ 0");
+        }
+        if !(s.limit_approaching.min_ratio.is_finite() && s.limit_approaching.min_ratio > 0.0) {
+            return fail("signals.limit_approaching.min_ratio", "must be a number > 0");
+        }
+        if s.pricing_intent.url_patterns.iter().any(|p| p.is_empty()) {
+            return fail("signals.pricing_intent.url_patterns", "must not contain an empty pattern");
+        }
+        if !(self.backtest.annual_cost.is_finite() && self.backtest.annual_cost >= 0.0) {
+            return fail("backtest.annual_cost", "must be a number ≥ 0");
+        }
+        Ok(())
+    }
+
+    /// The settings that decide how raw events are rolled up; a change means a rebuild.
+    pub fn rollup_fingerprint(&self) -> String {
+        let s = &self.signals;
+        serde_json::json!({
+            "v": 1,
+            "group_type": self.group_type,
+            "activity_exclude": self.activity_exclude,
+            "pricing": s.pricing_intent.url_patterns.iter().map(|p| p.to_lowercase()).collect::<Vec<_>>(),
+            "support": s.support_engagement.events,
+            "billing": s.billing_intent.events,
+        })
+        .to_string()
+    }
+
+    /// A copy with `key=value` overrides applied (what-if runs, `--set`). Keys may leave out
+    /// the `signals.` prefix (`pricing_intent.min_count=4`). Values are TOML (`4`, `0.6`,
+    /// `["/pricing","/plans"]`); a bare word is taken as a string.
+    pub fn with_overrides(&self, sets: &[String]) -> Result<Self> {
+        if sets.is_empty() {
+            return Ok(self.clone());
+        }
+        let text = toml::to_string(self).map_err(|e| Error::Config {
+            origin: "settings".into(),
+            message: e.to_string(),
+        })?;
+        let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| Error::Config {
+            origin: "settings".into(),
+            message: e.to_string(),
+        })?;
+        for set in sets {
+            let (key, value) = parse_override(set)?;
+            set_path(&mut doc, &key, value).map_err(|message| Error::Config {
+                origin: format!("--set {set}"),
+                message,
+            })?;
+        }
+        Self::parse(&doc.to_string(), "--set")
+    }
+}
+
+/// Splits `key=value` into a full key path and a TOML value.
+pub fn parse_override(set: &str) -> Result<(String, toml_edit::Value)> {
+    let bad = |message: String| Error::Config { origin: format!("--set {set}"), message };
+    let (key, raw) = set
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=VALUE, e.g. pricing_intent.min_count=4".into()))?;
+    let key = key.trim();
+    let key = if SIGNAL_NAMES.iter().any(|n| key.split('.').next() == Some(n)) {
+        format!("signals.{key}")
+    } else {
+        key.to_string()
+    };
+    let raw = raw.trim();
+    let value = raw
+        .parse::<toml_edit::Value>()
+        .unwrap_or_else(|_| toml_edit::Value::from(raw));
+    Ok((key, value))
+}
+
+/// Sets a dotted key in a document, refusing keys that do not exist already.
+pub fn set_path(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_edit::Value) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, parents) = parts.split_last().ok_or("empty key")?;
+    let mut item = doc.as_item_mut();
+    for p in parents {
+        item = item
+            .get_mut(p)
+            .filter(|i| i.is_table_like())
+            .ok_or_else(|| format!("unknown setting `{key}`"))?;
+    }
+    let table = item.as_table_like_mut().ok_or_else(|| format!("unknown setting `{key}`"))?;
+    match table.get_mut(last) {
+        Some(slot) if slot.is_value() => {
+            let decor = slot.as_value().map(|v| v.decor().clone());
+            let mut value = value;
+            if let Some(decor) = decor {
+                *value.decor_mut() = decor;
+            }
+            *slot = toml_edit::Item::Value(value);
+            Ok(())
+        }
+        _ => Err(format!("unknown setting `{key}`")),
+    }
+}
+
+/// The names of the eight signals, in SPEC order.
+pub const SIGNAL_NAMES: [&str; 8] = [
+    "usage_spike",
+    "pricing_intent",
+    "feature_adoption",
+    "limit_approaching",
+    "trial_expiring",
+    "team_growth",
+    "support_engagement",
+    "billing_intent",
+];
+
+/// The 1-based line where a dotted key is set in `text`, if it is.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let mut item = doc.as_item();
+    for part in key.split('.') {
+        item = item.get(part)?;
+    }
+    let span = item.span()?;
+    Some(text[..span.start].matches('\n').count() + 1)
+}
+
+/// Writes `text` to `path` atomically: a temporary file in the same folder, then a rename.
+pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("config"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Where things live: resolved once from CLI flags, environment and platform defaults.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config_file: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl Paths {
+    /// CLI value, else environment variable, else the platform directory from `directories`.
+    pub fn resolve(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Self> {
+        let dirs = directories::ProjectDirs::from("dev", "beton", "beton");
+        let pick = |cli: Option<PathBuf>, env: &str, fallback: Option<PathBuf>| {
+            cli.or_else(|| std::env::var_os(env).filter(|v| !v.is_empty()).map(PathBuf::from))
+                .or(fallback)
+        };
+        let config_file = pick(
+            config,
+            "BETON_CONFIG",
+            dirs.as_ref().map(|d| d.config_dir().join("config.toml")),
+        );
+        let data_dir = pick(data_dir, "BETON_DATA", dirs.as_ref().map(|d| d.data_dir().to_path_buf()));
+        match (config_file, data_dir) {
+            (Some(config_file), Some(data_dir)) => Ok(Self { config_file, data_dir }),
+            _ => Err(Error::Usage(
+                "no home directory found: pass --config and --data-dir (or BETON_CONFIG and BETON_DATA)".into(),
+            )),
+        }
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.data_dir.join("workspace.sqlite")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.data_dir.join("beton.log")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_is_exactly_the_defaults() {
+        let parsed = Config::parse(TEMPLATE, "assets/config.toml").unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = "route_threshold = 60\n\n[signals.pricing_intent]\nmin_cuont = 3\n";
+        let err = Config::parse(text, "beton.toml").unwrap_err().to_string();
+        assert!(err.contains("beton.toml"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("min_cuont"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_type_names_line() {
+        let err = Config::parse("\ncooldown_days = \"seven\"\n", "c.toml").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("cooldown_days"), "{err}");
+    }
+
+    #[test]
+    fn semantic_error_names_line_and_key() {
+        let text = "[tiers]\nhot = 50\nwarm = 60\n";
+        let err = Config::parse(text, "c.toml").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("tiers.warm"), "{err}");
+    }
+
+    #[test]
+    fn overrides_apply_and_reject_unknown_keys() {
+        let cfg = Config::default()
+            .with_overrides(&["pricing_intent.min_count=4".into(), "route_threshold=65".into()])
+            .unwrap();
+        assert_eq!(cfg.signals.pricing_intent.min_count, 4);
+        assert_eq!(cfg.route_threshold, 65);
+        let err = Config::default().with_overrides(&["pricing_intent.nope=1".into()]).unwrap_err();
+        assert!(err.to_string().contains("unknown setting"), "{err}");
+        let err = Config::default().with_overrides(&["route_threshold=high".into()]).unwrap_err();
+        assert!(err.to_string().contains("route_threshold"), "{err}");
+    }
+
+    #[test]
+    fn name_lists_take_prefixes() {
+        let list = strings(&["intercom_*", "support_ticket_created"]);
+        assert!(name_matches(&list, "intercom_message"));
+        assert!(name_matches(&list, "support_ticket_created"));
+        assert!(!name_matches(&list, "support_ticket_created_x"));
+        assert!(!name_matches(&list, "xintercom_"));
+    }
+}

@@ -1,0 +1,181 @@
+//! `run_daily`: the one pipeline both front-ends call. Detect, score, record the run and the
+//! cooldown ledger, then the PostHog and Attio steps when they are configured.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, Paths, SourceKind};
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::signals::facts::Facts;
+use crate::signals::{AccountScore, Tier, score_all};
+use crate::store::{Emission, RunLock, Store};
+use crate::time::{fmt_ts, now};
+
+/// What a run needs: where things are and the settings in force.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub paths: Paths,
+    pub config: Config,
+}
+
+impl Context {
+    pub fn open_store(&self) -> Result<Store> {
+        Store::open(&self.paths.database())
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// The time T to detect at; now when absent.
+    pub as_of: Option<i64>,
+}
+
+/// What `--run-daily` says needs doing on an empty workspace (cron never scores invented data).
+pub const NO_DATA: &str = "the workspace has no data yet. Get some with one of:
+  beton import events FILE      (PostHog event export, JSONL or CSV; also accounts and deals)
+  beton connect posthog         (detect on your PostHog project)
+  beton demo                    (a generated demo workspace, to try Beton out)";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+/// One step of the pipeline and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: String,
+    pub status: StepStatus,
+    pub detail: String,
+}
+
+/// One account in the report (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportAccount {
+    pub account: String,
+    pub score: u32,
+    pub tier: Tier,
+    pub signals: Vec<String>,
+    pub routed: bool,
+}
+
+/// The JSON report of `--run-daily --json` (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub run_id: i64,
+    pub as_of: String,
+    pub source: String,
+    pub demo: bool,
+    pub accounts_scored: usize,
+    pub hot: usize,
+    pub warm: usize,
+    pub cool: usize,
+    pub routed: usize,
+    pub emitted: usize,
+    pub accounts: Vec<ReportAccount>,
+    pub steps: Vec<Step>,
+    pub seconds: f64,
+}
+
+impl Report {
+    /// 0 when every step ran, 2 when some failed but others ran.
+    pub fn exit_code(&self) -> i32 {
+        if self.steps.iter().any(|s| s.status == StepStatus::Failed) { 2 } else { 0 }
+    }
+}
+
+/// Everything a run produced, for front-ends that show more than the report.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub report: Report,
+    pub scores: Vec<AccountScore>,
+    pub emitted: Vec<Emission>,
+}
+
+/// How long a second run waits for the first before giving up.
+pub const LOCK_WAIT: Duration = Duration::from_secs(3);
+
+/// Runs the pipeline once at `opts.as_of`.
+pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> Result<RunResult> {
+    let started = Instant::now();
+    let cfg = &ctx.config;
+    let _lock = RunLock::acquire(&ctx.paths.data_dir, LOCK_WAIT)?;
+    let store = ctx.open_store()?;
+    if cfg.source == SourceKind::Posthog {
+        return Err(Error::Usage(
+            "source = \"posthog\" needs the PostHog connection, which this build does not have yet; \
+             set source = \"local\" and import an export with `beton import events`"
+                .into(),
+        ));
+    }
+    if store.is_empty()? {
+        return Err(Error::NoData(NO_DATA.into()));
+    }
+    let t = opts.as_of.unwrap_or_else(now);
+    let mut steps = Vec::new();
+
+    progress.stage("rollups");
+    if store.ensure_rollups(cfg)? {
+        steps.push(step("rollups", StepStatus::Ok, "rebuilt: the event lists or URL patterns changed"));
+    }
+    progress.stage("detect");
+    let facts = Facts::load(&store, cfg, &[t], None)?;
+    if progress.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    let scores = score_all(&facts, cfg, t);
+    progress.stage("record");
+    let (run_id, emitted) = store.record_detection("daily", "local", t, &scores, cfg.cooldown_days)?;
+    steps.insert(0, step("detect", StepStatus::Ok, &format!("{} accounts scored", facts.accounts.len())));
+
+    let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();
+    let report = Report {
+        run_id,
+        as_of: fmt_ts(t),
+        source: "local".into(),
+        demo: store.meta("demo")?.is_some(),
+        accounts_scored: facts.accounts.len(),
+        hot: count(Tier::Hot),
+        warm: count(Tier::Warm),
+        cool: count(Tier::Cool),
+        routed: scores.iter().filter(|s| s.routed).count(),
+        emitted: emitted.len(),
+        accounts: scores
+            .iter()
+            .map(|s| ReportAccount {
+                account: s.account.clone(),
+                score: s.score,
+                tier: s.tier,
+                signals: s.fired.iter().map(|f| f.signal.as_str().to_string()).collect(),
+                routed: s.routed,
+            })
+            .collect(),
+        steps,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let status = if report.exit_code() == 0 { "ok" } else { "partial" };
+    store.finish_run(run_id, status, &serde_json::to_string(&report).unwrap_or_default())?;
+    Ok(RunResult { report, scores, emitted })
+}
+
+fn step(name: &str, status: StepStatus, detail: &str) -> Step {
+    Step { name: name.into(), status, detail: detail.into() }
+}
+
+/// Scores one account at `t` without recording anything (for `beton explain`).
+pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore> {
+    let store = ctx.open_store()?;
+    store.ensure_rollups(&ctx.config)?;
+    let id = store
+        .account_id(key)?
+        .ok_or_else(|| Error::Usage(format!("no account `{key}` in this workspace")))?;
+    let facts = Facts::load(&store, &ctx.config, &[t], Some(id))?;
+    let a = facts.accounts.first().ok_or_else(|| Error::Usage(format!("no account `{key}`")))?;
+    let fired = crate::signals::detect(a, &ctx.config, t, &facts.features);
+    Ok(crate::signals::score(a, fired, &ctx.config))
+}

@@ -1,0 +1,606 @@
+//! Imports of SPEC §1: events (JSONL or CSV), the accounts snapshot (JSONL) and deals (CSV or
+//! JSONL). A bad row is skipped and reported with its line; the good rows of a file are stored
+//! in one transaction.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::store::{DealRow, EventIn, Ingest, Store};
+use crate::time::parse_ts;
+
+/// How many bad rows a report lists one by one (all are counted).
+pub const LISTED_ERRORS: usize = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Jsonl,
+    Csv,
+}
+
+impl Format {
+    /// By extension; `None` when the name says nothing (stdin, or no known extension).
+    pub fn from_path(path: &str) -> Option<Self> {
+        let lower = path.to_lowercase();
+        if lower.ends_with(".csv") {
+            Some(Format::Csv)
+        } else if [".jsonl", ".ndjson", ".json"].iter().any(|e| lower.ends_with(e)) {
+            Some(Format::Jsonl)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Events,
+    Accounts,
+    Deals,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BadRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub file: String,
+    pub kind: Kind,
+    pub format: Format,
+    pub rows: u64,
+    pub imported: u64,
+    pub duplicates: u64,
+    pub without_account: u64,
+    pub skipped: u64,
+    /// Skipped rows by reason (the reason's first words).
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    /// The first bad rows, with line numbers.
+    pub errors: Vec<BadRow>,
+    pub seconds: f64,
+}
+
+impl ImportReport {
+    fn new(file: &str, kind: Kind, format: Format) -> Self {
+        Self {
+            file: file.to_string(),
+            kind,
+            format,
+            rows: 0,
+            imported: 0,
+            duplicates: 0,
+            without_account: 0,
+            skipped: 0,
+            skipped_by_reason: BTreeMap::new(),
+            errors: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+
+    fn bad(&mut self, line: u64, reason: String) {
+        self.skipped += 1;
+        let key = reason.split(':').next().unwrap_or(&reason).to_string();
+        *self.skipped_by_reason.entry(key).or_default() += 1;
+        if self.errors.len() < LISTED_ERRORS {
+            self.errors.push(BadRow { line, reason });
+        }
+    }
+}
+
+/// An open input: a file or stdin, with its size when known (for progress).
+pub struct Input {
+    pub name: String,
+    pub reader: Box<dyn Read + Send>,
+    pub size: Option<u64>,
+}
+
+impl Input {
+    /// `-` is standard input.
+    pub fn open(path: &str) -> Result<Self> {
+        if path == "-" {
+            return Ok(Self { name: "<stdin>".into(), reader: Box::new(std::io::stdin()), size: None });
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::io(Path::new(path), e))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        Ok(Self { name: path.to_string(), reader: Box::new(file), size })
+    }
+}
+
+/// Reads the format from the first byte that is not white space: `{` is JSONL, else CSV.
+fn sniff(reader: &mut BufReader<Box<dyn Read + Send>>) -> Result<Format> {
+    let buf = reader.fill_buf().map_err(|e| Error::io(Path::new("<input>"), e))?;
+    Ok(match buf.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => Format::Jsonl,
+        Some(_) => Format::Csv,
+    })
+}
+
+// ---- events ----------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(borrow, default)]
+    uuid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    event: Option<Cow<'a, str>>,
+    #[serde(default)]
+    distinct_id: Option<Scalar<'a>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    properties: Option<RawProps<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawProps<'a> {
+    #[serde(rename = "$current_url", borrow, default)]
+    current_url: Option<Cow<'a, str>>,
+    #[serde(rename = "$groups", borrow, default)]
+    groups: Option<HashMap<Cow<'a, str>, Scalar<'a>>>,
+    #[serde(borrow, default)]
+    feature: Option<Scalar<'a>>,
+    #[serde(rename = "$group_type", borrow, default)]
+    group_type: Option<Cow<'a, str>>,
+    #[serde(rename = "$group_key", borrow, default)]
+    group_key: Option<Scalar<'a>>,
+    #[serde(rename = "$group_set", default)]
+    group_set: Option<Map<String, Value>>,
+}
+
+/// A JSON string, number or boolean, as text; null and anything else is absent.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar<'a> {
+    Str(#[serde(borrow)] Cow<'a, str>),
+    Num(serde_json::Number),
+    Bool(bool),
+    Other(serde::de::IgnoredAny),
+}
+
+impl Scalar<'_> {
+    fn text(&self) -> Option<String> {
+        match self {
+            Scalar::Str(s) if !s.is_empty() => Some(s.to_string()),
+            Scalar::Num(n) => Some(n.to_string()),
+            Scalar::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+fn check_event(raw: RawEvent<'_>, group_type: &str) -> std::result::Result<EventIn, String> {
+    let event = raw.event.filter(|e| !e.is_empty()).ok_or("missing `event`")?;
+    let stamp = raw.timestamp.ok_or("missing `timestamp`")?;
+    let ts = parse_ts(&stamp).ok_or_else(|| format!("bad `timestamp` {stamp:?}: expected RFC 3339"))?;
+    let distinct_id = raw.distinct_id.as_ref().and_then(Scalar::text).ok_or("missing `distinct_id`")?;
+    let props = raw.properties.unwrap_or_default();
+    let identify = event == "$groupidentify" && props.group_type.as_deref() == Some(group_type);
+    let account = if identify {
+        props.group_key.as_ref().and_then(Scalar::text)
+    } else {
+        props.groups.as_ref().and_then(|g| g.get(group_type)).and_then(Scalar::text)
+    };
+    Ok(EventIn {
+        uuid: raw.uuid.filter(|u| !u.is_empty()).map(Cow::into_owned),
+        distinct_id,
+        ts,
+        account,
+        url: if event == "$pageview" { props.current_url.map(Cow::into_owned) } else { None },
+        feature: props.feature.as_ref().and_then(Scalar::text),
+        group_set: if identify { props.group_set } else { None },
+        event: event.into_owned(),
+    })
+}
+
+fn parse_json_event(line: &str, group_type: &str) -> std::result::Result<EventIn, String> {
+    let raw: RawEvent = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
+    check_event(raw, group_type)
+}
+
+#[derive(Deserialize)]
+struct CsvEvent {
+    #[serde(default)]
+    uuid: Option<String>,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    distinct_id: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    properties: Option<String>,
+}
+
+fn parse_csv_event(row: CsvEvent, group_type: &str) -> std::result::Result<EventIn, String> {
+    let props_text = row.properties.unwrap_or_default();
+    let properties = if props_text.trim().is_empty() {
+        None
+    } else {
+        Some(serde_json::from_str::<RawProps>(&props_text).map_err(|e| format!("bad JSON in `properties`: {e}"))?)
+    };
+    let raw = RawEvent {
+        uuid: row.uuid.map(Cow::Owned),
+        event: row.event.map(Cow::Owned),
+        distinct_id: row.distinct_id.map(|d| Scalar::Str(Cow::Owned(d))),
+        timestamp: row.timestamp.map(Cow::Owned),
+        properties,
+    };
+    check_event(raw, group_type)
+}
+
+/// Reads CSV rows with a header, calling `f(line, row)` until it returns false.
+fn for_csv_rows<T: serde::de::DeserializeOwned>(
+    reader: impl Read,
+    mut f: impl FnMut(u64, std::result::Result<T, String>) -> bool,
+) {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let headers = match rdr.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            f(1, Err(format!("bad CSV header: {e}")));
+            return;
+        }
+    };
+    let mut rec = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line();
+        match rdr.read_record(&mut rec) {
+            Ok(false) => return,
+            Ok(true) => {
+                let line = rec.position().map_or(line, |p| p.line());
+                let row = rec.deserialize(Some(&headers)).map_err(|e| format!("bad CSV row: {e}"));
+                if !f(line, row) {
+                    return;
+                }
+            }
+            Err(e) => {
+                if !f(line, Err(format!("bad CSV row: {e}"))) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A batch of parsed rows travelling from the parser thread to the writer.
+type Batch = Vec<(u64, std::result::Result<EventIn, String>)>;
+
+const BATCH: usize = 8192;
+
+/// Parses `input` on a second thread and feeds `sink` in order. Returns bytes read.
+fn parse_events(
+    input: Input,
+    format: Option<Format>,
+    group_type: String,
+    mut sink: impl FnMut(Batch, u64) -> Result<()>,
+) -> Result<Format> {
+    let mut reader = BufReader::with_capacity(1 << 20, input.reader);
+    let format = match format {
+        Some(f) => f,
+        None => sniff(&mut reader)?,
+    };
+    let name = input.name.clone();
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<(Batch, u64), Error>>(8);
+    let parser = std::thread::spawn(move || {
+        let send = |b: Batch, bytes: u64| tx.send(Ok((b, bytes))).is_ok();
+        match format {
+            Format::Jsonl => {
+                let mut line = String::new();
+                let mut n = 0u64;
+                let mut bytes = 0u64;
+                let mut batch = Vec::with_capacity(BATCH);
+                loop {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) => break,
+                        Ok(k) => bytes += k as u64,
+                        Err(e) => {
+                            n += 1;
+                            if e.kind() == std::io::ErrorKind::InvalidData {
+                                batch.push((n, Err("not UTF-8 text".to_string())));
+                                // Skip the rest of this line.
+                                let mut junk = Vec::new();
+                                let _ = reader.read_until(b'\n', &mut junk);
+                                continue;
+                            }
+                            let _ = tx.send(Err(Error::io(Path::new(&name), e)));
+                            return;
+                        }
+                    }
+                    n += 1;
+                    let text = line.trim();
+                    if text.is_empty() {
+                        continue;
+                    }
+                    batch.push((n, parse_json_event(text, &group_type)));
+                    if batch.len() == BATCH && !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)), bytes) {
+                        return;
+                    }
+                }
+                send(batch, bytes);
+            }
+            Format::Csv => {
+                let mut batch = Vec::with_capacity(BATCH);
+                let mut ok = true;
+                for_csv_rows::<CsvEvent>(reader, |line, row| {
+                    batch.push((line, row.and_then(|r| parse_csv_event(r, &group_type))));
+                    if batch.len() == BATCH {
+                        ok = send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)), 0);
+                    }
+                    ok
+                });
+                if ok {
+                    send(batch, 0);
+                }
+            }
+        }
+    });
+    for msg in rx {
+        let (batch, bytes) = msg?;
+        sink(batch, bytes)?;
+    }
+    parser.join().map_err(|_| Error::Usage("the import parser thread failed".into()))?;
+    Ok(format)
+}
+
+/// Imports events into the workspace in one transaction.
+pub fn import_events(
+    store: &Store,
+    cfg: &Config,
+    input: Input,
+    format: Option<Format>,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let started = std::time::Instant::now();
+    let name = input.name.clone();
+    let total = input.size.unwrap_or(0);
+    let mut report = ImportReport::new(&name, Kind::Events, format.unwrap_or(Format::Jsonl));
+    let mut ingest = Ingest::begin(store, cfg)?;
+    let format = parse_events(input, format, cfg.group_type.clone(), |batch, bytes| {
+        for (line, item) in batch {
+            report.rows += 1;
+            match item {
+                Ok(ev) => ingest.event(&ev)?,
+                Err(reason) => report.bad(line, reason),
+            }
+        }
+        if progress.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        progress.advance(bytes, total);
+        Ok(())
+    })?;
+    let stats = ingest.commit()?;
+    report.format = format;
+    report.imported = stats.inserted;
+    report.duplicates = stats.duplicates;
+    report.without_account = stats.without_account;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+// ---- accounts ----------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct RawAccount {
+    #[serde(default)]
+    group_type: Option<String>,
+    #[serde(default)]
+    group_key: Option<Value>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    properties: Option<Map<String, Value>>,
+}
+
+/// Imports an accounts snapshot (JSON Lines in the shape of PostHog's `groups` table).
+pub fn import_accounts(store: &Store, cfg: &Config, input: Input) -> Result<ImportReport> {
+    let started = std::time::Instant::now();
+    let mut report = ImportReport::new(&input.name, Kind::Accounts, Format::Jsonl);
+    let mut ingest = Ingest::begin(store, cfg)?;
+    let reader = BufReader::new(input.reader);
+    for (i, line) in reader.lines().enumerate() {
+        let n = i as u64 + 1;
+        let line = line.map_err(|e| Error::io(Path::new(&input.name), e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        report.rows += 1;
+        let row: RawAccount = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                report.bad(n, format!("bad JSON: {e}"));
+                continue;
+            }
+        };
+        let key = match row.group_key {
+            Some(Value::String(s)) if !s.is_empty() => s,
+            Some(Value::Number(x)) => x.to_string(),
+            _ => {
+                report.bad(n, "missing `group_key`".into());
+                continue;
+            }
+        };
+        if let Some(gt) = row.group_type.as_deref().filter(|gt| *gt != cfg.group_type) {
+            report.bad(n, format!("group_type `{gt}`: the configured group type is `{}`", cfg.group_type));
+            continue;
+        }
+        let created = match row.created_at.as_deref() {
+            None | Some("") => None,
+            Some(s) => match parse_ts(s) {
+                Some(t) => Some(t),
+                None => {
+                    report.bad(n, format!("bad `created_at` {s:?}: expected RFC 3339"));
+                    continue;
+                }
+            },
+        };
+        ingest.account_snapshot(&key, created, &row.properties.unwrap_or_default())?;
+        report.imported += 1;
+    }
+    ingest.commit()?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+// ---- deals ---------------------------------------------------------------------------------
+
+/// A deal row as read, every field text (CSV) or JSON scalar (JSONL).
+#[derive(Deserialize, Default)]
+struct RawDeal {
+    #[serde(default, deserialize_with = "text")]
+    deal_id: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    account_key: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    lead_source: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    stage: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    value: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    created_at: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    sql_at: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    closed_at: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    owner_email: Option<String>,
+}
+
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    let v = Option::<Value>::deserialize(d)?;
+    Ok(match v {
+        Some(Value::String(s)) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(Value::Bool(b)) => Some(b.to_string()),
+        _ => None,
+    })
+}
+
+fn check_deal(d: RawDeal, cfg: &Config) -> std::result::Result<DealRow, String> {
+    let need = |v: Option<String>, k: &str| v.ok_or_else(|| format!("missing `{k}`"));
+    let date = |v: Option<String>, k: &str| -> std::result::Result<Option<i64>, String> {
+        v.map(|s| parse_ts(&s).ok_or_else(|| format!("bad `{k}` {s:?}: expected RFC 3339 or YYYY-MM-DD")))
+            .transpose()
+    };
+    let stage = need(d.stage, "stage")?;
+    let closed_at = date(d.closed_at, "closed_at")?;
+    let outcome = crate::deals::Outcome::of(&stage, cfg);
+    if outcome != crate::deals::Outcome::Open && closed_at.is_none() {
+        return Err(format!("missing `closed_at`: stage {stage:?} is {}", outcome.as_str()));
+    }
+    let value = d
+        .value
+        .map(|v| v.replace(',', "").parse::<f64>().map_err(|_| format!("bad `value` {v:?}: expected a number")))
+        .transpose()?;
+    Ok(DealRow {
+        deal_id: need(d.deal_id, "deal_id")?,
+        account_key: need(d.account_key, "account_key")?,
+        name: d.name,
+        lead_source: need(d.lead_source, "lead_source")?.to_lowercase(),
+        stage,
+        value,
+        created_at: date(d.created_at, "created_at")?.ok_or("missing `created_at`")?,
+        sql_at: date(d.sql_at, "sql_at")?,
+        closed_at,
+        owner_email: d.owner_email,
+    })
+}
+
+/// Imports deals (CSV with a header, or JSON Lines with the same keys).
+pub fn import_deals(store: &Store, cfg: &Config, input: Input, format: Option<Format>) -> Result<ImportReport> {
+    let started = std::time::Instant::now();
+    let mut reader = BufReader::new(input.reader);
+    let format = match format {
+        Some(f) => f,
+        None => sniff(&mut reader)?,
+    };
+    let mut report = ImportReport::new(&input.name, Kind::Deals, format);
+    let mut rows: Vec<(u64, std::result::Result<RawDeal, String>)> = Vec::new();
+    match format {
+        Format::Jsonl => {
+            for (i, line) in reader.lines().enumerate() {
+                let line = line.map_err(|e| Error::io(Path::new(&input.name), e))?;
+                if !line.trim().is_empty() {
+                    rows.push((i as u64 + 1, serde_json::from_str(&line).map_err(|e| format!("bad JSON: {e}"))));
+                }
+            }
+        }
+        Format::Csv => for_csv_rows::<RawDeal>(reader, |line, row| {
+            rows.push((line, row));
+            true
+        }),
+    }
+    let mut ingest = Ingest::begin(store, cfg)?;
+    for (line, row) in rows {
+        report.rows += 1;
+        match row.and_then(|d| check_deal(d, cfg)) {
+            Ok(deal) => {
+                ingest.deal(&deal)?;
+                report.imported += 1;
+            }
+            Err(reason) => report.bad(line, reason),
+        }
+    }
+    ingest.commit()?;
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_rows_are_checked_with_reasons() {
+        let ok = parse_json_event(
+            r#"{"uuid":"u1","event":"$pageview","distinct_id":17,"timestamp":"2026-05-01T12:00:00Z",
+                "properties":{"$current_url":"https://x/pricing","$groups":{"company":"acme.com"},"other":[1,2]}}"#,
+            "company",
+        )
+        .unwrap();
+        assert_eq!(ok.distinct_id, "17");
+        assert_eq!(ok.account.as_deref(), Some("acme.com"));
+        assert_eq!(ok.url.as_deref(), Some("https://x/pricing"));
+        let err = |line: &str| parse_json_event(line, "company").unwrap_err();
+        assert!(err("{not json").starts_with("bad JSON"));
+        assert_eq!(err(r#"{"distinct_id":"a","timestamp":"2026-05-01T00:00:00Z"}"#), "missing `event`");
+        assert_eq!(err(r#"{"event":"x","distinct_id":"a"}"#), "missing `timestamp`");
+        assert!(err(r#"{"event":"x","distinct_id":"a","timestamp":"May 1st"}"#).starts_with("bad `timestamp`"));
+        assert_eq!(err(r#"{"event":"x","timestamp":"2026-05-01T00:00:00Z"}"#), "missing `distinct_id`");
+    }
+
+    #[test]
+    fn groupidentify_sets_properties_of_its_group_key() {
+        let ev = parse_json_event(
+            r#"{"event":"$groupidentify","distinct_id":"u","timestamp":"2026-05-01T00:00:00Z",
+                "properties":{"$group_type":"company","$group_key":"acme.com","$group_set":{"plan":"team"}}}"#,
+            "company",
+        )
+        .unwrap();
+        assert_eq!(ev.account.as_deref(), Some("acme.com"));
+        assert_eq!(ev.group_set.unwrap()["plan"], "team");
+        let other = parse_json_event(
+            r#"{"event":"$groupidentify","distinct_id":"u","timestamp":"2026-05-01T00:00:00Z",
+                "properties":{"$group_type":"project","$group_key":"p1","$group_set":{"plan":"team"}}}"#,
+            "company",
+        )
+        .unwrap();
+        assert_eq!(other.account, None);
+        assert!(other.group_set.is_none());
+    }
+}

@@ -1,0 +1,55 @@
+//! The `beton` binary: parse arguments, set up errors and logging, dispatch. Nothing else.
+
+mod cli;
+mod headless;
+
+use clap::Parser;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
+
+use cli::Cli;
+
+/// Logs go to `beton.log` in the data dir; headless runs also print warnings to stderr.
+fn init_tracing(global: &cli::Global, headless: bool) {
+    let file = beton::config::Paths::resolve(global.config.clone(), global.data_dir.clone())
+        .ok()
+        .and_then(|p| {
+            std::fs::create_dir_all(&p.data_dir).ok()?;
+            std::fs::OpenOptions::new().create(true).append(true).open(p.log_file()).ok()
+        });
+    let filter = || EnvFilter::try_from_env("BETON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let file_layer = file.map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .with_filter(filter())
+    });
+    let stderr_layer = headless.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(EnvFilter::try_from_env("BETON_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
+    });
+    let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let _ = color_eyre::install();
+    let interactive = !cli.run_daily && cli.command.is_none();
+    init_tracing(&cli.global, !interactive);
+    let result = if cli.run_daily && cli.command.is_some() {
+        Err(beton::Error::Usage("--run-daily runs the whole pipeline and takes no command".into()))
+    } else if interactive {
+        headless::first_run(&cli.global)
+    } else {
+        headless::run(&cli.global, cli.command)
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("beton: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,369 @@
+//! The eight signals of SPEC §2, the score, tiers and routing of §3, and their explanation.
+
+pub mod facts;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::time::{DAY, fmt_date};
+use facts::{AccountFacts, Facts, distinct_users, new_features};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalType {
+    UsageSpike,
+    PricingIntent,
+    FeatureAdoption,
+    LimitApproaching,
+    TrialExpiring,
+    TeamGrowth,
+    SupportEngagement,
+    BillingIntent,
+}
+
+impl SignalType {
+    pub const ALL: [SignalType; 8] = [
+        Self::UsageSpike,
+        Self::PricingIntent,
+        Self::FeatureAdoption,
+        Self::LimitApproaching,
+        Self::TrialExpiring,
+        Self::TeamGrowth,
+        Self::SupportEngagement,
+        Self::BillingIntent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        crate::config::SIGNAL_NAMES[self as usize]
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
+    /// Base score under `cfg`.
+    pub fn base(self, cfg: &Config) -> u32 {
+        let s = &cfg.signals;
+        match self {
+            Self::UsageSpike => s.usage_spike.base,
+            Self::PricingIntent => s.pricing_intent.base,
+            Self::FeatureAdoption => s.feature_adoption.base,
+            Self::LimitApproaching => s.limit_approaching.base,
+            Self::TrialExpiring => s.trial_expiring.base,
+            Self::TeamGrowth => s.team_growth.base,
+            Self::SupportEngagement => s.support_engagement.base,
+            Self::BillingIntent => s.billing_intent.base,
+        }
+    }
+}
+
+impl std::fmt::Display for SignalType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Hot,
+    Warm,
+    Cool,
+}
+
+impl Tier {
+    pub fn of(score: u32, cfg: &Config) -> Self {
+        if score >= cfg.tiers.hot {
+            Tier::Hot
+        } else if score >= cfg.tiers.warm {
+            Tier::Warm
+        } else {
+            Tier::Cool
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Hot => "hot",
+            Tier::Warm => "warm",
+            Tier::Cool => "cool",
+        }
+    }
+}
+
+/// A signal that fired, with its evidence in words and numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fired {
+    pub signal: SignalType,
+    pub base: u32,
+    pub evidence: String,
+    pub numbers: BTreeMap<String, Value>,
+}
+
+/// The parts a score is made of (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ScoreParts {
+    pub base_sum: u32,
+    pub capped: u32,
+    pub bonus: u32,
+}
+
+impl ScoreParts {
+    pub fn of(bases: &[u32], cfg: &Config) -> Self {
+        let base_sum: u32 = bases.iter().sum();
+        let n = u32::try_from(bases.len()).unwrap_or(u32::MAX);
+        Self {
+            base_sum,
+            capped: base_sum.min(cfg.score.cap),
+            bonus: cfg.score.bonus_per_type.saturating_mul(n).min(cfg.score.bonus_cap),
+        }
+    }
+
+    pub fn score(&self) -> u32 {
+        (self.capped + self.bonus).min(100)
+    }
+}
+
+/// One account's result at one date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountScore {
+    pub account_id: i64,
+    pub account: String,
+    pub score: u32,
+    pub tier: Tier,
+    pub routed: bool,
+    pub parts: ScoreParts,
+    pub fired: Vec<Fired>,
+}
+
+fn days_phrase(days: u32) -> String {
+    if days == 1 { "1 day".into() } else { format!("{days} days") }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn num(v: impl Into<Value>) -> Value {
+    v.into()
+}
+
+/// A property as a number: a JSON number, or a string that parses as one.
+pub fn numeric(v: Option<&Value>) -> Option<f64> {
+    match v? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()),
+        _ => None,
+    }
+}
+
+/// Detects every signal of one account at `t`. Needs facts loaded for `t`.
+pub fn detect(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collections::HashMap<i64, String>) -> Vec<Fired> {
+    let s = &cfg.signals;
+    let d = |n: u32| i64::from(n) * DAY;
+    let sum = |from: i64, f: fn(&facts::Unit) -> u32| -> u64 { a.slice(from, t).iter().map(|u| u64::from(f(u))).sum() };
+    let mut out = Vec::new();
+    let mut fire = |signal: SignalType, evidence: String, numbers: Vec<(&str, Value)>| {
+        out.push(Fired {
+            signal,
+            base: signal.base(cfg),
+            evidence,
+            numbers: numbers.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        });
+    };
+
+    let us = &s.usage_spike;
+    if us.enabled {
+        let w0 = t - d(us.window_days);
+        let now: u64 = sum(w0, |u| u.activity);
+        let before: u64 = a.slice(w0 - d(us.window_days), w0).iter().map(|u| u64::from(u.activity)).sum();
+        if before >= us.min_baseline && now as f64 > before as f64 * (1.0 + us.min_growth) {
+            let growth = (now as f64 - before as f64) / before as f64;
+            let period = if us.window_days == 7 {
+                "week over week".to_string()
+            } else {
+                format!("over the previous {}", days_phrase(us.window_days))
+            };
+            fire(
+                SignalType::UsageSpike,
+                format!("activity up {:.0} % {period}: {now} vs {before} events", growth * 100.0),
+                vec![("events", num(now)), ("events_before", num(before)), ("growth", num(growth))],
+            );
+        }
+    }
+
+    let pi = &s.pricing_intent;
+    if pi.enabled {
+        let n = sum(t - d(pi.window_days), |u| u.pricing);
+        if n >= pi.min_count {
+            fire(
+                SignalType::PricingIntent,
+                format!("{} in {}", plural(n, "pricing page view", "pricing page views"), days_phrase(pi.window_days)),
+                vec![("pricing_views", num(n))],
+            );
+        }
+    }
+
+    let fa = &s.feature_adoption;
+    if fa.enabled {
+        let w0 = t - d(fa.window_days);
+        let mut names: Vec<&str> = new_features(a.slice(w0, t), w0 - d(fa.lookback_days))
+            .filter_map(|f| features.get(&f).map(String::as_str))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let n = names.len() as u64;
+        if n >= fa.min_new_features {
+            fire(
+                SignalType::FeatureAdoption,
+                format!(
+                    "{} in {}: {}",
+                    plural(n, "new feature", "new features"),
+                    days_phrase(fa.window_days),
+                    names.join(", ")
+                ),
+                vec![("new_features", num(n)), ("features", Value::from(names.clone()))],
+            );
+        }
+    }
+
+    let needs_props = (s.limit_approaching.enabled) || s.trial_expiring.enabled;
+    let props = if needs_props { a.props_at(t) } else { Default::default() };
+
+    let la = &s.limit_approaching;
+    if la.enabled {
+        let best = la
+            .pairs
+            .iter()
+            .filter_map(|[used, limit]| {
+                let u = numeric(props.get(used))?;
+                let l = numeric(props.get(limit)).filter(|l| *l > 0.0)?;
+                Some((used, limit, u, l, u / l))
+            })
+            .filter(|p| p.4 > la.min_ratio)
+            .max_by(|x, y| x.4.total_cmp(&y.4));
+        if let Some((used, limit, u, l, ratio)) = best {
+            fire(
+                SignalType::LimitApproaching,
+                format!("{used} {u} of {limit} {l} ({:.0} %)", ratio * 100.0),
+                vec![("used", num(u)), ("limit", num(l)), ("ratio", num(ratio)), ("property", num(used.as_str()))],
+            );
+        }
+    }
+
+    let te = &s.trial_expiring;
+    if te.enabled {
+        let ends = props.get(&te.property).and_then(Value::as_str).and_then(crate::time::parse_ts);
+        if let Some(ends) = ends.filter(|e| *e > t && *e < t + d(te.days_ahead)) {
+            let n = sum(t - d(te.window_days), |u| u.activity);
+            if n >= te.min_activity {
+                let left = (ends - t) as f64 / DAY as f64;
+                fire(
+                    SignalType::TrialExpiring,
+                    format!(
+                        "trial ends {} (in {left:.1} days) with {n} events in {}",
+                        fmt_date(ends),
+                        days_phrase(te.window_days)
+                    ),
+                    vec![("trial_ends_at", num(crate::time::fmt_ts(ends))), ("days_left", num(left)), ("events", num(n))],
+                );
+            }
+        }
+    }
+
+    let tg = &s.team_growth;
+    if tg.enabled {
+        let w0 = t - d(tg.window_days);
+        let n = distinct_users(a.slice(w0, t), w0 - d(tg.lookback_days));
+        if n >= tg.min_new_users {
+            fire(
+                SignalType::TeamGrowth,
+                format!("{} in {}", plural(n, "new active user", "new active users"), days_phrase(tg.window_days)),
+                vec![("new_users", num(n))],
+            );
+        }
+    }
+
+    for (signal, c, what, f) in [
+        (SignalType::SupportEngagement, &s.support_engagement, "support", (|u: &facts::Unit| u.support) as fn(&facts::Unit) -> u32),
+        (SignalType::BillingIntent, &s.billing_intent, "billing", |u: &facts::Unit| u.billing),
+    ] {
+        if c.enabled {
+            let n = sum(t - d(c.window_days), f);
+            if n >= c.min_count {
+                fire(
+                    signal,
+                    format!(
+                        "{} in {}",
+                        plural(n, &format!("{what} event"), &format!("{what} events")),
+                        days_phrase(c.window_days)
+                    ),
+                    vec![("events", num(n))],
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Scores one account from its fired signals.
+pub fn score(a: &AccountFacts, fired: Vec<Fired>, cfg: &Config) -> AccountScore {
+    let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
+    let parts = ScoreParts::of(&bases, cfg);
+    let score = if fired.is_empty() { 0 } else { parts.score() };
+    AccountScore {
+        account_id: a.id,
+        account: a.key.clone(),
+        score,
+        tier: Tier::of(score, cfg),
+        routed: !fired.is_empty() && score >= cfg.route_threshold,
+        parts,
+        fired,
+    }
+}
+
+/// Scores every account at `t`, best first (then by key). Accounts with no fired signal are left out.
+pub fn score_all(facts: &Facts, cfg: &Config, t: i64) -> Vec<AccountScore> {
+    let mut out: Vec<AccountScore> = facts
+        .accounts
+        .iter()
+        .filter_map(|a| {
+            let fired = detect(a, cfg, t, &facts.features);
+            (!fired.is_empty()).then(|| score(a, fired, cfg))
+        })
+        .collect();
+    out.sort_by(|x, y| y.score.cmp(&x.score).then_with(|| x.account.cmp(&y.account)));
+    out
+}
+
+/// The score's parts and evidence, as lines for a person.
+pub fn explain(s: &AccountScore, cfg: &Config) -> Vec<String> {
+    let mut lines = vec![format!("{}: score {} ({})", s.account, s.score, s.tier.as_str())];
+    if s.fired.is_empty() {
+        lines.push("no signal fired".into());
+        return lines;
+    }
+    for f in &s.fired {
+        lines.push(format!("  + {:<3} {:<19} {}", f.base, f.signal.as_str(), f.evidence));
+    }
+    lines.push(format!(
+        "  = {} base, capped at {} → {}; diversity bonus {} × {} types = {} (cap {}) → score {}",
+        s.parts.base_sum,
+        cfg.score.cap,
+        s.parts.capped,
+        cfg.score.bonus_per_type,
+        s.fired.len(),
+        s.parts.bonus,
+        cfg.score.bonus_cap,
+        s.score
+    ));
+    lines.push(if s.routed {
+        format!("  routed to the CRM (score ≥ {})", cfg.route_threshold)
+    } else {
+        format!("  not routed (route threshold {})", cfg.route_threshold)
+    });
+    lines
+}

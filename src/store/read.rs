@@ -1,0 +1,273 @@
+//! Reading the workspace: the rows detection, the figures and the front-ends need.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::error::Result;
+
+/// A deal as imported (SPEC §1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DealRow {
+    pub deal_id: String,
+    pub account_key: String,
+    pub name: Option<String>,
+    pub lead_source: String,
+    pub stage: String,
+    pub value: Option<f64>,
+    pub created_at: i64,
+    pub sql_at: Option<i64>,
+    pub closed_at: Option<i64>,
+    pub owner_email: Option<String>,
+}
+
+/// The days a detection load covers; days in `raw_days` are read event by event.
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    pub from_day: i64,
+    pub to_day: i64,
+    pub raw_days: std::collections::BTreeSet<i64>,
+}
+
+/// One rollup row of `user_day`.
+#[derive(Debug, Clone, Copy)]
+pub struct UserDay {
+    pub day: i64,
+    pub account: i64,
+    pub user: i64,
+    pub activity: i64,
+    pub pricing: i64,
+    pub support: i64,
+    pub billing: i64,
+    pub last_ts: Option<i64>,
+}
+
+/// One raw event, as detection needs it.
+#[derive(Debug, Clone)]
+pub struct RawEvent {
+    pub ts: i64,
+    pub account: i64,
+    pub user: i64,
+    pub name: i64,
+    pub url: Option<String>,
+    pub feature: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub kind: String,
+    pub started_at: i64,
+    pub as_of: i64,
+    pub source: String,
+    pub status: String,
+    pub report: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreRow {
+    pub account: String,
+    pub score: u32,
+    pub tier: String,
+    pub routed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalRow {
+    pub account: String,
+    pub signal: String,
+    pub base: u32,
+    pub evidence: String,
+    pub emitted: bool,
+}
+
+impl Store {
+    /// Every account: id, key, snapshot properties (JSON text).
+    pub fn accounts(&self) -> Result<Vec<(i64, String, Option<String>)>> {
+        let mut stmt = self.conn().prepare("SELECT id, key, snapshot FROM accounts ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn account_id(&self, key: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT id FROM accounts WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every `$group_set`, by account then time.
+    pub fn prop_history(&self) -> Result<Vec<(i64, i64, String)>> {
+        let mut stmt = self.conn().prepare("SELECT account_id, ts, props FROM prop_history ORDER BY account_id, ts, seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Streams `user_day` rows of the window's days that are not read raw.
+    pub fn for_user_days(&self, w: &Window, only: Option<i64>, mut f: impl FnMut(UserDay)) -> Result<()> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT day, account_id, user_id, activity, pricing, support, billing, last_ts FROM user_day
+             WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR account_id = ?3)",
+        )?;
+        let mut rows = stmt.query(params![w.from_day, w.to_day, only])?;
+        while let Some(r) = rows.next()? {
+            let day: i64 = r.get(0)?;
+            if w.raw_days.contains(&day) {
+                continue;
+            }
+            f(UserDay {
+                day,
+                account: r.get(1)?,
+                user: r.get(2)?,
+                activity: r.get(3)?,
+                pricing: r.get(4)?,
+                support: r.get(5)?,
+                billing: r.get(6)?,
+                last_ts: r.get(7)?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Streams `feature_day` rows (day, account, feature) of the window's days not read raw.
+    pub fn for_feature_days(&self, w: &Window, only: Option<i64>, mut f: impl FnMut(i64, i64, i64)) -> Result<()> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT day, account_id, feature_id FROM feature_day
+             WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR account_id = ?3)",
+        )?;
+        let mut rows = stmt.query(params![w.from_day, w.to_day, only])?;
+        while let Some(r) = rows.next()? {
+            let day: i64 = r.get(0)?;
+            if !w.raw_days.contains(&day) {
+                f(day, r.get(1)?, r.get(2)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Streams raw events with `from <= ts < to`.
+    pub fn for_raw_events(&self, from: i64, to: i64, only: Option<i64>, mut f: impl FnMut(RawEvent)) -> Result<()> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT ts, account_id, user_id, name_id, url, feature_id FROM events
+             WHERE ts >= ?1 AND ts < ?2 AND (?3 IS NULL OR account_id = ?3)",
+        )?;
+        let mut rows = stmt.query(params![from, to, only])?;
+        while let Some(r) = rows.next()? {
+            f(RawEvent {
+                ts: r.get(0)?,
+                account: r.get(1)?,
+                user: r.get(2)?,
+                name: r.get(3)?,
+                url: r.get(4)?,
+                feature: r.get(5)?,
+            });
+        }
+        Ok(())
+    }
+
+    /// Last activity per account before `t` (from the rollups; the day of `t` read raw).
+    pub fn last_seen(&self, t: i64, activity_names: &[i64]) -> Result<std::collections::HashMap<i64, i64>> {
+        let day = crate::time::day_of(t);
+        let mut out = std::collections::HashMap::new();
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT account_id, max(last_ts) FROM user_day WHERE day < ?1 AND last_ts IS NOT NULL GROUP BY account_id",
+        )?;
+        let rows = stmt.query_map([day], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (a, ts) = row?;
+            out.insert(a, ts);
+        }
+        self.for_raw_events(day * crate::time::DAY, t, None, |e| {
+            if activity_names.contains(&e.name) {
+                let slot = out.entry(e.account).or_insert(e.ts);
+                *slot = (*slot).max(e.ts);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Every deal, with its account key.
+    pub fn deals(&self) -> Result<Vec<DealRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT d.deal_id, a.key, d.name, d.lead_source, d.stage, d.value, d.created_at, d.sql_at, d.closed_at, d.owner_email
+             FROM deals d JOIN accounts a ON a.id = d.account_id ORDER BY d.created_at, d.deal_id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DealRow {
+                deal_id: r.get(0)?,
+                account_key: r.get(1)?,
+                name: r.get(2)?,
+                lead_source: r.get(3)?,
+                stage: r.get(4)?,
+                value: r.get(5)?,
+                created_at: r.get(6)?,
+                sql_at: r.get(7)?,
+                closed_at: r.get(8)?,
+                owner_email: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest finished run of a kind.
+    pub fn latest_run(&self, kind: &str) -> Result<Option<RunRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, kind, started_at, as_of, source, status, report FROM runs
+                 WHERE kind = ?1 AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+                [kind],
+                |r| {
+                    Ok(RunRow {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        started_at: r.get(2)?,
+                        as_of: r.get(3)?,
+                        source: r.get(4)?,
+                        status: r.get(5)?,
+                        report: r.get(6)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Scores of a run, best first.
+    pub fn run_scores(&self, run_id: i64) -> Result<Vec<ScoreRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT a.key, s.score, s.tier, s.routed FROM run_scores s JOIN accounts a ON a.id = s.account_id
+             WHERE s.run_id = ?1 ORDER BY s.score DESC, a.key",
+        )?;
+        let rows = stmt.query_map([run_id], |r| {
+            Ok(ScoreRow { account: r.get(0)?, score: r.get(1)?, tier: r.get(2)?, routed: r.get(3)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Fired signals of a run, in account then signal order.
+    pub fn run_signals(&self, run_id: i64) -> Result<Vec<SignalRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT a.key, s.signal, s.base, s.evidence, s.emitted FROM run_signals s JOIN accounts a ON a.id = s.account_id
+             WHERE s.run_id = ?1 ORDER BY a.key, s.signal",
+        )?;
+        let rows = stmt.query_map([run_id], |r| {
+            Ok(SignalRow {
+                account: r.get(0)?,
+                signal: r.get(1)?,
+                base: r.get(2)?,
+                evidence: r.get(3)?,
+                emitted: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest emission at or before `t` of every (account, signal type).
+    pub fn last_emissions(&self, t: i64) -> Result<std::collections::HashMap<(i64, String), i64>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT account_id, signal, max(emitted_at) FROM emissions WHERE emitted_at <= ?1 GROUP BY account_id, signal",
+        )?;
+        let rows = stmt.query_map([t], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -1,0 +1,97 @@
+//! Recording runs: scores, fired signals with evidence, and the cooldown ledger.
+
+use rusqlite::params;
+
+use super::Store;
+use crate::error::Result;
+use crate::signals::AccountScore;
+use crate::time::DAY;
+
+/// A signal type emitted by a run (not inside its cooldown).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Emission {
+    pub account: String,
+    pub signal: String,
+}
+
+/// True when a type last emitted at `last` may be emitted again at `t`.
+pub fn cooled_down(last: Option<i64>, t: i64, cooldown_days: u32) -> bool {
+    last.is_none_or(|l| t >= l + i64::from(cooldown_days) * DAY)
+}
+
+impl Store {
+    /// Records a detection run at `t` in one transaction: the run, every score and fired signal,
+    /// and an emission for each fired type outside its cooldown. Returns the run id and emissions.
+    pub fn record_detection(
+        &self,
+        kind: &str,
+        source: &str,
+        t: i64,
+        scores: &[AccountScore],
+        cooldown_days: u32,
+    ) -> Result<(i64, Vec<Emission>)> {
+        let last = self.last_emissions(t)?;
+        let tx = self.conn().unchecked_transaction()?;
+        tx.execute(
+            "INSERT INTO runs(kind, started_at, as_of, source, status) VALUES (?1, ?2, ?3, ?4, 'running')",
+            params![kind, crate::time::now(), t, source],
+        )?;
+        let run = tx.last_insert_rowid();
+        let mut emitted = Vec::new();
+        {
+            let mut score = tx.prepare("INSERT INTO run_scores(run_id, account_id, score, tier, routed) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            let mut signal = tx.prepare(
+                "INSERT INTO run_signals(run_id, account_id, signal, base, evidence, numbers, emitted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            let mut emit = tx.prepare(
+                "INSERT OR IGNORE INTO emissions(account_id, signal, emitted_at, run_id) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for s in scores {
+                score.execute(params![run, s.account_id, s.score, s.tier.as_str(), s.routed])?;
+                for f in &s.fired {
+                    let name = f.signal.as_str();
+                    let fresh = cooled_down(last.get(&(s.account_id, name.to_string())).copied(), t, cooldown_days);
+                    signal.execute(params![
+                        run,
+                        s.account_id,
+                        name,
+                        f.base,
+                        f.evidence,
+                        serde_json::to_string(&f.numbers).unwrap_or_default(),
+                        fresh
+                    ])?;
+                    if fresh {
+                        emit.execute(params![s.account_id, name, t, run])?;
+                        emitted.push(Emission { account: s.account.clone(), signal: name.to_string() });
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok((run, emitted))
+    }
+
+    /// Marks a run finished with its status and JSON report.
+    pub fn finish_run(&self, run: i64, status: &str, report: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE runs SET finished_at = ?2, status = ?3, report = ?4 WHERE id = ?1",
+            params![run, crate::time::now(), status, report],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cooldown_edge_is_inclusive_of_the_full_period() {
+        let t = 100 * DAY;
+        assert!(cooled_down(None, t, 7));
+        assert!(!cooled_down(Some(t), t, 7));
+        assert!(!cooled_down(Some(t - 7 * DAY + 1), t, 7));
+        assert!(cooled_down(Some(t - 7 * DAY), t, 7));
+    }
+}
