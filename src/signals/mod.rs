@@ -160,11 +160,66 @@ pub fn numeric(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-/// Detects every signal of one account at `t`. Needs facts loaded for `t`.
-pub fn detect(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collections::HashMap<i64, String>) -> Vec<Fired> {
+/// What the rules look at for one account at one time T, whatever the backend: the embedded
+/// store computes it from [`facts::Facts`], PostHog from HogQL. Each count uses its signal's
+/// own window (`window_days`), as SPEC §2 defines.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// usage_spike: activity events in W and in the window before it.
+    pub activity: u64,
+    pub activity_before: u64,
+    /// pricing_intent: pricing page views in W.
+    pub pricing_views: u64,
+    /// feature_adoption: features used in W and not in the lookback before it, sorted.
+    pub new_features: Vec<String>,
+    /// trial_expiring: activity events in its window.
+    pub trial_activity: u64,
+    /// team_growth: users whose first activity in lookback ∪ W falls in W.
+    pub new_users: u64,
+    /// support_engagement and billing_intent: events named in their lists, in W.
+    pub support_events: u64,
+    pub billing_events: u64,
+    /// Account properties as of T.
+    pub props: serde_json::Map<String, Value>,
+}
+
+/// Computes the [`Metrics`] of one account at `t` from loaded facts.
+pub fn metrics(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collections::HashMap<i64, String>) -> Metrics {
     let s = &cfg.signals;
     let d = |n: u32| i64::from(n) * DAY;
-    let sum = |from: i64, f: fn(&facts::Unit) -> u32| -> u64 { a.slice(from, t).iter().map(|u| u64::from(f(u))).sum() };
+    let sum = |from: i64, to: i64, f: fn(&facts::Unit) -> u32| -> u64 {
+        a.slice(from, to).iter().map(|u| u64::from(f(u))).sum()
+    };
+    let us0 = t - d(s.usage_spike.window_days);
+    let fa0 = t - d(s.feature_adoption.window_days);
+    let mut new_features: Vec<String> = new_features(a.slice(fa0, t), fa0 - d(s.feature_adoption.lookback_days))
+        .filter_map(|f| features.get(&f).cloned())
+        .collect();
+    new_features.sort_unstable();
+    new_features.dedup();
+    let tg0 = t - d(s.team_growth.window_days);
+    Metrics {
+        activity: sum(us0, t, |u| u.activity),
+        activity_before: sum(us0 - d(s.usage_spike.window_days), us0, |u| u.activity),
+        pricing_views: sum(t - d(s.pricing_intent.window_days), t, |u| u.pricing),
+        new_features,
+        trial_activity: sum(t - d(s.trial_expiring.window_days), t, |u| u.activity),
+        new_users: distinct_users(a.slice(tg0, t), tg0 - d(s.team_growth.lookback_days)),
+        support_events: sum(t - d(s.support_engagement.window_days), t, |u| u.support),
+        billing_events: sum(t - d(s.billing_intent.window_days), t, |u| u.billing),
+        props: if s.limit_approaching.enabled || s.trial_expiring.enabled { a.props_at(t) } else { Default::default() },
+    }
+}
+
+/// Detects every signal of one account at `t` from loaded facts.
+pub fn detect(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collections::HashMap<i64, String>) -> Vec<Fired> {
+    rules(&metrics(a, cfg, t, features), cfg, t)
+}
+
+/// The eight rules of SPEC §2 over an account's metrics at `t`, with evidence.
+pub fn rules(m: &Metrics, cfg: &Config, t: i64) -> Vec<Fired> {
+    let s = &cfg.signals;
+    let d = |n: u32| i64::from(n) * DAY;
     let mut out = Vec::new();
     let mut fire = |signal: SignalType, evidence: String, numbers: Vec<(&str, Value)>| {
         out.push(Fired {
@@ -176,62 +231,45 @@ pub fn detect(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collection
     };
 
     let us = &s.usage_spike;
-    if us.enabled {
-        let w0 = t - d(us.window_days);
-        let now: u64 = sum(w0, |u| u.activity);
-        let before: u64 = a.slice(w0 - d(us.window_days), w0).iter().map(|u| u64::from(u.activity)).sum();
-        if before >= us.min_baseline && now as f64 > before as f64 * (1.0 + us.min_growth) {
-            let growth = (now as f64 - before as f64) / before as f64;
-            let period = if us.window_days == 7 {
-                "week over week".to_string()
-            } else {
-                format!("over the previous {}", days_phrase(us.window_days))
-            };
-            fire(
-                SignalType::UsageSpike,
-                format!("activity up {:.0} % {period}: {now} vs {before} events", growth * 100.0),
-                vec![("events", num(now)), ("events_before", num(before)), ("growth", num(growth))],
-            );
-        }
+    let (now, before) = (m.activity, m.activity_before);
+    if us.enabled && before >= us.min_baseline && now as f64 > before as f64 * (1.0 + us.min_growth) {
+        let growth = (now as f64 - before as f64) / before as f64;
+        let period = if us.window_days == 7 {
+            "week over week".to_string()
+        } else {
+            format!("over the previous {}", days_phrase(us.window_days))
+        };
+        fire(
+            SignalType::UsageSpike,
+            format!("activity up {:.0} % {period}: {now} vs {before} events", growth * 100.0),
+            vec![("events", num(now)), ("events_before", num(before)), ("growth", num(growth))],
+        );
     }
 
     let pi = &s.pricing_intent;
-    if pi.enabled {
-        let n = sum(t - d(pi.window_days), |u| u.pricing);
-        if n >= pi.min_count {
-            fire(
-                SignalType::PricingIntent,
-                format!("{} in {}", plural(n, "pricing page view", "pricing page views"), days_phrase(pi.window_days)),
-                vec![("pricing_views", num(n))],
-            );
-        }
+    if pi.enabled && m.pricing_views >= pi.min_count {
+        let n = m.pricing_views;
+        fire(
+            SignalType::PricingIntent,
+            format!("{} in {}", plural(n, "pricing page view", "pricing page views"), days_phrase(pi.window_days)),
+            vec![("pricing_views", num(n))],
+        );
     }
 
     let fa = &s.feature_adoption;
-    if fa.enabled {
-        let w0 = t - d(fa.window_days);
-        let mut names: Vec<&str> = new_features(a.slice(w0, t), w0 - d(fa.lookback_days))
-            .filter_map(|f| features.get(&f).map(String::as_str))
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        let n = names.len() as u64;
-        if n >= fa.min_new_features {
-            fire(
-                SignalType::FeatureAdoption,
-                format!(
-                    "{} in {}: {}",
-                    plural(n, "new feature", "new features"),
-                    days_phrase(fa.window_days),
-                    names.join(", ")
-                ),
-                vec![("new_features", num(n)), ("features", Value::from(names.clone()))],
-            );
-        }
+    let n = m.new_features.len() as u64;
+    if fa.enabled && n >= fa.min_new_features {
+        fire(
+            SignalType::FeatureAdoption,
+            format!(
+                "{} in {}: {}",
+                plural(n, "new feature", "new features"),
+                days_phrase(fa.window_days),
+                m.new_features.join(", ")
+            ),
+            vec![("new_features", num(n)), ("features", Value::from(m.new_features.clone()))],
+        );
     }
-
-    let needs_props = (s.limit_approaching.enabled) || s.trial_expiring.enabled;
-    let props = if needs_props { a.props_at(t) } else { Default::default() };
 
     let la = &s.limit_approaching;
     if la.enabled {
@@ -239,8 +277,8 @@ pub fn detect(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collection
             .pairs
             .iter()
             .filter_map(|[used, limit]| {
-                let u = numeric(props.get(used))?;
-                let l = numeric(props.get(limit)).filter(|l| *l > 0.0)?;
+                let u = numeric(m.props.get(used))?;
+                let l = numeric(m.props.get(limit)).filter(|l| *l > 0.0)?;
                 Some((used, limit, u, l, u / l))
             })
             .filter(|p| p.4 > la.min_ratio)
@@ -256,54 +294,51 @@ pub fn detect(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collection
 
     let te = &s.trial_expiring;
     if te.enabled {
-        let ends = props.get(&te.property).and_then(Value::as_str).and_then(crate::time::parse_ts);
-        if let Some(ends) = ends.filter(|e| *e > t && *e < t + d(te.days_ahead)) {
-            let n = sum(t - d(te.window_days), |u| u.activity);
-            if n >= te.min_activity {
-                let left = (ends - t) as f64 / DAY as f64;
-                fire(
-                    SignalType::TrialExpiring,
-                    format!(
-                        "trial ends {} (in {left:.1} days) with {n} events in {}",
-                        fmt_date(ends),
-                        days_phrase(te.window_days)
-                    ),
-                    vec![("trial_ends_at", num(crate::time::fmt_ts(ends))), ("days_left", num(left)), ("events", num(n))],
-                );
-            }
-        }
-    }
-
-    let tg = &s.team_growth;
-    if tg.enabled {
-        let w0 = t - d(tg.window_days);
-        let n = distinct_users(a.slice(w0, t), w0 - d(tg.lookback_days));
-        if n >= tg.min_new_users {
+        let ends = m.props.get(&te.property).and_then(Value::as_str).and_then(crate::time::parse_ts);
+        if let Some(ends) = ends.filter(|e| *e > t && *e < t + d(te.days_ahead))
+            && m.trial_activity >= te.min_activity
+        {
+            let left = (ends - t) as f64 / DAY as f64;
             fire(
-                SignalType::TeamGrowth,
-                format!("{} in {}", plural(n, "new active user", "new active users"), days_phrase(tg.window_days)),
-                vec![("new_users", num(n))],
+                SignalType::TrialExpiring,
+                format!(
+                    "trial ends {} (in {left:.1} days) with {} events in {}",
+                    fmt_date(ends),
+                    m.trial_activity,
+                    days_phrase(te.window_days)
+                ),
+                vec![
+                    ("trial_ends_at", num(crate::time::fmt_ts(ends))),
+                    ("days_left", num(left)),
+                    ("events", num(m.trial_activity)),
+                ],
             );
         }
     }
 
-    for (signal, c, what, f) in [
-        (SignalType::SupportEngagement, &s.support_engagement, "support", (|u: &facts::Unit| u.support) as fn(&facts::Unit) -> u32),
-        (SignalType::BillingIntent, &s.billing_intent, "billing", |u: &facts::Unit| u.billing),
+    let tg = &s.team_growth;
+    if tg.enabled && m.new_users >= tg.min_new_users {
+        fire(
+            SignalType::TeamGrowth,
+            format!("{} in {}", plural(m.new_users, "new active user", "new active users"), days_phrase(tg.window_days)),
+            vec![("new_users", num(m.new_users))],
+        );
+    }
+
+    for (signal, c, what, n) in [
+        (SignalType::SupportEngagement, &s.support_engagement, "support", m.support_events),
+        (SignalType::BillingIntent, &s.billing_intent, "billing", m.billing_events),
     ] {
-        if c.enabled {
-            let n = sum(t - d(c.window_days), f);
-            if n >= c.min_count {
-                fire(
-                    signal,
-                    format!(
-                        "{} in {}",
-                        plural(n, &format!("{what} event"), &format!("{what} events")),
-                        days_phrase(c.window_days)
-                    ),
-                    vec![("events", num(n))],
-                );
-            }
+        if c.enabled && n >= c.min_count {
+            fire(
+                signal,
+                format!(
+                    "{} in {}",
+                    plural(n, &format!("{what} event"), &format!("{what} events")),
+                    days_phrase(c.window_days)
+                ),
+                vec![("events", num(n))],
+            );
         }
     }
     out
