@@ -1,0 +1,131 @@
+//! Imports: dedupe on uuid, bad rows reported with line and reason while the good rows are
+//! stored, CSV and JSONL, accounts and deals.
+
+use std::io::Cursor;
+
+use beton::config::Config;
+use beton::import::{Format, Input, import_accounts, import_deals, import_events};
+use beton::progress::Silent;
+use beton::store::Store;
+
+fn input(text: &str) -> Input {
+    Input { name: "test.jsonl".into(), reader: Box::new(Cursor::new(text.as_bytes().to_vec())), size: None }
+}
+
+const GOOD: &str = r#"{"uuid":"0190a000-0000-7000-8000-000000000001","event":"$pageview","distinct_id":"u1","timestamp":"2026-05-01T12:00:00Z","properties":{"$current_url":"https://x/pricing","$groups":{"company":"acme.com"}}}
+{"uuid":"0190a000-0000-7000-8000-000000000002","event":"feature_used","distinct_id":"u2","timestamp":"2026-05-01T13:00:00+02:00","properties":{"feature":"sso","$groups":{"company":"acme.com"}}}
+{"uuid":"0190a000-0000-7000-8000-000000000003","event":"$pageview","distinct_id":"u3","timestamp":"2026-05-01T14:00:00Z","properties":{}}
+"#;
+
+#[test]
+fn reimporting_the_same_events_is_a_no_op() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let first = import_events(&store, &cfg, input(GOOD), None, &Silent).unwrap();
+    assert_eq!((first.rows, first.imported, first.without_account, first.skipped), (3, 2, 1, 0));
+    let second = import_events(&store, &cfg, input(GOOD), None, &Silent).unwrap();
+    assert_eq!((second.imported, second.duplicates), (0, 2));
+    assert_eq!(store.counts().unwrap().events, 2);
+}
+
+#[test]
+fn bad_rows_are_skipped_with_line_and_reason_and_the_rest_is_kept() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let text = format!(
+        "{}\n{{not json\n{{\"distinct_id\":\"u\",\"timestamp\":\"2026-05-01T00:00:00Z\"}}\n\n{{\"event\":\"x\",\"distinct_id\":\"u\"}}\n{{\"event\":\"x\",\"distinct_id\":\"u\",\"timestamp\":\"01/05/2026\"}}\n{}",
+        GOOD.lines().next().unwrap(),
+        GOOD.lines().nth(1).unwrap()
+    );
+    let r = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
+    assert_eq!((r.imported, r.skipped), (2, 4));
+    let lines: Vec<(u64, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    assert_eq!(lines[0].0, 2);
+    assert!(lines[0].1.starts_with("bad JSON"), "{lines:?}");
+    assert_eq!(lines[1], (3, "missing `event`"));
+    assert_eq!(lines[2], (5, "missing `timestamp`"));
+    assert_eq!(lines[3].0, 6);
+    assert!(lines[3].1.contains("01/05/2026"), "{lines:?}");
+    assert_eq!(store.counts().unwrap().events, 2);
+}
+
+#[test]
+fn csv_events_with_json_properties() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let csv = "uuid,event,distinct_id,timestamp,properties\n\
+        a1,$pageview,u1,2026-05-01T12:00:00Z,\"{\"\"$current_url\"\":\"\"/pricing\"\",\"\"$groups\"\":{\"\"company\"\":\"\"acme.com\"\"}}\"\n\
+        a2,$pageview,u1,not-a-date,\"{}\"\n\
+        a3,checkout_started,u1,2026-05-01T12:00:00Z,\"{\"\"$groups\"\":{\"\"company\"\":\"\"acme.com\"\"}}\"\n\
+        a4,x,u1,2026-05-01T12:00:00Z,\"{broken\"\n";
+    let r = import_events(&store, &cfg, input(csv), Some(Format::Csv), &Silent).unwrap();
+    assert_eq!((r.rows, r.imported, r.skipped), (4, 2, 2));
+    assert_eq!(r.errors[0].line, 3);
+    assert!(r.errors[0].reason.starts_with("bad `timestamp`"));
+    assert_eq!(r.errors[1].line, 5);
+    assert!(r.errors[1].reason.starts_with("bad JSON in `properties`"));
+    // Without a format, the first byte tells CSV from JSONL (as for stdin).
+    let again = import_events(&store, &cfg, input(csv), None, &Silent).unwrap();
+    assert_eq!((again.format, again.duplicates), (Format::Csv, 2));
+}
+
+#[test]
+fn a_failing_import_leaves_nothing_behind() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk on fire"))
+        }
+    }
+    let reader = std::io::Read::chain(Cursor::new(GOOD.as_bytes().to_vec()), Failing);
+    let input = Input { name: "broken.jsonl".into(), reader: Box::new(reader), size: None };
+    let err = import_events(&store, &cfg, input, None, &Silent).unwrap_err().to_string();
+    assert!(err.contains("broken.jsonl") && err.contains("disk on fire"), "{err}");
+    assert_eq!(store.counts().unwrap().events, 0, "the transaction rolled back");
+}
+
+#[test]
+fn accounts_snapshot_checks_group_type_and_key() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let text = r#"{"group_type":"company","group_key":"acme.com","created_at":"2026-01-01T00:00:00Z","properties":{"plan":"team","usage":850}}
+{"group_type":"project","group_key":"p1","properties":{}}
+{"group_type":"company","properties":{}}
+{"group_type":"company","group_key":"beta.io","created_at":"yesterday"}
+"#;
+    let r = import_accounts(&store, &cfg, input(text)).unwrap();
+    assert_eq!((r.imported, r.skipped), (1, 3));
+    assert_eq!(r.errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 3, 4]);
+    let accounts = store.accounts().unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert!(accounts[0].2.as_deref().unwrap().contains("\"usage\":850"));
+}
+
+#[test]
+fn deals_csv_and_jsonl_with_upsert_by_id() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let csv = "deal_id,account_key,name,lead_source,stage,value,created_at,sql_at,closed_at,owner_email\n\
+        D1,acme.com,Acme,PQL,Won 🎉,24000,2026-01-01,,2026-02-01,ae@example.com\n\
+        D2,beta.io,Beta,inbound,negotiation,\"12,000\",2026-01-05T10:00:00Z,,,\n\
+        D3,gamma.dev,Gamma,outbound,closed_lost,5000,2026-01-05,,,\n\
+        D4,,Nobody,inbound,open,1,2026-01-05,,,\n\
+        D5,delta.ai,Delta,partner,open,lots,2026-01-05,,,\n";
+    let r = import_deals(&store, &cfg, input(csv), Some(Format::Csv)).unwrap();
+    assert_eq!((r.imported, r.skipped), (2, 3));
+    let reasons: Vec<(u64, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    assert_eq!(reasons[0], (4, "missing `closed_at`: stage \"closed_lost\" is lost"));
+    assert_eq!(reasons[1], (5, "missing `account_key`"));
+    assert_eq!(reasons[2].0, 6);
+    let deals = store.deals().unwrap();
+    assert_eq!(deals[0].lead_source, "pql", "lead sources are lower-cased");
+    assert_eq!(deals[1].value, Some(12000.0));
+    let jsonl = r#"{"deal_id":"D1","account_key":"acme.com","lead_source":"pql","stage":"lost","value":1,"created_at":"2026-01-01","closed_at":"2026-03-01"}"#;
+    let r = import_deals(&store, &cfg, input(jsonl), None).unwrap();
+    assert_eq!(r.imported, 1);
+    let deals = store.deals().unwrap();
+    assert_eq!(deals.len(), 2);
+    assert_eq!(deals.iter().find(|d| d.deal_id == "D1").unwrap().stage, "lost");
+}
