@@ -62,6 +62,9 @@ pub enum Command {
         days: u32,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Scale how many events active users send (1.6 gives ~10 M events for 10,000 accounts).
+        #[arg(long, default_value_t = 1.0, value_name = "FACTOR")]
+        activity_scale: f64,
         /// Write events.jsonl, accounts.jsonl and deals.csv here instead of the workspace.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,

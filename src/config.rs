@@ -210,13 +210,23 @@ impl Default for Tiers {
 
 impl Default for ScoreSettings {
     fn default() -> Self {
-        Self { cap: 80, bonus_per_type: 5, bonus_cap: 20 }
+        Self {
+            cap: 80,
+            bonus_per_type: 5,
+            bonus_cap: 20,
+        }
     }
 }
 
 impl Default for UsageSpike {
     fn default() -> Self {
-        Self { enabled: true, base: 25, window_days: 7, min_baseline: 10, min_growth: 0.5 }
+        Self {
+            enabled: true,
+            base: 25,
+            window_days: 7,
+            min_baseline: 10,
+            min_growth: 0.5,
+        }
     }
 }
 
@@ -234,7 +244,13 @@ impl Default for PricingIntent {
 
 impl Default for FeatureAdoption {
     fn default() -> Self {
-        Self { enabled: true, base: 20, window_days: 7, lookback_days: 90, min_new_features: 3 }
+        Self {
+            enabled: true,
+            base: 20,
+            window_days: 7,
+            lookback_days: 90,
+            min_new_features: 3,
+        }
     }
 }
 
@@ -267,7 +283,13 @@ impl Default for TrialExpiring {
 
 impl Default for TeamGrowth {
     fn default() -> Self {
-        Self { enabled: true, base: 25, window_days: 7, lookback_days: 90, min_new_users: 2 }
+        Self {
+            enabled: true,
+            base: 25,
+            window_days: 7,
+            lookback_days: 90,
+            min_new_users: 2,
+        }
     }
 }
 
@@ -294,11 +316,15 @@ impl EventCountPatch {
     }
 }
 
-fn support_engagement<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<EventCount, D::Error> {
+fn support_engagement<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<EventCount, D::Error> {
     Ok(EventCountPatch::deserialize(d)?.over(Signals::default().support_engagement))
 }
 
-fn billing_intent<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<EventCount, D::Error> {
+fn billing_intent<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<EventCount, D::Error> {
     Ok(EventCountPatch::deserialize(d)?.over(Signals::default().billing_intent))
 }
 
@@ -340,7 +366,12 @@ impl Default for DealSettings {
 
 impl Default for BacktestSettings {
     fn default() -> Self {
-        Self { range_days: 180, step_days: 7, horizon_days: 90, annual_cost: 50_000.0 }
+        Self {
+            range_days: 180,
+            step_days: 7,
+            horizon_days: 90,
+            annual_cost: 50_000.0,
+        }
     }
 }
 
@@ -402,13 +433,31 @@ impl Config {
         let s = &self.signals;
         let windows = [
             ("signals.usage_spike.window_days", s.usage_spike.window_days),
-            ("signals.pricing_intent.window_days", s.pricing_intent.window_days),
-            ("signals.feature_adoption.window_days", s.feature_adoption.window_days),
-            ("signals.trial_expiring.window_days", s.trial_expiring.window_days),
+            (
+                "signals.pricing_intent.window_days",
+                s.pricing_intent.window_days,
+            ),
+            (
+                "signals.feature_adoption.window_days",
+                s.feature_adoption.window_days,
+            ),
+            (
+                "signals.trial_expiring.window_days",
+                s.trial_expiring.window_days,
+            ),
             ("signals.team_growth.window_days", s.team_growth.window_days),
-            ("signals.support_engagement.window_days", s.support_engagement.window_days),
-            ("signals.billing_intent.window_days", s.billing_intent.window_days),
-            ("signals.trial_expiring.days_ahead", s.trial_expiring.days_ahead),
+            (
+                "signals.support_engagement.window_days",
+                s.support_engagement.window_days,
+            ),
+            (
+                "signals.billing_intent.window_days",
+                s.billing_intent.window_days,
+            ),
+            (
+                "signals.trial_expiring.days_ahead",
+                s.trial_expiring.days_ahead,
+            ),
             ("backtest.step_days", self.backtest.step_days),
             ("backtest.horizon_days", self.backtest.horizon_days),
             ("sources.period_days", self.sources.period_days),
@@ -425,10 +474,16 @@ impl Config {
             return fail("signals.usage_spike.min_growth", "must be a number ≥ 0");
         }
         if !(s.limit_approaching.min_ratio.is_finite() && s.limit_approaching.min_ratio > 0.0) {
-            return fail("signals.limit_approaching.min_ratio", "must be a number > 0");
+            return fail(
+                "signals.limit_approaching.min_ratio",
+                "must be a number > 0",
+            );
         }
         if s.pricing_intent.url_patterns.iter().any(|p| p.is_empty()) {
-            return fail("signals.pricing_intent.url_patterns", "must not contain an empty pattern");
+            return fail(
+                "signals.pricing_intent.url_patterns",
+                "must not contain an empty pattern",
+            );
         }
         if !(self.backtest.annual_cost.is_finite() && self.backtest.annual_cost >= 0.0) {
             return fail("backtest.annual_cost", "must be a number ≥ 0");
@@ -461,10 +516,12 @@ impl Config {
             origin: "settings".into(),
             message: e.to_string(),
         })?;
-        let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| Error::Config {
-            origin: "settings".into(),
-            message: e.to_string(),
-        })?;
+        let mut doc: toml_edit::DocumentMut =
+            text.parse()
+                .map_err(|e: toml_edit::TomlError| Error::Config {
+                    origin: "settings".into(),
+                    message: e.to_string(),
+                })?;
         for set in sets {
             let (key, value) = parse_override(set)?;
             set_path(&mut doc, &key, value).map_err(|message| Error::Config {
@@ -478,12 +535,18 @@ impl Config {
 
 /// Splits `key=value` into a full key path and a TOML value.
 pub fn parse_override(set: &str) -> Result<(String, toml_edit::Value)> {
-    let bad = |message: String| Error::Config { origin: format!("--set {set}"), message };
+    let bad = |message: String| Error::Config {
+        origin: format!("--set {set}"),
+        message,
+    };
     let (key, raw) = set
         .split_once('=')
         .ok_or_else(|| bad("expected KEY=VALUE, e.g. pricing_intent.min_count=4".into()))?;
     let key = key.trim();
-    let key = if SIGNAL_NAMES.iter().any(|n| key.split('.').next() == Some(n)) {
+    let key = if SIGNAL_NAMES
+        .iter()
+        .any(|n| key.split('.').next() == Some(n))
+    {
         format!("signals.{key}")
     } else {
         key.to_string()
@@ -496,7 +559,11 @@ pub fn parse_override(set: &str) -> Result<(String, toml_edit::Value)> {
 }
 
 /// Sets a dotted key in a document, refusing keys that do not exist already.
-pub fn set_path(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_edit::Value) -> std::result::Result<(), String> {
+pub fn set_path(
+    doc: &mut toml_edit::DocumentMut,
+    key: &str,
+    value: toml_edit::Value,
+) -> std::result::Result<(), String> {
     let parts: Vec<&str> = key.split('.').collect();
     let (last, parents) = parts.split_last().ok_or("empty key")?;
     let mut item = doc.as_item_mut();
@@ -506,7 +573,9 @@ pub fn set_path(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_edit::V
             .filter(|i| i.is_table_like())
             .ok_or_else(|| format!("unknown setting `{key}`"))?;
     }
-    let table = item.as_table_like_mut().ok_or_else(|| format!("unknown setting `{key}`"))?;
+    let table = item
+        .as_table_like_mut()
+        .ok_or_else(|| format!("unknown setting `{key}`"))?;
     match table.get_mut(last) {
         Some(slot) if slot.is_value() => {
             let decor = slot.as_value().map(|v| v.decor().clone());
@@ -546,11 +615,16 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 
 /// Writes `text` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("config"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config"),
         std::process::id()
     ));
     std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
@@ -569,15 +643,23 @@ impl Paths {
     pub fn resolve(config: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<Self> {
         let dirs = directories::ProjectDirs::from("dev", "beton", "beton");
         let pick = |cli: Option<PathBuf>, env: &str, fallback: Option<PathBuf>| {
-            cli.or_else(|| std::env::var_os(env).filter(|v| !v.is_empty()).map(PathBuf::from))
-                .or(fallback)
+            cli.or_else(|| {
+                std::env::var_os(env)
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .or(fallback)
         };
         let config_file = pick(
             config,
             "BETON_CONFIG",
             dirs.as_ref().map(|d| d.config_dir().join("config.toml")),
         );
-        let data_dir = pick(data_dir, "BETON_DATA", dirs.as_ref().map(|d| d.data_dir().to_path_buf()));
+        let data_dir = pick(
+            data_dir,
+            "BETON_DATA",
+            dirs.as_ref().map(|d| d.data_dir().to_path_buf()),
+        );
         match (config_file, data_dir) {
             (Some(config_file), Some(data_dir)) => Ok(Self { config_file, data_dir }),
             _ => Err(Error::Usage(
@@ -616,27 +698,42 @@ mod tests {
 
     #[test]
     fn bad_value_type_names_line() {
-        let err = Config::parse("\ncooldown_days = \"seven\"\n", "c.toml").unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("cooldown_days"), "{err}");
+        let err = Config::parse("\ncooldown_days = \"seven\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("cooldown_days"),
+            "{err}"
+        );
     }
 
     #[test]
     fn semantic_error_names_line_and_key() {
         let text = "[tiers]\nhot = 50\nwarm = 60\n";
         let err = Config::parse(text, "c.toml").unwrap_err().to_string();
-        assert!(err.contains("line 3") && err.contains("tiers.warm"), "{err}");
+        assert!(
+            err.contains("line 3") && err.contains("tiers.warm"),
+            "{err}"
+        );
     }
 
     #[test]
     fn overrides_apply_and_reject_unknown_keys() {
         let cfg = Config::default()
-            .with_overrides(&["pricing_intent.min_count=4".into(), "route_threshold=65".into()])
+            .with_overrides(&[
+                "pricing_intent.min_count=4".into(),
+                "route_threshold=65".into(),
+            ])
             .unwrap();
         assert_eq!(cfg.signals.pricing_intent.min_count, 4);
         assert_eq!(cfg.route_threshold, 65);
-        let err = Config::default().with_overrides(&["pricing_intent.nope=1".into()]).unwrap_err();
+        let err = Config::default()
+            .with_overrides(&["pricing_intent.nope=1".into()])
+            .unwrap_err();
         assert!(err.to_string().contains("unknown setting"), "{err}");
-        let err = Config::default().with_overrides(&["route_threshold=high".into()]).unwrap_err();
+        let err = Config::default()
+            .with_overrides(&["route_threshold=high".into()])
+            .unwrap_err();
         assert!(err.to_string().contains("route_threshold"), "{err}");
     }
 

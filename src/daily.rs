@@ -85,7 +85,11 @@ pub struct Report {
 impl Report {
     /// 0 when every step ran, 2 when some failed but others ran.
     pub fn exit_code(&self) -> i32 {
-        if self.steps.iter().any(|s| s.status == StepStatus::Failed) { 2 } else { 0 }
+        if self.steps.iter().any(|s| s.status == StepStatus::Failed) {
+            2
+        } else {
+            0
+        }
     }
 }
 
@@ -121,7 +125,11 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
 
     progress.stage("rollups");
     if store.ensure_rollups(cfg)? {
-        steps.push(step("rollups", StepStatus::Ok, "rebuilt: the event lists or URL patterns changed"));
+        steps.push(step(
+            "rollups",
+            StepStatus::Ok,
+            "rebuilt: the event lists or URL patterns changed",
+        ));
     }
     progress.stage("detect");
     let facts = Facts::load(&store, cfg, &[t], None)?;
@@ -130,8 +138,16 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     }
     let scores = score_all(&facts, cfg, t);
     progress.stage("record");
-    let (run_id, emitted) = store.record_detection("daily", "local", t, &scores, cfg.cooldown_days)?;
-    steps.insert(0, step("detect", StepStatus::Ok, &format!("{} accounts scored", facts.accounts.len())));
+    let (run_id, emitted) =
+        store.record_detection("daily", "local", t, &scores, cfg.cooldown_days)?;
+    steps.insert(
+        0,
+        step(
+            "detect",
+            StepStatus::Ok,
+            &format!("{} accounts scored", facts.accounts.len()),
+        ),
+    );
 
     let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();
     let report = Report {
@@ -151,20 +167,40 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
                 account: s.account.clone(),
                 score: s.score,
                 tier: s.tier,
-                signals: s.fired.iter().map(|f| f.signal.as_str().to_string()).collect(),
+                signals: s
+                    .fired
+                    .iter()
+                    .map(|f| f.signal.as_str().to_string())
+                    .collect(),
                 routed: s.routed,
             })
             .collect(),
         steps,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let status = if report.exit_code() == 0 { "ok" } else { "partial" };
-    store.finish_run(run_id, status, &serde_json::to_string(&report).unwrap_or_default())?;
-    Ok(RunResult { report, scores, emitted })
+    let status = if report.exit_code() == 0 {
+        "ok"
+    } else {
+        "partial"
+    };
+    store.finish_run(
+        run_id,
+        status,
+        &serde_json::to_string(&report).unwrap_or_default(),
+    )?;
+    Ok(RunResult {
+        report,
+        scores,
+        emitted,
+    })
 }
 
 fn step(name: &str, status: StepStatus, detail: &str) -> Step {
-    Step { name: name.into(), status, detail: detail.into() }
+    Step {
+        name: name.into(),
+        status,
+        detail: detail.into(),
+    }
 }
 
 /// Scores one account at `t` without recording anything (for `beton explain`).
@@ -175,7 +211,10 @@ pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore>
         .account_id(key)?
         .ok_or_else(|| Error::Usage(format!("no account `{key}` in this workspace")))?;
     let facts = Facts::load(&store, &ctx.config, &[t], Some(id))?;
-    let a = facts.accounts.first().ok_or_else(|| Error::Usage(format!("no account `{key}`")))?;
+    let a = facts
+        .accounts
+        .first()
+        .ok_or_else(|| Error::Usage(format!("no account `{key}`")))?;
     let fired = crate::signals::detect(a, &ctx.config, t, &facts.features);
     Ok(crate::signals::score(a, fired, &ctx.config))
 }

@@ -15,7 +15,10 @@ pub enum Outcome {
 impl Outcome {
     /// Stage names compare without regard to case or surrounding space.
     pub fn of(stage: &str, cfg: &Config) -> Self {
-        let same = |list: &[String]| list.iter().any(|s| s.trim().eq_ignore_ascii_case(stage.trim()));
+        let same = |list: &[String]| {
+            list.iter()
+                .any(|s| s.trim().eq_ignore_ascii_case(stage.trim()))
+        };
         if same(&cfg.deals.won_stages) {
             Outcome::Won
         } else if same(&cfg.deals.lost_stages) {

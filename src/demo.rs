@@ -21,11 +21,19 @@ pub struct DemoOptions {
     pub seed: u64,
     /// The end of the generated history (exclusive).
     pub as_of: i64,
+    /// Multiplies how many events an active user sends (1.0: about 4 per account-day).
+    pub activity_scale: f64,
 }
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        Self { accounts: 1000, days: 180, seed: 42, as_of: crate::time::now() }
+        Self {
+            accounts: 1000,
+            days: 180,
+            seed: 42,
+            as_of: crate::time::now(),
+            activity_scale: 1.0,
+        }
     }
 }
 
@@ -60,7 +68,11 @@ impl Rng {
     }
     /// Uniform in [lo, hi].
     fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        if hi <= lo { lo } else { lo + (self.next() % (hi - lo + 1) as u64) as i64 }
+        if hi <= lo {
+            lo
+        } else {
+            lo + (self.next() % (hi - lo + 1) as u64) as i64
+        }
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.next() as usize % items.len()]
@@ -80,26 +92,55 @@ impl Rng {
 }
 
 const WORDS_A: &[&str] = &[
-    "acme", "nova", "bright", "blue", "cloud", "data", "flow", "pixel", "quant", "rapid", "north", "stellar", "urban",
-    "vivid", "zen", "orbit", "lumen", "apex", "cedar", "delta",
+    "acme", "nova", "bright", "blue", "cloud", "data", "flow", "pixel", "quant", "rapid", "north",
+    "stellar", "urban", "vivid", "zen", "orbit", "lumen", "apex", "cedar", "delta",
 ];
-const WORDS_B: &[&str] = &["labs", "works", "hq", "soft", "ly", "base", "stack", "forge", "grid", "loop", "mint", "wave"];
+const WORDS_B: &[&str] = &[
+    "labs", "works", "hq", "soft", "ly", "base", "stack", "forge", "grid", "loop", "mint", "wave",
+];
 const TLDS: &[&str] = &["com", "io", "co", "dev", "ai"];
 const FEATURES: &[&str] = &[
-    "dashboards", "reports", "alerts", "api", "sso", "exports", "integrations", "workflows", "comments", "audit_log",
-    "custom_fields", "automations", "sandbox", "webhooks",
+    "dashboards",
+    "reports",
+    "alerts",
+    "api",
+    "sso",
+    "exports",
+    "integrations",
+    "workflows",
+    "comments",
+    "audit_log",
+    "custom_fields",
+    "automations",
+    "sandbox",
+    "webhooks",
 ];
-const PAGES: &[&str] = &["/dashboard", "/projects", "/reports", "/settings", "/docs", "/team", "/integrations"];
+const PAGES: &[&str] = &[
+    "/dashboard",
+    "/projects",
+    "/reports",
+    "/settings",
+    "/docs",
+    "/team",
+    "/integrations",
+];
 const INDUSTRIES: &[&str] = &["saas", "fintech", "retail", "health", "media", "logistics"];
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     /// Buys at `at` (a day); shows intent in the weeks before when `shows`.
-    Buyer { at: i64, shows: bool },
+    Buyer {
+        at: i64,
+        shows: bool,
+    },
     /// Shows intent around `at` but does not buy.
-    Kicker { at: i64 },
+    Kicker {
+        at: i64,
+    },
     /// Usage falls away from `at`.
-    Churner { at: i64 },
+    Churner {
+        at: i64,
+    },
     Steady,
 }
 
@@ -156,7 +197,15 @@ impl FileSink {
         let mut deals = csv::Writer::from_writer(open("deals.csv")?);
         deals
             .write_record([
-                "deal_id", "account_key", "name", "lead_source", "stage", "value", "created_at", "sql_at", "closed_at",
+                "deal_id",
+                "account_key",
+                "name",
+                "lead_source",
+                "stage",
+                "value",
+                "created_at",
+                "sql_at",
+                "closed_at",
                 "owner_email",
             ])
             .map_err(|e| Error::Usage(format!("deals.csv: {e}")))?;
@@ -266,18 +315,29 @@ fn make_accounts(opts: &DemoOptions, rng: &mut Rng, first_day: i64, last_day: i6
             };
             let span = last_day - first_day;
             let kind = match rng.f() {
-                x if x < 0.16 => Kind::Buyer { at: rng.range(first_day + 20, last_day + span / 4), shows: rng.chance(0.8) },
-                x if x < 0.26 => Kind::Kicker { at: rng.range(first_day + 10, last_day) },
-                x if x < 0.36 => Kind::Churner { at: rng.range(first_day, last_day) },
+                x if x < 0.16 => Kind::Buyer {
+                    at: rng.range(first_day + 20, last_day + span / 4),
+                    shows: rng.chance(0.8),
+                },
+                x if x < 0.26 => Kind::Kicker {
+                    at: rng.range(first_day + 10, last_day),
+                },
+                x if x < 0.36 => Kind::Churner {
+                    at: rng.range(first_day, last_day),
+                },
                 _ => Kind::Steady,
             };
             let n_users = 1 + (rng.f().powi(2) * 18.0) as usize;
             // Accounts buy seats with room to grow; buyers fill them up while they ramp.
-            let seat_limit = limits(plan).1.max((n_users as f64 * (1.5 + rng.f())).ceil() as i64);
+            let seat_limit = limits(plan)
+                .1
+                .max((n_users as f64 * (1.5 + rng.f())).ceil() as i64);
             let users = (0..n_users)
                 .map(|u| (format!("{base}_u{u}"), created + rng.range(0, 20)))
                 .collect();
-            let features = (0..rng.range(1, 5)).map(|_| rng.next() as usize % FEATURES.len()).collect();
+            let features = (0..rng.range(1, 5))
+                .map(|_| rng.next() as usize % FEATURES.len())
+                .collect();
             Account {
                 name: format!("{}{}", base[..1].to_uppercase(), &base[1..]),
                 owner: format!("ae{}@example.com", rng.range(1, 8)),
@@ -300,7 +360,9 @@ impl Account {
     /// How strongly the account shows buying intent on `day` (0 none, 1 full).
     fn intent(&self, day: i64) -> f64 {
         match self.kind {
-            Kind::Buyer { at, shows: true } if day < at && day >= at - 28 => 1.0 - (at - day) as f64 / 40.0,
+            Kind::Buyer { at, shows: true } if day < at && day >= at - 28 => {
+                1.0 - (at - day) as f64 / 40.0
+            }
             Kind::Kicker { at } if (at - 10..at + 10).contains(&day) => 0.6,
             _ => 0.0,
         }
@@ -308,7 +370,11 @@ impl Account {
 
     fn level(&self, day: i64) -> f64 {
         let weekday = (day + 4).rem_euclid(7); // 0 = Sunday
-        let week = if weekday == 0 || weekday == 6 { 0.35 } else { 1.0 };
+        let week = if weekday == 0 || weekday == 6 {
+            0.35
+        } else {
+            1.0
+        };
         let churn = match self.kind {
             Kind::Churner { at } if day >= at => 0.08,
             _ => 1.0,
@@ -323,7 +389,10 @@ impl Account {
         let mut m = Map::new();
         m.insert("plan".into(), json!(self.plan));
         m.insert("plan_limit".into(), json!(limit));
-        m.insert("usage".into(), json!((self.usage * limit as f64).round() as i64));
+        m.insert(
+            "usage".into(),
+            json!((self.usage * limit as f64).round() as i64),
+        );
         m.insert("seat_limit".into(), json!(seats));
         m.insert("seats_used".into(), json!(joined.min(seats)));
         if let Some(t) = self.trial_ends {
@@ -334,7 +403,11 @@ impl Account {
 }
 
 /// Generates the demo into `sink`.
-pub fn generate(opts: &DemoOptions, sink: &mut dyn Sink, progress: &dyn Progress) -> Result<DemoSummary> {
+pub fn generate(
+    opts: &DemoOptions,
+    sink: &mut dyn Sink,
+    progress: &dyn Progress,
+) -> Result<DemoSummary> {
     let mut rng = Rng::new(opts.seed);
     let end = opts.as_of;
     let last_day = day_of(end - 1);
@@ -366,8 +439,13 @@ pub fn generate(opts: &DemoOptions, sink: &mut dyn Sink, progress: &dyn Progress
             }
             let intent = a.intent(day);
             let level = a.level(day);
-            let mut push = |rng: &mut Rng, event: &str, user: &str, url: Option<String>, feature: Option<String>| {
-                let ts = day_start + rng.range(6 * 3600, 22 * 3600) * SECOND + rng.range(0, 999_999);
+            let mut push = |rng: &mut Rng,
+                            event: &str,
+                            user: &str,
+                            url: Option<String>,
+                            feature: Option<String>| {
+                let ts =
+                    day_start + rng.range(6 * 3600, 22 * 3600) * SECOND + rng.range(0, 999_999);
                 day_events.push(EventIn {
                     uuid: None,
                     event: event.to_string(),
@@ -383,7 +461,10 @@ pub fn generate(opts: &DemoOptions, sink: &mut dyn Sink, progress: &dyn Progress
             if intent > 0.0 && rng.chance(0.2 * intent) {
                 let n = a.users.len();
                 let inviter = a.users[0].0.clone();
-                a.users.push((format!("{}_u{n}", a.key.split('.').next().unwrap_or("x")), day));
+                a.users.push((
+                    format!("{}_u{n}", a.key.split('.').next().unwrap_or("x")),
+                    day,
+                ));
                 push(&mut rng, "user_invited", &inviter, None, None);
             }
             if intent > 0.0 && rng.chance(0.45 * intent) {
@@ -392,16 +473,27 @@ pub fn generate(opts: &DemoOptions, sink: &mut dyn Sink, progress: &dyn Progress
             if intent > 0.0 {
                 a.usage = (a.usage + 0.02 * intent).min(1.1);
             }
-            let joined: Vec<String> = a.users.iter().filter(|(_, d)| *d <= day).map(|(u, _)| u.clone()).collect();
+            let joined: Vec<String> = a
+                .users
+                .iter()
+                .filter(|(_, d)| *d <= day)
+                .map(|(u, _)| u.clone())
+                .collect();
             for user in &joined {
                 if !rng.chance((a.activity * level).min(0.95)) {
                     continue;
                 }
-                for _ in 0..1 + rng.poisson(1.6 * level.min(2.0)) {
+                for _ in 0..1 + rng.poisson(1.6 * level.min(2.0) * opts.activity_scale) {
                     match rng.f() {
                         x if x < 0.55 => {
                             let page = rng.pick(PAGES);
-                            push(&mut rng, "$pageview", user, Some(format!("https://app.{}{}", a.key, page)), None);
+                            push(
+                                &mut rng,
+                                "$pageview",
+                                user,
+                                Some(format!("https://app.{}{}", a.key, page)),
+                                None,
+                            );
                         }
                         x if x < 0.85 => {
                             let f = FEATURES[*rng.pick(&a.features)];
@@ -416,19 +508,36 @@ pub fn generate(opts: &DemoOptions, sink: &mut dyn Sink, progress: &dyn Progress
             let pricing_p = 0.01 + 0.35 * intent;
             if rng.chance(pricing_p) {
                 for _ in 0..rng.range(1, 3) {
-                    let url = format!("https://{}/pricing{}", a.key, if rng.chance(0.3) { "?plan=business" } else { "" });
+                    let url = format!(
+                        "https://{}/pricing{}",
+                        a.key,
+                        if rng.chance(0.3) {
+                            "?plan=business"
+                        } else {
+                            ""
+                        }
+                    );
                     push(&mut rng, "$pageview", user, Some(url), None);
                 }
             }
             if rng.chance(0.01 + 0.12 * intent) {
-                let ev = if rng.chance(0.6) { "intercom_conversation_started" } else { "support_ticket_created" };
+                let ev = if rng.chance(0.6) {
+                    "intercom_conversation_started"
+                } else {
+                    "support_ticket_created"
+                };
                 for _ in 0..rng.range(1, 3) {
                     push(&mut rng, ev, user, None, None);
                 }
             }
-            let near_buy = matches!(a.kind, Kind::Buyer { at, shows: true } if (at - 6..at).contains(&day));
+            let near_buy =
+                matches!(a.kind, Kind::Buyer { at, shows: true } if (at - 6..at).contains(&day));
             if rng.chance(if near_buy { 0.3 } else { 0.002 + 0.02 * intent }) {
-                let ev = if rng.chance(0.5) { "checkout_started" } else { "upgrade_clicked" };
+                let ev = if rng.chance(0.5) {
+                    "checkout_started"
+                } else {
+                    "upgrade_clicked"
+                };
                 push(&mut rng, ev, user, None, None);
             }
             // The app reports plan usage weekly and on sign-up.
@@ -479,7 +588,8 @@ fn deals(accounts: &[Account], rng: &mut Rng, first_day: i64, last_day: i64) -> 
                 Some((false, c)) => ("closed_lost", Some(c)),
                 None => (*rng.pick(&["discovery", "proposal", "negotiation"]), None),
             };
-            let sql = (outcome.is_some_and(|o| o.0) || rng.chance(0.5)).then(|| created + rng.range(1, 10));
+            let sql = (outcome.is_some_and(|o| o.0) || rng.chance(0.5))
+                .then(|| created + rng.range(1, 10));
             out.push(DealRow {
                 deal_id: format!("D-{:05}", out.len() + 1),
                 account_key: a.key.clone(),
@@ -488,7 +598,9 @@ fn deals(accounts: &[Account], rng: &mut Rng, first_day: i64, last_day: i64) -> 
                 stage: stage.into(),
                 value: Some(value(rng)),
                 created_at: created * DAY + rng.range(9, 17) * 3600 * SECOND,
-                sql_at: sql.filter(|d| *d <= last_day).map(|d| d * DAY + 12 * 3600 * SECOND),
+                sql_at: sql
+                    .filter(|d| *d <= last_day)
+                    .map(|d| d * DAY + 12 * 3600 * SECOND),
                 closed_at: closed.map(|d| d * DAY + rng.range(9, 18) * 3600 * SECOND),
                 owner_email: Some(a.owner.clone()),
             });
@@ -496,11 +608,17 @@ fn deals(accounts: &[Account], rng: &mut Rng, first_day: i64, last_day: i64) -> 
         match a.kind {
             Kind::Buyer { at, shows } => {
                 let source = if shows {
-                    *rng.pick(&["pql", "pql", "pql", "pql", "inbound", "inbound", "outbound", "partner"])
+                    *rng.pick(&[
+                        "pql", "pql", "pql", "pql", "inbound", "inbound", "outbound", "partner",
+                    ])
                 } else {
                     *rng.pick(&["inbound", "inbound", "outbound", "outbound", "partner"])
                 };
-                let cycle = if source == "pql" { rng.range(5, 30) } else { rng.range(15, 75) };
+                let cycle = if source == "pql" {
+                    rng.range(5, 30)
+                } else {
+                    rng.range(15, 75)
+                };
                 let created = at - cycle;
                 if created <= last_day {
                     deal(rng, source, created, (at <= last_day).then_some((true, at)));
@@ -510,12 +628,21 @@ fn deals(accounts: &[Account], rng: &mut Rng, first_day: i64, last_day: i64) -> 
                 let created = at + rng.range(0, 10);
                 if created <= last_day {
                     let close = created + rng.range(10, 60);
-                    deal(rng, "pql", created, (close <= last_day).then_some((false, close)));
+                    deal(
+                        rng,
+                        "pql",
+                        created,
+                        (close <= last_day).then_some((false, close)),
+                    );
                 }
             }
             _ => {
                 // Sales-led noise: outbound, inbound and partner deals with their own odds.
-                for (source, p, win) in [("outbound", 0.10, 0.12), ("inbound", 0.06, 0.25), ("partner", 0.03, 0.35)] {
+                for (source, p, win) in [
+                    ("outbound", 0.10, 0.12),
+                    ("inbound", 0.06, 0.25),
+                    ("partner", 0.03, 0.35),
+                ] {
                     if rng.chance(p) {
                         let created = rng.range(first_day - 90, last_day - 5);
                         let close = created + rng.range(15, 90);
@@ -530,11 +657,19 @@ fn deals(accounts: &[Account], rng: &mut Rng, first_day: i64, last_day: i64) -> 
 }
 
 /// Generates the demo into the workspace in one transaction and marks it as demo data.
-pub fn create(store: &Store, cfg: &Config, opts: &DemoOptions, progress: &dyn Progress) -> Result<DemoSummary> {
+pub fn create(
+    store: &Store,
+    cfg: &Config,
+    opts: &DemoOptions,
+    progress: &dyn Progress,
+) -> Result<DemoSummary> {
     let mut ingest = Ingest::begin(store, cfg)?;
     let summary = generate(opts, &mut ingest, progress)?;
     ingest.commit()?;
-    store.set_meta("demo", &json!({"seed": opts.seed, "accounts": opts.accounts, "days": opts.days}).to_string())?;
+    store.set_meta(
+        "demo",
+        &json!({"seed": opts.seed, "accounts": opts.accounts, "days": opts.days}).to_string(),
+    )?;
     Ok(summary)
 }
 

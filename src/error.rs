@@ -7,7 +7,10 @@ pub enum Error {
     #[error("{origin}: {message}")]
     Config { origin: String, message: String },
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("workspace database: {0}")]
     Sql(#[from] rusqlite::Error),
     #[error("{0}")]
@@ -22,7 +25,10 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Error::Io { path: path.display().to_string(), source }
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }
 

@@ -34,7 +34,11 @@ pub fn context(g: &Global) -> Result<Context> {
 pub fn as_of(g: &Global) -> Result<Option<i64>> {
     g.as_of
         .as_deref()
-        .map(|s| parse_ts(s).ok_or_else(|| Error::Usage(format!("--as-of {s:?}: expected RFC 3339 or YYYY-MM-DD"))))
+        .map(|s| {
+            parse_ts(s).ok_or_else(|| {
+                Error::Usage(format!("--as-of {s:?}: expected RFC 3339 or YYYY-MM-DD"))
+            })
+        })
         .transpose()
 }
 
@@ -75,7 +79,24 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         None => daily(g),
         Some(Command::Init { force }) => init(g, force),
         Some(Command::Import { kind, file, format }) => import(g, kind, &file, format),
-        Some(Command::Demo { accounts, days, seed, out, force }) => demo(g, accounts, days, seed, out, force),
+        Some(Command::Demo {
+            accounts,
+            days,
+            seed,
+            activity_scale,
+            out,
+            force,
+        }) => demo(
+            g,
+            DemoArgs {
+                accounts,
+                days,
+                seed,
+                activity_scale,
+            },
+            out,
+            force,
+        ),
         Some(Command::Explain { account }) => explain_cmd(g, &account),
         Some(Command::Scores { tier, format }) => scores(g, tier, format),
     }
@@ -89,14 +110,29 @@ fn daily(g: &Global) -> Result<Exit> {
         out!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return Ok(r.exit_code());
     }
-    let data = if r.demo { "DEMO data" } else { "local workspace" };
+    let data = if r.demo {
+        "DEMO data"
+    } else {
+        "local workspace"
+    };
     out!("Beton daily run as of {} ({data})", r.as_of);
     out!(
         "  {} accounts scored: {} hot, {} warm, {} cool; {} routed to the CRM; {} signals emitted",
-        r.accounts_scored, r.hot, r.warm, r.cool, r.routed, r.emitted
+        r.accounts_scored,
+        r.hot,
+        r.warm,
+        r.cool,
+        r.routed,
+        r.emitted
     );
     for a in r.accounts.iter().take(10) {
-        out!("  {:>3} {:<5} {:<28} {}", a.score, a.tier.as_str(), a.account, a.signals.join(", "));
+        out!(
+            "  {:>3} {:<5} {:<28} {}",
+            a.score,
+            a.tier.as_str(),
+            a.account,
+            a.signals.join(", ")
+        );
     }
     if r.accounts.len() > 10 {
         out!("  … {} more: `beton scores`", r.accounts.len() - 10);
@@ -151,29 +187,65 @@ fn print_import(r: &ImportReport, json: bool) {
         out!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
         return;
     }
-    let rate = if r.seconds > 0.0 { r.rows as f64 / r.seconds } else { 0.0 };
+    let rate = if r.seconds > 0.0 {
+        r.rows as f64 / r.seconds
+    } else {
+        0.0
+    };
     out!(
         "{}: {} rows, {} imported, {} duplicates, {} skipped ({:.1} s, {:.0} rows/s)",
-        r.file, r.rows, r.imported, r.duplicates, r.skipped, r.seconds, rate
+        r.file,
+        r.rows,
+        r.imported,
+        r.duplicates,
+        r.skipped,
+        r.seconds,
+        rate
     );
     if r.without_account > 0 {
-        out!("  {} events without an account (no $groups entry for the group type) were ignored", r.without_account);
+        out!(
+            "  {} events without an account (no $groups entry for the group type) were ignored",
+            r.without_account
+        );
     }
     let mut err = std::io::stderr().lock();
     for e in &r.errors {
         let _ = writeln!(err, "{}:{}: {}", r.file, e.line, e.reason);
     }
     if r.skipped as usize > r.errors.len() {
-        let _ = writeln!(err, "… and {} more skipped rows; by reason:", r.skipped as usize - r.errors.len());
+        let _ = writeln!(
+            err,
+            "… and {} more skipped rows; by reason:",
+            r.skipped as usize - r.errors.len()
+        );
         for (reason, n) in &r.skipped_by_reason {
             let _ = writeln!(err, "  {n} × {reason}");
         }
     }
 }
 
-fn demo(g: &Global, accounts: u32, days: u32, seed: u64, out: Option<std::path::PathBuf>, force: bool) -> Result<Exit> {
+struct DemoArgs {
+    accounts: u32,
+    days: u32,
+    seed: u64,
+    activity_scale: f64,
+}
+
+fn demo(g: &Global, a: DemoArgs, out: Option<std::path::PathBuf>, force: bool) -> Result<Exit> {
     let ctx = context(g)?;
-    let opts = DemoOptions { accounts, days, seed, as_of: as_of(g)?.unwrap_or_else(beton::time::now) };
+    if !(a.activity_scale.is_finite() && a.activity_scale > 0.0) {
+        return Err(Error::Usage(
+            "--activity-scale must be a number above 0".into(),
+        ));
+    }
+    let days = a.days;
+    let opts = DemoOptions {
+        accounts: a.accounts,
+        days: a.days,
+        seed: a.seed,
+        as_of: as_of(g)?.unwrap_or_else(beton::time::now),
+        activity_scale: a.activity_scale,
+    };
     let bar = Bar::bytes(None);
     if let Some(dir) = out {
         let mut sink = FileSink::create(&dir, &ctx.config.group_type)?;
@@ -259,8 +331,11 @@ fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result<Exi
         .into_iter()
         .filter(|r| want.is_none_or(|w| r.tier == w))
         .map(|r| {
-            let sig: Vec<&str> =
-                signals.iter().filter(|s| s.account == r.account).map(|s| s.signal.as_str()).collect();
+            let sig: Vec<&str> = signals
+                .iter()
+                .filter(|s| s.account == r.account)
+                .map(|s| s.signal.as_str())
+                .collect();
             (r, sig.join(", "))
         })
         .collect();
@@ -274,22 +349,42 @@ fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result<Exi
                                         "signals": s.split(", ").filter(|x| !x.is_empty()).collect::<Vec<_>>()})
                 })
                 .collect();
-            let out = serde_json::json!({"run_id": run.id, "as_of": fmt_ts(run.as_of), "accounts": list});
+            let out =
+                serde_json::json!({"run_id": run.id, "as_of": fmt_ts(run.as_of), "accounts": list});
             out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout());
             let fail = |e: csv::Error| Error::Usage(format!("writing CSV: {e}"));
-            w.write_record(["account", "score", "tier", "routed", "signals"]).map_err(fail)?;
+            w.write_record(["account", "score", "tier", "routed", "signals"])
+                .map_err(fail)?;
             for (r, s) in &rows {
-                w.write_record([r.account.as_str(), &r.score.to_string(), &r.tier, &r.routed.to_string(), s])
-                    .map_err(fail)?;
+                w.write_record([
+                    r.account.as_str(),
+                    &r.score.to_string(),
+                    &r.tier,
+                    &r.routed.to_string(),
+                    s,
+                ])
+                .map_err(fail)?;
             }
-            w.flush().map_err(|e| Error::Usage(format!("writing CSV: {e}")))?;
+            w.flush()
+                .map_err(|e| Error::Usage(format!("writing CSV: {e}")))?;
         }
         OutputFormat::Table => {
-            out!("run {} as of {}: {} accounts", run.id, fmt_ts(run.as_of), rows.len());
-            out!("{:>5}  {:<5}  {:<6}  {:<30}  signals", "score", "tier", "routed", "account");
+            out!(
+                "run {} as of {}: {} accounts",
+                run.id,
+                fmt_ts(run.as_of),
+                rows.len()
+            );
+            out!(
+                "{:>5}  {:<5}  {:<6}  {:<30}  signals",
+                "score",
+                "tier",
+                "routed",
+                "account"
+            );
             for (r, s) in &rows {
                 out!(
                     "{:>5}  {:<5}  {:<6}  {:<30}  {s}",

@@ -32,7 +32,10 @@ impl Format {
         let lower = path.to_lowercase();
         if lower.ends_with(".csv") {
             Some(Format::Csv)
-        } else if [".jsonl", ".ndjson", ".json"].iter().any(|e| lower.ends_with(e)) {
+        } else if [".jsonl", ".ndjson", ".json"]
+            .iter()
+            .any(|e| lower.ends_with(e))
+        {
             Some(Format::Jsonl)
         } else {
             None
@@ -109,17 +112,27 @@ impl Input {
     /// `-` is standard input.
     pub fn open(path: &str) -> Result<Self> {
         if path == "-" {
-            return Ok(Self { name: "<stdin>".into(), reader: Box::new(std::io::stdin()), size: None });
+            return Ok(Self {
+                name: "<stdin>".into(),
+                reader: Box::new(std::io::stdin()),
+                size: None,
+            });
         }
         let file = std::fs::File::open(path).map_err(|e| Error::io(Path::new(path), e))?;
         let size = file.metadata().ok().map(|m| m.len());
-        Ok(Self { name: path.to_string(), reader: Box::new(file), size })
+        Ok(Self {
+            name: path.to_string(),
+            reader: Box::new(file),
+            size,
+        })
     }
 }
 
 /// Reads the format from the first byte that is not white space: `{` is JSONL, else CSV.
 fn sniff(reader: &mut BufReader<Box<dyn Read + Send>>) -> Result<Format> {
-    let buf = reader.fill_buf().map_err(|e| Error::io(Path::new("<input>"), e))?;
+    let buf = reader
+        .fill_buf()
+        .map_err(|e| Error::io(Path::new("<input>"), e))?;
     Ok(match buf.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') | None => Format::Jsonl,
         Some(_) => Format::Csv,
@@ -180,23 +193,39 @@ impl Scalar<'_> {
 }
 
 fn check_event(raw: RawEvent<'_>, group_type: &str) -> std::result::Result<EventIn, String> {
-    let event = raw.event.filter(|e| !e.is_empty()).ok_or("missing `event`")?;
+    let event = raw
+        .event
+        .filter(|e| !e.is_empty())
+        .ok_or("missing `event`")?;
     let stamp = raw.timestamp.ok_or("missing `timestamp`")?;
-    let ts = parse_ts(&stamp).ok_or_else(|| format!("bad `timestamp` {stamp:?}: expected RFC 3339"))?;
-    let distinct_id = raw.distinct_id.as_ref().and_then(Scalar::text).ok_or("missing `distinct_id`")?;
+    let ts =
+        parse_ts(&stamp).ok_or_else(|| format!("bad `timestamp` {stamp:?}: expected RFC 3339"))?;
+    let distinct_id = raw
+        .distinct_id
+        .as_ref()
+        .and_then(Scalar::text)
+        .ok_or("missing `distinct_id`")?;
     let props = raw.properties.unwrap_or_default();
     let identify = event == "$groupidentify" && props.group_type.as_deref() == Some(group_type);
     let account = if identify {
         props.group_key.as_ref().and_then(Scalar::text)
     } else {
-        props.groups.as_ref().and_then(|g| g.get(group_type)).and_then(Scalar::text)
+        props
+            .groups
+            .as_ref()
+            .and_then(|g| g.get(group_type))
+            .and_then(Scalar::text)
     };
     Ok(EventIn {
         uuid: raw.uuid.filter(|u| !u.is_empty()).map(Cow::into_owned),
         distinct_id,
         ts,
         account,
-        url: if event == "$pageview" { props.current_url.map(Cow::into_owned) } else { None },
+        url: if event == "$pageview" {
+            props.current_url.map(Cow::into_owned)
+        } else {
+            None
+        },
         feature: props.feature.as_ref().and_then(Scalar::text),
         group_set: if identify { props.group_set } else { None },
         event: event.into_owned(),
@@ -227,7 +256,10 @@ fn parse_csv_event(row: CsvEvent, group_type: &str) -> std::result::Result<Event
     let properties = if props_text.trim().is_empty() {
         None
     } else {
-        Some(serde_json::from_str::<RawProps>(&props_text).map_err(|e| format!("bad JSON in `properties`: {e}"))?)
+        Some(
+            serde_json::from_str::<RawProps>(&props_text)
+                .map_err(|e| format!("bad JSON in `properties`: {e}"))?,
+        )
     };
     let raw = RawEvent {
         uuid: row.uuid.map(Cow::Owned),
@@ -259,7 +291,9 @@ fn for_csv_rows<T: serde::de::DeserializeOwned>(
             Ok(false) => return,
             Ok(true) => {
                 let line = rec.position().map_or(line, |p| p.line());
-                let row = rec.deserialize(Some(&headers)).map_err(|e| format!("bad CSV row: {e}"));
+                let row = rec
+                    .deserialize(Some(&headers))
+                    .map_err(|e| format!("bad CSV row: {e}"));
                 if !f(line, row) {
                     return;
                 }
@@ -324,7 +358,12 @@ fn parse_events(
                         continue;
                     }
                     batch.push((n, parse_json_event(text, &group_type)));
-                    if batch.len() == BATCH && !send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)), bytes) {
+                    if batch.len() == BATCH
+                        && !send(
+                            std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
+                            bytes,
+                        )
+                    {
                         return;
                     }
                 }
@@ -350,7 +389,9 @@ fn parse_events(
         let (batch, bytes) = msg?;
         sink(batch, bytes)?;
     }
-    parser.join().map_err(|_| Error::Usage("the import parser thread failed".into()))?;
+    parser
+        .join()
+        .map_err(|_| Error::Usage("the import parser thread failed".into()))?;
     Ok(format)
 }
 
@@ -433,7 +474,13 @@ pub fn import_accounts(store: &Store, cfg: &Config, input: Input) -> Result<Impo
             }
         };
         if let Some(gt) = row.group_type.as_deref().filter(|gt| *gt != cfg.group_type) {
-            report.bad(n, format!("group_type `{gt}`: the configured group type is `{}`", cfg.group_type));
+            report.bad(
+                n,
+                format!(
+                    "group_type `{gt}`: the configured group type is `{}`",
+                    cfg.group_type
+                ),
+            );
             continue;
         }
         let created = match row.created_at.as_deref() {
@@ -494,18 +541,27 @@ fn text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<St
 fn check_deal(d: RawDeal, cfg: &Config) -> std::result::Result<DealRow, String> {
     let need = |v: Option<String>, k: &str| v.ok_or_else(|| format!("missing `{k}`"));
     let date = |v: Option<String>, k: &str| -> std::result::Result<Option<i64>, String> {
-        v.map(|s| parse_ts(&s).ok_or_else(|| format!("bad `{k}` {s:?}: expected RFC 3339 or YYYY-MM-DD")))
-            .transpose()
+        v.map(|s| {
+            parse_ts(&s).ok_or_else(|| format!("bad `{k}` {s:?}: expected RFC 3339 or YYYY-MM-DD"))
+        })
+        .transpose()
     };
     let stage = need(d.stage, "stage")?;
     let closed_at = date(d.closed_at, "closed_at")?;
     let outcome = crate::deals::Outcome::of(&stage, cfg);
     if outcome != crate::deals::Outcome::Open && closed_at.is_none() {
-        return Err(format!("missing `closed_at`: stage {stage:?} is {}", outcome.as_str()));
+        return Err(format!(
+            "missing `closed_at`: stage {stage:?} is {}",
+            outcome.as_str()
+        ));
     }
     let value = d
         .value
-        .map(|v| v.replace(',', "").parse::<f64>().map_err(|_| format!("bad `value` {v:?}: expected a number")))
+        .map(|v| {
+            v.replace(',', "")
+                .parse::<f64>()
+                .map_err(|_| format!("bad `value` {v:?}: expected a number"))
+        })
         .transpose()?;
     Ok(DealRow {
         deal_id: need(d.deal_id, "deal_id")?,
@@ -522,7 +578,12 @@ fn check_deal(d: RawDeal, cfg: &Config) -> std::result::Result<DealRow, String> 
 }
 
 /// Imports deals (CSV with a header, or JSON Lines with the same keys).
-pub fn import_deals(store: &Store, cfg: &Config, input: Input, format: Option<Format>) -> Result<ImportReport> {
+pub fn import_deals(
+    store: &Store,
+    cfg: &Config,
+    input: Input,
+    format: Option<Format>,
+) -> Result<ImportReport> {
     let started = std::time::Instant::now();
     let mut reader = BufReader::new(input.reader);
     let format = match format {
@@ -536,7 +597,10 @@ pub fn import_deals(store: &Store, cfg: &Config, input: Input, format: Option<Fo
             for (i, line) in reader.lines().enumerate() {
                 let line = line.map_err(|e| Error::io(Path::new(&input.name), e))?;
                 if !line.trim().is_empty() {
-                    rows.push((i as u64 + 1, serde_json::from_str(&line).map_err(|e| format!("bad JSON: {e}"))));
+                    rows.push((
+                        i as u64 + 1,
+                        serde_json::from_str(&line).map_err(|e| format!("bad JSON: {e}")),
+                    ));
                 }
             }
         }
@@ -578,10 +642,22 @@ mod tests {
         assert_eq!(ok.url.as_deref(), Some("https://x/pricing"));
         let err = |line: &str| parse_json_event(line, "company").unwrap_err();
         assert!(err("{not json").starts_with("bad JSON"));
-        assert_eq!(err(r#"{"distinct_id":"a","timestamp":"2026-05-01T00:00:00Z"}"#), "missing `event`");
-        assert_eq!(err(r#"{"event":"x","distinct_id":"a"}"#), "missing `timestamp`");
-        assert!(err(r#"{"event":"x","distinct_id":"a","timestamp":"May 1st"}"#).starts_with("bad `timestamp`"));
-        assert_eq!(err(r#"{"event":"x","timestamp":"2026-05-01T00:00:00Z"}"#), "missing `distinct_id`");
+        assert_eq!(
+            err(r#"{"distinct_id":"a","timestamp":"2026-05-01T00:00:00Z"}"#),
+            "missing `event`"
+        );
+        assert_eq!(
+            err(r#"{"event":"x","distinct_id":"a"}"#),
+            "missing `timestamp`"
+        );
+        assert!(
+            err(r#"{"event":"x","distinct_id":"a","timestamp":"May 1st"}"#)
+                .starts_with("bad `timestamp`")
+        );
+        assert_eq!(
+            err(r#"{"event":"x","timestamp":"2026-05-01T00:00:00Z"}"#),
+            "missing `distinct_id`"
+        );
     }
 
     #[test]

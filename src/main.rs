@@ -14,7 +14,11 @@ fn init_tracing(global: &cli::Global, headless: bool) {
         .ok()
         .and_then(|p| {
             std::fs::create_dir_all(&p.data_dir).ok()?;
-            std::fs::OpenOptions::new().create(true).append(true).open(p.log_file()).ok()
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p.log_file())
+                .ok()
         });
     let filter = || EnvFilter::try_from_env("BETON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let file_layer = file.map(|f| {
@@ -26,9 +30,14 @@ fn init_tracing(global: &cli::Global, headless: bool) {
     let stderr_layer = headless.then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_filter(EnvFilter::try_from_env("BETON_LOG").unwrap_or_else(|_| EnvFilter::new("warn")))
+            .with_filter(
+                EnvFilter::try_from_env("BETON_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
+            )
     });
-    let _ = tracing_subscriber::registry().with(file_layer).with(stderr_layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init();
 }
 
 fn main() {
@@ -37,7 +46,9 @@ fn main() {
     let interactive = !cli.run_daily && cli.command.is_none();
     init_tracing(&cli.global, !interactive);
     let result = if cli.run_daily && cli.command.is_some() {
-        Err(beton::Error::Usage("--run-daily runs the whole pipeline and takes no command".into()))
+        Err(beton::Error::Usage(
+            "--run-daily runs the whole pipeline and takes no command".into(),
+        ))
     } else if interactive {
         headless::first_run(&cli.global)
     } else {

@@ -14,7 +14,9 @@ struct Workspace {
 
 impl Workspace {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -33,13 +35,29 @@ impl Workspace {
 
     fn json(&self, args: &[&str]) -> Value {
         let out = self.run(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
     fn demo(&self) {
-        let out = self.run(&["demo", "--accounts", "120", "--days", "100", "--as-of", AS_OF]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = self.run(&[
+            "demo",
+            "--accounts",
+            "120",
+            "--days",
+            "100",
+            "--as-of",
+            AS_OF,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -52,7 +70,15 @@ fn run_daily_json_has_the_spec_fields_and_is_stable() {
     let w = Workspace::new();
     w.demo();
     let first = w.json(&["--run-daily", "--as-of", AS_OF, "--json"]);
-    for key in ["as_of", "accounts_scored", "hot", "warm", "cool", "routed", "accounts"] {
+    for key in [
+        "as_of",
+        "accounts_scored",
+        "hot",
+        "warm",
+        "cool",
+        "routed",
+        "accounts",
+    ] {
         assert!(first.get(key).is_some(), "missing {key}: {first}");
     }
     assert_eq!(first["as_of"], "2026-06-01T09:30:00Z");
@@ -70,7 +96,10 @@ fn run_daily_json_has_the_spec_fields_and_is_stable() {
     let second = w.json(&["--run-daily", "--as-of", AS_OF, "--json"]);
     assert_eq!(first["accounts"], second["accounts"]);
     assert!(first["emitted"].as_u64().unwrap() > 0);
-    assert_eq!(second["emitted"], 0, "the cooldown holds back what the first run emitted");
+    assert_eq!(
+        second["emitted"], 0,
+        "the cooldown holds back what the first run emitted"
+    );
     // Seven days later the same types may be emitted again.
     let later = w.json(&["--run-daily", "--as-of", "2026-06-08T09:30:00Z", "--json"]);
     assert!(later["emitted"].as_u64().unwrap() > 0);
@@ -81,7 +110,10 @@ fn run_daily_json_has_the_spec_fields_and_is_stable() {
     let top = accounts[0]["account"].as_str().unwrap();
     let out = w.run(&["explain", top, "--as-of", AS_OF]);
     let s = text(&out.stdout);
-    assert!(out.status.success() && s.contains(&format!("score {}", accounts[0]["score"])), "{s}");
+    assert!(
+        out.status.success() && s.contains(&format!("score {}", accounts[0]["score"])),
+        "{s}"
+    );
     assert!(s.contains("diversity bonus"), "{s}");
     let csv = w.run(&["scores", "--tier", "hot", "--format", "csv"]);
     let csv = text(&csv.stdout);
@@ -120,18 +152,32 @@ fn import_from_stdin_reports_bad_lines_and_exits_2() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("1 imported"), "{}", text(&out.stdout));
-    assert!(text(&out.stderr).contains("<stdin>:2: bad JSON"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("1 imported"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("<stdin>:2: bad JSON"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn a_second_writer_waits_then_gives_up_clearly() {
     let w = Workspace::new();
     w.demo();
-    let _held = beton::store::RunLock::acquire(&w.dir.path().join("data"), std::time::Duration::ZERO).unwrap();
+    let _held =
+        beton::store::RunLock::acquire(&w.dir.path().join("data"), std::time::Duration::ZERO)
+            .unwrap();
     let out = w.run(&["--run-daily", "--as-of", AS_OF]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("another beton run is using this workspace"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("another beton run is using this workspace"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -141,12 +187,19 @@ fn config_errors_name_the_file_line_and_key() {
     let path = w.dir.path().join("config.toml");
     let template = std::fs::read_to_string(&path).unwrap();
     assert_eq!(template, beton::config::TEMPLATE);
-    assert_eq!(w.run(&["init"]).status.code(), Some(1), "init does not overwrite without --force");
+    assert_eq!(
+        w.run(&["init"]).status.code(),
+        Some(1),
+        "init does not overwrite without --force"
+    );
     std::fs::write(&path, "route_threshold = 60\nroute_treshold = 65\n").unwrap();
     let out = w.run(&["--run-daily"]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("config.toml") && err.contains("line 2") && err.contains("route_treshold"), "{err}");
+    assert!(
+        err.contains("config.toml") && err.contains("line 2") && err.contains("route_treshold"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -156,7 +209,16 @@ fn demo_refuses_to_overwrite_data_without_force() {
     let out = w.run(&["demo", "--accounts", "5", "--days", "10"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("--force"));
-    let out = w.run(&["demo", "--accounts", "5", "--days", "10", "--force", "--as-of", AS_OF]);
+    let out = w.run(&[
+        "demo",
+        "--accounts",
+        "5",
+        "--days",
+        "10",
+        "--force",
+        "--as-of",
+        AS_OF,
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let r = w.json(&["--run-daily", "--as-of", AS_OF, "--json"]);
     assert_eq!(r["accounts_scored"], 5);
@@ -169,9 +231,23 @@ fn demo_files_import_to_the_same_answer() {
     let direct = w.json(&["--run-daily", "--as-of", AS_OF, "--json"]);
     let other = Workspace::new();
     let files = other.dir.path().join("files");
-    let out = other.run(&["demo", "--accounts", "120", "--days", "100", "--as-of", AS_OF, "--out", files.to_str().unwrap()]);
+    let out = other.run(&[
+        "demo",
+        "--accounts",
+        "120",
+        "--days",
+        "100",
+        "--as-of",
+        AS_OF,
+        "--out",
+        files.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    for (kind, file) in [("accounts", "accounts.jsonl"), ("events", "events.jsonl"), ("deals", "deals.csv")] {
+    for (kind, file) in [
+        ("accounts", "accounts.jsonl"),
+        ("events", "events.jsonl"),
+        ("deals", "deals.csv"),
+    ] {
         let out = other.run(&["import", kind, files.join(file).to_str().unwrap()]);
         assert!(out.status.success(), "{kind}: {}", text(&out.stderr));
     }

@@ -17,7 +17,9 @@ fn brute_force(store: &Store, cfg: &Config, t: i64) -> HashMap<i64, Metrics> {
     let features = store.feature_names().unwrap();
     let classifier = Classifier::new(cfg);
     let mut events: Vec<RawEvent> = Vec::new();
-    store.for_raw_events(i64::MIN, t, None, |e| events.push(e)).unwrap();
+    store
+        .for_raw_events(i64::MIN, t, None, |e| events.push(e))
+        .unwrap();
     let s = &cfg.signals;
     let d = |n: u32| i64::from(n) * DAY;
     let in_w = |ts: i64, days: u32| ts >= t - d(days) && ts < t;
@@ -39,7 +41,11 @@ fn brute_force(store: &Store, cfg: &Config, t: i64) -> HashMap<i64, Metrics> {
         let is_feature = |e: &RawEvent| class(e).feature && e.feature.is_some();
         let old: HashSet<i64> = mine
             .iter()
-            .filter(|e| is_feature(e) && e.ts >= t - d(fa.window_days) - d(fa.lookback_days) && e.ts < t - d(fa.window_days))
+            .filter(|e| {
+                is_feature(e)
+                    && e.ts >= t - d(fa.window_days) - d(fa.lookback_days)
+                    && e.ts < t - d(fa.window_days)
+            })
             .filter_map(|e| e.feature)
             .collect();
         let mut new_features: Vec<String> = mine
@@ -54,11 +60,16 @@ fn brute_force(store: &Store, cfg: &Config, t: i64) -> HashMap<i64, Metrics> {
         new_features.sort();
         let tg = &s.team_growth;
         let mut first: HashMap<i64, i64> = HashMap::new();
-        for e in mine.iter().filter(|e| activity(e) && e.ts >= t - d(tg.window_days) - d(tg.lookback_days)) {
+        for e in mine
+            .iter()
+            .filter(|e| activity(e) && e.ts >= t - d(tg.window_days) - d(tg.lookback_days))
+        {
             let f = first.entry(e.user).or_insert(e.ts);
             *f = (*f).min(e.ts);
         }
-        let pricing = |e: &RawEvent| class(e).pageview && e.url.as_deref().is_some_and(|u| classifier.is_pricing(u));
+        let pricing = |e: &RawEvent| {
+            class(e).pageview && e.url.as_deref().is_some_and(|u| classifier.is_pricing(u))
+        };
         out.insert(
             a.id,
             Metrics {
@@ -79,7 +90,13 @@ fn brute_force(store: &Store, cfg: &Config, t: i64) -> HashMap<i64, Metrics> {
 
 fn demo_store(cfg: &Config, end: i64) -> Store {
     let store = Store::open_in_memory().unwrap();
-    let opts = DemoOptions { accounts: 40, days: 130, seed: 11, as_of: end };
+    let opts = DemoOptions {
+        accounts: 40,
+        days: 130,
+        seed: 11,
+        as_of: end,
+        activity_scale: 1.0,
+    };
     create(&store, cfg, &opts, &Silent).unwrap();
     store
 }
@@ -90,10 +107,20 @@ fn assert_exact(store: &Store, cfg: &Config, t: i64) {
     let mut nonzero = 0;
     for a in &facts.accounts {
         let got = metrics(a, cfg, t, &facts.features);
-        assert_eq!(got, want[&a.id], "account {} at {}", a.key, beton::time::fmt_ts(t));
+        assert_eq!(
+            got,
+            want[&a.id],
+            "account {} at {}",
+            a.key,
+            beton::time::fmt_ts(t)
+        );
         nonzero += usize::from(got.activity > 0);
     }
-    assert!(nonzero > 10, "the demo should be active at {}", beton::time::fmt_ts(t));
+    assert!(
+        nonzero > 10,
+        "the demo should be active at {}",
+        beton::time::fmt_ts(t)
+    );
 }
 
 #[test]
@@ -101,7 +128,13 @@ fn rollups_and_edges_match_brute_force() {
     let cfg = Config::default();
     let end = parse_ts("2026-06-01T00:00:00Z").unwrap();
     let store = demo_store(&cfg, end);
-    for t in [end, end - 3 * DAY, end - DAY / 3, end - 5 * DAY - 7_777_777, end - 20 * DAY + 1] {
+    for t in [
+        end,
+        end - 3 * DAY,
+        end - DAY / 3,
+        end - 5 * DAY - 7_777_777,
+        end - 20 * DAY + 1,
+    ] {
         assert_exact(&store, &cfg, t);
     }
 }
@@ -132,6 +165,9 @@ fn one_account_loads_the_same_as_all() {
     for a in all.accounts.iter().take(5) {
         let one = Facts::load(&store, &cfg, &[end], Some(a.id)).unwrap();
         assert_eq!(one.accounts.len(), 1);
-        assert_eq!(metrics(&one.accounts[0], &cfg, end, &one.features), metrics(a, &cfg, end, &all.features));
+        assert_eq!(
+            metrics(&one.accounts[0], &cfg, end, &one.features),
+            metrics(a, &cfg, end, &all.features)
+        );
     }
 }

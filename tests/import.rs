@@ -9,7 +9,11 @@ use beton::progress::Silent;
 use beton::store::Store;
 
 fn input(text: &str) -> Input {
-    Input { name: "test.jsonl".into(), reader: Box::new(Cursor::new(text.as_bytes().to_vec())), size: None }
+    Input {
+        name: "test.jsonl".into(),
+        reader: Box::new(Cursor::new(text.as_bytes().to_vec())),
+        size: None,
+    }
 }
 
 const GOOD: &str = r#"{"uuid":"0190a000-0000-7000-8000-000000000001","event":"$pageview","distinct_id":"u1","timestamp":"2026-05-01T12:00:00Z","properties":{"$current_url":"https://x/pricing","$groups":{"company":"acme.com"}}}
@@ -22,7 +26,15 @@ fn reimporting_the_same_events_is_a_no_op() {
     let cfg = Config::default();
     let store = Store::open_in_memory().unwrap();
     let first = import_events(&store, &cfg, input(GOOD), None, &Silent).unwrap();
-    assert_eq!((first.rows, first.imported, first.without_account, first.skipped), (3, 2, 1, 0));
+    assert_eq!(
+        (
+            first.rows,
+            first.imported,
+            first.without_account,
+            first.skipped
+        ),
+        (3, 2, 1, 0)
+    );
     let second = import_events(&store, &cfg, input(GOOD), None, &Silent).unwrap();
     assert_eq!((second.imported, second.duplicates), (0, 2));
     assert_eq!(store.counts().unwrap().events, 2);
@@ -39,7 +51,11 @@ fn bad_rows_are_skipped_with_line_and_reason_and_the_rest_is_kept() {
     );
     let r = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
     assert_eq!((r.imported, r.skipped), (2, 4));
-    let lines: Vec<(u64, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
+    let lines: Vec<(u64, &str)> = r
+        .errors
+        .iter()
+        .map(|e| (e.line, e.reason.as_str()))
+        .collect();
     assert_eq!(lines[0].0, 2);
     assert!(lines[0].1.starts_with("bad JSON"), "{lines:?}");
     assert_eq!(lines[1], (3, "missing `event`"));
@@ -80,10 +96,23 @@ fn a_failing_import_leaves_nothing_behind() {
         }
     }
     let reader = std::io::Read::chain(Cursor::new(GOOD.as_bytes().to_vec()), Failing);
-    let input = Input { name: "broken.jsonl".into(), reader: Box::new(reader), size: None };
-    let err = import_events(&store, &cfg, input, None, &Silent).unwrap_err().to_string();
-    assert!(err.contains("broken.jsonl") && err.contains("disk on fire"), "{err}");
-    assert_eq!(store.counts().unwrap().events, 0, "the transaction rolled back");
+    let input = Input {
+        name: "broken.jsonl".into(),
+        reader: Box::new(reader),
+        size: None,
+    };
+    let err = import_events(&store, &cfg, input, None, &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("broken.jsonl") && err.contains("disk on fire"),
+        "{err}"
+    );
+    assert_eq!(
+        store.counts().unwrap().events,
+        0,
+        "the transaction rolled back"
+    );
 }
 
 #[test]
@@ -97,7 +126,10 @@ fn accounts_snapshot_checks_group_type_and_key() {
 "#;
     let r = import_accounts(&store, &cfg, input(text)).unwrap();
     assert_eq!((r.imported, r.skipped), (1, 3));
-    assert_eq!(r.errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![2, 3, 4]);
+    assert_eq!(
+        r.errors.iter().map(|e| e.line).collect::<Vec<_>>(),
+        vec![2, 3, 4]
+    );
     let accounts = store.accounts().unwrap();
     assert_eq!(accounts.len(), 1);
     assert!(accounts[0].2.as_deref().unwrap().contains("\"usage\":850"));
@@ -115,8 +147,15 @@ fn deals_csv_and_jsonl_with_upsert_by_id() {
         D5,delta.ai,Delta,partner,open,lots,2026-01-05,,,\n";
     let r = import_deals(&store, &cfg, input(csv), Some(Format::Csv)).unwrap();
     assert_eq!((r.imported, r.skipped), (2, 3));
-    let reasons: Vec<(u64, &str)> = r.errors.iter().map(|e| (e.line, e.reason.as_str())).collect();
-    assert_eq!(reasons[0], (4, "missing `closed_at`: stage \"closed_lost\" is lost"));
+    let reasons: Vec<(u64, &str)> = r
+        .errors
+        .iter()
+        .map(|e| (e.line, e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons[0],
+        (4, "missing `closed_at`: stage \"closed_lost\" is lost")
+    );
     assert_eq!(reasons[1], (5, "missing `account_key`"));
     assert_eq!(reasons[2].0, 6);
     let deals = store.deals().unwrap();
@@ -127,5 +166,8 @@ fn deals_csv_and_jsonl_with_upsert_by_id() {
     assert_eq!(r.imported, 1);
     let deals = store.deals().unwrap();
     assert_eq!(deals.len(), 2);
-    assert_eq!(deals.iter().find(|d| d.deal_id == "D1").unwrap().stage, "lost");
+    assert_eq!(
+        deals.iter().find(|d| d.deal_id == "D1").unwrap().stage,
+        "lost"
+    );
 }

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::store::units::{self, UnitKey};
 use crate::store::{Classifier, Store, Window};
 use crate::time::{DAY, day_of};
 
@@ -109,8 +110,16 @@ impl Facts {
             edges.insert(t);
             edges.extend(starts);
         }
-        let raw_days: BTreeSet<i64> = edges.iter().filter(|e| e.rem_euclid(DAY) != 0).map(|e| day_of(*e)).collect();
-        let window = Window { from_day: day_of(from), to_day: day_of(to), raw_days };
+        let raw_days: BTreeSet<i64> = edges
+            .iter()
+            .filter(|e| e.rem_euclid(DAY) != 0)
+            .map(|e| day_of(*e))
+            .collect();
+        let window = Window {
+            from_day: day_of(from),
+            to_day: day_of(to),
+            raw_days,
+        };
 
         let mut accounts = Vec::new();
         let mut index = HashMap::new();
@@ -122,10 +131,19 @@ impl Facts {
                 .and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok())
                 .unwrap_or_default();
             index.insert(id, accounts.len());
-            accounts.push(AccountFacts { id, key, snapshot, history: Vec::new(), units: Vec::new() });
+            accounts.push(AccountFacts {
+                id,
+                key,
+                snapshot,
+                history: Vec::new(),
+                units: Vec::new(),
+            });
         }
         for (account, ts, props) in store.prop_history()? {
-            if let (Some(&i), Ok(set)) = (index.get(&account), serde_json::from_str::<Map<String, Value>>(&props)) {
+            if let (Some(&i), Ok(set)) = (
+                index.get(&account),
+                serde_json::from_str::<Map<String, Value>>(&props),
+            ) {
                 accounts[i].history.push((ts, set));
             }
         }
@@ -142,36 +160,52 @@ impl Facts {
             prev_user: NONE,
             prev_feature: NONE,
         };
-        let n32 = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
-        store.for_user_days(&window, only, |r| {
-            if let Some(&i) = index.get(&r.account) {
-                let start = r.day * DAY;
-                accounts[i].units.push(Unit {
-                    last: r.last_ts.unwrap_or(start),
-                    user: r.user,
-                    activity: n32(r.activity),
-                    pricing: n32(r.pricing),
-                    support: n32(r.support),
-                    billing: n32(r.billing),
-                    ..blank(start)
+        let n32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        store.for_account_units(only, |account, data| {
+            let Some(&i) = index.get(&account) else {
+                return;
+            };
+            let units = &mut accounts[i].units;
+            units::decode(data, |key, c| {
+                let (UnitKey::User { day, .. } | UnitKey::Feature { day, .. }) = key;
+                if day < window.from_day || day > window.to_day || window.raw_days.contains(&day) {
+                    return;
+                }
+                let start = day * DAY;
+                units.push(match key {
+                    UnitKey::User { user, .. } => Unit {
+                        last: c.last_ts.unwrap_or(start),
+                        user,
+                        activity: n32(c.activity),
+                        pricing: n32(c.pricing),
+                        support: n32(c.support),
+                        billing: n32(c.billing),
+                        ..blank(start)
+                    },
+                    UnitKey::Feature { feature, .. } => Unit {
+                        feature,
+                        ..blank(start)
+                    },
                 });
-            }
-        })?;
-        store.for_feature_days(&window, only, |day, account, feature| {
-            if let Some(&i) = index.get(&account) {
-                accounts[i].units.push(Unit { feature, ..blank(day * DAY) });
-            }
+            });
         })?;
         let classifier = Classifier::new(cfg);
         let classes = classifier.classes(&store.names()?);
         for run in day_runs(&window.raw_days) {
             store.for_raw_events(run.0 * DAY, (run.1 + 1) * DAY, only, |e| {
-                let Some(&i) = index.get(&e.account) else { return };
+                let Some(&i) = index.get(&e.account) else {
+                    return;
+                };
                 let class = classes.get(&e.name).copied().unwrap_or_default();
-                let pricing = class.pageview && e.url.as_deref().is_some_and(|u| classifier.is_pricing(u));
+                let pricing =
+                    class.pageview && e.url.as_deref().is_some_and(|u| classifier.is_pricing(u));
                 accounts[i].units.push(Unit {
                     user: e.user,
-                    feature: if class.feature { e.feature.unwrap_or(NONE) } else { NONE },
+                    feature: if class.feature {
+                        e.feature.unwrap_or(NONE)
+                    } else {
+                        NONE
+                    },
                     activity: u32::from(class.activity),
                     pricing: u32::from(pricing),
                     support: u32::from(class.support),
@@ -183,7 +217,12 @@ impl Facts {
         for a in &mut accounts {
             link(&mut a.units);
         }
-        Ok(Self { accounts, features: store.feature_names()?, from, to })
+        Ok(Self {
+            accounts,
+            features: store.feature_names()?,
+            from,
+            to,
+        })
     }
 }
 
@@ -216,10 +255,16 @@ pub fn link(units: &mut [Unit]) {
 
 /// Distinct active users in units starting in `[a, b)` of `units`.
 pub fn distinct_users(units: &[Unit], a: i64) -> u64 {
-    units.iter().filter(|u| u.activity > 0 && u.prev_user < a).count() as u64
+    units
+        .iter()
+        .filter(|u| u.activity > 0 && u.prev_user < a)
+        .count() as u64
 }
 
 /// Distinct features used in units starting in `[a, ..)` whose previous use was before `since`.
 pub fn new_features(units: &[Unit], since: i64) -> impl Iterator<Item = i64> + '_ {
-    units.iter().filter(move |u| u.feature != NONE && u.prev_feature < since).map(|u| u.feature)
+    units
+        .iter()
+        .filter(move |u| u.feature != NONE && u.prev_feature < since)
+        .map(|u| u.feature)
 }

@@ -118,7 +118,11 @@ impl ScoreParts {
         Self {
             base_sum,
             capped: base_sum.min(cfg.score.cap),
-            bonus: cfg.score.bonus_per_type.saturating_mul(n).min(cfg.score.bonus_cap),
+            bonus: cfg
+                .score
+                .bonus_per_type
+                .saturating_mul(n)
+                .min(cfg.score.bonus_cap),
         }
     }
 
@@ -140,7 +144,11 @@ pub struct AccountScore {
 }
 
 fn days_phrase(days: u32) -> String {
-    if days == 1 { "1 day".into() } else { format!("{days} days") }
+    if days == 1 {
+        "1 day".into()
+    } else {
+        format!("{days} days")
+    }
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -184,7 +192,12 @@ pub struct Metrics {
 }
 
 /// Computes the [`Metrics`] of one account at `t` from loaded facts.
-pub fn metrics(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collections::HashMap<i64, String>) -> Metrics {
+pub fn metrics(
+    a: &AccountFacts,
+    cfg: &Config,
+    t: i64,
+    features: &std::collections::HashMap<i64, String>,
+) -> Metrics {
     let s = &cfg.signals;
     let d = |n: u32| i64::from(n) * DAY;
     let sum = |from: i64, to: i64, f: fn(&facts::Unit) -> u32| -> u64 {
@@ -192,9 +205,10 @@ pub fn metrics(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collectio
     };
     let us0 = t - d(s.usage_spike.window_days);
     let fa0 = t - d(s.feature_adoption.window_days);
-    let mut new_features: Vec<String> = new_features(a.slice(fa0, t), fa0 - d(s.feature_adoption.lookback_days))
-        .filter_map(|f| features.get(&f).cloned())
-        .collect();
+    let mut new_features: Vec<String> =
+        new_features(a.slice(fa0, t), fa0 - d(s.feature_adoption.lookback_days))
+            .filter_map(|f| features.get(&f).cloned())
+            .collect();
     new_features.sort_unstable();
     new_features.dedup();
     let tg0 = t - d(s.team_growth.window_days);
@@ -207,12 +221,21 @@ pub fn metrics(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collectio
         new_users: distinct_users(a.slice(tg0, t), tg0 - d(s.team_growth.lookback_days)),
         support_events: sum(t - d(s.support_engagement.window_days), t, |u| u.support),
         billing_events: sum(t - d(s.billing_intent.window_days), t, |u| u.billing),
-        props: if s.limit_approaching.enabled || s.trial_expiring.enabled { a.props_at(t) } else { Default::default() },
+        props: if s.limit_approaching.enabled || s.trial_expiring.enabled {
+            a.props_at(t)
+        } else {
+            Default::default()
+        },
     }
 }
 
 /// Detects every signal of one account at `t` from loaded facts.
-pub fn detect(a: &AccountFacts, cfg: &Config, t: i64, features: &std::collections::HashMap<i64, String>) -> Vec<Fired> {
+pub fn detect(
+    a: &AccountFacts,
+    cfg: &Config,
+    t: i64,
+    features: &std::collections::HashMap<i64, String>,
+) -> Vec<Fired> {
     rules(&metrics(a, cfg, t, features), cfg, t)
 }
 
@@ -226,13 +249,17 @@ pub fn rules(m: &Metrics, cfg: &Config, t: i64) -> Vec<Fired> {
             signal,
             base: signal.base(cfg),
             evidence,
-            numbers: numbers.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            numbers: numbers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
         });
     };
 
     let us = &s.usage_spike;
     let (now, before) = (m.activity, m.activity_before);
-    if us.enabled && before >= us.min_baseline && now as f64 > before as f64 * (1.0 + us.min_growth) {
+    if us.enabled && before >= us.min_baseline && now as f64 > before as f64 * (1.0 + us.min_growth)
+    {
         let growth = (now as f64 - before as f64) / before as f64;
         let period = if us.window_days == 7 {
             "week over week".to_string()
@@ -241,8 +268,15 @@ pub fn rules(m: &Metrics, cfg: &Config, t: i64) -> Vec<Fired> {
         };
         fire(
             SignalType::UsageSpike,
-            format!("activity up {:.0} % {period}: {now} vs {before} events", growth * 100.0),
-            vec![("events", num(now)), ("events_before", num(before)), ("growth", num(growth))],
+            format!(
+                "activity up {:.0} % {period}: {now} vs {before} events",
+                growth * 100.0
+            ),
+            vec![
+                ("events", num(now)),
+                ("events_before", num(before)),
+                ("growth", num(growth)),
+            ],
         );
     }
 
@@ -251,7 +285,11 @@ pub fn rules(m: &Metrics, cfg: &Config, t: i64) -> Vec<Fired> {
         let n = m.pricing_views;
         fire(
             SignalType::PricingIntent,
-            format!("{} in {}", plural(n, "pricing page view", "pricing page views"), days_phrase(pi.window_days)),
+            format!(
+                "{} in {}",
+                plural(n, "pricing page view", "pricing page views"),
+                days_phrase(pi.window_days)
+            ),
             vec![("pricing_views", num(n))],
         );
     }
@@ -267,7 +305,10 @@ pub fn rules(m: &Metrics, cfg: &Config, t: i64) -> Vec<Fired> {
                 days_phrase(fa.window_days),
                 m.new_features.join(", ")
             ),
-            vec![("new_features", num(n)), ("features", Value::from(m.new_features.clone()))],
+            vec![
+                ("new_features", num(n)),
+                ("features", Value::from(m.new_features.clone())),
+            ],
         );
     }
 
@@ -287,14 +328,23 @@ pub fn rules(m: &Metrics, cfg: &Config, t: i64) -> Vec<Fired> {
             fire(
                 SignalType::LimitApproaching,
                 format!("{used} {u} of {limit} {l} ({:.0} %)", ratio * 100.0),
-                vec![("used", num(u)), ("limit", num(l)), ("ratio", num(ratio)), ("property", num(used.as_str()))],
+                vec![
+                    ("used", num(u)),
+                    ("limit", num(l)),
+                    ("ratio", num(ratio)),
+                    ("property", num(used.as_str())),
+                ],
             );
         }
     }
 
     let te = &s.trial_expiring;
     if te.enabled {
-        let ends = m.props.get(&te.property).and_then(Value::as_str).and_then(crate::time::parse_ts);
+        let ends = m
+            .props
+            .get(&te.property)
+            .and_then(Value::as_str)
+            .and_then(crate::time::parse_ts);
         if let Some(ends) = ends.filter(|e| *e > t && *e < t + d(te.days_ahead))
             && m.trial_activity >= te.min_activity
         {
@@ -320,14 +370,28 @@ pub fn rules(m: &Metrics, cfg: &Config, t: i64) -> Vec<Fired> {
     if tg.enabled && m.new_users >= tg.min_new_users {
         fire(
             SignalType::TeamGrowth,
-            format!("{} in {}", plural(m.new_users, "new active user", "new active users"), days_phrase(tg.window_days)),
+            format!(
+                "{} in {}",
+                plural(m.new_users, "new active user", "new active users"),
+                days_phrase(tg.window_days)
+            ),
             vec![("new_users", num(m.new_users))],
         );
     }
 
     for (signal, c, what, n) in [
-        (SignalType::SupportEngagement, &s.support_engagement, "support", m.support_events),
-        (SignalType::BillingIntent, &s.billing_intent, "billing", m.billing_events),
+        (
+            SignalType::SupportEngagement,
+            &s.support_engagement,
+            "support",
+            m.support_events,
+        ),
+        (
+            SignalType::BillingIntent,
+            &s.billing_intent,
+            "billing",
+            m.billing_events,
+        ),
     ] {
         if c.enabled && n >= c.min_count {
             fire(
@@ -370,19 +434,33 @@ pub fn score_all(facts: &Facts, cfg: &Config, t: i64) -> Vec<AccountScore> {
             (!fired.is_empty()).then(|| score(a, fired, cfg))
         })
         .collect();
-    out.sort_by(|x, y| y.score.cmp(&x.score).then_with(|| x.account.cmp(&y.account)));
+    out.sort_by(|x, y| {
+        y.score
+            .cmp(&x.score)
+            .then_with(|| x.account.cmp(&y.account))
+    });
     out
 }
 
 /// The score's parts and evidence, as lines for a person.
 pub fn explain(s: &AccountScore, cfg: &Config) -> Vec<String> {
-    let mut lines = vec![format!("{}: score {} ({})", s.account, s.score, s.tier.as_str())];
+    let mut lines = vec![format!(
+        "{}: score {} ({})",
+        s.account,
+        s.score,
+        s.tier.as_str()
+    )];
     if s.fired.is_empty() {
         lines.push("no signal fired".into());
         return lines;
     }
     for f in &s.fired {
-        lines.push(format!("  + {:<3} {:<19} {}", f.base, f.signal.as_str(), f.evidence));
+        lines.push(format!(
+            "  + {:<3} {:<19} {}",
+            f.base,
+            f.signal.as_str(),
+            f.evidence
+        ));
     }
     lines.push(format!(
         "  = {} base, capped at {} → {}; diversity bonus {} × {} types = {} (cap {}) → score {}",

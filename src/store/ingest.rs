@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use rusqlite::{Connection, Statement, params};
 
+use super::units::{self, DayCounts, UnitKey, Units};
 use super::{Classifier, NameClass, Store};
 use crate::config::Config;
 use crate::error::Result;
@@ -87,6 +88,39 @@ impl Rollup {
     pub(super) fn flush(&mut self, conn: &Connection) -> Result<()> {
         let mut rows: Vec<_> = self.user_day.drain().collect();
         rows.sort_unstable_by_key(|(k, _)| *k);
+        let mut feats: Vec<_> = self.feature_day.drain().collect();
+        feats.sort_unstable();
+        let mut by_account: HashMap<i64, Units> = HashMap::new();
+        for ((day, a, user), c) in &rows {
+            let counts = DayCounts {
+                activity: c.activity as u64,
+                pricing: c.pricing as u64,
+                support: c.support as u64,
+                billing: c.billing as u64,
+                last_ts: c.last_ts,
+            };
+            by_account.entry(*a).or_default().insert(
+                UnitKey::User {
+                    day: *day,
+                    user: *user,
+                },
+                counts,
+            );
+        }
+        for (day, a, feature) in &feats {
+            by_account.entry(*a).or_default().insert(
+                UnitKey::Feature {
+                    day: *day,
+                    feature: *feature,
+                },
+                DayCounts::default(),
+            );
+        }
+        let mut accounts: Vec<_> = by_account.into_iter().collect();
+        accounts.sort_unstable_by_key(|(a, _)| *a);
+        for (account, deltas) in &accounts {
+            units::merge(conn, *account, deltas)?;
+        }
         let mut up = conn.prepare_cached(
             "INSERT INTO user_day(day, account_id, user_id, activity, pricing, support, billing, last_ts)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -99,10 +133,10 @@ impl Rollup {
                               THEN excluded.last_ts ELSE last_ts END",
         )?;
         for ((day, a, u), c) in rows {
-            up.execute(params![day, a, u, c.activity, c.pricing, c.support, c.billing, c.last_ts])?;
+            up.execute(params![
+                day, a, u, c.activity, c.pricing, c.support, c.billing, c.last_ts
+            ])?;
         }
-        let mut feats: Vec<_> = self.feature_day.drain().collect();
-        feats.sort_unstable();
         let mut ins = conn.prepare_cached(
             "INSERT OR IGNORE INTO feature_day(day, account_id, feature_id) VALUES (?1, ?2, ?3)",
         )?;
@@ -135,11 +169,18 @@ fn load_dict(conn: &Connection, sql: &str) -> Result<HashMap<String, i64>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn intern(conn: &Connection, map: &mut HashMap<String, i64>, table: &str, col: &str, key: &str) -> Result<i64> {
+fn intern(
+    conn: &Connection,
+    map: &mut HashMap<String, i64>,
+    table: &str,
+    col: &str,
+    key: &str,
+) -> Result<i64> {
     if let Some(id) = map.get(key) {
         return Ok(*id);
     }
-    conn.prepare_cached(&format!("INSERT INTO {table}({col}) VALUES (?1)"))?.execute([key])?;
+    conn.prepare_cached(&format!("INSERT INTO {table}({col}) VALUES (?1)"))?
+        .execute([key])?;
     let id = conn.last_insert_rowid();
     map.insert(key.to_string(), id);
     Ok(id)
@@ -170,7 +211,10 @@ impl<'c> Ingest<'c> {
                 (n, (id, class))
             })
             .collect();
-        let next_seq: i64 = conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| r.get(0))?;
+        let next_seq: i64 =
+            conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| {
+                r.get(0)
+            })?;
         Ok(Self {
             conn,
             insert: conn.prepare(
@@ -206,17 +250,32 @@ impl<'c> Ingest<'c> {
         let (name, class) = match self.names.get(&ev.event) {
             Some(v) => *v,
             None => {
-                self.conn.prepare_cached("INSERT INTO event_names(name) VALUES (?1)")?.execute([&ev.event])?;
-                let v = (self.conn.last_insert_rowid(), self.classifier.class(&ev.event));
+                self.conn
+                    .prepare_cached("INSERT INTO event_names(name) VALUES (?1)")?
+                    .execute([&ev.event])?;
+                let v = (
+                    self.conn.last_insert_rowid(),
+                    self.classifier.class(&ev.event),
+                );
                 self.names.insert(ev.event.clone(), v);
                 v
             }
         };
         let feature = match ev.feature.as_deref() {
-            Some(f) => Some(intern(self.conn, &mut self.features, "features", "name", f)?),
+            Some(f) => Some(intern(
+                self.conn,
+                &mut self.features,
+                "features",
+                "name",
+                f,
+            )?),
             None => None,
         };
-        let url = if class.pageview { ev.url.as_deref() } else { None };
+        let url = if class.pageview {
+            ev.url.as_deref()
+        } else {
+            None
+        };
         let seq = self.next_seq;
         let added = self.insert.execute(params![
             ev.ts,
@@ -236,10 +295,12 @@ impl<'c> Ingest<'c> {
         self.stats.inserted += 1;
         if let Some(set) = &ev.group_set {
             let props = serde_json::Value::Object(set.clone()).to_string();
-            self.insert_props.execute(params![account, ev.ts, seq, props])?;
+            self.insert_props
+                .execute(params![account, ev.ts, seq, props])?;
         }
         let pricing = url.is_some_and(|u| self.classifier.is_pricing(u));
-        self.rollup.add(ev.ts, account, user, class, pricing, feature);
+        self.rollup
+            .add(ev.ts, account, user, class, pricing, feature);
         if self.rollup.len() > FLUSH_AT {
             self.rollup.flush(self.conn)?;
         }

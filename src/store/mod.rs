@@ -4,6 +4,7 @@
 mod ingest;
 mod read;
 mod runs;
+pub mod units;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,7 +27,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.conn.path()).finish()
+        f.debug_struct("Store")
+            .field("path", &self.conn.path())
+            .finish()
     }
 }
 
@@ -59,7 +62,9 @@ impl Store {
     }
 
     fn migrate(&self) -> Result<()> {
-        let done: i64 = self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let done: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         let done = usize::try_from(done).unwrap_or(usize::MAX);
         if done > MIGRATIONS.len() {
             return Err(Error::Usage(format!(
@@ -114,8 +119,12 @@ impl Store {
             accounts: one("SELECT count(*) FROM accounts")?,
             events: one("SELECT count(*) FROM events")?,
             deals: one("SELECT count(*) FROM deals")?,
-            first_event: self.conn.query_row("SELECT min(ts) FROM events", [], |r| r.get(0))?,
-            last_event: self.conn.query_row("SELECT max(ts) FROM events", [], |r| r.get(0))?,
+            first_event: self
+                .conn
+                .query_row("SELECT min(ts) FROM events", [], |r| r.get(0))?,
+            last_event: self
+                .conn
+                .query_row("SELECT max(ts) FROM events", [], |r| r.get(0))?,
         })
     }
 
@@ -127,7 +136,9 @@ impl Store {
             return Ok(false);
         }
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute_batch("DELETE FROM user_day; DELETE FROM feature_day;")?;
+        tx.execute_batch(
+            "DELETE FROM user_day; DELETE FROM feature_day; DELETE FROM account_units;",
+        )?;
         let classes = Classifier::new(cfg).classes(&self.names()?);
         let classifier = Classifier::new(cfg);
         let mut rollup = ingest::Rollup::default();
@@ -140,7 +151,8 @@ impl Store {
                 let name_id: i64 = r.get(3)?;
                 let class = classes.get(&name_id).copied().unwrap_or_default();
                 let url: Option<String> = r.get(4)?;
-                let pricing = class.pageview && url.as_deref().is_some_and(|u| classifier.is_pricing(u));
+                let pricing =
+                    class.pageview && url.as_deref().is_some_and(|u| classifier.is_pricing(u));
                 rollup.add(r.get(0)?, r.get(1)?, r.get(2)?, class, pricing, r.get(5)?);
                 if rollup.len() > ingest::FLUSH_AT {
                     rollup.flush(&tx)?;
@@ -210,7 +222,13 @@ impl Classifier {
             activity_exclude: cfg.activity_exclude.clone(),
             support: cfg.signals.support_engagement.events.clone(),
             billing: cfg.signals.billing_intent.events.clone(),
-            pricing: cfg.signals.pricing_intent.url_patterns.iter().map(|p| p.to_lowercase()).collect(),
+            pricing: cfg
+                .signals
+                .pricing_intent
+                .url_patterns
+                .iter()
+                .map(|p| p.to_lowercase())
+                .collect(),
         }
     }
 
@@ -292,7 +310,10 @@ mod tests {
         Store::open(&path).unwrap();
         let store = Store::open(&path).unwrap();
         assert!(store.is_empty().unwrap());
-        store.conn().pragma_update(None, "user_version", 99).unwrap();
+        store
+            .conn()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
         drop(store);
         let err = Store::open(&path).unwrap_err().to_string();
         assert!(err.contains("newer beton"), "{err}");
@@ -304,6 +325,9 @@ mod tests {
         let _held = RunLock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
         let err = RunLock::acquire(dir.path(), std::time::Duration::from_millis(200)).unwrap_err();
         assert!(matches!(err, Error::Busy(_)), "{err}");
-        assert!(err.to_string().contains(&std::process::id().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&std::process::id().to_string()),
+            "{err}"
+        );
     }
 }

@@ -84,7 +84,9 @@ pub struct SignalRow {
 impl Store {
     /// Every account: id, key, snapshot properties (JSON text).
     pub fn accounts(&self) -> Result<Vec<(i64, String, Option<String>)>> {
-        let mut stmt = self.conn().prepare("SELECT id, key, snapshot FROM accounts ORDER BY id")?;
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id, key, snapshot FROM accounts ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -92,19 +94,28 @@ impl Store {
     pub fn account_id(&self, key: &str) -> Result<Option<i64>> {
         Ok(self
             .conn()
-            .query_row("SELECT id FROM accounts WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT id FROM accounts WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
     /// Every `$group_set`, by account then time.
     pub fn prop_history(&self) -> Result<Vec<(i64, i64, String)>> {
-        let mut stmt = self.conn().prepare("SELECT account_id, ts, props FROM prop_history ORDER BY account_id, ts, seq")?;
+        let mut stmt = self.conn().prepare(
+            "SELECT account_id, ts, props FROM prop_history ORDER BY account_id, ts, seq",
+        )?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Streams `user_day` rows of the window's days that are not read raw.
-    pub fn for_user_days(&self, w: &Window, only: Option<i64>, mut f: impl FnMut(UserDay)) -> Result<()> {
+    pub fn for_user_days(
+        &self,
+        w: &Window,
+        only: Option<i64>,
+        mut f: impl FnMut(UserDay),
+    ) -> Result<()> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT day, account_id, user_id, activity, pricing, support, billing, last_ts FROM user_day
              WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR account_id = ?3)",
@@ -130,7 +141,12 @@ impl Store {
     }
 
     /// Streams `feature_day` rows (day, account, feature) of the window's days not read raw.
-    pub fn for_feature_days(&self, w: &Window, only: Option<i64>, mut f: impl FnMut(i64, i64, i64)) -> Result<()> {
+    pub fn for_feature_days(
+        &self,
+        w: &Window,
+        only: Option<i64>,
+        mut f: impl FnMut(i64, i64, i64),
+    ) -> Result<()> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT day, account_id, feature_id FROM feature_day
              WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR account_id = ?3)",
@@ -145,8 +161,31 @@ impl Store {
         Ok(())
     }
 
+    /// Streams each account's packed rollup (see [`super::units`]).
+    pub fn for_account_units(
+        &self,
+        only: Option<i64>,
+        mut f: impl FnMut(i64, &[u8]),
+    ) -> Result<()> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT account_id, data FROM account_units WHERE (?1 IS NULL OR account_id = ?1)",
+        )?;
+        let mut rows = stmt.query([only])?;
+        while let Some(r) = rows.next()? {
+            let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            f(r.get(0)?, data);
+        }
+        Ok(())
+    }
+
     /// Streams raw events with `from <= ts < to`.
-    pub fn for_raw_events(&self, from: i64, to: i64, only: Option<i64>, mut f: impl FnMut(RawEvent)) -> Result<()> {
+    pub fn for_raw_events(
+        &self,
+        from: i64,
+        to: i64,
+        only: Option<i64>,
+        mut f: impl FnMut(RawEvent),
+    ) -> Result<()> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT ts, account_id, user_id, name_id, url, feature_id FROM events
              WHERE ts >= ?1 AND ts < ?2 AND (?3 IS NULL OR account_id = ?3)",
@@ -166,7 +205,11 @@ impl Store {
     }
 
     /// Last activity per account before `t` (from the rollups; the day of `t` read raw).
-    pub fn last_seen(&self, t: i64, activity_names: &[i64]) -> Result<std::collections::HashMap<i64, i64>> {
+    pub fn last_seen(
+        &self,
+        t: i64,
+        activity_names: &[i64],
+    ) -> Result<std::collections::HashMap<i64, i64>> {
         let day = crate::time::day_of(t);
         let mut out = std::collections::HashMap::new();
         let mut stmt = self.conn().prepare_cached(
@@ -239,7 +282,12 @@ impl Store {
              WHERE s.run_id = ?1 ORDER BY s.score DESC, a.key",
         )?;
         let rows = stmt.query_map([run_id], |r| {
-            Ok(ScoreRow { account: r.get(0)?, score: r.get(1)?, tier: r.get(2)?, routed: r.get(3)? })
+            Ok(ScoreRow {
+                account: r.get(0)?,
+                score: r.get(1)?,
+                tier: r.get(2)?,
+                routed: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

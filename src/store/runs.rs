@@ -48,10 +48,20 @@ impl Store {
                 "INSERT OR IGNORE INTO emissions(account_id, signal, emitted_at, run_id) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for s in scores {
-                score.execute(params![run, s.account_id, s.score, s.tier.as_str(), s.routed])?;
+                score.execute(params![
+                    run,
+                    s.account_id,
+                    s.score,
+                    s.tier.as_str(),
+                    s.routed
+                ])?;
                 for f in &s.fired {
                     let name = f.signal.as_str();
-                    let fresh = cooled_down(last.get(&(s.account_id, name.to_string())).copied(), t, cooldown_days);
+                    let fresh = cooled_down(
+                        last.get(&(s.account_id, name.to_string())).copied(),
+                        t,
+                        cooldown_days,
+                    );
                     signal.execute(params![
                         run,
                         s.account_id,
@@ -63,7 +73,10 @@ impl Store {
                     ])?;
                     if fresh {
                         emit.execute(params![s.account_id, name, t, run])?;
-                        emitted.push(Emission { account: s.account.clone(), signal: name.to_string() });
+                        emitted.push(Emission {
+                            account: s.account.clone(),
+                            signal: name.to_string(),
+                        });
                     }
                 }
             }

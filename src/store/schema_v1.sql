@@ -107,3 +107,6 @@ CREATE TABLE emissions (
 ) WITHOUT ROWID;
 
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- A packed copy of each account's user_day and feature_day rows (see src/store/units.rs).
+CREATE TABLE account_units (account_id INTEGER PRIMARY KEY, data BLOB NOT NULL);

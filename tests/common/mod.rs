@@ -29,20 +29,31 @@ pub fn ev(name: &str, user: &str, at: i64) -> EventIn {
 }
 
 pub fn pageview(url: &str, at: i64) -> EventIn {
-    EventIn { url: Some(url.into()), ..ev("$pageview", "u1", at) }
+    EventIn {
+        url: Some(url.into()),
+        ..ev("$pageview", "u1", at)
+    }
 }
 
 pub fn feature(name: &str, at: i64) -> EventIn {
-    EventIn { feature: Some(name.into()), ..ev("feature_used", "u1", at) }
+    EventIn {
+        feature: Some(name.into()),
+        ..ev("feature_used", "u1", at)
+    }
 }
 
 pub fn identify(set: Value, at: i64) -> EventIn {
-    EventIn { group_set: set.as_object().cloned(), ..ev("$groupidentify", "u1", at) }
+    EventIn {
+        group_set: set.as_object().cloned(),
+        ..ev("$groupidentify", "u1", at)
+    }
 }
 
 /// `n` activity events by `user`, one minute apart, starting at `from`.
 pub fn burst(n: usize, user: &str, from: i64) -> Vec<EventIn> {
-    (0..n).map(|i| ev("report_exported", user, from + i as i64 * 60 * SECOND)).collect()
+    (0..n)
+        .map(|i| ev("report_exported", user, from + i as i64 * 60 * SECOND))
+        .collect()
 }
 
 /// A workspace holding `events` and, optionally, a snapshot for acme.com.
@@ -50,7 +61,9 @@ pub fn store_with(cfg: &Config, events: &[EventIn], snapshot: Option<Value>) -> 
     let store = Store::open_in_memory().expect("in-memory store");
     let mut ingest = Ingest::begin(&store, cfg).expect("begin");
     if let Some(Value::Object(props)) = snapshot {
-        ingest.account_snapshot("acme.com", None, &props).expect("snapshot");
+        ingest
+            .account_snapshot("acme.com", None, &props)
+            .expect("snapshot");
     }
     for e in events {
         ingest.event(e).expect("event");
@@ -76,7 +89,11 @@ pub fn fires(store: &Store, cfg: &Config, t: i64, signal: SignalType) -> bool {
 
 pub fn score_at(store: &Store, cfg: &Config, t: i64) -> AccountScore {
     let facts = Facts::load(store, cfg, &[t], None).expect("facts");
-    let a = facts.accounts.iter().find(|a| a.key == "acme.com").expect("acme.com");
+    let a = facts
+        .accounts
+        .iter()
+        .find(|a| a.key == "acme.com")
+        .expect("acme.com");
     score(a, detect(a, cfg, t, &facts.features), cfg)
 }
 

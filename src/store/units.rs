@@ -1,0 +1,222 @@
+//! A packed copy of each account's rollup rows: one BLOB per account in `account_units`, so
+//! detection reads one row per account instead of one per (day, user). It holds exactly what
+//! `user_day` and `feature_day` hold for the account, and is merged on every rollup flush.
+//!
+//! Format: a stream of LEB128 varints. A user-day is `0, day, user, activity, pricing, support,
+//! billing, last` (last = microseconds into the day of the last activity + 1, 0 for none); a
+//! feature-day is `1, day, feature`. Days are zigzag-encoded.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::error::Result;
+use crate::time::DAY;
+
+/// One rollup row of an account, keyed for merging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnitKey {
+    User { day: i64, user: i64 },
+    Feature { day: i64, feature: i64 },
+}
+
+/// The counts of a user-day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayCounts {
+    pub activity: u64,
+    pub pricing: u64,
+    pub support: u64,
+    pub billing: u64,
+    pub last_ts: Option<i64>,
+}
+
+impl DayCounts {
+    pub fn merge(&mut self, other: &DayCounts) {
+        self.activity += other.activity;
+        self.pricing += other.pricing;
+        self.support += other.support;
+        self.billing += other.billing;
+        self.last_ts = match (self.last_ts, other.last_ts) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+}
+
+pub type Units = BTreeMap<UnitKey, DayCounts>;
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn zig(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzig(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Reader<'_> {
+    fn next(&mut self) -> Option<u64> {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let byte = *self.data.get(self.pos)?;
+            self.pos += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+            shift += 7;
+            if shift > 63 {
+                return None;
+            }
+        }
+    }
+}
+
+pub fn encode(units: &Units) -> Vec<u8> {
+    let mut out = Vec::with_capacity(units.len() * 8);
+    for (k, c) in units {
+        match *k {
+            UnitKey::User { day, user } => {
+                put(&mut out, 0);
+                put(&mut out, zig(day));
+                put(&mut out, zig(user));
+                for n in [c.activity, c.pricing, c.support, c.billing] {
+                    put(&mut out, n);
+                }
+                put(
+                    &mut out,
+                    c.last_ts.map_or(0, |l| (l - day * DAY) as u64 + 1),
+                );
+            }
+            UnitKey::Feature { day, feature } => {
+                put(&mut out, 1);
+                put(&mut out, zig(day));
+                put(&mut out, zig(feature));
+            }
+        }
+    }
+    out
+}
+
+/// Calls `f` for each unit in stored order; stops quietly at a damaged tail.
+pub fn decode(data: &[u8], mut f: impl FnMut(UnitKey, DayCounts)) {
+    let mut r = Reader { data, pos: 0 };
+    while let Some(tag) = r.next() {
+        let (Some(day), Some(id)) = (r.next().map(unzig), r.next().map(unzig)) else {
+            return;
+        };
+        if tag == 1 {
+            f(UnitKey::Feature { day, feature: id }, DayCounts::default());
+            continue;
+        }
+        let mut n = [0u64; 5];
+        for slot in &mut n {
+            match r.next() {
+                Some(v) => *slot = v,
+                None => return,
+            }
+        }
+        let last_ts = (n[4] > 0).then(|| day * DAY + n[4] as i64 - 1);
+        f(
+            UnitKey::User { day, user: id },
+            DayCounts {
+                activity: n[0],
+                pricing: n[1],
+                support: n[2],
+                billing: n[3],
+                last_ts,
+            },
+        );
+    }
+}
+
+/// Merges rollup deltas of one account into its stored blob.
+pub fn merge(conn: &Connection, account: i64, deltas: &Units) -> Result<()> {
+    let old: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT data FROM account_units WHERE account_id = ?1")?
+        .query_row([account], |r| r.get(0))
+        .optional()?;
+    let mut units = Units::new();
+    if let Some(old) = old {
+        decode(&old, |k, c| {
+            units.insert(k, c);
+        });
+    }
+    for (k, c) in deltas {
+        units.entry(*k).or_default().merge(c);
+    }
+    conn.prepare_cached(
+        "INSERT INTO account_units(account_id, data) VALUES (?1, ?2)
+         ON CONFLICT(account_id) DO UPDATE SET data = excluded.data",
+    )?
+    .execute(params![account, encode(&units)])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_merges() {
+        let mut u = Units::new();
+        u.insert(
+            UnitKey::User { day: -3, user: 7 },
+            DayCounts {
+                activity: 300,
+                pricing: 1,
+                support: 0,
+                billing: 2,
+                last_ts: Some(-3 * DAY + 5),
+            },
+        );
+        u.insert(
+            UnitKey::User {
+                day: 20_000,
+                user: 1 << 40,
+            },
+            DayCounts::default(),
+        );
+        u.insert(
+            UnitKey::Feature {
+                day: 20_000,
+                feature: 3,
+            },
+            DayCounts::default(),
+        );
+        let mut back = Units::new();
+        decode(&encode(&u), |k, c| {
+            back.insert(k, c);
+        });
+        assert_eq!(back, u);
+        let mut c = DayCounts {
+            activity: 1,
+            last_ts: Some(10),
+            ..Default::default()
+        };
+        c.merge(&DayCounts {
+            activity: 2,
+            pricing: 1,
+            last_ts: Some(4),
+            ..Default::default()
+        });
+        assert_eq!((c.activity, c.pricing, c.last_ts), (3, 1, Some(10)));
+    }
+}
