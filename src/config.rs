@@ -495,7 +495,7 @@ impl Config {
     pub fn rollup_fingerprint(&self) -> String {
         let s = &self.signals;
         serde_json::json!({
-            "v": 1,
+            "v": 2,
             "group_type": self.group_type,
             "activity_exclude": self.activity_exclude,
             "pricing": s.pricing_intent.url_patterns.iter().map(|p| p.to_lowercase()).collect::<Vec<_>>(),
@@ -735,6 +735,26 @@ mod tests {
             .with_overrides(&["route_threshold=high".into()])
             .unwrap_err();
         assert!(err.to_string().contains("route_threshold"), "{err}");
+    }
+
+    #[test]
+    fn a_partial_table_keeps_that_signals_own_defaults() {
+        let cfg = Config::parse("[signals.billing_intent]\nmin_count = 2\n", "c.toml").unwrap();
+        assert_eq!(cfg.signals.billing_intent.min_count, 2);
+        assert_eq!(cfg.signals.billing_intent.base, 40);
+        assert_eq!(
+            cfg.signals.billing_intent.events,
+            Config::default().signals.billing_intent.events
+        );
+        assert_eq!(
+            cfg.signals.support_engagement,
+            Config::default().signals.support_engagement
+        );
+        let err = Config::parse("[signals.support_engagement]\nmin = 2\n", "c.toml").unwrap_err();
+        assert!(
+            err.to_string().contains("line 2") && err.to_string().contains("min"),
+            "{err}"
+        );
     }
 
     #[test]

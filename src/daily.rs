@@ -9,7 +9,7 @@ use crate::config::{Config, Paths, SourceKind};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::signals::facts::Facts;
-use crate::signals::{AccountScore, Tier, score_all};
+use crate::signals::{AccountScore, Tier, score_scan};
 use crate::store::{Emission, RunLock, Store};
 use crate::time::{fmt_ts, now};
 
@@ -132,11 +132,10 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         ));
     }
     progress.stage("detect");
-    let facts = Facts::load(&store, cfg, &[t], None)?;
+    let (scores, accounts_scored) = score_scan(&store, cfg, t)?;
     if progress.is_cancelled() {
         return Err(Error::Cancelled);
     }
-    let scores = score_all(&facts, cfg, t);
     progress.stage("record");
     let (run_id, emitted) =
         store.record_detection("daily", "local", t, &scores, cfg.cooldown_days)?;
@@ -145,7 +144,7 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         step(
             "detect",
             StepStatus::Ok,
-            &format!("{} accounts scored", facts.accounts.len()),
+            &format!("{accounts_scored} accounts scored"),
         ),
     );
 
@@ -155,7 +154,7 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         as_of: fmt_ts(t),
         source: "local".into(),
         demo: store.meta("demo")?.is_some(),
-        accounts_scored: facts.accounts.len(),
+        accounts_scored,
         hot: count(Tier::Hot),
         warm: count(Tier::Warm),
         cool: count(Tier::Cool),

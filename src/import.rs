@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::store::{DealRow, EventIn, Ingest, Store};
+use crate::store::{DealRow, EventIn, Ingest, NewEntry, Resolved, Resolver, Store};
 use crate::time::parse_ts;
 
 /// How many bad rows a report lists one by one (all are counted).
@@ -307,92 +307,110 @@ fn for_csv_rows<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// A batch of parsed rows travelling from the parser thread to the writer.
-type Batch = Vec<(u64, std::result::Result<EventIn, String>)>;
+/// What the parser thread hands the writer: resolved rows, the names they introduced, and the
+/// bad rows with their lines.
+#[derive(Default)]
+struct Batch {
+    new: Vec<NewEntry>,
+    rows: Vec<Resolved>,
+    bad: Vec<(u64, String)>,
+    read: u64,
+    without_account: u64,
+    bytes: u64,
+}
 
 const BATCH: usize = 8192;
 
-/// Parses `input` on a second thread and feeds `sink` in order. Returns bytes read.
+/// Parses and resolves `input` on a second thread, feeding `sink` in order. Returns the format
+/// and the resolver (to hand back to the ingest).
 fn parse_events(
     input: Input,
     format: Option<Format>,
     group_type: String,
-    mut sink: impl FnMut(Batch, u64) -> Result<()>,
-) -> Result<Format> {
+    mut resolver: Resolver,
+    mut sink: impl FnMut(Batch) -> Result<()>,
+) -> Result<(Format, Resolver)> {
     let mut reader = BufReader::with_capacity(1 << 20, input.reader);
     let format = match format {
         Some(f) => f,
         None => sniff(&mut reader)?,
     };
     let name = input.name.clone();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<(Batch, u64), Error>>(8);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Batch, Error>>(8);
     let parser = std::thread::spawn(move || {
-        let send = |b: Batch, bytes: u64| tx.send(Ok((b, bytes))).is_ok();
+        let mut batch = Batch::default();
+        let mut push =
+            |batch: &mut Batch, line: u64, item: std::result::Result<EventIn, String>| {
+                batch.read += 1;
+                match item.map(|e| resolver.resolve(e)) {
+                    Ok(Some(row)) => batch.rows.push(row),
+                    Ok(None) => batch.without_account += 1,
+                    Err(reason) => batch.bad.push((line, reason)),
+                }
+                if batch.read as usize >= BATCH {
+                    batch.new = resolver.take_new();
+                    return tx.send(Ok(std::mem::take(batch))).is_ok();
+                }
+                true
+            };
         match format {
             Format::Jsonl => {
                 let mut line = String::new();
                 let mut n = 0u64;
-                let mut bytes = 0u64;
-                let mut batch = Vec::with_capacity(BATCH);
                 loop {
                     line.clear();
                     match reader.read_line(&mut line) {
                         Ok(0) => break,
-                        Ok(k) => bytes += k as u64,
-                        Err(e) => {
+                        Ok(k) => batch.bytes += k as u64,
+                        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
                             n += 1;
-                            if e.kind() == std::io::ErrorKind::InvalidData {
-                                batch.push((n, Err("not UTF-8 text".to_string())));
-                                // Skip the rest of this line.
-                                let mut junk = Vec::new();
-                                let _ = reader.read_until(b'\n', &mut junk);
-                                continue;
+                            // Skip the rest of this line.
+                            let mut junk = Vec::new();
+                            let _ = reader.read_until(b'\n', &mut junk);
+                            if !push(&mut batch, n, Err("not UTF-8 text".to_string())) {
+                                return resolver;
                             }
+                            continue;
+                        }
+                        Err(e) => {
                             let _ = tx.send(Err(Error::io(Path::new(&name), e)));
-                            return;
+                            return resolver;
                         }
                     }
                     n += 1;
                     let text = line.trim();
-                    if text.is_empty() {
-                        continue;
-                    }
-                    batch.push((n, parse_json_event(text, &group_type)));
-                    if batch.len() == BATCH
-                        && !send(
-                            std::mem::replace(&mut batch, Vec::with_capacity(BATCH)),
-                            bytes,
-                        )
+                    if !text.is_empty() && !push(&mut batch, n, parse_json_event(text, &group_type))
                     {
-                        return;
+                        return resolver;
                     }
                 }
-                send(batch, bytes);
             }
             Format::Csv => {
-                let mut batch = Vec::with_capacity(BATCH);
                 let mut ok = true;
                 for_csv_rows::<CsvEvent>(reader, |line, row| {
-                    batch.push((line, row.and_then(|r| parse_csv_event(r, &group_type))));
-                    if batch.len() == BATCH {
-                        ok = send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)), 0);
-                    }
+                    ok = push(
+                        &mut batch,
+                        line,
+                        row.and_then(|r| parse_csv_event(r, &group_type)),
+                    );
                     ok
                 });
-                if ok {
-                    send(batch, 0);
+                if !ok {
+                    return resolver;
                 }
             }
         }
+        batch.new = resolver.take_new();
+        let _ = tx.send(Ok(batch));
+        resolver
     });
     for msg in rx {
-        let (batch, bytes) = msg?;
-        sink(batch, bytes)?;
+        sink(msg?)?;
     }
-    parser
+    let resolver = parser
         .join()
         .map_err(|_| Error::Usage("the import parser thread failed".into()))?;
-    Ok(format)
+    Ok((format, resolver))
 }
 
 /// Imports events into the workspace in one transaction.
@@ -408,20 +426,24 @@ pub fn import_events(
     let total = input.size.unwrap_or(0);
     let mut report = ImportReport::new(&name, Kind::Events, format.unwrap_or(Format::Jsonl));
     let mut ingest = Ingest::begin(store, cfg)?;
-    let format = parse_events(input, format, cfg.group_type.clone(), |batch, bytes| {
-        for (line, item) in batch {
-            report.rows += 1;
-            match item {
-                Ok(ev) => ingest.event(&ev)?,
-                Err(reason) => report.bad(line, reason),
+    let resolver = ingest.take_resolver();
+    let mut bytes = 0;
+    let (format, resolver) =
+        parse_events(input, format, cfg.group_type.clone(), resolver, |batch| {
+            report.rows += batch.read;
+            for (line, reason) in batch.bad {
+                report.bad(line, reason);
             }
-        }
-        if progress.is_cancelled() {
-            return Err(Error::Cancelled);
-        }
-        progress.advance(bytes, total);
-        Ok(())
-    })?;
+            ingest.without_account(batch.without_account);
+            ingest.write(&batch.new, &batch.rows)?;
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            bytes += batch.bytes;
+            progress.advance(bytes, total);
+            Ok(())
+        })?;
+    ingest.put_resolver(resolver);
     let stats = ingest.commit()?;
     report.format = format;
     report.imported = stats.inserted;

@@ -81,7 +81,11 @@ fn brute_force(store: &Store, cfg: &Config, t: i64) -> HashMap<i64, Metrics> {
                 new_users: first.values().filter(|f| in_w(**f, tg.window_days)).count() as u64,
                 support_events: count(s.support_engagement.window_days, &|e| class(e).support),
                 billing_events: count(s.billing_intent.window_days, &|e| class(e).billing),
-                props: a.props_at(t),
+                props: a
+                    .props_at(t)
+                    .into_iter()
+                    .filter(|(k, _)| beton::signals::rule_properties(cfg).contains(&k.as_str()))
+                    .collect(),
             },
         );
     }

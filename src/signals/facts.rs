@@ -32,13 +32,15 @@ pub struct Unit {
 
 const NONE: i64 = i64::MIN;
 
+/// `$group_set`s by time.
+pub type History = Vec<(i64, Map<String, Value>)>;
+
 #[derive(Debug, Clone)]
 pub struct AccountFacts {
     pub id: i64,
     pub key: String,
     pub snapshot: Map<String, Value>,
-    /// `$group_set` by time.
-    pub history: Vec<(i64, Map<String, Value>)>,
+    pub history: History,
     pub units: Vec<Unit>,
 }
 
@@ -48,6 +50,27 @@ impl AccountFacts {
         let lo = self.units.partition_point(|u| u.start < a);
         let hi = self.units.partition_point(|u| u.start < b);
         &self.units[lo..hi.max(lo)]
+    }
+
+    /// The properties named in `keys` as of `t` (see [`AccountFacts::props_at`]).
+    pub fn props_subset_at(&self, t: i64, keys: &[&str]) -> Map<String, Value> {
+        let mut props = Map::new();
+        for k in keys {
+            if let Some(v) = self.snapshot.get(*k) {
+                props.insert((*k).to_string(), v.clone());
+            }
+        }
+        for (ts, set) in &self.history {
+            if *ts >= t {
+                break;
+            }
+            for k in keys {
+                if let Some(v) = set.get(*k) {
+                    props.insert((*k).to_string(), v.clone());
+                }
+            }
+        }
+        props
     }
 
     /// Properties as of `t`: the snapshot overlaid with every `$group_set` before `t`.
@@ -98,9 +121,33 @@ pub fn window_starts(cfg: &Config, t: i64) -> Vec<i64> {
 
 impl Facts {
     /// Loads everything detection at each of `dates` needs; `only` limits it to one account.
+    /// Holds every account in memory: bulk work should use [`Facts::scan`].
     pub fn load(store: &Store, cfg: &Config, dates: &[i64], only: Option<i64>) -> Result<Self> {
+        let mut accounts = Vec::new();
+        let (from, to, features) = Self::scan(store, cfg, dates, only, |a, _| {
+            accounts.push(a.clone());
+            Ok(())
+        })?;
+        Ok(Self {
+            accounts,
+            features,
+            from,
+            to,
+        })
+    }
+
+    /// Streams each account's facts for `dates` to `f`, one account at a time, reusing one
+    /// buffer; `f` also gets the feature names. Returns the loaded range and the feature names.
+    pub fn scan(
+        store: &Store,
+        cfg: &Config,
+        dates: &[i64],
+        only: Option<i64>,
+        mut f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
+    ) -> Result<(i64, i64, HashMap<i64, String>)> {
+        let features = store.feature_names()?;
         let Some(&to) = dates.iter().max() else {
-            return Ok(Self::default());
+            return Ok((0, 0, features));
         };
         let mut edges = BTreeSet::new();
         let mut from = to;
@@ -121,85 +168,23 @@ impl Facts {
             raw_days,
         };
 
-        let mut accounts = Vec::new();
-        let mut index = HashMap::new();
-        for (id, key, snapshot) in store.accounts()? {
-            if only.is_some_and(|o| o != id) {
-                continue;
-            }
-            let snapshot = snapshot
-                .and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok())
-                .unwrap_or_default();
-            index.insert(id, accounts.len());
-            accounts.push(AccountFacts {
-                id,
-                key,
-                snapshot,
-                history: Vec::new(),
-                units: Vec::new(),
-            });
-        }
+        let mut history: HashMap<i64, History> = HashMap::new();
         for (account, ts, props) in store.prop_history()? {
-            if let (Some(&i), Ok(set)) = (
-                index.get(&account),
-                serde_json::from_str::<Map<String, Value>>(&props),
-            ) {
-                accounts[i].history.push((ts, set));
+            if only.is_none_or(|o| o == account)
+                && let Ok(set) = serde_json::from_str::<Map<String, Value>>(&props)
+            {
+                history.entry(account).or_default().push((ts, set));
             }
         }
-
-        let blank = |start: i64| Unit {
-            start,
-            last: start,
-            user: NONE,
-            feature: NONE,
-            activity: 0,
-            pricing: 0,
-            support: 0,
-            billing: 0,
-            prev_user: NONE,
-            prev_feature: NONE,
-        };
-        let n32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
-        store.for_account_units(only, |account, data| {
-            let Some(&i) = index.get(&account) else {
-                return;
-            };
-            let units = &mut accounts[i].units;
-            units::decode(data, |key, c| {
-                let (UnitKey::User { day, .. } | UnitKey::Feature { day, .. }) = key;
-                if day < window.from_day || day > window.to_day || window.raw_days.contains(&day) {
-                    return;
-                }
-                let start = day * DAY;
-                units.push(match key {
-                    UnitKey::User { user, .. } => Unit {
-                        last: c.last_ts.unwrap_or(start),
-                        user,
-                        activity: n32(c.activity),
-                        pricing: n32(c.pricing),
-                        support: n32(c.support),
-                        billing: n32(c.billing),
-                        ..blank(start)
-                    },
-                    UnitKey::Feature { feature, .. } => Unit {
-                        feature,
-                        ..blank(start)
-                    },
-                });
-            });
-        })?;
         let classifier = Classifier::new(cfg);
         let classes = classifier.classes(&store.names()?);
+        let mut raw: HashMap<i64, Vec<Unit>> = HashMap::new();
         for run in day_runs(&window.raw_days) {
             store.for_raw_events(run.0 * DAY, (run.1 + 1) * DAY, only, |e| {
-                let Some(&i) = index.get(&e.account) else {
-                    return;
-                };
                 let class = classes.get(&e.name).copied().unwrap_or_default();
                 let pricing =
                     class.pageview && e.url.as_deref().is_some_and(|u| classifier.is_pricing(u));
-                accounts[i].units.push(Unit {
+                raw.entry(e.account).or_default().push(Unit {
                     user: e.user,
                     feature: if class.feature {
                         e.feature.unwrap_or(NONE)
@@ -214,16 +199,99 @@ impl Facts {
                 });
             })?;
         }
-        for a in &mut accounts {
-            link(&mut a.units);
+
+        let mut accounts = store
+            .accounts()?
+            .into_iter()
+            .filter(|a| only.is_none_or(|o| o == a.0))
+            .peekable();
+        let mut links = Links::default();
+        let mut current = AccountFacts {
+            id: 0,
+            key: String::new(),
+            snapshot: Map::new(),
+            history: Vec::new(),
+            units: Vec::new(),
+        };
+        // Accounts and blobs both come in id order: walk them together.
+        let mut emit = |(id, key, snapshot): (i64, String, Option<String>),
+                        blob: Option<&[u8]>|
+         -> Result<()> {
+            current.id = id;
+            current.key = key;
+            current.snapshot = snapshot
+                .and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok())
+                .unwrap_or_default();
+            current.history = history.remove(&id).unwrap_or_default();
+            current.units.clear();
+            if let Some(data) = blob {
+                decode_units(data, &window, &mut current.units);
+            }
+            if let Some(edge) = raw.get(&id) {
+                current.units.extend_from_slice(edge);
+            }
+            links.link(&mut current.units);
+            f(&current, &features)
+        };
+        store.for_account_units(only, |id, data| {
+            while let Some(a) = accounts.next_if(|a| a.0 < id) {
+                emit(a, None)?;
+            }
+            if let Some(a) = accounts.next_if(|a| a.0 == id) {
+                emit(a, Some(data))?;
+            }
+            Ok(())
+        })?;
+        for a in accounts {
+            emit(a, None)?;
         }
-        Ok(Self {
-            accounts,
-            features: store.feature_names()?,
-            from,
-            to,
-        })
+        Ok((from, to, features))
     }
+}
+
+fn blank(start: i64) -> Unit {
+    Unit {
+        start,
+        last: start,
+        user: NONE,
+        feature: NONE,
+        activity: 0,
+        pricing: 0,
+        support: 0,
+        billing: 0,
+        prev_user: NONE,
+        prev_feature: NONE,
+    }
+}
+
+/// Appends the units of a packed blob that fall in the window's days and are not read raw.
+fn decode_units(data: &[u8], window: &Window, out: &mut Vec<Unit>) {
+    let n32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let first = out.len();
+    units::decode(data, window.from_day, |key, c| {
+        let day = key.day();
+        if day > window.to_day || window.raw_days.contains(&day) {
+            return;
+        }
+        let start = day * DAY;
+        out.push(match key {
+            UnitKey::User { user, .. } => Unit {
+                last: c.last_ts.unwrap_or(start),
+                user,
+                activity: n32(c.activity),
+                pricing: n32(c.pricing),
+                support: n32(c.support),
+                billing: n32(c.billing),
+                ..blank(start)
+            },
+            UnitKey::Feature { feature, .. } => Unit {
+                feature,
+                ..blank(start)
+            },
+        });
+    });
+    // Blobs are newest first; put this account's units in time order.
+    out[first..].reverse();
 }
 
 /// Contiguous runs of days, as (first, last).
@@ -238,17 +306,27 @@ fn day_runs(days: &BTreeSet<i64>) -> Vec<(i64, i64)> {
     runs
 }
 
-/// Sorts units by start and sets each one's `prev_user` and `prev_feature`.
-pub fn link(units: &mut [Unit]) {
-    units.sort_by_key(|u| (u.start, u.user, u.feature));
-    let mut users: HashMap<i64, i64> = HashMap::new();
-    let mut features: HashMap<i64, i64> = HashMap::new();
-    for u in units.iter_mut() {
-        if u.activity > 0 {
-            u.prev_user = users.insert(u.user, u.start).unwrap_or(NONE);
-        }
-        if u.feature != NONE {
-            u.prev_feature = features.insert(u.feature, u.start).unwrap_or(NONE);
+/// Reusable maps for [`Links::link`], so linking many accounts allocates once.
+#[derive(Default)]
+pub struct Links {
+    users: rustc_hash::FxHashMap<i64, i64>,
+    features: rustc_hash::FxHashMap<i64, i64>,
+}
+
+impl Links {
+    /// Sorts units by start and sets each one's `prev_user` and `prev_feature`.
+    pub fn link(&mut self, units: &mut [Unit]) {
+        // Blobs decode in time order and raw edge events come after them: nearly sorted.
+        units.sort_by_key(|u| (u.start, u.user, u.feature));
+        self.users.clear();
+        self.features.clear();
+        for u in units.iter_mut() {
+            if u.activity > 0 {
+                u.prev_user = self.users.insert(u.user, u.start).unwrap_or(NONE);
+            }
+            if u.feature != NONE {
+                u.prev_feature = self.features.insert(u.feature, u.start).unwrap_or(NONE);
+            }
         }
     }
 }

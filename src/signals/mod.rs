@@ -187,8 +187,29 @@ pub struct Metrics {
     /// support_engagement and billing_intent: events named in their lists, in W.
     pub support_events: u64,
     pub billing_events: u64,
-    /// Account properties as of T.
+    /// The account properties the rules read ([`rule_properties`]), as of T.
     pub props: serde_json::Map<String, Value>,
+}
+
+/// The account properties the rules read: every limit pair and the trial end.
+pub fn rule_properties(cfg: &Config) -> Vec<&str> {
+    let s = &cfg.signals;
+    let mut keys = Vec::new();
+    if s.limit_approaching.enabled {
+        keys.extend(
+            s.limit_approaching
+                .pairs
+                .iter()
+                .flatten()
+                .map(String::as_str),
+        );
+    }
+    if s.trial_expiring.enabled {
+        keys.push(s.trial_expiring.property.as_str());
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// Computes the [`Metrics`] of one account at `t` from loaded facts.
@@ -221,11 +242,7 @@ pub fn metrics(
         new_users: distinct_users(a.slice(tg0, t), tg0 - d(s.team_growth.lookback_days)),
         support_events: sum(t - d(s.support_engagement.window_days), t, |u| u.support),
         billing_events: sum(t - d(s.billing_intent.window_days), t, |u| u.billing),
-        props: if s.limit_approaching.enabled || s.trial_expiring.enabled {
-            a.props_at(t)
-        } else {
-            Default::default()
-        },
+        props: a.props_subset_at(t, &rule_properties(cfg)),
     }
 }
 
@@ -440,6 +457,31 @@ pub fn score_all(facts: &Facts, cfg: &Config, t: i64) -> Vec<AccountScore> {
             .then_with(|| x.account.cmp(&y.account))
     });
     out
+}
+
+/// Scores every account at `t` straight from the store, one account at a time (no facts held
+/// in memory). Returns the scores (as [`score_all`]) and how many accounts were looked at.
+pub fn score_scan(
+    store: &crate::store::Store,
+    cfg: &Config,
+    t: i64,
+) -> crate::Result<(Vec<AccountScore>, usize)> {
+    let mut out = Vec::new();
+    let mut seen = 0;
+    Facts::scan(store, cfg, &[t], None, |a, features| {
+        seen += 1;
+        let fired = detect(a, cfg, t, features);
+        if !fired.is_empty() {
+            out.push(score(a, fired, cfg));
+        }
+        Ok(())
+    })?;
+    out.sort_by(|x, y| {
+        y.score
+            .cmp(&x.score)
+            .then_with(|| x.account.cmp(&y.account))
+    });
+    Ok((out, seen))
 }
 
 /// The score's parts and evidence, as lines for a person.

@@ -1,7 +1,9 @@
 //! Writing events: one transaction per import, uuid dedupe, dictionary interning, and the rollups
 //! detection reads, accumulated in memory and merged in key order.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use rusqlite::{Connection, Statement, params};
 
@@ -50,8 +52,8 @@ struct Counts {
 /// In-memory rollup deltas, merged into `user_day` and `feature_day` by [`Rollup::flush`].
 #[derive(Default)]
 pub(super) struct Rollup {
-    user_day: HashMap<(i64, i64, i64), Counts>,
-    feature_day: HashSet<(i64, i64, i64)>,
+    user_day: FxHashMap<(i64, i64, i64), Counts>,
+    feature_day: FxHashSet<(i64, i64, i64)>,
 }
 
 impl Rollup {
@@ -147,54 +149,186 @@ impl Rollup {
     }
 }
 
+/// A dictionary of names to ids, assigned in memory; new entries are written by the ingest.
+#[derive(Debug, Clone, Default)]
+struct Dict {
+    ids: FxHashMap<String, i64>,
+    next: i64,
+}
+
+impl Dict {
+    fn load(conn: &Connection, sql: &str) -> Result<Self> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(0)?)))?;
+        let ids: FxHashMap<String, i64> = rows.collect::<rusqlite::Result<_>>()?;
+        let next = ids.values().max().copied().unwrap_or(0) + 1;
+        Ok(Self { ids, next })
+    }
+
+    fn id(&mut self, key: &str, table: Table, new: &mut Vec<NewEntry>) -> i64 {
+        if let Some(id) = self.ids.get(key) {
+            return *id;
+        }
+        let id = self.next;
+        self.next += 1;
+        self.ids.insert(key.to_string(), id);
+        new.push(NewEntry {
+            table,
+            id,
+            key: key.to_string(),
+        });
+        id
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Accounts,
+    Users,
+    EventNames,
+    Features,
+}
+
+/// A name that got an id and still has to be written.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    table: Table,
+    id: i64,
+    key: String,
+}
+
+/// An event with its names resolved to ids and its classes decided, ready to write.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    ts: i64,
+    uuid: Option<Uuid>,
+    account: i64,
+    user: i64,
+    name: i64,
+    class: NameClass,
+    url: Option<String>,
+    pricing: bool,
+    feature: Option<i64>,
+    group_set: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A PostHog uuid as its 16 bytes; anything else is kept as its text.
+#[derive(Debug, Clone)]
+enum Uuid {
+    Bytes([u8; 16]),
+    Text(String),
+}
+
+impl Uuid {
+    fn parse(s: &str) -> Self {
+        let mut out = [0u8; 16];
+        let mut n = 0;
+        for b in s.bytes().filter(|b| *b != b'-') {
+            let Some(v) = (b as char).to_digit(16) else {
+                return Uuid::Text(s.to_string());
+            };
+            if n == 32 {
+                return Uuid::Text(s.to_string());
+            }
+            out[n / 2] |= (v as u8) << if n % 2 == 0 { 4 } else { 0 };
+            n += 1;
+        }
+        if n == 32 {
+            Uuid::Bytes(out)
+        } else {
+            Uuid::Text(s.to_string())
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Uuid::Bytes(b) => b,
+            Uuid::Text(t) => t.as_bytes(),
+        }
+    }
+}
+
+/// Turns parsed events into [`Resolved`] rows. It can run on another thread than the writer
+/// (the import's parser thread), which takes the hashing off the writer's hot path.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    accounts: Dict,
+    users: Dict,
+    names: Dict,
+    classes: FxHashMap<i64, NameClass>,
+    features: Dict,
+    classifier: Classifier,
+    new: Vec<NewEntry>,
+}
+
+impl Resolver {
+    fn load(conn: &Connection, cfg: &Config) -> Result<Self> {
+        let classifier = Classifier::new(cfg);
+        let names = Dict::load(conn, "SELECT id, name FROM event_names")?;
+        let classes = names
+            .ids
+            .iter()
+            .map(|(n, id)| (*id, classifier.class(n)))
+            .collect();
+        Ok(Self {
+            accounts: Dict::load(conn, "SELECT id, key FROM accounts")?,
+            users: Dict::load(conn, "SELECT id, key FROM users")?,
+            names,
+            classes,
+            features: Dict::load(conn, "SELECT id, name FROM features")?,
+            classifier,
+            new: Vec::new(),
+        })
+    }
+
+    /// Resolves one event; `None` when it has no account.
+    pub fn resolve(&mut self, ev: EventIn) -> Option<Resolved> {
+        let account = self
+            .accounts
+            .id(ev.account.as_deref()?, Table::Accounts, &mut self.new);
+        let user = self.users.id(&ev.distinct_id, Table::Users, &mut self.new);
+        let name = self.names.id(&ev.event, Table::EventNames, &mut self.new);
+        let class = *self
+            .classes
+            .entry(name)
+            .or_insert_with(|| self.classifier.class(&ev.event));
+        let feature = ev
+            .feature
+            .as_deref()
+            .map(|f| self.features.id(f, Table::Features, &mut self.new));
+        let url = if class.pageview { ev.url } else { None };
+        Some(Resolved {
+            ts: ev.ts,
+            uuid: ev.uuid.as_deref().map(Uuid::parse),
+            account,
+            user,
+            name,
+            class,
+            pricing: url
+                .as_deref()
+                .is_some_and(|u| self.classifier.is_pricing(u)),
+            url,
+            feature,
+            group_set: ev.group_set,
+        })
+    }
+
+    /// The names that got ids since the last call.
+    pub fn take_new(&mut self) -> Vec<NewEntry> {
+        std::mem::take(&mut self.new)
+    }
+}
+
 /// One import: everything it writes is committed together by [`Ingest::commit`], or not at all.
 pub struct Ingest<'c> {
     conn: &'c Connection,
     insert: Statement<'c>,
     insert_props: Statement<'c>,
-    accounts: HashMap<String, i64>,
-    users: HashMap<String, i64>,
-    names: HashMap<String, (i64, NameClass)>,
-    features: HashMap<String, i64>,
-    classifier: Classifier,
+    resolver: Option<Resolver>,
     rollup: Rollup,
     next_seq: i64,
     stats: IngestStats,
     done: bool,
-}
-
-fn load_dict(conn: &Connection, sql: &str) -> Result<HashMap<String, i64>> {
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| Ok((r.get(1)?, r.get(0)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-fn intern(
-    conn: &Connection,
-    map: &mut HashMap<String, i64>,
-    table: &str,
-    col: &str,
-    key: &str,
-) -> Result<i64> {
-    if let Some(id) = map.get(key) {
-        return Ok(*id);
-    }
-    conn.prepare_cached(&format!("INSERT INTO {table}({col}) VALUES (?1)"))?
-        .execute([key])?;
-    let id = conn.last_insert_rowid();
-    map.insert(key.to_string(), id);
-    Ok(id)
-}
-
-/// A PostHog uuid as its 16 bytes; anything else is kept as its text bytes.
-fn uuid_bytes(s: &str) -> Vec<u8> {
-    let hex: Vec<u8> = s.bytes().filter(|b| *b != b'-').collect();
-    if hex.len() == 32 && hex.iter().all(u8::is_ascii_hexdigit) {
-        let val = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-        hex.chunks(2).map(|p| val(p[0]) << 4 | val(p[1])).collect()
-    } else {
-        s.as_bytes().to_vec()
-    }
 }
 
 impl<'c> Ingest<'c> {
@@ -203,14 +337,6 @@ impl<'c> Ingest<'c> {
         store.ensure_rollups(cfg)?;
         let conn = store.conn();
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        let classifier = Classifier::new(cfg);
-        let names = load_dict(conn, "SELECT id, name FROM event_names")?
-            .into_iter()
-            .map(|(n, id)| {
-                let class = classifier.class(&n);
-                (n, (id, class))
-            })
-            .collect();
         let next_seq: i64 =
             conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| {
                 r.get(0)
@@ -221,12 +347,10 @@ impl<'c> Ingest<'c> {
                 "INSERT OR IGNORE INTO events(ts, seq, uuid, account_id, user_id, name_id, url, feature_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?,
-            insert_props: conn.prepare("INSERT INTO prop_history(account_id, ts, seq, props) VALUES (?1, ?2, ?3, ?4)")?,
-            accounts: load_dict(conn, "SELECT id, key FROM accounts")?,
-            users: load_dict(conn, "SELECT id, key FROM users")?,
-            names,
-            features: load_dict(conn, "SELECT id, name FROM features")?,
-            classifier,
+            insert_props: conn.prepare(
+                "INSERT INTO prop_history(account_id, ts, seq, props) VALUES (?1, ?2, ?3, ?4)",
+            )?,
+            resolver: Some(Resolver::load(conn, cfg)?),
             rollup: Rollup::default(),
             next_seq,
             stats: IngestStats::default(),
@@ -234,73 +358,96 @@ impl<'c> Ingest<'c> {
         })
     }
 
+    fn resolver(&mut self) -> &mut Resolver {
+        self.resolver
+            .as_mut()
+            .expect("the resolver is handed back before the ingest is used again")
+    }
+
+    /// Lends the resolver to another thread; [`Ingest::write`] works meanwhile, and
+    /// [`Ingest::put_resolver`] gives it back before any other call.
+    pub fn take_resolver(&mut self) -> Resolver {
+        self.resolver
+            .take()
+            .expect("the resolver is lent once at a time")
+    }
+
+    pub fn put_resolver(&mut self, r: Resolver) {
+        self.resolver = Some(r);
+    }
+
     /// The id of an account, created on first sight.
     pub fn account_id(&mut self, key: &str) -> Result<i64> {
-        intern(self.conn, &mut self.accounts, "accounts", "key", key)
+        let r = self.resolver();
+        let id = r.accounts.id(key, Table::Accounts, &mut r.new);
+        let new = r.take_new();
+        self.write_names(&new)?;
+        Ok(id)
     }
 
     /// Stores one event; a uuid seen before makes it a no-op.
     pub fn event(&mut self, ev: &EventIn) -> Result<()> {
-        let Some(account_key) = ev.account.as_deref() else {
-            self.stats.without_account += 1;
-            return Ok(());
-        };
-        let account = self.account_id(account_key)?;
-        let user = intern(self.conn, &mut self.users, "users", "key", &ev.distinct_id)?;
-        let (name, class) = match self.names.get(&ev.event) {
-            Some(v) => *v,
+        let r = self.resolver();
+        let row = r.resolve(ev.clone());
+        let new = r.take_new();
+        match row {
+            Some(row) => self.write(&new, std::slice::from_ref(&row)),
             None => {
-                self.conn
-                    .prepare_cached("INSERT INTO event_names(name) VALUES (?1)")?
-                    .execute([&ev.event])?;
-                let v = (
-                    self.conn.last_insert_rowid(),
-                    self.classifier.class(&ev.event),
-                );
-                self.names.insert(ev.event.clone(), v);
-                v
+                self.stats.without_account += 1;
+                Ok(())
             }
-        };
-        let feature = match ev.feature.as_deref() {
-            Some(f) => Some(intern(
-                self.conn,
-                &mut self.features,
-                "features",
-                "name",
-                f,
-            )?),
-            None => None,
-        };
-        let url = if class.pageview {
-            ev.url.as_deref()
-        } else {
-            None
-        };
-        let seq = self.next_seq;
-        let added = self.insert.execute(params![
-            ev.ts,
-            seq,
-            ev.uuid.as_deref().map(uuid_bytes),
-            account,
-            user,
-            name,
-            url,
-            feature
-        ])?;
-        if added == 0 {
-            self.stats.duplicates += 1;
-            return Ok(());
         }
-        self.next_seq += 1;
-        self.stats.inserted += 1;
-        if let Some(set) = &ev.group_set {
-            let props = serde_json::Value::Object(set.clone()).to_string();
-            self.insert_props
-                .execute(params![account, ev.ts, seq, props])?;
+    }
+
+    /// Counts events that had no account (resolved elsewhere).
+    pub fn without_account(&mut self, n: u64) {
+        self.stats.without_account += n;
+    }
+
+    fn write_names(&self, new: &[NewEntry]) -> Result<()> {
+        for e in new {
+            let sql = match e.table {
+                Table::Accounts => "INSERT INTO accounts(id, key) VALUES (?1, ?2)",
+                Table::Users => "INSERT INTO users(id, key) VALUES (?1, ?2)",
+                Table::EventNames => "INSERT INTO event_names(id, name) VALUES (?1, ?2)",
+                Table::Features => "INSERT INTO features(id, name) VALUES (?1, ?2)",
+            };
+            self.conn
+                .prepare_cached(sql)?
+                .execute(params![e.id, e.key])?;
         }
-        let pricing = url.is_some_and(|u| self.classifier.is_pricing(u));
-        self.rollup
-            .add(ev.ts, account, user, class, pricing, feature);
+        Ok(())
+    }
+
+    /// Writes resolved rows and the names they introduced; duplicates (by uuid) are no-ops.
+    pub fn write(&mut self, new: &[NewEntry], rows: &[Resolved]) -> Result<()> {
+        self.write_names(new)?;
+        for ev in rows {
+            let seq = self.next_seq;
+            let added = self.insert.execute(params![
+                ev.ts,
+                seq,
+                ev.uuid.as_ref().map(Uuid::bytes),
+                ev.account,
+                ev.user,
+                ev.name,
+                ev.url,
+                ev.feature
+            ])?;
+            if added == 0 {
+                self.stats.duplicates += 1;
+                continue;
+            }
+            self.next_seq += 1;
+            self.stats.inserted += 1;
+            if let Some(set) = &ev.group_set {
+                let props = serde_json::Value::Object(set.clone()).to_string();
+                self.insert_props
+                    .execute(params![ev.account, ev.ts, seq, props])?;
+            }
+            self.rollup
+                .add(ev.ts, ev.account, ev.user, ev.class, ev.pricing, ev.feature);
+        }
         if self.rollup.len() > FLUSH_AT {
             self.rollup.flush(self.conn)?;
         }

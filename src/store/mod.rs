@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use ingest::{EventIn, Ingest, IngestStats};
+pub use ingest::{EventIn, Ingest, IngestStats, NewEntry, Resolved, Resolver};
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, UserDay, Window};
 pub use runs::{Emission, cooled_down};
 

@@ -161,19 +161,20 @@ impl Store {
         Ok(())
     }
 
-    /// Streams each account's packed rollup (see [`super::units`]).
+    /// Streams each account's packed rollup (see [`super::units`]), in account id order.
     pub fn for_account_units(
         &self,
         only: Option<i64>,
-        mut f: impl FnMut(i64, &[u8]),
+        mut f: impl FnMut(i64, &[u8]) -> Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT account_id, data FROM account_units WHERE (?1 IS NULL OR account_id = ?1)",
+            "SELECT account_id, data FROM account_units WHERE (?1 IS NULL OR account_id = ?1)
+             ORDER BY account_id",
         )?;
         let mut rows = stmt.query([only])?;
         while let Some(r) = rows.next()? {
             let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
-            f(r.get(0)?, data);
+            f(r.get(0)?, data)?;
         }
         Ok(())
     }

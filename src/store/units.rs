@@ -2,7 +2,7 @@
 //! detection reads one row per account instead of one per (day, user). It holds exactly what
 //! `user_day` and `feature_day` hold for the account, and is merged on every rollup flush.
 //!
-//! Format: a stream of LEB128 varints. A user-day is `0, day, user, activity, pricing, support,
+//! Format: a stream of LEB128 varints, newest day first (so a reader can stop at its window). A user-day is `0, day, user, activity, pricing, support,
 //! billing, last` (last = microseconds into the day of the last activity + 1, 0 for none); a
 //! feature-day is `1, day, feature`. Days are zigzag-encoded.
 
@@ -13,11 +13,39 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::Result;
 use crate::time::DAY;
 
-/// One rollup row of an account, keyed for merging.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// One rollup row of an account, keyed for merging. Keys order by day first, so a blob is in
+/// time order and decodes already sorted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnitKey {
     User { day: i64, user: i64 },
     Feature { day: i64, feature: i64 },
+}
+
+impl UnitKey {
+    pub fn day(&self) -> i64 {
+        match *self {
+            UnitKey::User { day, .. } | UnitKey::Feature { day, .. } => day,
+        }
+    }
+
+    fn order(&self) -> (i64, u8, i64) {
+        match *self {
+            UnitKey::User { day, user } => (day, 0, user),
+            UnitKey::Feature { day, feature } => (day, 1, feature),
+        }
+    }
+}
+
+impl PartialOrd for UnitKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for UnitKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order().cmp(&other.order())
+    }
 }
 
 /// The counts of a user-day.
@@ -91,7 +119,7 @@ impl Reader<'_> {
 
 pub fn encode(units: &Units) -> Vec<u8> {
     let mut out = Vec::with_capacity(units.len() * 8);
-    for (k, c) in units {
+    for (k, c) in units.iter().rev() {
         match *k {
             UnitKey::User { day, user } => {
                 put(&mut out, 0);
@@ -115,13 +143,16 @@ pub fn encode(units: &Units) -> Vec<u8> {
     out
 }
 
-/// Calls `f` for each unit in stored order; stops quietly at a damaged tail.
-pub fn decode(data: &[u8], mut f: impl FnMut(UnitKey, DayCounts)) {
+/// Calls `f` for each unit of a day ≥ `min_day`, newest first; stops quietly at a damaged tail.
+pub fn decode(data: &[u8], min_day: i64, mut f: impl FnMut(UnitKey, DayCounts)) {
     let mut r = Reader { data, pos: 0 };
     while let Some(tag) = r.next() {
         let (Some(day), Some(id)) = (r.next().map(unzig), r.next().map(unzig)) else {
             return;
         };
+        if day < min_day {
+            return;
+        }
         if tag == 1 {
             f(UnitKey::Feature { day, feature: id }, DayCounts::default());
             continue;
@@ -155,7 +186,7 @@ pub fn merge(conn: &Connection, account: i64, deltas: &Units) -> Result<()> {
         .optional()?;
     let mut units = Units::new();
     if let Some(old) = old {
-        decode(&old, |k, c| {
+        decode(&old, i64::MIN, |k, c| {
             units.insert(k, c);
         });
     }
@@ -202,7 +233,7 @@ mod tests {
             DayCounts::default(),
         );
         let mut back = Units::new();
-        decode(&encode(&u), |k, c| {
+        decode(&encode(&u), i64::MIN, |k, c| {
             back.insert(k, c);
         });
         assert_eq!(back, u);
