@@ -11,14 +11,33 @@ use beton::signals::{Metrics, metrics};
 use beton::store::{Classifier, RawEvent, Store};
 use beton::time::{DAY, parse_ts};
 
+/// An owned copy of a raw event.
+struct Ev {
+    ts: i64,
+    account: i64,
+    user: i64,
+    name: i64,
+    url: Option<String>,
+    feature: Option<i64>,
+}
+
 /// SPEC §2 computed the slow, obvious way from raw events.
 fn brute_force(store: &Store, cfg: &Config, t: i64) -> HashMap<i64, Metrics> {
     let names = store.names().unwrap();
     let features = store.feature_names().unwrap();
     let classifier = Classifier::new(cfg);
-    let mut events: Vec<RawEvent> = Vec::new();
+    let mut events: Vec<Ev> = Vec::new();
     store
-        .for_raw_events(i64::MIN, t, None, |e| events.push(e))
+        .for_raw_events(i64::MIN, t, None, |e: RawEvent| {
+            events.push(Ev {
+                ts: e.ts,
+                account: e.account,
+                user: e.user,
+                name: e.name,
+                url: e.url.map(str::to_string),
+                feature: e.feature,
+            })
+        })
         .unwrap();
     let s = &cfg.signals;
     let d = |n: u32| i64::from(n) * DAY;
@@ -26,19 +45,19 @@ fn brute_force(store: &Store, cfg: &Config, t: i64) -> HashMap<i64, Metrics> {
     let facts = Facts::load(store, cfg, &[t], None).unwrap();
     let mut out = HashMap::new();
     for a in &facts.accounts {
-        let mine: Vec<&RawEvent> = events.iter().filter(|e| e.account == a.id).collect();
-        let class = |e: &RawEvent| classifier.class(&names[&e.name]);
-        let count = |days: u32, pred: &dyn Fn(&RawEvent) -> bool| {
+        let mine: Vec<&Ev> = events.iter().filter(|e| e.account == a.id).collect();
+        let class = |e: &Ev| classifier.class(&names[&e.name]);
+        let count = |days: u32, pred: &dyn Fn(&Ev) -> bool| {
             mine.iter().filter(|e| in_w(e.ts, days) && pred(e)).count() as u64
         };
-        let activity = |e: &RawEvent| class(e).activity;
+        let activity = |e: &Ev| class(e).activity;
         let us = s.usage_spike.window_days;
         let before = mine
             .iter()
             .filter(|e| e.ts >= t - 2 * d(us) && e.ts < t - d(us) && activity(e))
             .count() as u64;
         let fa = &s.feature_adoption;
-        let is_feature = |e: &RawEvent| class(e).feature && e.feature.is_some();
+        let is_feature = |e: &Ev| class(e).feature && e.feature.is_some();
         let old: HashSet<i64> = mine
             .iter()
             .filter(|e| {
@@ -67,7 +86,7 @@ fn brute_force(store: &Store, cfg: &Config, t: i64) -> HashMap<i64, Metrics> {
             let f = first.entry(e.user).or_insert(e.ts);
             *f = (*f).min(e.ts);
         }
-        let pricing = |e: &RawEvent| {
+        let pricing = |e: &Ev| {
             class(e).pageview && e.url.as_deref().is_some_and(|u| classifier.is_pricing(u))
         };
         out.insert(

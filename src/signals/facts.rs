@@ -124,7 +124,7 @@ impl Facts {
     /// Holds every account in memory: bulk work should use [`Facts::scan`].
     pub fn load(store: &Store, cfg: &Config, dates: &[i64], only: Option<i64>) -> Result<Self> {
         let mut accounts = Vec::new();
-        let (from, to, features) = Self::scan(store, cfg, dates, only, |a, _| {
+        let (from, to, features) = Self::scan(store, cfg, dates, only, None, |a, _| {
             accounts.push(a.clone());
             Ok(())
         })?;
@@ -137,12 +137,14 @@ impl Facts {
     }
 
     /// Streams each account's facts for `dates` to `f`, one account at a time, reusing one
-    /// buffer; `f` also gets the feature names. Returns the loaded range and the feature names.
+    /// buffer; `f` also gets the feature names. `keep` limits the `$group_set` history to those
+    /// properties (the snapshot is always whole). Returns the loaded range and feature names.
     pub fn scan(
         store: &Store,
         cfg: &Config,
         dates: &[i64],
         only: Option<i64>,
+        keep: Option<&[&str]>,
         mut f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
     ) -> Result<(i64, i64, HashMap<i64, String>)> {
         let features = store.feature_names()?;
@@ -170,8 +172,19 @@ impl Facts {
 
         let mut history: HashMap<i64, History> = HashMap::new();
         for (account, ts, props) in store.prop_history()? {
-            if only.is_none_or(|o| o == account)
-                && let Ok(set) = serde_json::from_str::<Map<String, Value>>(&props)
+            if only.is_some_and(|o| o != account) {
+                continue;
+            }
+            let set = match keep {
+                None => serde_json::from_str::<Map<String, Value>>(&props),
+                Some(keys) => {
+                    use serde::de::DeserializeSeed;
+                    Subset(keys).deserialize(&mut serde_json::Deserializer::from_str(&props))
+                }
+            };
+            if let Ok(set) =
+                set.map_err(|e| tracing::warn!("account {account}: bad $group_set: {e}"))
+                && !set.is_empty()
             {
                 history.entry(account).or_default().push((ts, set));
             }
@@ -182,8 +195,7 @@ impl Facts {
         for run in day_runs(&window.raw_days) {
             store.for_raw_events(run.0 * DAY, (run.1 + 1) * DAY, only, |e| {
                 let class = classes.get(&e.name).copied().unwrap_or_default();
-                let pricing =
-                    class.pageview && e.url.as_deref().is_some_and(|u| classifier.is_pricing(u));
+                let pricing = class.pageview && e.url.is_some_and(|u| classifier.is_pricing(u));
                 raw.entry(e.account).or_default().push(Unit {
                     user: e.user,
                     feature: if class.feature {
@@ -246,6 +258,40 @@ impl Facts {
             emit(a, None)?;
         }
         Ok((from, to, features))
+    }
+}
+
+/// Deserializes a JSON object keeping only some keys, skipping the other values unbuilt.
+struct Subset<'k>(&'k [&'k str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Subset<'_> {
+    type Value = Map<String, Value>;
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Subset<'_> {
+    type Value = Map<String, Value>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut m: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = m.next_key::<String>()? {
+            if self.0.contains(&k.as_str()) {
+                out.insert(k, m.next_value()?);
+            } else {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -316,8 +362,9 @@ pub struct Links {
 impl Links {
     /// Sorts units by start and sets each one's `prev_user` and `prev_feature`.
     pub fn link(&mut self, units: &mut [Unit]) {
-        // Blobs decode in time order and raw edge events come after them: nearly sorted.
-        units.sort_by_key(|u| (u.start, u.user, u.feature));
+        // Blob units come in time order and the raw edge events after them: a stable sort by
+        // start merges two runs. Order within one instant does not change any count.
+        units.sort_by_key(|u| u.start);
         self.users.clear();
         self.features.clear();
         for u in units.iter_mut() {

@@ -468,7 +468,8 @@ pub fn score_scan(
 ) -> crate::Result<(Vec<AccountScore>, usize)> {
     let mut out = Vec::new();
     let mut seen = 0;
-    Facts::scan(store, cfg, &[t], None, |a, features| {
+    let keep = rule_properties(cfg);
+    Facts::scan(store, cfg, &[t], None, Some(&keep), |a, features| {
         seen += 1;
         let fired = detect(a, cfg, t, features);
         if !fired.is_empty() {

@@ -248,6 +248,14 @@ impl Classifier {
 
     /// Case-insensitive substring match of any pricing pattern.
     pub fn is_pricing(&self, url: &str) -> bool {
+        if url.is_ascii() {
+            // The common case, without allocating: compare bytes ignoring ASCII case.
+            let hay = url.as_bytes();
+            return self.pricing.iter().any(|p| {
+                let p = p.as_bytes();
+                p.is_empty() || hay.windows(p.len()).any(|w| w.eq_ignore_ascii_case(p))
+            });
+        }
         let lower = url.to_lowercase();
         self.pricing.iter().any(|p| lower.contains(p.as_str()))
     }

@@ -42,14 +42,14 @@ pub struct UserDay {
     pub last_ts: Option<i64>,
 }
 
-/// One raw event, as detection needs it.
-#[derive(Debug, Clone)]
-pub struct RawEvent {
+/// One raw event, as detection needs it; the URL borrows from the row being read.
+#[derive(Debug, Clone, Copy)]
+pub struct RawEvent<'a> {
     pub ts: i64,
     pub account: i64,
     pub user: i64,
     pub name: i64,
-    pub url: Option<String>,
+    pub url: Option<&'a str>,
     pub feature: Option<i64>,
 }
 
@@ -185,7 +185,7 @@ impl Store {
         from: i64,
         to: i64,
         only: Option<i64>,
-        mut f: impl FnMut(RawEvent),
+        mut f: impl FnMut(RawEvent<'_>),
     ) -> Result<()> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT ts, account_id, user_id, name_id, url, feature_id FROM events
@@ -193,12 +193,16 @@ impl Store {
         )?;
         let mut rows = stmt.query(params![from, to, only])?;
         while let Some(r) = rows.next()? {
+            let url = r
+                .get_ref(4)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?;
             f(RawEvent {
                 ts: r.get(0)?,
                 account: r.get(1)?,
                 user: r.get(2)?,
                 name: r.get(3)?,
-                url: r.get(4)?,
+                url,
                 feature: r.get(5)?,
             });
         }
