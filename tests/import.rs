@@ -22,6 +22,23 @@ const GOOD: &str = r#"{"uuid":"0190a000-0000-7000-8000-000000000001","event":"$p
 "#;
 
 #[test]
+fn duplicates_inside_one_file_count_once_on_a_fresh_workspace() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let line = GOOD.lines().next().unwrap();
+    let text = format!("{line}\n{line}\n{}\n{line}\n", GOOD.lines().nth(1).unwrap());
+    let r = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
+    assert_eq!((r.imported, r.duplicates), (2, 2));
+    let r = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
+    assert_eq!(
+        (r.imported, r.duplicates),
+        (0, 4),
+        "the index built at commit dedupes later imports"
+    );
+    assert_eq!(store.counts().unwrap().events, 2);
+}
+
+#[test]
 fn reimporting_the_same_events_is_a_no_op() {
     let cfg = Config::default();
     let store = Store::open_in_memory().unwrap();
@@ -96,12 +113,12 @@ fn a_failing_import_leaves_nothing_behind() {
         }
     }
     let reader = std::io::Read::chain(Cursor::new(GOOD.as_bytes().to_vec()), Failing);
-    let input = Input {
+    let broken = Input {
         name: "broken.jsonl".into(),
         reader: Box::new(reader),
         size: None,
     };
-    let err = import_events(&store, &cfg, input, None, &Silent)
+    let err = import_events(&store, &cfg, broken, None, &Silent)
         .unwrap_err()
         .to_string();
     assert!(
@@ -113,6 +130,10 @@ fn a_failing_import_leaves_nothing_behind() {
         0,
         "the transaction rolled back"
     );
+    // The rollback also restored the uuid index the fresh import had set aside.
+    import_events(&store, &cfg, input(GOOD), None, &Silent).unwrap();
+    let again = import_events(&store, &cfg, input(GOOD), None, &Silent).unwrap();
+    assert_eq!((again.imported, again.duplicates), (0, 2));
 }
 
 #[test]

@@ -328,8 +328,31 @@ pub struct Ingest<'c> {
     rollup: Rollup,
     next_seq: i64,
     stats: IngestStats,
+    /// On a workspace with no events yet, uuids are deduplicated here and the unique index is
+    /// built once at commit: far cheaper than keeping it up to date row by row.
+    fresh: Option<SeenUuids>,
     done: bool,
 }
+
+/// The uuids one import has written, for a fresh workspace.
+#[derive(Default)]
+struct SeenUuids {
+    bytes: FxHashSet<u128>,
+    text: FxHashSet<String>,
+}
+
+impl SeenUuids {
+    /// True when `uuid` is new.
+    fn insert(&mut self, uuid: &Uuid) -> bool {
+        match uuid {
+            Uuid::Bytes(b) => self.bytes.insert(u128::from_be_bytes(*b)),
+            Uuid::Text(t) => self.text.insert(t.clone()),
+        }
+    }
+}
+
+/// The index `schema_v1.sql` creates on `events(uuid)`.
+const UUID_INDEX: &str = "CREATE UNIQUE INDEX events_uuid ON events(uuid) WHERE uuid IS NOT NULL";
 
 impl<'c> Ingest<'c> {
     /// Starts an import transaction. Brings the rollups up to date with `cfg` first.
@@ -337,10 +360,18 @@ impl<'c> Ingest<'c> {
         store.ensure_rollups(cfg)?;
         let conn = store.conn();
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        let next_seq: i64 =
-            conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| {
+        let empty: bool =
+            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM events)", [], |r| r.get(0))?;
+        let next_seq: i64 = match store.meta("next_seq")?.and_then(|v| v.parse().ok()) {
+            Some(n) => n,
+            None => conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| {
                 r.get(0)
-            })?;
+            })?,
+        };
+        if empty {
+            // Dropped inside this transaction: a rollback brings it back.
+            conn.execute_batch("DROP INDEX IF EXISTS events_uuid")?;
+        }
         Ok(Self {
             conn,
             insert: conn.prepare(
@@ -354,6 +385,7 @@ impl<'c> Ingest<'c> {
             rollup: Rollup::default(),
             next_seq,
             stats: IngestStats::default(),
+            fresh: empty.then(SeenUuids::default),
             done: false,
         })
     }
@@ -423,6 +455,12 @@ impl<'c> Ingest<'c> {
     pub fn write(&mut self, new: &[NewEntry], rows: &[Resolved]) -> Result<()> {
         self.write_names(new)?;
         for ev in rows {
+            if let (Some(seen), Some(uuid)) = (&mut self.fresh, &ev.uuid)
+                && !seen.insert(uuid)
+            {
+                self.stats.duplicates += 1;
+                continue;
+            }
             let seq = self.next_seq;
             let added = self.insert.execute(params![
                 ev.ts,
@@ -504,6 +542,14 @@ impl<'c> Ingest<'c> {
     /// Merges the rollups and commits everything.
     pub fn commit(mut self) -> Result<IngestStats> {
         self.rollup.flush(self.conn)?;
+        if self.fresh.take().is_some() {
+            self.conn.execute_batch(UUID_INDEX)?;
+        }
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('next_seq', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [self.next_seq.to_string()],
+        )?;
         self.conn.execute_batch("COMMIT")?;
         self.done = true;
         Ok(self.stats)
