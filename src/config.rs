@@ -39,6 +39,9 @@ pub struct Config {
     pub deals: DealSettings,
     pub backtest: BacktestSettings,
     pub sources: SourceSettings,
+    /// The PostHog connection (`beton connect posthog` writes it); absent until connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posthog: Option<PosthogSettings>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,6 +170,58 @@ pub struct BacktestSettings {
     pub annual_cost: f64,
 }
 
+/// The PostHog project Beton reads from and writes to. No secret lives here: the personal API
+/// key comes from `POSTHOG_API_KEY` or the credentials file; `project_api_key` is the public
+/// `phc_` capture key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PosthogSettings {
+    /// The private API host, e.g. `https://us.posthog.com` or `https://eu.posthog.com`.
+    pub host: String,
+    pub project_id: u64,
+    /// Index of `group_type` in this project (`$group_N`).
+    pub group_type_index: u8,
+    /// Where events are captured, e.g. `https://us.i.posthog.com`.
+    pub capture_host: String,
+    /// The project's public capture key (`phc_…`).
+    pub project_api_key: String,
+    /// Query endpoint calls one run may make (pages and retries included).
+    pub query_budget: u32,
+    /// Rows per page of a detection query (LIMIT page_size + 1 detects truncation).
+    pub page_size: u32,
+    /// How far back `$groupidentify` events are read for account properties.
+    pub property_history_days: u32,
+    /// Seconds to wait for one query (202 polling) before giving up.
+    pub query_timeout_seconds: u32,
+    /// Data warehouse table with CRM deals (SPEC §1 deal columns), for the deal tiles.
+    pub deals_table: String,
+    /// Project-tree folder and tag of the provisioned dashboards.
+    pub folder: String,
+    pub tag: String,
+    /// Run provisioning as part of `--run-daily`.
+    pub provision_on_run: bool,
+}
+
+impl Default for PosthogSettings {
+    fn default() -> Self {
+        Self {
+            host: "https://us.posthog.com".into(),
+            project_id: 0,
+            group_type_index: 0,
+            capture_host: "https://us.i.posthog.com".into(),
+            project_api_key: String::new(),
+            query_budget: 20,
+            page_size: 10_000,
+            property_history_days: 365,
+            query_timeout_seconds: 120,
+            deals_table: "attio_deals".into(),
+            folder: "Beton Signals".into(),
+            tag: "beton".into(),
+            provision_on_run: true,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SourceSettings {
@@ -198,6 +253,7 @@ impl Default for Config {
             deals: DealSettings::default(),
             backtest: BacktestSettings::default(),
             sources: SourceSettings::default(),
+            posthog: None,
         }
     }
 }
@@ -487,6 +543,23 @@ impl Config {
         }
         if !(self.backtest.annual_cost.is_finite() && self.backtest.annual_cost >= 0.0) {
             return fail("backtest.annual_cost", "must be a number ≥ 0");
+        }
+        if let Some(p) = &self.posthog {
+            if p.group_type_index > 4 {
+                return fail("posthog.group_type_index", "must be between 0 and 4");
+            }
+            if p.page_size == 0 || p.page_size >= 50_000 {
+                return fail("posthog.page_size", "must be between 1 and 49999 (PostHog caps a query at 50000 rows)");
+            }
+            if p.query_budget == 0 {
+                return fail("posthog.query_budget", "must be at least 1");
+            }
+            if !(p.host.starts_with("http://") || p.host.starts_with("https://")) {
+                return fail("posthog.host", "must start with https:// (or http://)");
+            }
+        }
+        if self.source == SourceKind::Posthog && self.posthog.is_none() {
+            return fail("source", "is \"posthog\" but there is no [posthog] section: run `beton connect posthog`");
         }
         Ok(())
     }

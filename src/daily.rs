@@ -9,7 +9,7 @@ use crate::config::{Config, Paths, SourceKind};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::signals::facts::Facts;
-use crate::signals::{AccountScore, Tier, score_scan};
+use crate::signals::{AccountScore, Tier, score_metrics, score_scan};
 use crate::store::{Emission, RunLock, Store};
 use crate::time::{fmt_ts, now};
 
@@ -79,17 +79,16 @@ pub struct Report {
     pub emitted: usize,
     pub accounts: Vec<ReportAccount>,
     pub steps: Vec<Step>,
+    /// PostHog query endpoint calls against the run's budget (when PostHog is connected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<crate::posthog::Usage>,
     pub seconds: f64,
 }
 
 impl Report {
     /// 0 when every step ran, 2 when some failed but others ran.
     pub fn exit_code(&self) -> i32 {
-        if self.steps.iter().any(|s| s.status == StepStatus::Failed) {
-            2
-        } else {
-            0
-        }
+        if self.steps.iter().any(|s| s.status == StepStatus::Failed) { 2 } else { 0 }
     }
 }
 
@@ -104,55 +103,118 @@ pub struct RunResult {
 /// How long a second run waits for the first before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
-/// Runs the pipeline once at `opts.as_of`.
+/// Runs the pipeline once at `opts.as_of`: detection (embedded store or PostHog HogQL), the
+/// record and cooldown ledger, then, when PostHog is connected, capture of the emitted signals
+/// and dashboard provisioning. A failed step is reported and the others still run.
 pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> Result<RunResult> {
     let started = Instant::now();
     let cfg = &ctx.config;
     let _lock = RunLock::acquire(&ctx.paths.data_dir, LOCK_WAIT)?;
     let store = ctx.open_store()?;
-    if cfg.source == SourceKind::Posthog {
-        return Err(Error::Usage(
-            "source = \"posthog\" needs the PostHog connection, which this build does not have yet; \
-             set source = \"local\" and import an export with `beton import events`"
-                .into(),
-        ));
-    }
-    if store.is_empty()? {
-        return Err(Error::NoData(NO_DATA.into()));
-    }
-    let t = opts.as_of.unwrap_or_else(now);
+    let connected = cfg.posthog.as_ref().is_some_and(|p| p.project_id != 0);
+    let client = if connected || cfg.source == SourceKind::Posthog {
+        Some(crate::posthog::client_for(&ctx.paths, cfg))
+    } else {
+        None
+    };
+    let mut t = opts.as_of.unwrap_or_else(now);
     let mut steps = Vec::new();
+    let source = match cfg.source {
+        SourceKind::Local => "local",
+        SourceKind::Posthog => "posthog",
+    };
 
-    progress.stage("rollups");
-    if store.ensure_rollups(cfg)? {
-        steps.push(step(
-            "rollups",
-            StepStatus::Ok,
-            "rebuilt: the event lists or URL patterns changed",
-        ));
-    }
-    progress.stage("detect");
-    let (scores, accounts_scored) = score_scan(&store, cfg, t)?;
+    let detected: Option<(Vec<AccountScore>, usize)> = match cfg.source {
+        SourceKind::Local => {
+            if store.is_empty()? {
+                return Err(Error::NoData(NO_DATA.into()));
+            }
+            progress.stage("rollups");
+            if store.ensure_rollups(cfg)? {
+                steps.push(step("rollups", StepStatus::Ok, "rebuilt: the event lists or URL patterns changed"));
+            }
+            progress.stage("detect");
+            let (scores, accounts_scored) = score_scan(&store, cfg, t)?;
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            steps.insert(0, step("detect", StepStatus::Ok, &format!("{accounts_scored} accounts scored")));
+            Some((scores, accounts_scored))
+        }
+        SourceKind::Posthog => {
+            // HogQL compares whole seconds; the rules use the same T.
+            t -= t.rem_euclid(crate::time::SECOND);
+            progress.stage("detect (PostHog)");
+            let client = match &client {
+                Some(Ok(c)) => c,
+                Some(Err(e)) => return Err(Error::Usage(e.to_string())),
+                None => return Err(Error::Usage("PostHog is not connected: run `beton connect posthog`".into())),
+            };
+            match crate::posthog::hogql::detect(client, cfg, t) {
+                Ok(d) => {
+                    let ids = store.ensure_accounts(d.metrics.iter().map(|(k, _)| k.as_str()))?;
+                    let items: Vec<_> =
+                        d.metrics.into_iter().filter_map(|(k, m)| Some((*ids.get(&k)?, k, m))).collect();
+                    let scores = score_metrics(&items, cfg, t);
+                    let pages: Vec<String> = d.pages.iter().map(|(q, n)| format!("{q} {n}")).collect();
+                    steps.push(step(
+                        "detect",
+                        StepStatus::Ok,
+                        &format!("{} accounts scored with HogQL (pages: {})", items.len(), pages.join(", ")),
+                    ));
+                    Some((scores, items.len()))
+                }
+                Err(e) => {
+                    steps.push(step("detect", StepStatus::Failed, &e.to_string()));
+                    None
+                }
+            }
+        }
+    };
     if progress.is_cancelled() {
         return Err(Error::Cancelled);
     }
+
     progress.stage("record");
-    let (run_id, emitted) =
-        store.record_detection("daily", "local", t, &scores, cfg.cooldown_days)?;
-    steps.insert(
-        0,
-        step(
-            "detect",
-            StepStatus::Ok,
-            &format!("{accounts_scored} accounts scored"),
-        ),
-    );
+    let (run_id, scores, emitted, accounts_scored) = match detected {
+        Some((scores, n)) => {
+            let (run_id, emitted) = store.record_detection("daily", source, t, &scores, cfg.cooldown_days)?;
+            (run_id, scores, emitted, n)
+        }
+        None => (0, Vec::new(), Vec::new(), 0),
+    };
+
+    let mut queries = None;
+    if let (Some(Ok(client)), Some(p)) = (&client, cfg.posthog.as_ref().filter(|_| connected)) {
+        if run_id != 0 {
+            progress.stage("capture");
+            let events = crate::posthog::capture::events(p.project_id, &cfg.group_type, t, &scores, &emitted);
+            match crate::posthog::capture::send(&p.capture_host, &p.project_api_key, &events, Duration::from_secs(1)) {
+                Ok(n) => steps.push(step("capture", StepStatus::Ok, &format!("{n} beton_signal_fired events sent"))),
+                Err(e) => steps.push(step("capture", StepStatus::Failed, &e.to_string())),
+            }
+        }
+        if p.provision_on_run {
+            progress.stage("provision");
+            let outcome = crate::posthog::dashboards::Definitions::builtin().and_then(|defs| {
+                let sources = crate::posthog::doctor::check(client, cfg, t)?;
+                crate::posthog::dashboards::provision(client, &store, p, &defs, Some(&sources), false)
+            });
+            match outcome {
+                Ok(o) => steps.push(step("provision", StepStatus::Ok, &o.summary())),
+                Err(e) => steps.push(step("provision", StepStatus::Failed, &e.to_string())),
+            }
+        }
+        queries = Some(client.usage());
+    } else if let Some(Err(e)) = &client {
+        steps.push(step("posthog", StepStatus::Failed, &e.to_string()));
+    }
 
     let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();
     let report = Report {
         run_id,
         as_of: fmt_ts(t),
-        source: "local".into(),
+        source: source.into(),
         demo: store.meta("demo")?.is_some(),
         accounts_scored,
         hot: count(Tier::Hot),
@@ -166,40 +228,23 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
                 account: s.account.clone(),
                 score: s.score,
                 tier: s.tier,
-                signals: s
-                    .fired
-                    .iter()
-                    .map(|f| f.signal.as_str().to_string())
-                    .collect(),
+                signals: s.fired.iter().map(|f| f.signal.as_str().to_string()).collect(),
                 routed: s.routed,
             })
             .collect(),
         steps,
+        queries,
         seconds: started.elapsed().as_secs_f64(),
     };
-    let status = if report.exit_code() == 0 {
-        "ok"
-    } else {
-        "partial"
-    };
-    store.finish_run(
-        run_id,
-        status,
-        &serde_json::to_string(&report).unwrap_or_default(),
-    )?;
-    Ok(RunResult {
-        report,
-        scores,
-        emitted,
-    })
+    if run_id != 0 {
+        let status = if report.exit_code() == 0 { "ok" } else { "partial" };
+        store.finish_run(run_id, status, &serde_json::to_string(&report).unwrap_or_default())?;
+    }
+    Ok(RunResult { report, scores, emitted })
 }
 
 fn step(name: &str, status: StepStatus, detail: &str) -> Step {
-    Step {
-        name: name.into(),
-        status,
-        detail: detail.into(),
-    }
+    Step { name: name.into(), status, detail: detail.into() }
 }
 
 /// Scores one account at `t` without recording anything (for `beton explain`).
@@ -210,10 +255,7 @@ pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore>
         .account_id(key)?
         .ok_or_else(|| Error::Usage(format!("no account `{key}` in this workspace")))?;
     let facts = Facts::load(&store, &ctx.config, &[t], Some(id))?;
-    let a = facts
-        .accounts
-        .first()
-        .ok_or_else(|| Error::Usage(format!("no account `{key}`")))?;
+    let a = facts.accounts.first().ok_or_else(|| Error::Usage(format!("no account `{key}`")))?;
     let fired = crate::signals::detect(a, &ctx.config, t, &facts.features);
     Ok(crate::signals::score(a, fired, &ctx.config))
 }

@@ -16,6 +16,7 @@ pub mod deals;
 pub mod demo;
 pub mod error;
 pub mod import;
+pub mod posthog;
 pub mod progress;
 pub mod signals;
 pub mod store;

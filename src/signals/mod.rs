@@ -441,6 +441,35 @@ pub fn score(a: &AccountFacts, fired: Vec<Fired>, cfg: &Config) -> AccountScore 
     }
 }
 
+/// Scores accounts from metrics any backend computed (`(account id, key, metrics)`), with the
+/// same rules and order as [`score_all`]: best first, then by key; accounts with no fired
+/// signal are left out.
+pub fn score_metrics(items: &[(i64, String, Metrics)], cfg: &Config, t: i64) -> Vec<AccountScore> {
+    let mut out: Vec<AccountScore> = items
+        .iter()
+        .filter_map(|(id, key, m)| {
+            let fired = rules(m, cfg, t);
+            if fired.is_empty() {
+                return None;
+            }
+            let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
+            let parts = ScoreParts::of(&bases, cfg);
+            let score = parts.score();
+            Some(AccountScore {
+                account_id: *id,
+                account: key.clone(),
+                score,
+                tier: Tier::of(score, cfg),
+                routed: score >= cfg.route_threshold,
+                parts,
+                fired,
+            })
+        })
+        .collect();
+    out.sort_by(|x, y| y.score.cmp(&x.score).then_with(|| x.account.cmp(&y.account)));
+    out
+}
+
 /// Scores every account at `t`, best first (then by key). Accounts with no fired signal are left out.
 pub fn score_all(facts: &Facts, cfg: &Config, t: i64) -> Vec<AccountScore> {
     let mut out: Vec<AccountScore> = facts

@@ -2,6 +2,7 @@
 //! and its children are the only places that write SQL for the local store.
 
 mod ingest;
+mod posthog;
 mod read;
 mod runs;
 pub mod units;
@@ -12,6 +13,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use ingest::{EventIn, Ingest, IngestStats, NewEntry, Resolved, Resolver};
+pub use posthog::Provisioned;
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, UserDay, Window};
 pub use runs::{Emission, cooled_down};
 
@@ -19,7 +21,7 @@ use crate::config::{Config, name_matches};
 use crate::error::{Error, Result};
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2_posthog.sql")];
 
 pub struct Store {
     conn: Connection,
