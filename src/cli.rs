@@ -77,6 +77,30 @@ pub enum Command {
         /// The account key (e.g. acme.com).
         account: String,
     },
+    /// Connect a data source (writes its settings to the config file).
+    Connect {
+        #[command(subcommand)]
+        target: ConnectTarget,
+    },
+    /// Create or update the four Beton dashboards in PostHog (idempotent).
+    Provision {
+        /// Only print what would be created or updated.
+        #[arg(long)]
+        dry_run: bool,
+        /// Recreate dashboards and tiles that were deleted in PostHog.
+        #[arg(long)]
+        recreate: bool,
+    },
+    /// Check what the PostHog project has, which signals can fire, and the query budget.
+    Doctor,
+    /// The HogQL Beton sends: `--dump` prints every query as JSON lines {name, query, values};
+    /// `--score FILE` scores query answers ({name, columns, rows} lines) as detection would.
+    Hogql {
+        #[arg(long, conflicts_with = "score")]
+        dump: bool,
+        #[arg(long, value_name = "FILE")]
+        score: Option<std::path::PathBuf>,
+    },
     /// List the latest run's scores.
     Scores {
         /// Only this tier.
@@ -84,6 +108,20 @@ pub enum Command {
         tier: Option<TierArg>,
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectTarget {
+    /// Connect a PostHog project: the personal API key comes from POSTHOG_API_KEY or a prompt
+    /// (then stored in credentials.toml next to the config, mode 0600).
+    Posthog {
+        /// The private API host [default: https://us.posthog.com, then EU if the key is from there].
+        #[arg(long, value_name = "URL")]
+        host: Option<String>,
+        /// The project id, when the key reaches several.
+        #[arg(long, value_name = "ID")]
+        project: Option<u64>,
     },
 }
 

@@ -1,7 +1,9 @@
 //! The `beton` binary: parse arguments, set up errors and logging, dispatch. Nothing else.
 
 mod cli;
+#[macro_use]
 mod headless;
+mod posthog_cmd;
 
 use clap::Parser;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
