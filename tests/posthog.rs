@@ -1,0 +1,458 @@
+//! PostHog end to end against a fake server on 127.0.0.1: the client's error handling, paged
+//! detection, capture, provisioning, connect and the run_daily steps.
+
+mod fake_posthog;
+
+use std::time::{Duration, Instant};
+
+use beton::config::{Config, Paths, PosthogSettings, SourceKind};
+use beton::daily::{Context, RunOptions, StepStatus, run_daily};
+use beton::posthog::dashboards::{ActionKind, Definitions, provision};
+use beton::posthog::hogql::{COUNTS, NEW, PROPS, detect, prop_keys};
+use beton::posthog::{ApiKey, Client, HogQl, PosthogError, capture, connect};
+use beton::progress::Silent;
+use beton::store::Store;
+use fake_posthog::{CAPTURE_KEY, Fake, Fault, KEY, PROJECT};
+use serde_json::{Value, json};
+
+fn client(fake: &Fake, budget: u32) -> Client {
+    let mut c = Client::new(&fake.url, ApiKey::new(KEY).unwrap(), PROJECT, budget).unwrap();
+    c.pacing.backoff = Duration::from_millis(10);
+    c.pacing.poll = Duration::from_millis(10);
+    c
+}
+
+fn probe() -> HogQl {
+    let mut values = serde_json::Map::new();
+    values.insert("x".into(), json!(1));
+    HogQl { name: "probe".into(), sql: "SELECT {x} AS ok".into(), values }
+}
+
+fn settings(fake: &Fake, page: u32) -> PosthogSettings {
+    PosthogSettings {
+        host: fake.url.clone(),
+        project_id: PROJECT,
+        group_type_index: 1,
+        capture_host: fake.url.clone(),
+        project_api_key: CAPTURE_KEY.into(),
+        page_size: page,
+        ..PosthogSettings::default()
+    }
+}
+
+fn config(fake: &Fake, page: u32) -> Config {
+    Config { source: SourceKind::Posthog, posthog: Some(settings(fake, page)), ..Config::default() }
+}
+
+const COUNT_COLS: [&str; 14] = [
+    "account", "activity", "activity_before", "pricing_views", "trial_activity", "support_events", "billing_events",
+    "events_7d", "events_prev_7d", "events_14d", "events_44_14d", "active_users_30d", "features_30d", "last_seen",
+];
+
+/// Five accounts: a.com spikes and views pricing, c.com has a billing event, e.com three new
+/// features and two new users, d.com is near its plan limit; b.com is quiet.
+fn load_answers(fake: &Fake, cfg: &Config) {
+    let row = |a: &str, act: u64, before: u64, pricing: u64, billing: u64| {
+        json!([a, act, before, pricing, act, 0, billing, act, before, act + before, 0, 2, 1, "2026-04-30T12:00:00Z"])
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let counts = vec![
+        row("a.com", 40, 20, 3, 0),
+        row("b.com", 5, 5, 0, 0),
+        row("c.com", 12, 10, 0, 1),
+        row("d.com", 1, 1, 0, 0),
+        row("e.com", 8, 9, 0, 0),
+    ];
+    let new = vec![json!(["e.com", ["reports", "api", "sso"], 2]).as_array().unwrap().clone()];
+    let keys = prop_keys(cfg);
+    let mut pcols = vec!["account".to_string()];
+    let mut prow = vec![json!("d.com")];
+    for (i, k) in keys.iter().enumerate() {
+        pcols.push(format!("p{i}"));
+        pcols.push(format!("has{i}"));
+        let (v, h) = match k.as_str() {
+            "seats_used" => ("9", 1),
+            "seat_limit" => ("10", 1),
+            _ => ("", 0),
+        };
+        prow.push(json!(v));
+        prow.push(json!(h));
+    }
+    fake.with(|w| {
+        w.answers.insert(COUNTS.into(), (COUNT_COLS.map(String::from).to_vec(), counts));
+        w.answers.insert(NEW.into(), (vec!["account".into(), "new_features".into(), "new_users".into()], new));
+        w.answers.insert(PROPS.into(), (pcols, vec![prow]));
+    });
+}
+
+#[test]
+fn query_sends_force_blocking_and_values_and_reads_rows() {
+    let fake = Fake::start();
+    let c = client(&fake, 5);
+    let rows = c.query(&probe()).unwrap();
+    assert_eq!(rows.columns, ["ok"]);
+    assert_eq!(rows.rows, vec![vec![json!(1)]]);
+    let sent = fake.with(|w| w.queries[0].clone());
+    assert_eq!(sent["refresh"], "force_blocking");
+    assert_eq!(sent["query"]["kind"], "HogQLQuery");
+    assert_eq!(sent["query"]["values"]["x"], 1);
+    assert_eq!(c.usage().queries, 1);
+}
+
+#[test]
+fn wrong_key_is_401_and_the_message_never_shows_the_key() {
+    let fake = Fake::start();
+    let c = Client::new(&fake.url, ApiKey::new("phx_wrong_secret_999").unwrap(), PROJECT, 5).unwrap();
+    let e = c.query(&probe()).unwrap_err();
+    assert!(matches!(e, PosthogError::Unauthorized { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("401") && msg.contains("region"), "{msg}");
+    assert!(!msg.contains("wrong_secret"), "{msg}");
+}
+
+#[test]
+fn missing_scope_is_403_with_the_scope_named() {
+    let fake = Fake::start();
+    fake.with(|w| w.faults.push_back(Fault::Status(403)));
+    let e = client(&fake, 5).query(&probe()).unwrap_err();
+    assert!(matches!(e, PosthogError::Forbidden { .. }), "{e}");
+    assert!(e.to_string().contains("query:read"), "{e}");
+}
+
+#[test]
+fn rate_limit_with_retry_after_waits_that_long_then_succeeds() {
+    let fake = Fake::start();
+    fake.with(|w| w.faults.push_back(Fault::TooMany { retry_after: Some(1) }));
+    let c = client(&fake, 5);
+    let start = Instant::now();
+    c.query(&probe()).unwrap();
+    assert!(start.elapsed() >= Duration::from_secs(1), "{:?}", start.elapsed());
+    let u = c.usage();
+    assert_eq!((u.queries, u.retries), (2, 1));
+}
+
+#[test]
+fn rate_limit_without_retry_after_backs_off_and_gives_up_eventually() {
+    let fake = Fake::start();
+    fake.with(|w| {
+        w.faults.push_back(Fault::TooMany { retry_after: None });
+        w.faults.push_back(Fault::TooMany { retry_after: None });
+    });
+    let c = client(&fake, 10);
+    c.query(&probe()).unwrap();
+    assert_eq!(c.usage().retries, 2);
+    fake.with(|w| {
+        for _ in 0..10 {
+            w.faults.push_back(Fault::TooMany { retry_after: None });
+        }
+    });
+    let e = client(&fake, 10).query(&probe()).unwrap_err();
+    assert!(matches!(e, PosthogError::RateLimited { .. }), "{e}");
+}
+
+#[test]
+fn accepted_202_is_polled_until_complete() {
+    let fake = Fake::start();
+    fake.with(|w| w.faults.push_back(Fault::Accepted { polls: 2 }));
+    let c = client(&fake, 5);
+    let rows = c.query(&probe()).unwrap();
+    assert_eq!(rows.rows, vec![vec![json!(1)]]);
+    assert_eq!(c.usage().polls, 3);
+    assert_eq!(c.usage().queries, 1);
+}
+
+#[test]
+fn server_errors_503_retry_and_500_fails_with_the_status() {
+    let fake = Fake::start();
+    fake.with(|w| w.faults.push_back(Fault::Status(503)));
+    client(&fake, 5).query(&probe()).unwrap();
+    fake.with(|w| w.faults.push_back(Fault::Status(500)));
+    let e = client(&fake, 5).query(&probe()).unwrap_err();
+    assert!(matches!(e, PosthogError::Http { status: 500, .. }), "{e}");
+}
+
+#[test]
+fn malformed_json_is_a_clear_error() {
+    let fake = Fake::start();
+    fake.with(|w| w.faults.push_back(Fault::Malformed));
+    let e = client(&fake, 5).query(&probe()).unwrap_err();
+    assert!(matches!(e, PosthogError::BadResponse { .. }), "{e}");
+    assert!(e.to_string().contains("malformed JSON"), "{e}");
+}
+
+#[test]
+fn the_budget_stops_queries() {
+    let fake = Fake::start();
+    let c = client(&fake, 1);
+    c.query(&probe()).unwrap();
+    let e = c.query(&probe()).unwrap_err();
+    assert!(matches!(e, PosthogError::Budget { used: 1, budget: 1 }), "{e}");
+    assert_eq!(fake.with(|w| w.queries.len()), 1);
+}
+
+#[test]
+fn truncated_answers_are_paged_and_give_every_account() {
+    let fake = Fake::start();
+    let cfg = config(&fake, 2);
+    load_answers(&fake, &cfg);
+    let c = client(&fake, 20);
+    let d = detect(&c, &cfg, beton::time::parse_ts("2026-05-01").unwrap()).unwrap();
+    // 5 count rows in pages of 2: 2 + 2 + 1 → 3 pages; the others fit in one.
+    assert_eq!(d.pages[COUNTS], 3);
+    assert_eq!(d.pages[NEW], 1);
+    assert_eq!(d.pages[PROPS], 1);
+    let keys: Vec<&str> = d.metrics.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["a.com", "b.com", "c.com", "d.com", "e.com"]);
+    // Every page asked for page + 1 rows after the previous page's last account.
+    let sent = fake.with(|w| w.queries.clone());
+    let afters: Vec<&str> = sent
+        .iter()
+        .filter(|q| q["name"] == COUNTS)
+        .map(|q| q["query"]["values"]["after"].as_str().unwrap())
+        .collect();
+    assert_eq!(afters, ["", "b.com", "d.com"]);
+    assert!(sent.iter().all(|q| q["query"]["values"]["limit"] == 3));
+    assert_eq!(c.usage().queries, 5);
+}
+
+#[test]
+fn posthog_metrics_give_the_rules_signals() {
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    let t = beton::time::parse_ts("2026-05-01").unwrap();
+    let d = detect(&client(&fake, 20), &cfg, t).unwrap();
+    let items: Vec<_> = d.metrics.into_iter().enumerate().map(|(i, (k, m))| (i as i64, k, m)).collect();
+    let scores = beton::signals::score_metrics(&items, &cfg, t);
+    let got: Vec<(String, u32, Vec<&str>)> = scores
+        .iter()
+        .map(|s| (s.account.clone(), s.score, s.fired.iter().map(|f| f.signal.as_str()).collect()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("a.com".to_string(), 65, vec!["usage_spike", "pricing_intent"]),
+            ("e.com".to_string(), 55, vec!["feature_adoption", "team_growth"]),
+            ("c.com".to_string(), 45, vec!["billing_intent"]),
+            ("d.com".to_string(), 40, vec!["limit_approaching"]),
+        ]
+    );
+}
+
+#[test]
+fn capture_sends_each_emission_once_with_stable_uuids() {
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    let t = beton::time::parse_ts("2026-05-01").unwrap();
+    let d = detect(&client(&fake, 20), &cfg, t).unwrap();
+    let items: Vec<_> = d.metrics.into_iter().enumerate().map(|(i, (k, m))| (i as i64, k, m)).collect();
+    let scores = beton::signals::score_metrics(&items, &cfg, t);
+    let emitted: Vec<beton::store::Emission> = scores
+        .iter()
+        .flat_map(|s| s.fired.iter().map(|f| beton::store::Emission { account: s.account.clone(), signal: f.signal.as_str().into() }))
+        .collect();
+    let events = capture::events(PROJECT, "company", t, &scores, &emitted);
+    assert_eq!(events.len(), 6);
+    capture::send(&fake.url, CAPTURE_KEY, &events, Duration::from_millis(5)).unwrap();
+    // A retried batch carries the same uuids, so PostHog deduplicates it.
+    let again = capture::events(PROJECT, "company", t, &scores, &emitted);
+    capture::send(&fake.url, CAPTURE_KEY, &again, Duration::from_millis(5)).unwrap();
+    let got = fake.with(|w| w.captured.clone());
+    let mut uuids: Vec<&str> = got.iter().map(|e| e["uuid"].as_str().unwrap()).collect();
+    uuids.sort_unstable();
+    uuids.dedup();
+    assert_eq!(uuids.len(), 6);
+    let e = &got[0];
+    assert_eq!(e["event"], "beton_signal_fired");
+    assert_eq!(e["properties"]["$groups"]["company"], "a.com");
+    assert_eq!(e["properties"]["signal_score"], 65);
+    assert_eq!(e["properties"]["tier"], "warm");
+    assert_eq!(e["properties"]["detected_at"], "2026-05-01T00:00:00Z");
+    assert_eq!(e["properties"]["signal_types"], json!(["usage_spike", "pricing_intent"]));
+    let bad = capture::send(&fake.url, "phc_wrong", &events, Duration::from_millis(5)).unwrap_err();
+    assert!(bad.to_string().contains("401"), "{bad}");
+}
+
+fn provision_once(fake: &Fake, store: &Store, defs: &Definitions) -> beton::posthog::dashboards::Outcome {
+    provision(&client(fake, 20), store, &settings(fake, 100), defs, None, false).unwrap()
+}
+
+#[test]
+fn provisioning_twice_leaves_four_dashboards_and_one_tile_per_definition() {
+    let fake = Fake::start();
+    let store = Store::open_in_memory().unwrap();
+    let defs = Definitions::builtin().unwrap();
+    let first = provision_once(&fake, &store, &defs);
+    assert_eq!(first.count(ActionKind::Create), 4 + defs.tiles.len());
+    let writes = fake.with(|w| w.writes);
+    let second = provision_once(&fake, &store, &defs);
+    assert_eq!(second.count(ActionKind::Unchanged), 4 + defs.tiles.len(), "{:#?}", second.actions);
+    assert_eq!(fake.with(|w| w.writes), writes, "a second run must not write");
+    fake.with(|w| {
+        assert_eq!(w.dashboards.len(), 4);
+        assert_eq!(w.insights.len(), defs.tiles.len());
+        assert!(w.dashboards.iter().all(|d| d["tags"] == json!(["beton"])));
+        assert_eq!(w.folders, ["Beton Signals"]);
+        for i in &w.insights {
+            assert_eq!(i["dashboards"].as_array().unwrap().len(), 1);
+            assert!(!i["query"]["source"]["query"].as_str().unwrap().contains("__GROUP__"));
+        }
+    });
+    // A fresh registry (another machine) adopts what exists instead of duplicating it.
+    let other = Store::open_in_memory().unwrap();
+    let adopted = provision_once(&fake, &other, &defs);
+    assert_eq!(adopted.count(ActionKind::Create), 0, "{:#?}", adopted.actions);
+    assert_eq!(adopted.count(ActionKind::Adopt), 4 + defs.tiles.len());
+    assert_eq!(fake.with(|w| (w.dashboards.len(), w.insights.len())), (4, defs.tiles.len()));
+}
+
+#[test]
+fn a_changed_definition_updates_exactly_that_tile_in_place() {
+    let fake = Fake::start();
+    let store = Store::open_in_memory().unwrap();
+    let defs = Definitions::builtin().unwrap();
+    provision_once(&fake, &store, &defs);
+    let mut changed = defs.clone();
+    let tile = &mut changed.tiles[1];
+    tile.version += 1;
+    tile.query = tile.query.replace("LIMIT 20", "LIMIT 30");
+    let key = tile.key.clone();
+    let writes = fake.with(|w| w.writes);
+    let out = provision_once(&fake, &store, &changed);
+    let updated: Vec<&str> = out.actions.iter().filter(|a| a.kind == ActionKind::Update).map(|a| a.key.as_str()).collect();
+    assert_eq!(updated, [key.as_str()]);
+    assert_eq!(fake.with(|w| w.writes), writes + 1);
+    fake.with(|w| {
+        assert_eq!(w.insights.len(), defs.tiles.len());
+        assert!(w.insights.iter().any(|i| i["query"]["source"]["query"].as_str().unwrap().contains("LIMIT 30")));
+    });
+    assert_eq!(store.provisioned_tiles(PROJECT).unwrap().iter().find(|t| t.key == key).unwrap().version, 2);
+}
+
+#[test]
+fn a_dashboard_deleted_in_posthog_is_reported_not_recreated() {
+    let fake = Fake::start();
+    let store = Store::open_in_memory().unwrap();
+    let defs = Definitions::builtin().unwrap();
+    provision_once(&fake, &store, &defs);
+    fake.with(|w| w.dashboards[3]["deleted"] = json!(true));
+    let out = provision_once(&fake, &store, &defs);
+    assert_eq!(out.count(ActionKind::Deleted), 1, "{:#?}", out.actions);
+    assert_eq!(out.count(ActionKind::Create), 0);
+    let skipped = defs.tiles.iter().filter(|t| t.dashboard == defs.dashboards[3].key).count();
+    assert_eq!(out.count(ActionKind::Skipped), skipped);
+    assert_eq!(fake.with(|w| w.dashboards.len()), 4);
+}
+
+#[test]
+fn tiles_needing_missing_data_get_a_note() {
+    let fake = Fake::start();
+    let store = Store::open_in_memory().unwrap();
+    let defs = Definitions::builtin().unwrap();
+    let sources = beton::posthog::doctor::Sources { feature_used: 5, ..Default::default() };
+    provision(&client(&fake, 20), &store, &settings(&fake, 100), &defs, Some(&sources), false).unwrap();
+    fake.with(|w| {
+        let note = |name: &str| {
+            w.insights.iter().find(|i| i["name"].as_str().unwrap().starts_with(name)).unwrap()["description"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert!(note("Win rate by lead source").contains("data warehouse"));
+        assert!(note("Support conversations").contains("Intercom"));
+        assert!(!note("Feature adoption").contains("No data yet"));
+        assert!(!note("Signals fired").contains("No data yet"));
+    });
+}
+
+#[test]
+fn connect_finds_project_group_index_and_capture_key() {
+    let fake = Fake::start();
+    let key = ApiKey::new(KEY).unwrap();
+    let d = connect::discover(&fake.url, &[], true, &key, None, "company").unwrap();
+    assert_eq!(d.project.id, PROJECT);
+    assert_eq!(d.group_type_index, 1);
+    assert_eq!(d.project_api_key, CAPTURE_KEY);
+    let e = connect::discover(&fake.url, &[], true, &key, None, "workspace").unwrap_err();
+    assert!(e.to_string().contains("no group type `workspace`") && e.to_string().contains("company"), "{e}");
+    let e = connect::discover(&fake.url, &[], true, &key, Some(99), "company").unwrap_err();
+    assert!(e.to_string().contains("cannot reach project 99"), "{e}");
+    let e = connect::discover(&fake.url, &[], true, &ApiKey::new("phx_nope").unwrap(), None, "company").unwrap_err();
+    assert!(e.to_string().contains("rejected the API key"), "{e}");
+    let e = connect::discover(&fake.url, &[], true, &ApiKey::new("phc_capture").unwrap(), None, "company").unwrap_err();
+    assert!(e.to_string().contains("personal API key"), "{e}");
+    let e = connect::discover("http://127.0.0.1:9", &[], true, &key, None, "company").unwrap_err();
+    assert!(e.to_string().contains("cannot reach PostHog"), "{e}");
+}
+
+#[test]
+fn connect_tells_a_wrong_region_from_a_wrong_key() {
+    let us = Fake::start();
+    let eu = Fake::start();
+    us.with(|w| w.key = "phx_other".into());
+    let key = ApiKey::new(KEY).unwrap();
+    let e = connect::discover(&us.url, &[&us.url, &eu.url], true, &key, None, "company").unwrap_err();
+    assert!(e.to_string().contains("wrong region") && e.to_string().contains(&eu.url), "{e}");
+    let d = connect::discover(&us.url, &[&eu.url], false, &key, None, "company").unwrap();
+    assert_eq!(d.host, eu.url);
+    assert!(d.note.is_some());
+}
+
+fn workspace(fake: &Fake, cfg: Config) -> (tempfile::TempDir, Context) {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths { config_file: dir.path().join("config.toml"), data_dir: dir.path().join("data") };
+    beton::posthog::store_key(&paths, &ApiKey::new(KEY).unwrap()).unwrap();
+    let _ = fake;
+    (dir, Context { paths, config: cfg })
+}
+
+#[test]
+fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    if std::env::var(beton::posthog::KEY_ENV).is_ok() {
+        eprintln!("skipped: POSTHOG_API_KEY is set in this environment");
+        return;
+    }
+    let (_dir, ctx) = workspace(&fake, cfg);
+    let t = beton::time::parse_ts("2026-05-01T06:00:00.5Z").unwrap();
+    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent).unwrap().report;
+    let steps: Vec<(&str, StepStatus)> = r.steps.iter().map(|s| (s.name.as_str(), s.status)).collect();
+    assert_eq!(steps, [("detect", StepStatus::Ok), ("capture", StepStatus::Ok), ("provision", StepStatus::Ok)], "{:#?}", r.steps);
+    assert_eq!(r.exit_code(), 0);
+    assert_eq!(r.source, "posthog");
+    assert_eq!(r.as_of, "2026-05-01T06:00:00Z");
+    assert_eq!(r.accounts.len(), 4);
+    let q = r.queries.unwrap();
+    assert!(q.queries >= 3 && q.queries <= q.budget, "{q:?}");
+    assert_eq!(fake.with(|w| w.captured.len()), 6);
+    // The second run is inside every cooldown: nothing is emitted again.
+    let r2 = run_daily(&ctx, &RunOptions { as_of: Some(t + 3_600_000_000) }, &Silent).unwrap().report;
+    assert_eq!(r2.emitted, 0);
+    assert_eq!(fake.with(|w| w.captured.len()), 6);
+}
+
+#[test]
+fn a_failing_provisioning_step_does_not_stop_detection_exit_2() {
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    if std::env::var(beton::posthog::KEY_ENV).is_ok() {
+        eprintln!("skipped: POSTHOG_API_KEY is set in this environment");
+        return;
+    }
+    fake.with(|w| w.dashboards_fail = Some(500));
+    let (_dir, ctx) = workspace(&fake, cfg);
+    let r = run_daily(&ctx, &RunOptions { as_of: beton::time::parse_ts("2026-05-01") }, &Silent).unwrap().report;
+    let status = |n: &str| r.steps.iter().find(|s| s.name == n).map(|s| s.status);
+    assert_eq!(status("detect"), Some(StepStatus::Ok));
+    assert_eq!(status("capture"), Some(StepStatus::Ok));
+    assert_eq!(status("provision"), Some(StepStatus::Failed));
+    assert_eq!(r.exit_code(), 2);
+    assert_eq!(r.accounts.len(), 4);
+    let _: Value = serde_json::to_value(&r).unwrap();
+}
