@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Parity of the HogQL detection queries with the embedded store, on a real ClickHouse engine.
+
+Loads the demo workspace (`beton demo --out DIR`) into chdb in PostHog's `events` / `groups`
+shape, takes the detection queries from `beton hogql --dump`, rewrites only what HogQL does for
+PostHog (property access `properties.$x` printed as PostHog prints it, `$group_N` quoted, and
+`{placeholders}` replaced by their `values` as literals), runs them, scores the answers with
+`beton hogql --score`, and compares accounts, scores, tiers and signals with
+`beton --run-daily --json` on the same data and the same T.
+
+Usage: python3 tests/chdb_parity.py [path/to/beton]    (installs chdb with pip if missing)
+Exit 0 when every T matches, 1 on a difference, 2 when chdb cannot be installed.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+AS_OF = "2026-05-01T09:30:00Z"
+TIMES = [AS_OF, "2026-04-28T21:15:00Z", "2026-04-01T00:00:00Z", "2026-03-15T12:00:00Z"]
+
+
+def need_chdb():
+    try:
+        import chdb  # noqa: F401
+    except ImportError:
+        r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "chdb"])
+        if r.returncode != 0:
+            print("chdb_parity: chdb could not be installed with pip", file=sys.stderr)
+            sys.exit(2)
+
+
+def beton(binary, env, *args):
+    r = subprocess.run([binary, *args], env=env, capture_output=True, text=True)
+    if r.returncode not in (0, 2):
+        sys.exit(f"beton {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+    return r.stdout
+
+
+def literal(v):
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    s = str(v).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{s}'"
+
+
+PROP = re.compile(r"properties\.(\$?[A-Za-z_][A-Za-z0-9_]*)")
+GROUP = re.compile(r"(?<![`\w])(\$group_\d)")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def to_clickhouse(sql, values):
+    """The mechanical rewrite: PostHog's printing of property access, quoting of $group_N,
+    and placeholders as literals. Nothing else changes."""
+    sql = PROP.sub(
+        lambda m: "replaceRegexpAll(nullIf(nullIf(JSONExtractRaw(properties, '%s'), ''), 'null'), '^\"|\"$', '')"
+        % m.group(1),
+        sql,
+    )
+    sql = GROUP.sub(lambda m: f"`{m.group(1)}`", sql)
+    return PLACEHOLDER.sub(lambda m: literal(values[m.group(1)]), sql)
+
+
+def load(session, out):
+    """events.jsonl and accounts.jsonl into PostHog-shaped tables (group type `company` = 0)."""
+    ev = os.path.join(out, "ch_events.jsonl")
+    with open(os.path.join(out, "events.jsonl")) as src, open(ev, "w") as dst:
+        for line in src:
+            e = json.loads(line)
+            props = e.get("properties") or {}
+            group = (props.get("$groups") or {}).get("company")
+            dst.write(json.dumps({
+                "uuid": e.get("uuid") or "",
+                "event": e["event"],
+                "distinct_id": str(e["distinct_id"]),
+                # No merged persons in the demo: person_id is the distinct_id (SPEC §1).
+                "person_id": str(e["distinct_id"]),
+                "ts": e["timestamp"],
+                "properties": json.dumps(props),
+                "group0": "" if group is None else str(group),
+            }) + "\n")
+    gr = os.path.join(out, "ch_groups.jsonl")
+    with open(os.path.join(out, "accounts.jsonl")) as src, open(gr, "w") as dst:
+        for line in src:
+            a = json.loads(line)
+            dst.write(json.dumps({"key": str(a["group_key"]), "properties": json.dumps(a.get("properties") or {})}) + "\n")
+    session.query("CREATE DATABASE IF NOT EXISTS ph")
+    session.query("USE ph")
+    session.query("""CREATE TABLE events (uuid String, event String, distinct_id String, person_id String,
+        timestamp DateTime64(6, 'UTC'), properties String, `$group_0` String) ENGINE = MergeTree ORDER BY timestamp""")
+    session.query(f"""INSERT INTO events SELECT uuid, event, distinct_id, person_id,
+        parseDateTime64BestEffort(ts, 6, 'UTC'), properties, group0
+        FROM file('{ev}', 'JSONEachRow', 'uuid String, event String, distinct_id String, person_id String, ts String, properties String, group0 String')""")
+    session.query("CREATE TABLE groups (`index` UInt8, key String, properties String) ENGINE = MergeTree ORDER BY key")
+    session.query(f"""INSERT INTO groups SELECT 0, key, properties
+        FROM file('{gr}', 'JSONEachRow', 'key String, properties String')""")
+    n = session.query("SELECT count() FROM events", "CSV").bytes().decode().strip()
+    return int(n)
+
+
+def main():
+    need_chdb()
+    from chdb import session as chs
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(root, "target"))
+    binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(target, "debug", "beton")
+    work = tempfile.mkdtemp(prefix="beton-parity-")
+    env = dict(os.environ, BETON_CONFIG=os.path.join(work, "config.toml"), BETON_DATA=os.path.join(work, "data"))
+    env.pop("POSTHOG_API_KEY", None)
+    out = os.path.join(work, "demo")
+    beton(binary, env, "demo", "--accounts", "200", "--days", "120", "--seed", "7", "--as-of", AS_OF, "--out", out)
+    for kind, f in [("accounts", "accounts.jsonl"), ("events", "events.jsonl"), ("deals", "deals.csv")]:
+        beton(binary, env, "import", kind, os.path.join(out, f))
+    session = chs.Session()
+    session.query("SET session_timezone = 'UTC'")
+    events = load(session, out)
+    print(f"chdb {session.query('SELECT version()', 'CSV').bytes().decode().strip()}: {events} events loaded")
+    failures = 0
+    for t in TIMES:
+        local = json.loads(beton(binary, env, "--run-daily", "--json", "--as-of", t))
+        answers = os.path.join(work, f"answers-{t}.jsonl")
+        names = []
+        with open(answers, "w") as f:
+            for line in beton(binary, env, "hogql", "--dump", "--as-of", t).splitlines():
+                q = json.loads(line)
+                if not q["name"].startswith("beton_detect_"):
+                    continue
+                res = json.loads(session.query(to_clickhouse(q["query"], q["values"]), "JSONCompact").bytes())
+                cols = [c["name"] for c in res["meta"]]
+                limit = q["values"]["limit"]
+                if len(res["data"]) >= limit:
+                    sys.exit(f"{q['name']}: {len(res['data'])} rows reach LIMIT {limit}; raise page_size for this check")
+                names.append(f"{q['name']}={len(res['data'])}")
+                f.write(json.dumps({"name": q["name"], "columns": cols, "rows": res["data"]}) + "\n")
+        remote = json.loads(beton(binary, env, "hogql", "--score", answers, "--as-of", t))
+        key = lambda a: (a["account"], a["score"], a["tier"], tuple(a["signals"]))  # noqa: E731
+        mine = sorted(map(key, local["accounts"]))
+        theirs = sorted(map(key, remote["accounts"]))
+        if mine == theirs:
+            print(f"T={t}: {len(mine)} accounts with signals, identical ({', '.join(names)} rows)")
+        else:
+            failures += 1
+            only_local = sorted(set(mine) - set(theirs))
+            only_hogql = sorted(set(theirs) - set(mine))
+            print(f"T={t}: DIFFERENT: {len(mine)} local vs {len(theirs)} HogQL")
+            print(f"  only local: {only_local[:10]}")
+            print(f"  only HogQL: {only_hogql[:10]}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
