@@ -456,3 +456,65 @@ fn a_failing_provisioning_step_does_not_stop_detection_exit_2() {
     assert_eq!(r.accounts.len(), 4);
     let _: Value = serde_json::to_value(&r).unwrap();
 }
+
+fn beton_cmd(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_beton"));
+    c.env("BETON_CONFIG", dir.join("config.toml")).env("BETON_DATA", dir.join("data")).env_remove("POSTHOG_API_KEY");
+    c
+}
+
+#[test]
+fn hogql_dump_prints_every_query_with_its_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = beton_cmd(dir.path()).args(["hogql", "--dump", "--as-of", "2026-05-01"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert!(names.starts_with(&[COUNTS, NEW, PROPS]), "{names:?}");
+    assert_eq!(names.iter().filter(|n| n.starts_with("tile_")).count(), Definitions::builtin().unwrap().tiles.len());
+    for l in &lines {
+        let sql = l["query"].as_str().unwrap();
+        for (k, _) in l["values"].as_object().unwrap() {
+            assert!(sql.contains(&format!("{{{k}}}")), "{k} in {}", l["name"]);
+        }
+        assert!(!sql.contains("2026-"), "a time was spliced into {}", l["name"]);
+    }
+}
+
+#[test]
+fn doctor_reports_sources_signals_and_the_budget() {
+    let fake = Fake::start();
+    fake.with(|w| {
+        w.answers.insert(
+            beton::posthog::doctor::SOURCES.into(),
+            (
+                ["events", "events_with_account", "accounts_active", "pricing_views", "feature_used", "support_events", "billing_events", "group_identify"]
+                    .map(String::from)
+                    .to_vec(),
+                vec![vec![json!(1000), json!(900), json!(40), json!(12), json!(30), json!(0), json!(4), json!(40)]],
+            ),
+        );
+        w.missing_tables.push("attio_deals".into());
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "source = \"posthog\"\n[posthog]\nhost = \"{0}\"\nproject_id = {PROJECT}\ngroup_type_index = 1\ncapture_host = \"{0}\"\nproject_api_key = \"{CAPTURE_KEY}\"\n",
+        fake.url
+    );
+    std::fs::write(dir.path().join("config.toml"), text).unwrap();
+    let out = beton_cmd(dir.path()).env("POSTHOG_API_KEY", KEY).args(["doctor", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sources"]["pricing_views"], 12);
+    assert_eq!(v["sources"]["deals"], Value::Null);
+    let can = |s: &str| v["signals"].as_array().unwrap().iter().find(|x| x["signal"] == s).unwrap()["can_fire"].clone();
+    assert_eq!(can("pricing_intent"), json!(true));
+    assert_eq!(can("support_engagement"), json!(false));
+    assert_eq!(v["query_budget"], 20);
+    assert!(v["queries_per_run"].as_u64().unwrap() >= 3);
+    // Without a key, the doctor says how to give one.
+    let out = beton_cmd(dir.path()).args(["doctor"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("POSTHOG_API_KEY"));
+}
