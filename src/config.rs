@@ -549,7 +549,10 @@ impl Config {
                 return fail("posthog.group_type_index", "must be between 0 and 4");
             }
             if p.page_size == 0 || p.page_size >= 50_000 {
-                return fail("posthog.page_size", "must be between 1 and 49999 (PostHog caps a query at 50000 rows)");
+                return fail(
+                    "posthog.page_size",
+                    "must be between 1 and 49999 (PostHog caps a query at 50000 rows)",
+                );
             }
             if p.query_budget == 0 {
                 return fail("posthog.query_budget", "must be at least 1");
@@ -559,7 +562,10 @@ impl Config {
             }
         }
         if self.source == SourceKind::Posthog && self.posthog.is_none() {
-            return fail("source", "is \"posthog\" but there is no [posthog] section: run `beton connect posthog`");
+            return fail(
+                "source",
+                "is \"posthog\" but there is no [posthog] section: run `beton connect posthog`",
+            );
         }
         Ok(())
     }

@@ -100,7 +100,9 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         Some(Command::Explain { account }) => explain_cmd(g, &account),
         Some(Command::Scores { tier, format }) => scores(g, tier, format),
         Some(Command::Connect { target }) => crate::posthog_cmd::connect(g, target),
-        Some(Command::Provision { dry_run, recreate }) => crate::posthog_cmd::provision(g, dry_run, recreate),
+        Some(Command::Provision { dry_run, recreate }) => {
+            crate::posthog_cmd::provision(g, dry_run, recreate)
+        }
         Some(Command::Doctor) => crate::posthog_cmd::doctor(g),
         Some(Command::Hogql { dump, score }) => crate::posthog_cmd::hogql(g, dump, score),
     }

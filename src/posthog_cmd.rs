@@ -19,7 +19,10 @@ fn prompt_key() -> Result<Option<ApiKey>> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         let mut line = String::new();
-        stdin.lock().read_line(&mut line).map_err(|e| Error::Usage(format!("reading the key: {e}")))?;
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::Usage(format!("reading the key: {e}")))?;
         return Ok(ApiKey::new(&line));
     }
     eprint!("PostHog personal API key (phx_…, input hidden): ");
@@ -54,10 +57,16 @@ fn prompt_key() -> Result<Option<ApiKey>> {
 pub fn connect(g: &Global, target: ConnectTarget) -> Result<Exit> {
     let ConnectTarget::Posthog { host, project } = target;
     let ctx = context(g)?;
-    let (key, prompted) = match std::env::var(ph::KEY_ENV).ok().as_deref().and_then(ApiKey::new) {
+    let (key, prompted) = match std::env::var(ph::KEY_ENV)
+        .ok()
+        .as_deref()
+        .and_then(ApiKey::new)
+    {
         Some(k) => (k, false),
         None => (
-            prompt_key()?.ok_or_else(|| Error::Usage(format!("no key given: set {} or paste it", ph::KEY_ENV)))?,
+            prompt_key()?.ok_or_else(|| {
+                Error::Usage(format!("no key given: set {} or paste it", ph::KEY_ENV))
+            })?,
             true,
         ),
     };
@@ -66,15 +75,27 @@ pub fn connect(g: &Global, target: ConnectTarget) -> Result<Exit> {
         None => (US.to_string(), false),
     };
     if !(primary.starts_with("https://") || primary.starts_with("http://")) {
-        return Err(Error::Usage(format!("--host {primary}: expected a URL such as https://eu.posthog.com")));
+        return Err(Error::Usage(format!(
+            "--host {primary}: expected a URL such as https://eu.posthog.com"
+        )));
     }
     let cloud = [US, EU, "https://app.posthog.com"].contains(&primary.as_str());
     let alternates: Vec<&str> = if cloud { vec![US, EU] } else { vec![] };
-    let d = connect::discover(&primary, &alternates, explicit, &key, project, &ctx.config.group_type)?;
+    let d = connect::discover(
+        &primary,
+        &alternates,
+        explicit,
+        &key,
+        project,
+        &ctx.config.group_type,
+    )?;
     let cfg = connect::write_settings(&ctx.paths, &d)?;
     if prompted {
         let file = ph::store_key(&ctx.paths, &key)?;
-        out!("stored the key in {} (readable by you only)", file.display());
+        out!(
+            "stored the key in {} (readable by you only)",
+            file.display()
+        );
     }
     if g.json {
         out!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
@@ -83,13 +104,32 @@ pub fn connect(g: &Global, target: ConnectTarget) -> Result<Exit> {
     if let Some(n) = &d.note {
         out!("{n}");
     }
-    out!("connected to PostHog at {} (capture: {})", d.host, d.capture_host);
-    out!("  project {} ({}) of {} reachable", d.project.id, d.project.name, d.projects.len());
-    out!("  accounts are the `{}` group type: index {} ($group_{})", cfg.group_type, d.group_type_index, d.group_type_index);
+    out!(
+        "connected to PostHog at {} (capture: {})",
+        d.host,
+        d.capture_host
+    );
+    out!(
+        "  project {} ({}) of {} reachable",
+        d.project.id,
+        d.project.name,
+        d.projects.len()
+    );
+    out!(
+        "  accounts are the `{}` group type: index {} ($group_{})",
+        cfg.group_type,
+        d.group_type_index,
+        d.group_type_index
+    );
     if d.project_api_key.is_empty() {
-        out!("  warning: the project list gave no capture key; signals cannot be sent back until you set posthog.project_api_key");
+        out!(
+            "  warning: the project list gave no capture key; signals cannot be sent back until you set posthog.project_api_key"
+        );
     }
-    out!("  wrote {} (source = \"posthog\")", ctx.paths.config_file.display());
+    out!(
+        "  wrote {} (source = \"posthog\")",
+        ctx.paths.config_file.display()
+    );
     out!("next: `beton doctor`, then `beton provision` and `beton --run-daily`");
     Ok(0)
 }
@@ -103,8 +143,21 @@ pub fn doctor(g: &Global) -> Result<Exit> {
     let s = doctor::check(&client, cfg, t)?;
     let page = u64::from(p.page_size);
     let pages = s.accounts_active.max(s.groups).div_ceil(page).max(1);
-    let detection = (hogql::detection_queries(cfg, p.group_type_index, p.property_history_days, t, "", p.page_size).len() as u64) * pages;
-    let provisioning = if p.provision_on_run { doctor::queries(cfg, p, t).len() as u64 } else { 0 };
+    let detection = (hogql::detection_queries(
+        cfg,
+        p.group_type_index,
+        p.property_history_days,
+        t,
+        "",
+        p.page_size,
+    )
+    .len() as u64)
+        * pages;
+    let provisioning = if p.provision_on_run {
+        doctor::queries(cfg, p, t).len() as u64
+    } else {
+        0
+    };
     let per_run = detection + provisioning;
     if g.json {
         let signals: Vec<_> = s
@@ -119,15 +172,38 @@ pub fn doctor(g: &Global) -> Result<Exit> {
         return Ok(0);
     }
     let yes = |b: bool| if b { "yes" } else { "NO " };
-    out!("PostHog project {} at {}: the 30 days before {}", p.project_id, p.host, fmt_ts(t));
-    out!("  {} events, {} with a `{}` group; {} active accounts; {} groups", s.events, s.events_with_account, cfg.group_type, s.accounts_active, s.groups);
-    out!("  {} pricing page views, {} feature_used, {} support, {} billing events, {} $groupidentify", s.pricing_views, s.feature_used, s.support_events, s.billing_events, s.group_identify);
+    out!(
+        "PostHog project {} at {}: the 30 days before {}",
+        p.project_id,
+        p.host,
+        fmt_ts(t)
+    );
+    out!(
+        "  {} events, {} with a `{}` group; {} active accounts; {} groups",
+        s.events,
+        s.events_with_account,
+        cfg.group_type,
+        s.accounts_active,
+        s.groups
+    );
+    out!(
+        "  {} pricing page views, {} feature_used, {} support, {} billing events, {} $groupidentify",
+        s.pricing_views,
+        s.feature_used,
+        s.support_events,
+        s.billing_events,
+        s.group_identify
+    );
     for (k, n) in &s.groups_with {
         out!("  {n} groups have property `{k}`");
     }
     match s.deals {
         Some(n) => out!("  deals table `{}`: {n} rows", p.deals_table),
-        None => out!("  deals table `{}`: missing ({})", p.deals_table, dashboards::need_note("deals", &p.deals_table)),
+        None => out!(
+            "  deals table `{}`: missing ({})",
+            p.deals_table,
+            dashboards::need_note("deals", &p.deals_table)
+        ),
     }
     out!("signals:");
     for (t, ok, why) in s.signals(cfg) {
@@ -159,15 +235,36 @@ pub fn provision(g: &Global, dry_run: bool, recreate: bool) -> Result<Exit> {
         outcome = dashboards::provision(&client, &store, p, &defs, Some(&sources), false)?;
     }
     if g.json {
-        out!("{}", serde_json::to_string_pretty(&outcome).unwrap_or_default());
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&outcome).unwrap_or_default()
+        );
         return Ok(0);
     }
-    out!("{}{}", if dry_run { "plan (dry run, nothing changed): " } else { "" }, outcome.folder);
+    out!(
+        "{}{}",
+        if dry_run {
+            "plan (dry run, nothing changed): "
+        } else {
+            ""
+        },
+        outcome.folder
+    );
     for a in &outcome.actions {
-        out!("  {:<9} {:<9} {:<48} {}", format!("{:?}", a.kind).to_lowercase(), a.what, a.name, a.detail);
+        out!(
+            "  {:<9} {:<9} {:<48} {}",
+            format!("{:?}", a.kind).to_lowercase(),
+            a.what,
+            a.name,
+            a.detail
+        );
     }
     out!("{}", outcome.summary());
-    Ok(if outcome.count(ActionKind::Deleted) > 0 { 2 } else { 0 })
+    Ok(if outcome.count(ActionKind::Deleted) > 0 {
+        2
+    } else {
+        0
+    })
 }
 
 pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Result<Exit> {
@@ -180,12 +277,24 @@ pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Resul
         return score_answers(g, &ctx.paths, cfg, t, &file);
     }
     if !dump {
-        return Err(Error::Usage("say what to do: --dump, or --score FILE".into()));
+        return Err(Error::Usage(
+            "say what to do: --dump, or --score FILE".into(),
+        ));
     }
-    let mut all = hogql::detection_queries(cfg, p.group_type_index, p.property_history_days, t, "", p.page_size);
+    let mut all = hogql::detection_queries(
+        cfg,
+        p.group_type_index,
+        p.property_history_days,
+        t,
+        "",
+        p.page_size,
+    );
     all.extend(doctor::queries(cfg, &p, t));
     for q in all {
-        out!("{}", serde_json::json!({"name": q.name, "query": q.sql, "values": q.values}));
+        out!(
+            "{}",
+            serde_json::json!({"name": q.name, "query": q.sql, "values": q.values})
+        );
     }
     let defs = Definitions::builtin()?;
     for tile in &defs.tiles {
@@ -198,22 +307,46 @@ pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Resul
 }
 
 /// Scores answers given as JSON lines `{name, columns, rows}` with the detection rules.
-fn score_answers(g: &Global, _paths: &Paths, cfg: &beton::config::Config, t: i64, file: &std::path::Path) -> Result<Exit> {
+fn score_answers(
+    g: &Global,
+    _paths: &Paths,
+    cfg: &beton::config::Config,
+    t: i64,
+    file: &std::path::Path,
+) -> Result<Exit> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
     let mut answers = Answers::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let v: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| Error::Usage(format!("{}:{}: bad JSON: {e}", file.display(), i + 1)))?;
-        let name = v.get("name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-        let columns: Vec<String> = serde_json::from_value(v.get("columns").cloned().unwrap_or_default())
-            .map_err(|e| Error::Usage(format!("{}:{}: columns: {e}", file.display(), i + 1)))?;
-        let rows: Vec<Vec<serde_json::Value>> = serde_json::from_value(v.get("rows").cloned().unwrap_or_default())
-            .map_err(|e| Error::Usage(format!("{}:{}: rows: {e}", file.display(), i + 1)))?;
-        let entry = answers.entry(name).or_insert_with(|| Rows { columns: columns.clone(), rows: Vec::new() });
+        let name = v
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("")
+            .to_string();
+        let columns: Vec<String> =
+            serde_json::from_value(v.get("columns").cloned().unwrap_or_default())
+                .map_err(|e| Error::Usage(format!("{}:{}: columns: {e}", file.display(), i + 1)))?;
+        let rows: Vec<Vec<serde_json::Value>> =
+            serde_json::from_value(v.get("rows").cloned().unwrap_or_default())
+                .map_err(|e| Error::Usage(format!("{}:{}: rows: {e}", file.display(), i + 1)))?;
+        let entry = answers.entry(name).or_insert_with(|| Rows {
+            columns: columns.clone(),
+            rows: Vec::new(),
+        });
         entry.rows.extend(rows);
     }
     let d = hogql::from_answers(cfg, &answers)?;
-    let items: Vec<_> = d.metrics.into_iter().enumerate().map(|(i, (k, m))| (i as i64, k, m)).collect();
+    let items: Vec<_> = d
+        .metrics
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, m))| (i as i64, k, m))
+        .collect();
     let scores = score_metrics(&items, cfg, t);
     let accounts: Vec<_> = scores
         .iter()
@@ -223,6 +356,9 @@ fn score_answers(g: &Global, _paths: &Paths, cfg: &beton::config::Config, t: i64
         })
         .collect();
     let _ = g;
-    out!("{}", serde_json::json!({"as_of": fmt_ts(t), "accounts_scored": items.len(), "accounts": accounts}));
+    out!(
+        "{}",
+        serde_json::json!({"as_of": fmt_ts(t), "accounts_scored": items.len(), "accounts": accounts})
+    );
     Ok(0)
 }

@@ -25,7 +25,11 @@ fn client(fake: &Fake, budget: u32) -> Client {
 fn probe() -> HogQl {
     let mut values = serde_json::Map::new();
     values.insert("x".into(), json!(1));
-    HogQl { name: "probe".into(), sql: "SELECT {x} AS ok".into(), values }
+    HogQl {
+        name: "probe".into(),
+        sql: "SELECT {x} AS ok".into(),
+        values,
+    }
 }
 
 fn settings(fake: &Fake, page: u32) -> PosthogSettings {
@@ -41,22 +45,53 @@ fn settings(fake: &Fake, page: u32) -> PosthogSettings {
 }
 
 fn config(fake: &Fake, page: u32) -> Config {
-    Config { source: SourceKind::Posthog, posthog: Some(settings(fake, page)), ..Config::default() }
+    Config {
+        source: SourceKind::Posthog,
+        posthog: Some(settings(fake, page)),
+        ..Config::default()
+    }
 }
 
 const COUNT_COLS: [&str; 14] = [
-    "account", "activity", "activity_before", "pricing_views", "trial_activity", "support_events", "billing_events",
-    "events_7d", "events_prev_7d", "events_14d", "events_44_14d", "active_users_30d", "features_30d", "last_seen",
+    "account",
+    "activity",
+    "activity_before",
+    "pricing_views",
+    "trial_activity",
+    "support_events",
+    "billing_events",
+    "events_7d",
+    "events_prev_7d",
+    "events_14d",
+    "events_44_14d",
+    "active_users_30d",
+    "features_30d",
+    "last_seen",
 ];
 
 /// Five accounts: a.com spikes and views pricing, c.com has a billing event, e.com three new
 /// features and two new users, d.com is near its plan limit; b.com is quiet.
 fn load_answers(fake: &Fake, cfg: &Config) {
     let row = |a: &str, act: u64, before: u64, pricing: u64, billing: u64| {
-        json!([a, act, before, pricing, act, 0, billing, act, before, act + before, 0, 2, 1, "2026-04-30T12:00:00Z"])
-            .as_array()
-            .unwrap()
-            .clone()
+        json!([
+            a,
+            act,
+            before,
+            pricing,
+            act,
+            0,
+            billing,
+            act,
+            before,
+            act + before,
+            0,
+            2,
+            1,
+            "2026-04-30T12:00:00Z"
+        ])
+        .as_array()
+        .unwrap()
+        .clone()
     };
     let counts = vec![
         row("a.com", 40, 20, 3, 0),
@@ -65,7 +100,12 @@ fn load_answers(fake: &Fake, cfg: &Config) {
         row("d.com", 1, 1, 0, 0),
         row("e.com", 8, 9, 0, 0),
     ];
-    let new = vec![json!(["e.com", ["reports", "api", "sso"], 2]).as_array().unwrap().clone()];
+    let new = vec![
+        json!(["e.com", ["reports", "api", "sso"], 2])
+            .as_array()
+            .unwrap()
+            .clone(),
+    ];
     let keys = prop_keys(cfg);
     let mut pcols = vec!["account".to_string()];
     let mut prow = vec![json!("d.com")];
@@ -81,8 +121,17 @@ fn load_answers(fake: &Fake, cfg: &Config) {
         prow.push(json!(h));
     }
     fake.with(|w| {
-        w.answers.insert(COUNTS.into(), (COUNT_COLS.map(String::from).to_vec(), counts));
-        w.answers.insert(NEW.into(), (vec!["account".into(), "new_features".into(), "new_users".into()], new));
+        w.answers.insert(
+            COUNTS.into(),
+            (COUNT_COLS.map(String::from).to_vec(), counts),
+        );
+        w.answers.insert(
+            NEW.into(),
+            (
+                vec!["account".into(), "new_features".into(), "new_users".into()],
+                new,
+            ),
+        );
         w.answers.insert(PROPS.into(), (pcols, vec![prow]));
     });
 }
@@ -104,7 +153,13 @@ fn query_sends_force_blocking_and_values_and_reads_rows() {
 #[test]
 fn wrong_key_is_401_and_the_message_never_shows_the_key() {
     let fake = Fake::start();
-    let c = Client::new(&fake.url, ApiKey::new("phx_wrong_secret_999").unwrap(), PROJECT, 5).unwrap();
+    let c = Client::new(
+        &fake.url,
+        ApiKey::new("phx_wrong_secret_999").unwrap(),
+        PROJECT,
+        5,
+    )
+    .unwrap();
     let e = c.query(&probe()).unwrap_err();
     assert!(matches!(e, PosthogError::Unauthorized { .. }), "{e}");
     let msg = e.to_string();
@@ -124,11 +179,19 @@ fn missing_scope_is_403_with_the_scope_named() {
 #[test]
 fn rate_limit_with_retry_after_waits_that_long_then_succeeds() {
     let fake = Fake::start();
-    fake.with(|w| w.faults.push_back(Fault::TooMany { retry_after: Some(1) }));
+    fake.with(|w| {
+        w.faults.push_back(Fault::TooMany {
+            retry_after: Some(1),
+        })
+    });
     let c = client(&fake, 5);
     let start = Instant::now();
     c.query(&probe()).unwrap();
-    assert!(start.elapsed() >= Duration::from_secs(1), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        start.elapsed()
+    );
     let u = c.usage();
     assert_eq!((u.queries, u.retries), (2, 1));
 }
@@ -188,7 +251,10 @@ fn the_budget_stops_queries() {
     let c = client(&fake, 1);
     c.query(&probe()).unwrap();
     let e = c.query(&probe()).unwrap_err();
-    assert!(matches!(e, PosthogError::Budget { used: 1, budget: 1 }), "{e}");
+    assert!(
+        matches!(e, PosthogError::Budget { used: 1, budget: 1 }),
+        "{e}"
+    );
     assert_eq!(fake.with(|w| w.queries.len()), 1);
 }
 
@@ -224,17 +290,36 @@ fn posthog_metrics_give_the_rules_signals() {
     load_answers(&fake, &cfg);
     let t = beton::time::parse_ts("2026-05-01").unwrap();
     let d = detect(&client(&fake, 20), &cfg, t).unwrap();
-    let items: Vec<_> = d.metrics.into_iter().enumerate().map(|(i, (k, m))| (i as i64, k, m)).collect();
+    let items: Vec<_> = d
+        .metrics
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, m))| (i as i64, k, m))
+        .collect();
     let scores = beton::signals::score_metrics(&items, &cfg, t);
     let got: Vec<(String, u32, Vec<&str>)> = scores
         .iter()
-        .map(|s| (s.account.clone(), s.score, s.fired.iter().map(|f| f.signal.as_str()).collect()))
+        .map(|s| {
+            (
+                s.account.clone(),
+                s.score,
+                s.fired.iter().map(|f| f.signal.as_str()).collect(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         vec![
-            ("a.com".to_string(), 65, vec!["usage_spike", "pricing_intent"]),
-            ("e.com".to_string(), 55, vec!["feature_adoption", "team_growth"]),
+            (
+                "a.com".to_string(),
+                65,
+                vec!["usage_spike", "pricing_intent"]
+            ),
+            (
+                "e.com".to_string(),
+                55,
+                vec!["feature_adoption", "team_growth"]
+            ),
             ("c.com".to_string(), 45, vec!["billing_intent"]),
             ("d.com".to_string(), 40, vec!["limit_approaching"]),
         ]
@@ -248,11 +333,21 @@ fn capture_sends_each_emission_once_with_stable_uuids() {
     load_answers(&fake, &cfg);
     let t = beton::time::parse_ts("2026-05-01").unwrap();
     let d = detect(&client(&fake, 20), &cfg, t).unwrap();
-    let items: Vec<_> = d.metrics.into_iter().enumerate().map(|(i, (k, m))| (i as i64, k, m)).collect();
+    let items: Vec<_> = d
+        .metrics
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, m))| (i as i64, k, m))
+        .collect();
     let scores = beton::signals::score_metrics(&items, &cfg, t);
     let emitted: Vec<beton::store::Emission> = scores
         .iter()
-        .flat_map(|s| s.fired.iter().map(|f| beton::store::Emission { account: s.account.clone(), signal: f.signal.as_str().into() }))
+        .flat_map(|s| {
+            s.fired.iter().map(|f| beton::store::Emission {
+                account: s.account.clone(),
+                signal: f.signal.as_str().into(),
+            })
+        })
         .collect();
     let events = capture::events(PROJECT, "company", t, &scores, &emitted);
     assert_eq!(events.len(), 6);
@@ -271,13 +366,28 @@ fn capture_sends_each_emission_once_with_stable_uuids() {
     assert_eq!(e["properties"]["signal_score"], 65);
     assert_eq!(e["properties"]["tier"], "warm");
     assert_eq!(e["properties"]["detected_at"], "2026-05-01T00:00:00Z");
-    assert_eq!(e["properties"]["signal_types"], json!(["usage_spike", "pricing_intent"]));
+    assert_eq!(
+        e["properties"]["signal_types"],
+        json!(["usage_spike", "pricing_intent"])
+    );
     let bad = capture::send(&fake.url, "phc_wrong", &events, Duration::from_millis(5)).unwrap_err();
     assert!(bad.to_string().contains("401"), "{bad}");
 }
 
-fn provision_once(fake: &Fake, store: &Store, defs: &Definitions) -> beton::posthog::dashboards::Outcome {
-    provision(&client(fake, 20), store, &settings(fake, 100), defs, None, false).unwrap()
+fn provision_once(
+    fake: &Fake,
+    store: &Store,
+    defs: &Definitions,
+) -> beton::posthog::dashboards::Outcome {
+    provision(
+        &client(fake, 20),
+        store,
+        &settings(fake, 100),
+        defs,
+        None,
+        false,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -289,8 +399,17 @@ fn provisioning_twice_leaves_four_dashboards_and_one_tile_per_definition() {
     assert_eq!(first.count(ActionKind::Create), 4 + defs.tiles.len());
     let writes = fake.with(|w| w.writes);
     let second = provision_once(&fake, &store, &defs);
-    assert_eq!(second.count(ActionKind::Unchanged), 4 + defs.tiles.len(), "{:#?}", second.actions);
-    assert_eq!(fake.with(|w| w.writes), writes, "a second run must not write");
+    assert_eq!(
+        second.count(ActionKind::Unchanged),
+        4 + defs.tiles.len(),
+        "{:#?}",
+        second.actions
+    );
+    assert_eq!(
+        fake.with(|w| w.writes),
+        writes,
+        "a second run must not write"
+    );
     fake.with(|w| {
         assert_eq!(w.dashboards.len(), 4);
         assert_eq!(w.insights.len(), defs.tiles.len());
@@ -298,15 +417,28 @@ fn provisioning_twice_leaves_four_dashboards_and_one_tile_per_definition() {
         assert_eq!(w.folders, ["Beton Signals"]);
         for i in &w.insights {
             assert_eq!(i["dashboards"].as_array().unwrap().len(), 1);
-            assert!(!i["query"]["source"]["query"].as_str().unwrap().contains("__GROUP__"));
+            assert!(
+                !i["query"]["source"]["query"]
+                    .as_str()
+                    .unwrap()
+                    .contains("__GROUP__")
+            );
         }
     });
     // A fresh registry (another machine) adopts what exists instead of duplicating it.
     let other = Store::open_in_memory().unwrap();
     let adopted = provision_once(&fake, &other, &defs);
-    assert_eq!(adopted.count(ActionKind::Create), 0, "{:#?}", adopted.actions);
+    assert_eq!(
+        adopted.count(ActionKind::Create),
+        0,
+        "{:#?}",
+        adopted.actions
+    );
     assert_eq!(adopted.count(ActionKind::Adopt), 4 + defs.tiles.len());
-    assert_eq!(fake.with(|w| (w.dashboards.len(), w.insights.len())), (4, defs.tiles.len()));
+    assert_eq!(
+        fake.with(|w| (w.dashboards.len(), w.insights.len())),
+        (4, defs.tiles.len())
+    );
 }
 
 #[test]
@@ -322,14 +454,33 @@ fn a_changed_definition_updates_exactly_that_tile_in_place() {
     let key = tile.key.clone();
     let writes = fake.with(|w| w.writes);
     let out = provision_once(&fake, &store, &changed);
-    let updated: Vec<&str> = out.actions.iter().filter(|a| a.kind == ActionKind::Update).map(|a| a.key.as_str()).collect();
+    let updated: Vec<&str> = out
+        .actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Update)
+        .map(|a| a.key.as_str())
+        .collect();
     assert_eq!(updated, [key.as_str()]);
     assert_eq!(fake.with(|w| w.writes), writes + 1);
     fake.with(|w| {
         assert_eq!(w.insights.len(), defs.tiles.len());
-        assert!(w.insights.iter().any(|i| i["query"]["source"]["query"].as_str().unwrap().contains("LIMIT 30")));
+        assert!(w.insights.iter().any(|i| {
+            i["query"]["source"]["query"]
+                .as_str()
+                .unwrap()
+                .contains("LIMIT 30")
+        }));
     });
-    assert_eq!(store.provisioned_tiles(PROJECT).unwrap().iter().find(|t| t.key == key).unwrap().version, 2);
+    assert_eq!(
+        store
+            .provisioned_tiles(PROJECT)
+            .unwrap()
+            .iter()
+            .find(|t| t.key == key)
+            .unwrap()
+            .version,
+        2
+    );
 }
 
 #[test]
@@ -342,7 +493,11 @@ fn a_dashboard_deleted_in_posthog_is_reported_not_recreated() {
     let out = provision_once(&fake, &store, &defs);
     assert_eq!(out.count(ActionKind::Deleted), 1, "{:#?}", out.actions);
     assert_eq!(out.count(ActionKind::Create), 0);
-    let skipped = defs.tiles.iter().filter(|t| t.dashboard == defs.dashboards[3].key).count();
+    let skipped = defs
+        .tiles
+        .iter()
+        .filter(|t| t.dashboard == defs.dashboards[3].key)
+        .count();
     assert_eq!(out.count(ActionKind::Skipped), skipped);
     assert_eq!(fake.with(|w| w.dashboards.len()), 4);
 }
@@ -352,11 +507,25 @@ fn tiles_needing_missing_data_get_a_note() {
     let fake = Fake::start();
     let store = Store::open_in_memory().unwrap();
     let defs = Definitions::builtin().unwrap();
-    let sources = beton::posthog::doctor::Sources { feature_used: 5, ..Default::default() };
-    provision(&client(&fake, 20), &store, &settings(&fake, 100), &defs, Some(&sources), false).unwrap();
+    let sources = beton::posthog::doctor::Sources {
+        feature_used: 5,
+        ..Default::default()
+    };
+    provision(
+        &client(&fake, 20),
+        &store,
+        &settings(&fake, 100),
+        &defs,
+        Some(&sources),
+        false,
+    )
+    .unwrap();
     fake.with(|w| {
         let note = |name: &str| {
-            w.insights.iter().find(|i| i["name"].as_str().unwrap().starts_with(name)).unwrap()["description"]
+            w.insights
+                .iter()
+                .find(|i| i["name"].as_str().unwrap().starts_with(name))
+                .unwrap()["description"]
                 .as_str()
                 .unwrap()
                 .to_string()
@@ -377,12 +546,31 @@ fn connect_finds_project_group_index_and_capture_key() {
     assert_eq!(d.group_type_index, 1);
     assert_eq!(d.project_api_key, CAPTURE_KEY);
     let e = connect::discover(&fake.url, &[], true, &key, None, "workspace").unwrap_err();
-    assert!(e.to_string().contains("no group type `workspace`") && e.to_string().contains("company"), "{e}");
+    assert!(
+        e.to_string().contains("no group type `workspace`") && e.to_string().contains("company"),
+        "{e}"
+    );
     let e = connect::discover(&fake.url, &[], true, &key, Some(99), "company").unwrap_err();
     assert!(e.to_string().contains("cannot reach project 99"), "{e}");
-    let e = connect::discover(&fake.url, &[], true, &ApiKey::new("phx_nope").unwrap(), None, "company").unwrap_err();
+    let e = connect::discover(
+        &fake.url,
+        &[],
+        true,
+        &ApiKey::new("phx_nope").unwrap(),
+        None,
+        "company",
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("rejected the API key"), "{e}");
-    let e = connect::discover(&fake.url, &[], true, &ApiKey::new("phc_capture").unwrap(), None, "company").unwrap_err();
+    let e = connect::discover(
+        &fake.url,
+        &[],
+        true,
+        &ApiKey::new("phc_capture").unwrap(),
+        None,
+        "company",
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("personal API key"), "{e}");
     let e = connect::discover("http://127.0.0.1:9", &[], true, &key, None, "company").unwrap_err();
     assert!(e.to_string().contains("cannot reach PostHog"), "{e}");
@@ -394,8 +582,12 @@ fn connect_tells_a_wrong_region_from_a_wrong_key() {
     let eu = Fake::start();
     us.with(|w| w.key = "phx_other".into());
     let key = ApiKey::new(KEY).unwrap();
-    let e = connect::discover(&us.url, &[&us.url, &eu.url], true, &key, None, "company").unwrap_err();
-    assert!(e.to_string().contains("wrong region") && e.to_string().contains(&eu.url), "{e}");
+    let e =
+        connect::discover(&us.url, &[&us.url, &eu.url], true, &key, None, "company").unwrap_err();
+    assert!(
+        e.to_string().contains("wrong region") && e.to_string().contains(&eu.url),
+        "{e}"
+    );
     let d = connect::discover(&us.url, &[&eu.url], false, &key, None, "company").unwrap();
     assert_eq!(d.host, eu.url);
     assert!(d.note.is_some());
@@ -403,7 +595,10 @@ fn connect_tells_a_wrong_region_from_a_wrong_key() {
 
 fn workspace(fake: &Fake, cfg: Config) -> (tempfile::TempDir, Context) {
     let dir = tempfile::tempdir().unwrap();
-    let paths = Paths { config_file: dir.path().join("config.toml"), data_dir: dir.path().join("data") };
+    let paths = Paths {
+        config_file: dir.path().join("config.toml"),
+        data_dir: dir.path().join("data"),
+    };
     beton::posthog::store_key(&paths, &ApiKey::new(KEY).unwrap()).unwrap();
     let _ = fake;
     (dir, Context { paths, config: cfg })
@@ -420,9 +615,24 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
     }
     let (_dir, ctx) = workspace(&fake, cfg);
     let t = beton::time::parse_ts("2026-05-01T06:00:00.5Z").unwrap();
-    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent).unwrap().report;
-    let steps: Vec<(&str, StepStatus)> = r.steps.iter().map(|s| (s.name.as_str(), s.status)).collect();
-    assert_eq!(steps, [("detect", StepStatus::Ok), ("capture", StepStatus::Ok), ("provision", StepStatus::Ok)], "{:#?}", r.steps);
+    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
+        .unwrap()
+        .report;
+    let steps: Vec<(&str, StepStatus)> = r
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.status))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("detect", StepStatus::Ok),
+            ("capture", StepStatus::Ok),
+            ("provision", StepStatus::Ok)
+        ],
+        "{:#?}",
+        r.steps
+    );
     assert_eq!(r.exit_code(), 0);
     assert_eq!(r.source, "posthog");
     assert_eq!(r.as_of, "2026-05-01T06:00:00Z");
@@ -431,7 +641,15 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
     assert!(q.queries >= 3 && q.queries <= q.budget, "{q:?}");
     assert_eq!(fake.with(|w| w.captured.len()), 6);
     // The second run is inside every cooldown: nothing is emitted again.
-    let r2 = run_daily(&ctx, &RunOptions { as_of: Some(t + 3_600_000_000) }, &Silent).unwrap().report;
+    let r2 = run_daily(
+        &ctx,
+        &RunOptions {
+            as_of: Some(t + 3_600_000_000),
+        },
+        &Silent,
+    )
+    .unwrap()
+    .report;
     assert_eq!(r2.emitted, 0);
     assert_eq!(fake.with(|w| w.captured.len()), 6);
 }
@@ -447,7 +665,15 @@ fn a_failing_provisioning_step_does_not_stop_detection_exit_2() {
     }
     fake.with(|w| w.dashboards_fail = Some(500));
     let (_dir, ctx) = workspace(&fake, cfg);
-    let r = run_daily(&ctx, &RunOptions { as_of: beton::time::parse_ts("2026-05-01") }, &Silent).unwrap().report;
+    let r = run_daily(
+        &ctx,
+        &RunOptions {
+            as_of: beton::time::parse_ts("2026-05-01"),
+        },
+        &Silent,
+    )
+    .unwrap()
+    .report;
     let status = |n: &str| r.steps.iter().find(|s| s.name == n).map(|s| s.status);
     assert_eq!(status("detect"), Some(StepStatus::Ok));
     assert_eq!(status("capture"), Some(StepStatus::Ok));
@@ -459,26 +685,45 @@ fn a_failing_provisioning_step_does_not_stop_detection_exit_2() {
 
 fn beton_cmd(dir: &std::path::Path) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_beton"));
-    c.env("BETON_CONFIG", dir.join("config.toml")).env("BETON_DATA", dir.join("data")).env_remove("POSTHOG_API_KEY");
+    c.env("BETON_CONFIG", dir.join("config.toml"))
+        .env("BETON_DATA", dir.join("data"))
+        .env_remove("POSTHOG_API_KEY");
     c
 }
 
 #[test]
 fn hogql_dump_prints_every_query_with_its_values() {
     let dir = tempfile::tempdir().unwrap();
-    let out = beton_cmd(dir.path()).args(["hogql", "--dump", "--as-of", "2026-05-01"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = beton_cmd(dir.path())
+        .args(["hogql", "--dump", "--as-of", "2026-05-01"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let names: Vec<&str> = lines.iter().map(|l| l["name"].as_str().unwrap()).collect();
     assert!(names.starts_with(&[COUNTS, NEW, PROPS]), "{names:?}");
-    assert_eq!(names.iter().filter(|n| n.starts_with("tile_")).count(), Definitions::builtin().unwrap().tiles.len());
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("tile_")).count(),
+        Definitions::builtin().unwrap().tiles.len()
+    );
     for l in &lines {
         let sql = l["query"].as_str().unwrap();
         for (k, _) in l["values"].as_object().unwrap() {
             assert!(sql.contains(&format!("{{{k}}}")), "{k} in {}", l["name"]);
         }
-        assert!(!sql.contains("2026-"), "a time was spliced into {}", l["name"]);
+        assert!(
+            !sql.contains("2026-"),
+            "a time was spliced into {}",
+            l["name"]
+        );
     }
 }
 
@@ -489,10 +734,28 @@ fn doctor_reports_sources_signals_and_the_budget() {
         w.answers.insert(
             beton::posthog::doctor::SOURCES.into(),
             (
-                ["events", "events_with_account", "accounts_active", "pricing_views", "feature_used", "support_events", "billing_events", "group_identify"]
-                    .map(String::from)
-                    .to_vec(),
-                vec![vec![json!(1000), json!(900), json!(40), json!(12), json!(30), json!(0), json!(4), json!(40)]],
+                [
+                    "events",
+                    "events_with_account",
+                    "accounts_active",
+                    "pricing_views",
+                    "feature_used",
+                    "support_events",
+                    "billing_events",
+                    "group_identify",
+                ]
+                .map(String::from)
+                .to_vec(),
+                vec![vec![
+                    json!(1000),
+                    json!(900),
+                    json!(40),
+                    json!(12),
+                    json!(30),
+                    json!(0),
+                    json!(4),
+                    json!(40),
+                ]],
             ),
         );
         w.missing_tables.push("attio_deals".into());
@@ -503,12 +766,28 @@ fn doctor_reports_sources_signals_and_the_budget() {
         fake.url
     );
     std::fs::write(dir.path().join("config.toml"), text).unwrap();
-    let out = beton_cmd(dir.path()).env("POSTHOG_API_KEY", KEY).args(["doctor", "--json"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = beton_cmd(dir.path())
+        .env("POSTHOG_API_KEY", KEY)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sources"]["pricing_views"], 12);
     assert_eq!(v["sources"]["deals"], Value::Null);
-    let can = |s: &str| v["signals"].as_array().unwrap().iter().find(|x| x["signal"] == s).unwrap()["can_fire"].clone();
+    let can = |s: &str| {
+        v["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["signal"] == s)
+            .unwrap()["can_fire"]
+            .clone()
+    };
     assert_eq!(can("pricing_intent"), json!(true));
     assert_eq!(can("support_engagement"), json!(false));
     assert_eq!(v["query_budget"], 20);

@@ -17,7 +17,12 @@ pub const EVENT: &str = "beton_signal_fired";
 /// A uuid (version 8, RFC 9562 "custom") derived from the project, account, signal and time.
 pub fn event_uuid(project: u64, account: &str, signal: &str, detected_at: i64) -> String {
     let mut h = Sha256::new();
-    for part in [project.to_string().as_str(), account, signal, &detected_at.to_string()] {
+    for part in [
+        project.to_string().as_str(),
+        account,
+        signal,
+        &detected_at.to_string(),
+    ] {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
@@ -27,7 +32,14 @@ pub fn event_uuid(project: u64, account: &str, signal: &str, detected_at: i64) -
     b[6] = (b[6] & 0x0f) | 0x80;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// The capture events for a run's emissions at `t`.
@@ -69,7 +81,12 @@ pub fn events(
 
 /// Sends `events` to `{capture_host}/batch/` in batches of 500, retrying 429/5xx a few times
 /// (the uuids make a retry safe). Returns how many events were accepted.
-pub fn send(capture_host: &str, project_api_key: &str, events: &[Value], backoff: Duration) -> Result<usize, PosthogError> {
+pub fn send(
+    capture_host: &str,
+    project_api_key: &str,
+    events: &[Value],
+    backoff: Duration,
+) -> Result<usize, PosthogError> {
     if events.is_empty() {
         return Ok(0);
     }
@@ -78,19 +95,26 @@ pub fn send(capture_host: &str, project_api_key: &str, events: &[Value], backoff
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .build()
-        .map_err(|e| PosthogError::Unreachable { host: host.to_string(), message: e.to_string() })?;
+        .map_err(|e| PosthogError::Unreachable {
+            host: host.to_string(),
+            message: e.to_string(),
+        })?;
     let url = format!("{host}/batch/");
     let mut sent = 0;
     for chunk in events.chunks(500) {
-        let body = json!({"api_key": project_api_key, "historical_migration": false, "batch": chunk});
+        let body =
+            json!({"api_key": project_api_key, "historical_migration": false, "batch": chunk});
         let mut wait = backoff;
         let mut attempt = 0;
         loop {
-            let resp = http
-                .post(&url)
-                .json(&body)
-                .send()
-                .map_err(|e| PosthogError::Unreachable { host: host.to_string(), message: e.without_url().to_string() })?;
+            let resp =
+                http.post(&url)
+                    .json(&body)
+                    .send()
+                    .map_err(|e| PosthogError::Unreachable {
+                        host: host.to_string(),
+                        message: e.without_url().to_string(),
+                    })?;
             let status = resp.status().as_u16();
             if status == 200 || status == 204 {
                 break;
@@ -106,7 +130,11 @@ pub fn send(capture_host: &str, project_api_key: &str, events: &[Value], backoff
                 401 => PosthogError::Setup(format!(
                     "capture at {host} rejected the project key (401: {text}); run `beton connect posthog` again"
                 )),
-                _ => PosthogError::Http { status, path: "/batch/".into(), detail: text },
+                _ => PosthogError::Http {
+                    status,
+                    path: "/batch/".into(),
+                    detail: text,
+                },
             });
         }
         sent += chunk.len();

@@ -58,10 +58,16 @@ pub struct Rows {
 impl Rows {
     /// The position of a column, or an error naming the query.
     pub fn col(&self, name: &str, query: &str) -> Result<usize, PosthogError> {
-        self.columns.iter().position(|c| c == name).ok_or_else(|| PosthogError::BadResponse {
-            what: format!("query {query}"),
-            message: format!("no column `{name}` in the answer (columns: {})", self.columns.join(", ")),
-        })
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| PosthogError::BadResponse {
+                what: format!("query {query}"),
+                message: format!(
+                    "no column `{name}` in the answer (columns: {})",
+                    self.columns.join(", ")
+                ),
+            })
     }
 }
 
@@ -134,13 +140,21 @@ struct QueryStatus {
 impl Client {
     /// A client for `host` (e.g. `https://us.posthog.com`) and one project; `budget` caps the
     /// query endpoint calls this client may make.
-    pub fn new(host: &str, key: ApiKey, project_id: u64, budget: u32) -> Result<Self, PosthogError> {
+    pub fn new(
+        host: &str,
+        key: ApiKey,
+        project_id: u64,
+        budget: u32,
+    ) -> Result<Self, PosthogError> {
         let http = Http::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(90))
             .user_agent(concat!("beton/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| PosthogError::Unreachable { host: host.to_string(), message: e.to_string() })?;
+            .map_err(|e| PosthogError::Unreachable {
+                host: host.to_string(),
+                message: e.to_string(),
+            })?;
         Ok(Self {
             http,
             host: host.trim_end_matches('/').to_string(),
@@ -177,7 +191,11 @@ impl Client {
 
     /// `/api/projects/{id}/{rest}`.
     pub fn project_path(&self, rest: &str) -> String {
-        format!("/api/projects/{}/{}", self.project_id, rest.trim_start_matches('/'))
+        format!(
+            "/api/projects/{}/{}",
+            self.project_id,
+            rest.trim_start_matches('/')
+        )
     }
 
     pub fn get(&self, path: &str) -> Result<Value, PosthogError> {
@@ -213,7 +231,10 @@ impl Client {
                         .filter(|_| pages < 100);
                 }
                 _ => {
-                    return Err(PosthogError::BadResponse { what: p, message: "expected a list".into() });
+                    return Err(PosthogError::BadResponse {
+                        what: p,
+                        message: "expected a list".into(),
+                    });
                 }
             }
         }
@@ -222,7 +243,12 @@ impl Client {
 
     /// Sends a request, retrying 429 (honouring `Retry-After`) and 502/503/504 with backoff.
     /// `query` marks a query endpoint call, which the budget counts.
-    fn send(&self, path: &str, build: impl Fn(&str) -> RequestBuilder, query: bool) -> Result<Response, PosthogError> {
+    fn send(
+        &self,
+        path: &str,
+        build: impl Fn(&str) -> RequestBuilder,
+        query: bool,
+    ) -> Result<Response, PosthogError> {
         let url = format!("{}{}", self.host, path);
         let mut wait = self.pacing.backoff;
         let mut attempt = 0;
@@ -230,17 +256,23 @@ impl Client {
             if query {
                 let used = self.queries.load(Ordering::Relaxed);
                 if used >= self.budget {
-                    return Err(PosthogError::Budget { used, budget: self.budget });
+                    return Err(PosthogError::Budget {
+                        used,
+                        budget: self.budget,
+                    });
                 }
                 self.queries.fetch_add(1, Ordering::Relaxed);
             }
             let resp = build(&url)
                 .header(reqwest::header::AUTHORIZATION, self.key.bearer())
                 .send()
-                .map_err(|e| PosthogError::Unreachable { host: self.host.clone(), message: plain(&e) })?;
+                .map_err(|e| PosthogError::Unreachable {
+                    host: self.host.clone(),
+                    message: plain(&e),
+                })?;
             let status = resp.status();
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS
-                || matches!(status.as_u16(), 502..=504);
+            let retryable =
+                status == StatusCode::TOO_MANY_REQUESTS || matches!(status.as_u16(), 502..=504);
             if !retryable {
                 return Ok(resp);
             }
@@ -254,11 +286,18 @@ impl Client {
                 return Err(error_of(status, &self.host, path, resp));
             }
             let pause = match retry_after {
-                Some(d) if d > self.pacing.max_retry_after => return Err(error_of(status, &self.host, path, resp)),
+                Some(d) if d > self.pacing.max_retry_after => {
+                    return Err(error_of(status, &self.host, path, resp));
+                }
                 Some(d) => d,
                 None => wait,
             };
-            tracing::warn!(status = status.as_u16(), path, ?pause, "PostHog asked to slow down; retrying");
+            tracing::warn!(
+                status = status.as_u16(),
+                path,
+                ?pause,
+                "PostHog asked to slow down; retrying"
+            );
             std::thread::sleep(pause);
             wait = wait.saturating_mul(2);
             attempt += 1;
@@ -266,7 +305,12 @@ impl Client {
         }
     }
 
-    fn send_json(&self, path: &str, build: impl Fn(&str) -> RequestBuilder, query: bool) -> Result<Value, PosthogError> {
+    fn send_json(
+        &self,
+        path: &str,
+        build: impl Fn(&str) -> RequestBuilder,
+        query: bool,
+    ) -> Result<Value, PosthogError> {
         let resp = self.send(path, build, query)?;
         let status = resp.status();
         if !status.is_success() {
@@ -290,7 +334,9 @@ impl Client {
             let env = resp.json::<Envelope>().ok();
             return Err(PosthogError::Query {
                 name: q.name.clone(),
-                detail: env.and_then(|e| e.detail).unwrap_or_else(|| "rejected (400)".into()),
+                detail: env
+                    .and_then(|e| e.detail)
+                    .unwrap_or_else(|| "rejected (400)".into()),
             });
         }
         if !status.is_success() {
@@ -299,7 +345,10 @@ impl Client {
         let accepted = status == StatusCode::ACCEPTED;
         let answer: QueryAnswer = parse(read_json(resp, &path)?, &path)?;
         match (answer.results, answer.query_status) {
-            (Some(results), _) if !accepted => Ok(Rows { columns: answer.columns.unwrap_or_default(), rows: results }),
+            (Some(results), _) if !accepted => Ok(Rows {
+                columns: answer.columns.unwrap_or_default(),
+                rows: results,
+            }),
             (_, Some(st)) => self.poll(q, st, started),
             _ => Err(PosthogError::BadResponse {
                 what: format!("query {}", q.name),
@@ -314,7 +363,9 @@ impl Client {
             if st.error {
                 return Err(PosthogError::Query {
                     name: q.name.clone(),
-                    detail: st.error_message.unwrap_or_else(|| "the query failed".into()),
+                    detail: st
+                        .error_message
+                        .unwrap_or_else(|| "the query failed".into()),
                 });
             }
             if st.complete {
@@ -325,10 +376,16 @@ impl Client {
                     what: format!("query {}", q.name),
                     message: "a complete query status without results".into(),
                 })?;
-                return Ok(Rows { columns: answer.columns.unwrap_or_default(), rows });
+                return Ok(Rows {
+                    columns: answer.columns.unwrap_or_default(),
+                    rows,
+                });
             }
             if started.elapsed() > self.pacing.query_timeout {
-                return Err(PosthogError::Timeout { name: q.name.clone(), seconds: started.elapsed().as_secs() });
+                return Err(PosthogError::Timeout {
+                    name: q.name.clone(),
+                    seconds: started.elapsed().as_secs(),
+                });
             }
             std::thread::sleep(every);
             every = (every * 2).min(Duration::from_secs(2));
@@ -344,7 +401,10 @@ impl Client {
                     .and_then(Value::as_str)
                     .unwrap_or("the query failed")
                     .to_string();
-                return Err(PosthogError::Query { name: q.name.clone(), detail });
+                return Err(PosthogError::Query {
+                    name: q.name.clone(),
+                    detail,
+                });
             }
             if !status.is_success() {
                 return Err(error_of(status, &self.host, &path, resp));
@@ -372,9 +432,10 @@ fn plain(e: &reqwest::Error) -> String {
 }
 
 fn read_json(resp: Response, path: &str) -> Result<Value, PosthogError> {
-    let text = resp
-        .text()
-        .map_err(|e| PosthogError::BadResponse { what: path.to_string(), message: plain(&e) })?;
+    let text = resp.text().map_err(|e| PosthogError::BadResponse {
+        what: path.to_string(),
+        message: plain(&e),
+    })?;
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
@@ -385,8 +446,10 @@ fn read_json(resp: Response, path: &str) -> Result<Value, PosthogError> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, PosthogError> {
-    serde_json::from_value(v)
-        .map_err(|e| PosthogError::BadResponse { what: what.to_string(), message: format!("unexpected shape ({e})") })
+    serde_json::from_value(v).map_err(|e| PosthogError::BadResponse {
+        what: what.to_string(),
+        message: format!("unexpected shape ({e})"),
+    })
 }
 
 /// Turns a failed answer into an error that says what to do.
@@ -399,10 +462,29 @@ fn error_of(status: StatusCode, host: &str, path: &str, resp: Response) -> Posth
         .unwrap_or_else(|| text.chars().take(200).collect::<String>());
     let code = env.and_then(|e| e.code).unwrap_or_default();
     match status.as_u16() {
-        401 => PosthogError::Unauthorized { host: host.to_string(), detail },
-        403 => PosthogError::Forbidden { path: path.to_string(), detail },
-        404 => PosthogError::NotFound { path: path.to_string() },
-        429 => PosthogError::RateLimited { path: path.to_string(), detail },
-        s => PosthogError::Http { status: s, path: path.to_string(), detail: if code.is_empty() { detail } else { format!("{code}: {detail}") } },
+        401 => PosthogError::Unauthorized {
+            host: host.to_string(),
+            detail,
+        },
+        403 => PosthogError::Forbidden {
+            path: path.to_string(),
+            detail,
+        },
+        404 => PosthogError::NotFound {
+            path: path.to_string(),
+        },
+        429 => PosthogError::RateLimited {
+            path: path.to_string(),
+            detail,
+        },
+        s => PosthogError::Http {
+            status: s,
+            path: path.to_string(),
+            detail: if code.is_empty() {
+                detail
+            } else {
+                format!("{code}: {detail}")
+            },
+        },
     }
 }

@@ -75,7 +75,10 @@ pub fn discover(
         Ok(l) => l,
         Err(PosthogError::Unauthorized { host: h, detail }) => {
             let mut found = None;
-            for alt in alternates.iter().filter(|a| a.trim_end_matches('/') != host.trim_end_matches('/')) {
+            for alt in alternates
+                .iter()
+                .filter(|a| a.trim_end_matches('/') != host.trim_end_matches('/'))
+            {
                 let c = Client::new(alt, key.clone(), 0, 1)?;
                 if let Ok(l) = projects(&c) {
                     found = Some((c, l, alt.to_string()));
@@ -89,7 +92,9 @@ pub fn discover(
                     )));
                 }
                 Some((c, l, alt)) => {
-                    note = Some(format!("{h} rejected the key; {alt} accepted it, so Beton uses {alt}"));
+                    note = Some(format!(
+                        "{h} rejected the key; {alt} accepted it, so Beton uses {alt}"
+                    ));
                     client = c;
                     l
                 }
@@ -97,7 +102,11 @@ pub fn discover(
                     return Err(PosthogError::Setup(format!(
                         "PostHog rejected the API key ({detail}) at {h}{}. Check that it is a personal API key (phx_…) \
                          that has not been revoked",
-                        if alternates.is_empty() { String::new() } else { " and in the other region".into() }
+                        if alternates.is_empty() {
+                            String::new()
+                        } else {
+                            " and in the other region".into()
+                        }
                     )));
                 }
             }
@@ -113,14 +122,30 @@ pub fn discover(
     let projects: Vec<Project> = list
         .iter()
         .filter_map(|p| {
-            Some(Project { id: p.get("id")?.as_u64()?, name: p.get("name").and_then(Value::as_str).unwrap_or("").into() })
+            Some(Project {
+                id: p.get("id")?.as_u64()?,
+                name: p.get("name").and_then(Value::as_str).unwrap_or("").into(),
+            })
         })
         .collect();
-    let listing = || projects.iter().map(|p| format!("{} ({})", p.id, p.name)).collect::<Vec<_>>().join(", ");
+    let listing = || {
+        projects
+            .iter()
+            .map(|p| format!("{} ({})", p.id, p.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let chosen = match project {
-        Some(id) => projects.iter().find(|p| p.id == id).cloned().ok_or_else(|| {
-            PosthogError::Setup(format!("this key cannot reach project {id}; it can reach: {}", listing()))
-        })?,
+        Some(id) => projects
+            .iter()
+            .find(|p| p.id == id)
+            .cloned()
+            .ok_or_else(|| {
+                PosthogError::Setup(format!(
+                    "this key cannot reach project {id}; it can reach: {}",
+                    listing()
+                ))
+            })?,
         None if projects.len() == 1 => projects[0].clone(),
         None if projects.is_empty() => {
             return Err(PosthogError::Setup("this key can reach no project".into()));
@@ -132,13 +157,22 @@ pub fn discover(
             )));
         }
     };
-    let raw = list.iter().find(|p| p.get("id").and_then(Value::as_u64) == Some(chosen.id));
-    let project_api_key = raw.and_then(|p| p.get("api_token")).and_then(Value::as_str).unwrap_or("").to_string();
+    let raw = list
+        .iter()
+        .find(|p| p.get("id").and_then(Value::as_u64) == Some(chosen.id));
+    let project_api_key = raw
+        .and_then(|p| p.get("api_token"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     client.set_project(chosen.id);
     let types = match client.get(&client.project_path("groups_types/")) {
         Ok(Value::Array(t)) => t,
         Ok(_) => {
-            return Err(PosthogError::BadResponse { what: "groups_types".into(), message: "expected a list".into() });
+            return Err(PosthogError::BadResponse {
+                what: "groups_types".into(),
+                message: "expected a list".into(),
+            });
         }
         Err(PosthogError::Forbidden { detail, .. }) => {
             return Err(PosthogError::Setup(format!(
@@ -147,8 +181,14 @@ pub fn discover(
         }
         Err(e) => return Err(e),
     };
-    let group_types: Vec<String> =
-        types.iter().filter_map(|t| t.get("group_type").and_then(Value::as_str).map(str::to_string)).collect();
+    let group_types: Vec<String> = types
+        .iter()
+        .filter_map(|t| {
+            t.get("group_type")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
     let index = types
         .iter()
         .find(|t| t.get("group_type").and_then(Value::as_str) == Some(group_type))
@@ -164,11 +204,17 @@ pub fn discover(
             ))
         })?;
     // The query scope: one tiny query.
-    let probe = HogQl { name: "beton_connect_probe".into(), sql: "SELECT 1 AS ok".into(), values: Default::default() };
+    let probe = HogQl {
+        name: "beton_connect_probe".into(),
+        sql: "SELECT 1 AS ok".into(),
+        values: Default::default(),
+    };
     match client.query(&probe) {
         Ok(_) => {}
         Err(PosthogError::Forbidden { detail, .. }) => {
-            return Err(PosthogError::Setup(format!("the key may not run queries ({detail}); add the scope query:read")));
+            return Err(PosthogError::Setup(format!(
+                "the key may not run queries ({detail}); add the scope query:read"
+            )));
         }
         Err(e) => return Err(e),
     }
@@ -194,12 +240,14 @@ pub fn write_settings(paths: &Paths, d: &Discovery) -> Result<Config, PosthogErr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => TEMPLATE.to_string(),
         Err(e) => return Err(PosthogError::Setup(format!("{}: {e}", file.display()))),
     };
-    let mut doc: toml_edit::DocumentMut =
-        text.parse().map_err(|e| PosthogError::Setup(format!("{}: {e}", file.display())))?;
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e| PosthogError::Setup(format!("{}: {e}", file.display())))?;
     doc["source"] = toml_edit::value("posthog");
     if !doc.contains_table("posthog") {
         let mut t = toml_edit::Table::new();
-        t.decor_mut().set_prefix("\n# Written by `beton connect posthog`.\n");
+        t.decor_mut()
+            .set_prefix("\n# Written by `beton connect posthog`.\n");
         doc["posthog"] = toml_edit::Item::Table(t);
     }
     let p = &mut doc["posthog"];
@@ -209,7 +257,8 @@ pub fn write_settings(paths: &Paths, d: &Discovery) -> Result<Config, PosthogErr
     p["capture_host"] = toml_edit::value(d.capture_host.as_str());
     p["project_api_key"] = toml_edit::value(d.project_api_key.as_str());
     let out = doc.to_string();
-    let cfg = Config::parse(&out, &file.display().to_string()).map_err(|e| PosthogError::Setup(e.to_string()))?;
+    let cfg = Config::parse(&out, &file.display().to_string())
+        .map_err(|e| PosthogError::Setup(e.to_string()))?;
     write_atomic(file, &out).map_err(|e| PosthogError::Setup(e.to_string()))?;
     Ok(cfg)
 }
@@ -232,20 +281,39 @@ mod tests {
 
     #[test]
     fn capture_hosts_follow_the_region() {
-        assert_eq!(capture_host_for("https://us.posthog.com/"), "https://us.i.posthog.com");
-        assert_eq!(capture_host_for("https://eu.posthog.com"), "https://eu.i.posthog.com");
-        assert_eq!(capture_host_for("https://ph.example.com"), "https://ph.example.com");
+        assert_eq!(
+            capture_host_for("https://us.posthog.com/"),
+            "https://us.i.posthog.com"
+        );
+        assert_eq!(
+            capture_host_for("https://eu.posthog.com"),
+            "https://eu.i.posthog.com"
+        );
+        assert_eq!(
+            capture_host_for("https://ph.example.com"),
+            "https://ph.example.com"
+        );
     }
 
     #[test]
     fn settings_are_written_keeping_comments() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = Paths { config_file: dir.path().join("config.toml"), data_dir: dir.path().join("d") };
-        std::fs::write(&paths.config_file, "# my note\nroute_threshold = 65 # keep\n").unwrap();
+        let paths = Paths {
+            config_file: dir.path().join("config.toml"),
+            data_dir: dir.path().join("d"),
+        };
+        std::fs::write(
+            &paths.config_file,
+            "# my note\nroute_threshold = 65 # keep\n",
+        )
+        .unwrap();
         let d = Discovery {
             host: "https://eu.posthog.com".into(),
             projects: vec![],
-            project: Project { id: 42, name: "P".into() },
+            project: Project {
+                id: 42,
+                name: "P".into(),
+            },
             group_type_index: 1,
             group_types: vec!["company".into()],
             capture_host: "https://eu.i.posthog.com".into(),
@@ -256,10 +324,20 @@ mod tests {
         assert_eq!(cfg.route_threshold, 65);
         assert_eq!(cfg.posthog.as_ref().unwrap().project_id, 42);
         let text = std::fs::read_to_string(&paths.config_file).unwrap();
-        assert!(text.contains("# my note") && text.contains("# keep"), "{text}");
+        assert!(
+            text.contains("# my note") && text.contains("# keep"),
+            "{text}"
+        );
         assert!(text.contains("source = \"posthog\""));
         // A second connect updates in place.
-        let cfg = write_settings(&paths, &Discovery { group_type_index: 2, ..d }).unwrap();
+        let cfg = write_settings(
+            &paths,
+            &Discovery {
+                group_type_index: 2,
+                ..d
+            },
+        )
+        .unwrap();
         assert_eq!(cfg.posthog.unwrap().group_type_index, 2);
         let text = std::fs::read_to_string(&paths.config_file).unwrap();
         assert_eq!(text.matches("[posthog]").count(), 1);

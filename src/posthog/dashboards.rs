@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::PosthogError;
 use super::client::Client;
 use super::doctor::Sources;
-use super::PosthogError;
 use crate::config::PosthogSettings;
 use crate::store::Store;
 
@@ -50,7 +50,10 @@ impl Definitions {
             .map_err(|e| PosthogError::Setup(format!("dashboard definitions: {}", e.message())))?;
         for t in &d.tiles {
             if !d.dashboards.iter().any(|b| b.key == t.dashboard) {
-                return Err(PosthogError::Setup(format!("tile {} names unknown dashboard {}", t.key, t.dashboard)));
+                return Err(PosthogError::Setup(format!(
+                    "tile {} names unknown dashboard {}",
+                    t.key, t.dashboard
+                )));
             }
         }
         Ok(d)
@@ -67,7 +70,9 @@ pub fn need_note(need: &str, deals_table: &str) -> String {
         "features" => "send `feature_used` events with a `feature` property".into(),
         "support" => "connect Intercom (or send support_ticket_created events)".into(),
         "billing" => "connect Stripe (or send checkout_started / upgrade_clicked events)".into(),
-        "deals" => format!("connect your CRM deals to the PostHog data warehouse as table `{deals_table}`"),
+        "deals" => {
+            format!("connect your CRM deals to the PostHog data warehouse as table `{deals_table}`")
+        }
         other => format!("provide {other}"),
     }
 }
@@ -186,12 +191,19 @@ fn live(client: &Client, path: &str) -> Result<Option<Value>, PosthogError> {
 fn ensure_folder(client: &Client, folder: &str, dry_run: bool) -> Result<String, PosthogError> {
     let path = client.project_path(&format!("file_system/?path={}", urlencode(folder)));
     match client.list(&path) {
-        Ok(items) if items.iter().any(|i| i.get("path").and_then(Value::as_str) == Some(folder)) => {
+        Ok(items)
+            if items
+                .iter()
+                .any(|i| i.get("path").and_then(Value::as_str) == Some(folder)) =>
+        {
             Ok(format!("folder \"{folder}\" exists"))
         }
         Ok(_) if dry_run => Ok(format!("folder \"{folder}\" would be created")),
         Ok(_) => {
-            client.post(&client.project_path("file_system/"), &json!({"path": folder, "type": "folder"}))?;
+            client.post(
+                &client.project_path("file_system/"),
+                &json!({"path": folder, "type": "folder"}),
+            )?;
             Ok(format!("folder \"{folder}\" created"))
         }
         Err(PosthogError::NotFound { .. }) => {
@@ -204,7 +216,9 @@ fn ensure_folder(client: &Client, folder: &str, dry_run: bool) -> Result<String,
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -222,11 +236,23 @@ pub fn provision(
 ) -> Result<Outcome, PosthogError> {
     let project = client.project_id();
     let db = |e: crate::Error| PosthogError::Setup(format!("dashboard registry: {e}"));
-    let mut out = Outcome { dry_run, folder: ensure_folder(client, &p.folder, dry_run)?, actions: Vec::new() };
-    let reg_dash: BTreeMap<String, i64> =
-        store.provisioned_dashboards(project).map_err(db)?.into_iter().map(|d| (d.key, d.id)).collect();
-    let reg_tiles: BTreeMap<String, (i64, u32)> =
-        store.provisioned_tiles(project).map_err(db)?.into_iter().map(|t| (t.key, (t.id, t.version))).collect();
+    let mut out = Outcome {
+        dry_run,
+        folder: ensure_folder(client, &p.folder, dry_run)?,
+        actions: Vec::new(),
+    };
+    let reg_dash: BTreeMap<String, i64> = store
+        .provisioned_dashboards(project)
+        .map_err(db)?
+        .into_iter()
+        .map(|d| (d.key, d.id))
+        .collect();
+    let reg_tiles: BTreeMap<String, (i64, u32)> = store
+        .provisioned_tiles(project)
+        .map_err(db)?
+        .into_iter()
+        .map(|t| (t.key, (t.id, t.version)))
+        .collect();
     let mut tagged_dash: Option<Vec<Value>> = None;
     let mut tagged_insights: Option<Vec<Value>> = None;
 
@@ -244,18 +270,25 @@ pub fn provision(
             match live(client, &client.project_path(&format!("dashboards/{id}/")))? {
                 Some(v) => {
                     let same = v.get("name").and_then(Value::as_str) == Some(d.name.as_str())
-                        && v.get("description").and_then(Value::as_str) == Some(d.description.as_str());
+                        && v.get("description").and_then(Value::as_str)
+                            == Some(d.description.as_str());
                     if same {
-                        out.actions.push(act(ActionKind::Unchanged, &format!("id {id}")));
+                        out.actions
+                            .push(act(ActionKind::Unchanged, &format!("id {id}")));
                     } else {
                         if !dry_run {
                             client.patch(
                                 &client.project_path(&format!("dashboards/{id}/")),
                                 &json!({"name": d.name, "description": d.description}),
                             )?;
-                            store.record_dashboard(project, &d.key, id, &d.name).map_err(db)?;
+                            store
+                                .record_dashboard(project, &d.key, id, &d.name)
+                                .map_err(db)?;
                         }
-                        out.actions.push(act(ActionKind::Update, &format!("id {id}: name or description")));
+                        out.actions.push(act(
+                            ActionKind::Update,
+                            &format!("id {id}: name or description"),
+                        ));
                     }
                     dash_ids.insert(d.key.clone(), Some(id));
                 }
@@ -269,19 +302,29 @@ pub fn provision(
             }
             continue;
         }
-        let tagged = match &tagged_dash {
-            Some(t) => t,
-            None => tagged_dash.insert(client.list(&client.project_path(&format!("dashboards/?tags={}", urlencode(&p.tag))))?),
-        };
+        let tagged =
+            match &tagged_dash {
+                Some(t) => t,
+                None => tagged_dash.insert(client.list(
+                    &client.project_path(&format!("dashboards/?tags={}", urlencode(&p.tag))),
+                )?),
+            };
         let found = tagged
             .iter()
-            .find(|v| v.get("name").and_then(Value::as_str) == Some(d.name.as_str()) && !is_deleted(v))
+            .find(|v| {
+                v.get("name").and_then(Value::as_str) == Some(d.name.as_str()) && !is_deleted(v)
+            })
             .and_then(id_of);
         if let Some(id) = found {
             if !dry_run {
-                store.record_dashboard(project, &d.key, id, &d.name).map_err(db)?;
+                store
+                    .record_dashboard(project, &d.key, id, &d.name)
+                    .map_err(db)?;
             }
-            out.actions.push(act(ActionKind::Adopt, &format!("id {id}, found by tag and name")));
+            out.actions.push(act(
+                ActionKind::Adopt,
+                &format!("id {id}, found by tag and name"),
+            ));
             dash_ids.insert(d.key.clone(), Some(id));
             continue;
         }
@@ -299,16 +342,28 @@ pub fn provision(
             what: "dashboard create".into(),
             message: "no `id` in the answer".into(),
         })?;
-        store.record_dashboard(project, &d.key, id, &d.name).map_err(db)?;
-        out.actions.push(act(ActionKind::Create, &format!("id {id}")));
+        store
+            .record_dashboard(project, &d.key, id, &d.name)
+            .map_err(db)?;
+        out.actions
+            .push(act(ActionKind::Create, &format!("id {id}")));
         dash_ids.insert(d.key.clone(), Some(id));
     }
 
     // Tiles.
     for t in &defs.tiles {
-        let act = |kind, detail: String| Action { kind, what: "tile", key: t.key.clone(), name: t.name.clone(), detail };
+        let act = |kind, detail: String| Action {
+            kind,
+            what: "tile",
+            key: t.key.clone(),
+            name: t.name.clone(),
+            detail,
+        };
         let Some(Some(dash)) = dash_ids.get(&t.dashboard).copied() else {
-            out.actions.push(act(ActionKind::Skipped, format!("its dashboard {} was deleted", t.dashboard)));
+            out.actions.push(act(
+                ActionKind::Skipped,
+                format!("its dashboard {} was deleted", t.dashboard),
+            ));
             continue;
         };
         let body = insight_body(t, p, sources);
@@ -330,12 +385,18 @@ pub fn provision(
                 Some(t) => t,
                 None => {
                     let tags = format!("[\"{}\"]", p.tag.replace('"', ""));
-                    tagged_insights.insert(client.list(&client.project_path(&format!("insights/?basic=true&tags={}", urlencode(&tags))))?)
+                    tagged_insights.insert(client.list(&client.project_path(&format!(
+                        "insights/?basic=true&tags={}",
+                        urlencode(&tags)
+                    )))?)
                 }
             };
             let prefix = format!("beton:tile={} v", t.key);
             if let Some(v) = tagged.iter().find(|v| {
-                !is_deleted(v) && v.get("description").and_then(Value::as_str).is_some_and(|d| d.contains(&prefix))
+                !is_deleted(v)
+                    && v.get("description")
+                        .and_then(Value::as_str)
+                        .is_some_and(|d| d.contains(&prefix))
             }) && let Some(id) = id_of(v)
             {
                 existing = Some((id, None, v.clone()));
@@ -348,13 +409,22 @@ pub fn provision(
                     .get("dashboards")
                     .and_then(Value::as_array)
                     .is_none_or(|a| a.iter().any(|x| x.as_i64() == Some(dash)));
-                let current = attached && live_desc == want_desc && version.is_none_or(|ver| ver == t.version);
+                let current = attached
+                    && live_desc == want_desc
+                    && version.is_none_or(|ver| ver == t.version);
                 if current {
                     if version.is_none() && !dry_run {
-                        store.record_tile(project, &t.key, &t.dashboard, id, t.version).map_err(db)?;
+                        store
+                            .record_tile(project, &t.key, &t.dashboard, id, t.version)
+                            .map_err(db)?;
                     }
-                    let kind = if version.is_none() { ActionKind::Adopt } else { ActionKind::Unchanged };
-                    out.actions.push(act(kind, format!("insight {id} v{}", t.version)));
+                    let kind = if version.is_none() {
+                        ActionKind::Adopt
+                    } else {
+                        ActionKind::Unchanged
+                    };
+                    out.actions
+                        .push(act(kind, format!("insight {id} v{}", t.version)));
                     continue;
                 }
                 if !dry_run {
@@ -363,12 +433,22 @@ pub fn provision(
                         body["dashboards"] = json!([dash]);
                     }
                     client.patch(&client.project_path(&format!("insights/{id}/")), &body)?;
-                    store.record_tile(project, &t.key, &t.dashboard, id, t.version).map_err(db)?;
+                    store
+                        .record_tile(project, &t.key, &t.dashboard, id, t.version)
+                        .map_err(db)?;
                 }
-                let from = version.map_or_else(|| "an unregistered version".to_string(), |v| format!("v{v}"));
-                out.actions.push(act(ActionKind::Update, format!("insight {id}: {from} → v{}", t.version)));
+                let from = version.map_or_else(
+                    || "an unregistered version".to_string(),
+                    |v| format!("v{v}"),
+                );
+                out.actions.push(act(
+                    ActionKind::Update,
+                    format!("insight {id}: {from} → v{}", t.version),
+                ));
             }
-            None if dry_run => out.actions.push(act(ActionKind::Create, format!("v{}", t.version))),
+            None if dry_run => out
+                .actions
+                .push(act(ActionKind::Create, format!("v{}", t.version))),
             None => {
                 let mut body = body;
                 body["dashboards"] = json!([dash]);
@@ -378,8 +458,13 @@ pub fn provision(
                     what: "insight create".into(),
                     message: "no `id` in the answer".into(),
                 })?;
-                store.record_tile(project, &t.key, &t.dashboard, id, t.version).map_err(db)?;
-                out.actions.push(act(ActionKind::Create, format!("insight {id} v{}", t.version)));
+                store
+                    .record_tile(project, &t.key, &t.dashboard, id, t.version)
+                    .map_err(db)?;
+                out.actions.push(act(
+                    ActionKind::Create,
+                    format!("insight {id} v{}", t.version),
+                ));
             }
         }
     }
@@ -388,7 +473,11 @@ pub fn provision(
 
 /// Forgets the registry entries of dashboards and tiles deleted in PostHog, so the next
 /// provisioning recreates them.
-pub fn forget_deleted(store: &Store, project: u64, outcome: &Outcome) -> Result<usize, PosthogError> {
+pub fn forget_deleted(
+    store: &Store,
+    project: u64,
+    outcome: &Outcome,
+) -> Result<usize, PosthogError> {
     let keys: Vec<(&str, &str)> = outcome
         .actions
         .iter()
@@ -411,20 +500,39 @@ mod tests {
     fn builtin_definitions_are_four_dashboards_and_about_two_dozen_tiles() {
         let d = Definitions::builtin().unwrap();
         let names: Vec<&str> = d.dashboards.iter().map(|b| b.name.as_str()).collect();
-        assert_eq!(names, ["Signal Overview", "Account Health", "PQL Performance", "Backtesting"]);
+        assert_eq!(
+            names,
+            [
+                "Signal Overview",
+                "Account Health",
+                "PQL Performance",
+                "Backtesting"
+            ]
+        );
         assert!((22..=28).contains(&d.tiles.len()), "{}", d.tiles.len());
         let mut keys: Vec<&str> = d.tiles.iter().map(|t| t.key.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
         assert_eq!(keys.len(), d.tiles.len(), "tile keys must be unique");
         for b in &d.dashboards {
-            assert!(d.tiles.iter().filter(|t| t.dashboard == b.key).count() >= 5, "{}", b.key);
+            assert!(
+                d.tiles.iter().filter(|t| t.dashboard == b.key).count() >= 5,
+                "{}",
+                b.key
+            );
         }
-        let p = PosthogSettings { group_type_index: 3, ..Default::default() };
+        let p = PosthogSettings {
+            group_type_index: 3,
+            ..Default::default()
+        };
         for t in &d.tiles {
             let q = tile_query(t, &p);
             assert!(!q.contains("__"), "{}: {q}", t.key);
-            assert!(q.contains("LIMIT") || !q.contains("GROUP BY") || q.contains("FROM ("), "{} has no LIMIT", t.key);
+            assert!(
+                q.contains("LIMIT") || !q.contains("GROUP BY") || q.contains("FROM ("),
+                "{} has no LIMIT",
+                t.key
+            );
         }
     }
 
@@ -435,8 +543,14 @@ mod tests {
         let t = d.tiles.iter().find(|t| t.needs == ["deals"]).unwrap();
         let none = Sources::default();
         let desc = tile_description(t, &p, Some(&none));
-        assert!(desc.contains("attio_deals") && desc.contains("No data yet"), "{desc}");
-        let with = Sources { deals: Some(3), ..Default::default() };
+        assert!(
+            desc.contains("attio_deals") && desc.contains("No data yet"),
+            "{desc}"
+        );
+        let with = Sources {
+            deals: Some(3),
+            ..Default::default()
+        };
         assert!(!tile_description(t, &p, Some(&with)).contains("No data yet"));
     }
 }

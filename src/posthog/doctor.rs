@@ -4,9 +4,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::PosthogError;
 use super::client::{Client, HogQl};
 use super::hogql::prop_keys;
-use super::PosthogError;
 use crate::config::{Config, PosthogSettings};
 use crate::signals::SignalType;
 use crate::store::FEATURE_EVENT;
@@ -47,7 +47,10 @@ impl Sources {
     }
 
     fn with(&self, key: &str) -> u64 {
-        self.groups_with.iter().find(|(k, _)| k == key).map_or(0, |(_, n)| *n)
+        self.groups_with
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(0, |(_, n)| *n)
     }
 
     /// Per signal: whether it can fire on this data, and why not.
@@ -57,21 +60,35 @@ impl Sources {
             .into_iter()
             .map(|t| {
                 let (ok, why) = match t {
-                    SignalType::UsageSpike | SignalType::TeamGrowth => {
-                        (self.events_with_account > 0, "no events with a company group".to_string())
+                    SignalType::UsageSpike | SignalType::TeamGrowth => (
+                        self.events_with_account > 0,
+                        "no events with a company group".to_string(),
+                    ),
+                    SignalType::PricingIntent => (
+                        self.pricing_views > 0,
+                        "no $pageview on a pricing URL".into(),
+                    ),
+                    SignalType::FeatureAdoption => {
+                        (self.feature_used > 0, format!("no {FEATURE_EVENT} events"))
                     }
-                    SignalType::PricingIntent => (self.pricing_views > 0, "no $pageview on a pricing URL".into()),
-                    SignalType::FeatureAdoption => (self.feature_used > 0, format!("no {FEATURE_EVENT} events")),
                     SignalType::LimitApproaching => (
-                        s.limit_approaching.pairs.iter().any(|[u, l]| self.with(u) > 0 && self.with(l) > 0),
+                        s.limit_approaching
+                            .pairs
+                            .iter()
+                            .any(|[u, l]| self.with(u) > 0 && self.with(l) > 0),
                         "no account has both properties of a usage/limit pair".into(),
                     ),
                     SignalType::TrialExpiring => (
                         self.with(&s.trial_expiring.property) > 0,
                         format!("no account has `{}`", s.trial_expiring.property),
                     ),
-                    SignalType::SupportEngagement => (self.support_events > 0, "no support (Intercom) events".into()),
-                    SignalType::BillingIntent => (self.billing_events > 0, "no checkout/Stripe events".into()),
+                    SignalType::SupportEngagement => (
+                        self.support_events > 0,
+                        "no support (Intercom) events".into(),
+                    ),
+                    SignalType::BillingIntent => {
+                        (self.billing_events > 0, "no checkout/Stripe events".into())
+                    }
                 };
                 (t, ok, if ok { String::new() } else { why })
             })
@@ -82,7 +99,9 @@ impl Sources {
 /// A deals table name is an identifier in the SQL: letters, digits, `_` and `.` only.
 pub fn valid_table(name: &str) -> bool {
     !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
         && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
@@ -96,20 +115,24 @@ pub fn queries(cfg: &Config, p: &PosthogSettings, t: i64) -> Vec<HogQl> {
         v.insert(k.clone(), val);
         format!("{{{k}}}")
     };
-    let names = |prefix: &str, list: &[String], put: &mut dyn FnMut(String, Value) -> String| -> String {
-        if list.is_empty() {
-            return "(1 = 0)".into();
-        }
-        let parts: Vec<String> = list
-            .iter()
-            .enumerate()
-            .map(|(i, n)| match n.strip_suffix('*') {
-                Some(pre) => format!("startsWith(event, {})", put(format!("{prefix}{i}"), pre.into())),
-                None => format!("event = {}", put(format!("{prefix}{i}"), n.as_str().into())),
-            })
-            .collect();
-        format!("({})", parts.join(" OR "))
-    };
+    let names =
+        |prefix: &str, list: &[String], put: &mut dyn FnMut(String, Value) -> String| -> String {
+            if list.is_empty() {
+                return "(1 = 0)".into();
+            }
+            let parts: Vec<String> = list
+                .iter()
+                .enumerate()
+                .map(|(i, n)| match n.strip_suffix('*') {
+                    Some(pre) => format!(
+                        "startsWith(event, {})",
+                        put(format!("{prefix}{i}"), pre.into())
+                    ),
+                    None => format!("event = {}", put(format!("{prefix}{i}"), n.as_str().into())),
+                })
+                .collect();
+            format!("({})", parts.join(" OR "))
+        };
     let support = names("sup", &s.support_engagement.events, &mut put);
     let billing = names("bil", &s.billing_intent.events, &mut put);
     let pv = put("pageview".into(), "$pageview".into());
@@ -119,10 +142,26 @@ pub fn queries(cfg: &Config, p: &PosthogSettings, t: i64) -> Vec<HogQl> {
         .iter()
         .enumerate()
         .map(|(i, u)| {
-            format!("properties.$current_url ILIKE {}", put(format!("url{i}"), format!("%{}%", u.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")).into()))
+            format!(
+                "properties.$current_url ILIKE {}",
+                put(
+                    format!("url{i}"),
+                    format!(
+                        "%{}%",
+                        u.replace('\\', "\\\\")
+                            .replace('%', "\\%")
+                            .replace('_', "\\_")
+                    )
+                    .into()
+                )
+            )
         })
         .collect();
-    let urls = if urls.is_empty() { "(1 = 0)".to_string() } else { urls.join(" OR ") };
+    let urls = if urls.is_empty() {
+        "(1 = 0)".to_string()
+    } else {
+        urls.join(" OR ")
+    };
     let fe = put("feature_event".into(), FEATURE_EVENT.into());
     let gi = put("identify_event".into(), "$groupidentify".into());
     let from = put("from".into(), fmt_ts(t - 30 * DAY).into());
@@ -148,11 +187,16 @@ WHERE timestamp >= toDateTime({from}) AND timestamp < toDateTime({to})"
     let mut cols = vec!["count() AS groups".to_string()];
     for (i, k) in keys.iter().enumerate() {
         gv.insert(format!("k{i}"), k.as_str().into());
-        cols.push(format!("countIf(JSONHas(properties, {{k{i}}}) = 1) AS with{i}"));
+        cols.push(format!(
+            "countIf(JSONHas(properties, {{k{i}}}) = 1) AS with{i}"
+        ));
     }
     let groups = HogQl {
         name: GROUPS.into(),
-        sql: format!("SELECT {} FROM groups WHERE index = {{group_index}}", cols.join(", ")),
+        sql: format!(
+            "SELECT {} FROM groups WHERE index = {{group_index}}",
+            cols.join(", ")
+        ),
         values: gv,
     };
     let mut out = vec![sources, groups];
@@ -167,7 +211,9 @@ WHERE timestamp >= toDateTime({from}) AND timestamp < toDateTime({to})"
 }
 
 fn first_u64(rows: &super::Rows, col: &str) -> u64 {
-    let Some(i) = rows.columns.iter().position(|c| c == col) else { return 0 };
+    let Some(i) = rows.columns.iter().position(|c| c == col) else {
+        return 0;
+    };
     match rows.rows.first().and_then(|r| r.get(i)) {
         Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
         Some(Value::String(s)) => s.parse().unwrap_or(0),

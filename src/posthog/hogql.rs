@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::client::{Client, HogQl, Rows};
 use super::PosthogError;
+use super::client::{Client, HogQl, Rows};
 use crate::config::Config;
 use crate::signals::Metrics;
 use crate::store::FEATURE_EVENT;
@@ -48,7 +48,10 @@ impl Values {
             .iter()
             .enumerate()
             .map(|(i, n)| match n.strip_suffix('*') {
-                Some(p) => format!("startsWith({col}, {})", self.put(&format!("{prefix}{i}"), p)),
+                Some(p) => format!(
+                    "startsWith({col}, {})",
+                    self.put(&format!("{prefix}{i}"), p)
+                ),
                 None => format!("{col} = {}", self.put(&format!("{prefix}{i}"), n.as_str())),
             })
             .collect();
@@ -90,8 +93,18 @@ pub fn prop_keys(cfg: &Config) -> Vec<String> {
 
 /// The detection queries at `t` for the page after account `after` ("" = first page), asking
 /// for `page + 1` rows so a truncated answer shows.
-pub fn detection_queries(cfg: &Config, group_index: u8, history_days: u32, t: i64, after: &str, page: u32) -> Vec<HogQl> {
-    let mut out = vec![counts_query(cfg, group_index, t, after, page), new_query(cfg, group_index, t, after, page)];
+pub fn detection_queries(
+    cfg: &Config,
+    group_index: u8,
+    history_days: u32,
+    t: i64,
+    after: &str,
+    page: u32,
+) -> Vec<HogQl> {
+    let mut out = vec![
+        counts_query(cfg, group_index, t, after, page),
+        new_query(cfg, group_index, t, after, page),
+    ];
     if !prop_keys(cfg).is_empty() {
         out.push(props_query(cfg, group_index, history_days, t, after, page));
     }
@@ -125,9 +138,18 @@ pub fn counts_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> Hog
         .url_patterns
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("properties.$current_url ILIKE {}", v.put(&format!("url{i}"), contains_pattern(p))))
+        .map(|(i, p)| {
+            format!(
+                "properties.$current_url ILIKE {}",
+                v.put(&format!("url{i}"), contains_pattern(p))
+            )
+        })
         .collect();
-    let urls = if urls.is_empty() { "(1 = 0)".to_string() } else { urls.join(" OR ") };
+    let urls = if urls.is_empty() {
+        "(1 = 0)".to_string()
+    } else {
+        urls.join(" OR ")
+    };
     let support = v.names("sup", "event", &s.support_engagement.events);
     let billing = v.names("bil", "event", &s.billing_intent.events);
     let fe = v.put("feature_event", FEATURE_EVENT);
@@ -174,7 +196,11 @@ GROUP BY account
 ORDER BY account
 LIMIT {lim}"
     );
-    HogQl { name: COUNTS.into(), sql, values: v.0 }
+    HogQl {
+        name: COUNTS.into(),
+        sql,
+        values: v.0,
+    }
 }
 
 /// Per account: features new in W (unused in the lookback before it) and users whose first
@@ -216,12 +242,23 @@ HAVING new_users > 0 OR length(new_features) > 0
 ORDER BY account
 LIMIT {lim}"
     );
-    HogQl { name: NEW.into(), sql, values: v.0 }
+    HogQl {
+        name: NEW.into(),
+        sql,
+        values: v.0,
+    }
 }
 
 /// Per account: the properties the rules read, as of T: the `groups` row overlaid with the
 /// latest `$group_set` value of each key before T.
-pub fn props_query(cfg: &Config, gi: u8, history_days: u32, t: i64, after: &str, page: u32) -> HogQl {
+pub fn props_query(
+    cfg: &Config,
+    gi: u8,
+    history_days: u32,
+    t: i64,
+    after: &str,
+    page: u32,
+) -> HogQl {
     let keys = prop_keys(cfg);
     let mut v = Values::default();
     let c_gi = v.put("group_index", gi);
@@ -231,12 +268,22 @@ pub fn props_query(cfg: &Config, gi: u8, history_days: u32, t: i64, after: &str,
     let c_t = v.ts("t", t);
     let c_h = v.ts("history_from", t - days(history_days));
     let c_after = v.put("after", after);
-    let k: Vec<String> = keys.iter().enumerate().map(|(i, key)| v.put(&format!("k{i}"), key.as_str())).collect();
+    let k: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| v.put(&format!("k{i}"), key.as_str()))
+        .collect();
     let lim = limit(&mut v, page);
-    let outer: Vec<String> =
-        (0..k.len()).map(|i| format!("argMaxIf(v{i}, src, h{i}) AS p{i}, max(h{i}) AS has{i}")).collect();
-    let snap: Vec<String> =
-        k.iter().enumerate().map(|(i, p)| format!("JSONExtractRaw(properties, {p}) AS v{i}, JSONHas(properties, {p}) AS h{i}")).collect();
+    let outer: Vec<String> = (0..k.len())
+        .map(|i| format!("argMaxIf(v{i}, src, h{i}) AS p{i}, max(h{i}) AS has{i}"))
+        .collect();
+    let snap: Vec<String> = k
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            format!("JSONExtractRaw(properties, {p}) AS v{i}, JSONHas(properties, {p}) AS h{i}")
+        })
+        .collect();
     let sets: Vec<String> = k
         .iter()
         .enumerate()
@@ -269,7 +316,11 @@ LIMIT {lim}",
         sets.join(", "),
         having.join(" OR ")
     );
-    HogQl { name: PROPS.into(), sql, values: v.0 }
+    HogQl {
+        name: PROPS.into(),
+        sql,
+        values: v.0,
+    }
 }
 
 /// The health figures of SPEC §4 for one account, as the counts query returns them.
@@ -304,8 +355,10 @@ pub fn detect(client: &Client, cfg: &Config, t: i64) -> Result<Detection, Postho
     let (gi, hist, page) = (s.group_type_index, s.property_history_days, s.page_size);
     let mut answers = Answers::new();
     let mut pages = BTreeMap::new();
-    let names: Vec<String> =
-        detection_queries(cfg, gi, hist, t, "", page).into_iter().map(|q| q.name).collect();
+    let names: Vec<String> = detection_queries(cfg, gi, hist, t, "", page)
+        .into_iter()
+        .map(|q| q.name)
+        .collect();
     for name in names {
         let mut after = String::new();
         let mut all = Rows::default();
@@ -319,7 +372,12 @@ pub fn detect(client: &Client, cfg: &Config, t: i64) -> Result<Detection, Postho
             let more = rows.rows.len() > page as usize;
             rows.rows.truncate(page as usize);
             let acc = rows.col("account", &name)?;
-            let last = rows.rows.last().and_then(|r| r.get(acc)).and_then(Value::as_str).map(str::to_string);
+            let last = rows
+                .rows
+                .last()
+                .and_then(|r| r.get(acc))
+                .and_then(Value::as_str)
+                .map(str::to_string);
             all.columns = rows.columns;
             all.rows.extend(rows.rows);
             match (more, last) {
@@ -342,7 +400,10 @@ pub fn detect(client: &Client, cfg: &Config, t: i64) -> Result<Detection, Postho
 
 fn as_u64(v: Option<&Value>) -> u64 {
     match v {
-        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)).unwrap_or(0),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().map(|f| f.max(0.0) as u64))
+            .unwrap_or(0),
         Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
         Some(Value::Bool(b)) => u64::from(*b),
         _ => 0,
@@ -417,7 +478,10 @@ pub fn from_answers(cfg: &Config, answers: &Answers) -> Result<Detection, Postho
             let Some(k) = key(r, acc) else { continue };
             let m = by.entry(k).or_default();
             let mut f: Vec<String> = match r.get(nf) {
-                Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect(),
                 _ => Vec::new(),
             };
             f.sort_unstable();
@@ -430,7 +494,12 @@ pub fn from_answers(cfg: &Config, answers: &Answers) -> Result<Detection, Postho
         let keys = prop_keys(cfg);
         let acc = rows.col("account", PROPS)?;
         let cols: Vec<(usize, usize)> = (0..keys.len())
-            .map(|i| Ok((rows.col(&format!("p{i}"), PROPS)?, rows.col(&format!("has{i}"), PROPS)?)))
+            .map(|i| {
+                Ok((
+                    rows.col(&format!("p{i}"), PROPS)?,
+                    rows.col(&format!("has{i}"), PROPS)?,
+                ))
+            })
             .collect::<Result<_, PosthogError>>()?;
         for r in &rows.rows {
             let Some(k) = key(r, acc) else { continue };
@@ -440,12 +509,17 @@ pub fn from_answers(cfg: &Config, answers: &Answers) -> Result<Detection, Postho
                     continue;
                 }
                 let raw = r.get(*p).and_then(Value::as_str).unwrap_or("");
-                let value = serde_json::from_str::<Value>(raw).unwrap_or_else(|_| Value::String(raw.to_string()));
+                let value = serde_json::from_str::<Value>(raw)
+                    .unwrap_or_else(|_| Value::String(raw.to_string()));
                 m.props.insert(name.clone(), value);
             }
         }
     }
-    Ok(Detection { metrics: by.into_iter().collect(), health, pages: BTreeMap::new() })
+    Ok(Detection {
+        metrics: by.into_iter().collect(),
+        health,
+        pages: BTreeMap::new(),
+    })
 }
 
 #[cfg(test)]
@@ -467,13 +541,23 @@ mod tests {
             assert_eq!(q.values.get("limit"), Some(&Value::from(101u64)));
             // Every placeholder has a value and every value a placeholder.
             for k in q.values.keys() {
-                assert!(q.sql.contains(&format!("{{{k}}}")), "{k} unused in {}", q.name);
+                assert!(
+                    q.sql.contains(&format!("{{{k}}}")),
+                    "{k} unused in {}",
+                    q.name
+                );
             }
         }
         let c = counts_query(&cfg, 2, t, "", 10);
         assert!(c.sql.contains("$group_2"));
-        assert_eq!(c.values.get("t"), Some(&Value::from("2026-05-01T00:00:00Z")));
-        assert_eq!(c.values.get("url0"), Some(&Value::from("%/pricing' OR 1=1 --%")));
+        assert_eq!(
+            c.values.get("t"),
+            Some(&Value::from("2026-05-01T00:00:00Z"))
+        );
+        assert_eq!(
+            c.values.get("url0"),
+            Some(&Value::from("%/pricing' OR 1=1 --%"))
+        );
         assert_eq!(c.values.get("sup1"), Some(&Value::from("intercom_")));
         assert!(c.sql.contains("startsWith(event, {sup1})"));
     }
@@ -505,7 +589,9 @@ mod tests {
         answers.insert(
             NEW.into(),
             Rows {
-                columns: ["account", "new_features", "new_users"].map(String::from).to_vec(),
+                columns: ["account", "new_features", "new_users"]
+                    .map(String::from)
+                    .to_vec(),
                 rows: vec![serde_json::from_str(r#"["a.com", ["z", "b", "c"], 2]"#).unwrap()],
             },
         );
@@ -523,11 +609,20 @@ mod tests {
             row.push(Value::from(raw));
             row.push(Value::from(has));
         }
-        answers.insert(PROPS.into(), Rows { columns: cols, rows: vec![row] });
+        answers.insert(
+            PROPS.into(),
+            Rows {
+                columns: cols,
+                rows: vec![row],
+            },
+        );
         let d = from_answers(&cfg, &answers).unwrap();
         assert_eq!(d.metrics.len(), 2);
         let a = &d.metrics[0].1;
-        assert_eq!((a.activity, a.activity_before, a.billing_events), (30, 12, 1));
+        assert_eq!(
+            (a.activity, a.activity_before, a.billing_events),
+            (30, 12, 1)
+        );
         assert_eq!(a.new_features, vec!["b", "c", "z"]);
         let b = &d.metrics[1].1;
         assert_eq!(b.props.get("usage"), Some(&Value::from(950)));

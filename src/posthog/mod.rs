@@ -62,16 +62,24 @@ impl std::fmt::Debug for ApiKey {
 /// What can go wrong talking to PostHog. Messages never include the key.
 #[derive(Debug, thiserror::Error)]
 pub enum PosthogError {
-    #[error("PostHog at {host} rejected the API key (401: {detail}). Check the key, and the region: a US key does not work on eu.posthog.com and the other way round")]
+    #[error(
+        "PostHog at {host} rejected the API key (401: {detail}). Check the key, and the region: a US key does not work on eu.posthog.com and the other way round"
+    )]
     Unauthorized { host: String, detail: String },
-    #[error("PostHog refused {path} (403: {detail}). The key needs the scopes listed in docs/POSTHOG.md, and access to this project")]
+    #[error(
+        "PostHog refused {path} (403: {detail}). The key needs the scopes listed in docs/POSTHOG.md, and access to this project"
+    )]
     Forbidden { path: String, detail: String },
     #[error("PostHog has no {path} (404)")]
     NotFound { path: String },
     #[error("PostHog kept rate-limiting {path} after retries (429: {detail})")]
     RateLimited { path: String, detail: String },
     #[error("PostHog answered {status} on {path}: {detail}")]
-    Http { status: u16, path: String, detail: String },
+    Http {
+        status: u16,
+        path: String,
+        detail: String,
+    },
     #[error("cannot reach PostHog at {host}: {message}")]
     Unreachable { host: String, message: String },
     #[error("PostHog answered {what} with something Beton cannot read: {message}")]
@@ -80,7 +88,9 @@ pub enum PosthogError {
     Query { name: String, detail: String },
     #[error("HogQL query {name} did not finish within {seconds} s")]
     Timeout { name: String, seconds: u64 },
-    #[error("the query budget of this run is spent ({used} of {budget} calls); raise posthog.query_budget")]
+    #[error(
+        "the query budget of this run is spent ({used} of {budget} calls); raise posthog.query_budget"
+    )]
     Budget { used: u32, budget: u32 },
     #[error("{0}")]
     Setup(String),
@@ -113,8 +123,13 @@ pub fn load_key(paths: &Paths) -> Result<Option<ApiKey>, PosthogError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(PosthogError::Setup(format!("{}: {e}", file.display()))),
     };
-    let doc: toml::Table = toml::from_str(&text)
-        .map_err(|e| PosthogError::Setup(format!("{}: not valid TOML ({})", file.display(), e.message())))?;
+    let doc: toml::Table = toml::from_str(&text).map_err(|e| {
+        PosthogError::Setup(format!(
+            "{}: not valid TOML ({})",
+            file.display(),
+            e.message()
+        ))
+    })?;
     Ok(doc
         .get("posthog")
         .and_then(|t| t.get("api_key"))
@@ -127,9 +142,13 @@ pub fn store_key(paths: &Paths, key: &ApiKey) -> Result<PathBuf, PosthogError> {
     let file = credentials_file(paths);
     let fail = |e: std::io::Error| PosthogError::Setup(format!("{}: {e}", file.display()));
     let mut doc: toml_edit::DocumentMut = match std::fs::read_to_string(&file) {
-        Ok(t) => t.parse().map_err(|_| PosthogError::Setup(format!("{}: not valid TOML", file.display())))?,
+        Ok(t) => t
+            .parse()
+            .map_err(|_| PosthogError::Setup(format!("{}: not valid TOML", file.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            "# Beton credentials: secrets only, readable by you alone (0600).\n".parse().unwrap_or_default()
+            "# Beton credentials: secrets only, readable by you alone (0600).\n"
+                .parse()
+                .unwrap_or_default()
         }
         Err(e) => return Err(fail(e)),
     };
@@ -153,7 +172,8 @@ pub fn store_key(paths: &Paths, key: &ApiKey) -> Result<PathBuf, PosthogError> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .map_err(fail)?;
         }
         f.write_all(doc.to_string().as_bytes()).map_err(fail)?;
         f.sync_all().map_err(fail)?;
@@ -167,7 +187,9 @@ pub fn settings(cfg: &Config) -> Result<&PosthogSettings, PosthogError> {
     cfg.posthog
         .as_ref()
         .filter(|p| p.project_id != 0)
-        .ok_or_else(|| PosthogError::Setup("PostHog is not connected: run `beton connect posthog`".into()))
+        .ok_or_else(|| {
+            PosthogError::Setup("PostHog is not connected: run `beton connect posthog`".into())
+        })
 }
 
 /// A client for the configured project, with the run's query budget.
@@ -201,7 +223,10 @@ mod tests {
     #[test]
     fn credentials_file_is_private_and_round_trips() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = Paths { config_file: dir.path().join("config.toml"), data_dir: dir.path().join("data") };
+        let paths = Paths {
+            config_file: dir.path().join("config.toml"),
+            data_dir: dir.path().join("data"),
+        };
         let file = store_key(&paths, &ApiKey::new("phx_abc").unwrap()).unwrap();
         #[cfg(unix)]
         {

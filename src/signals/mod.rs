@@ -466,7 +466,11 @@ pub fn score_metrics(items: &[(i64, String, Metrics)], cfg: &Config, t: i64) -> 
             })
         })
         .collect();
-    out.sort_by(|x, y| y.score.cmp(&x.score).then_with(|| x.account.cmp(&y.account)));
+    out.sort_by(|x, y| {
+        y.score
+            .cmp(&x.score)
+            .then_with(|| x.account.cmp(&y.account))
+    });
     out
 }
 

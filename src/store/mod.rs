@@ -21,7 +21,10 @@ use crate::config::{Config, name_matches};
 use crate::error::{Error, Result};
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2_posthog.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2_posthog.sql"),
+];
 
 pub struct Store {
     conn: Connection,

@@ -19,7 +19,10 @@ pub struct Provisioned {
 
 impl Store {
     /// Ids for account keys, adding the accounts not seen before.
-    pub fn ensure_accounts<'a>(&self, keys: impl IntoIterator<Item = &'a str>) -> Result<HashMap<String, i64>> {
+    pub fn ensure_accounts<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> Result<HashMap<String, i64>> {
         let tx = self.conn().unchecked_transaction()?;
         let mut out = HashMap::new();
         {
@@ -36,10 +39,16 @@ impl Store {
     }
 
     pub fn provisioned_dashboards(&self, project: u64) -> Result<Vec<Provisioned>> {
-        let mut stmt =
-            self.conn().prepare("SELECT key, dashboard_id FROM posthog_dashboards WHERE project_id = ?1 ORDER BY key")?;
+        let mut stmt = self.conn().prepare(
+            "SELECT key, dashboard_id FROM posthog_dashboards WHERE project_id = ?1 ORDER BY key",
+        )?;
         let rows = stmt.query_map([project as i64], |r| {
-            Ok(Provisioned { key: r.get(0)?, id: r.get(1)?, version: 0, parent: String::new() })
+            Ok(Provisioned {
+                key: r.get(0)?,
+                id: r.get(1)?,
+                version: 0,
+                parent: String::new(),
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -49,7 +58,12 @@ impl Store {
             "SELECT key, insight_id, version, dashboard_key FROM posthog_tiles WHERE project_id = ?1 ORDER BY key",
         )?;
         let rows = stmt.query_map([project as i64], |r| {
-            Ok(Provisioned { key: r.get(0)?, id: r.get(1)?, version: r.get(2)?, parent: r.get(3)? })
+            Ok(Provisioned {
+                key: r.get(0)?,
+                id: r.get(1)?,
+                version: r.get(2)?,
+                parent: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -75,7 +89,14 @@ impl Store {
         Ok(())
     }
 
-    pub fn record_tile(&self, project: u64, key: &str, dashboard: &str, id: i64, version: u32) -> Result<()> {
+    pub fn record_tile(
+        &self,
+        project: u64,
+        key: &str,
+        dashboard: &str,
+        id: i64,
+        version: u32,
+    ) -> Result<()> {
         self.conn().execute(
             "INSERT INTO posthog_tiles(project_id, key, dashboard_key, insight_id, version, provisioned_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -99,7 +120,8 @@ mod tests {
         assert_eq!(a["b.com"], b["b.com"]);
         s.record_tile(7, "t1", "overview", 11, 1).unwrap();
         s.record_tile(7, "t1", "overview", 11, 2).unwrap();
-        s.record_dashboard(7, "overview", 5, "Signal Overview").unwrap();
+        s.record_dashboard(7, "overview", 5, "Signal Overview")
+            .unwrap();
         let t = s.provisioned_tiles(7).unwrap();
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].version, 2);

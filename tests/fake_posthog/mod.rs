@@ -24,9 +24,13 @@ pub const CAPTURE_KEY: &str = "phc_capture_7";
 #[derive(Debug, Clone)]
 pub enum Fault {
     Status(u16),
-    TooMany { retry_after: Option<u64> },
+    TooMany {
+        retry_after: Option<u64>,
+    },
     /// 202 with a query_status, then `polls` GETs answering 202, then 200 complete.
-    Accepted { polls: u32 },
+    Accepted {
+        polls: u32,
+    },
     Malformed,
 }
 
@@ -62,18 +66,33 @@ pub struct Fake {
 
 impl Fake {
     pub fn start() -> Self {
-        let world: Shared = Arc::new(Mutex::new(World { key: KEY.into(), group_index: 1, next_id: 100, ..Default::default() }));
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let world: Shared = Arc::new(Mutex::new(World {
+            key: KEY.into(),
+            group_index: 1,
+            next_id: 100,
+            ..Default::default()
+        }));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let app = Router::new()
             .route("/batch/", post(capture))
             .route("/api/{*rest}", any(api))
             .with_state(world.clone());
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         rt.spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        Self { url: format!("http://{addr}"), world, _rt: rt }
+        Self {
+            url: format!("http://{addr}"),
+            world,
+            _rt: rt,
+        }
     }
 
     pub fn with<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
@@ -101,12 +120,22 @@ async fn capture(State(w): State<Shared>, body: Bytes) -> Response {
     if v.get("api_key").and_then(Value::as_str) != Some(CAPTURE_KEY) {
         return (StatusCode::UNAUTHORIZED, "invalid api_key").into_response();
     }
-    let Some(batch) = v.get("batch").and_then(Value::as_array).filter(|b| !b.is_empty()) else {
+    let Some(batch) = v
+        .get("batch")
+        .and_then(Value::as_array)
+        .filter(|b| !b.is_empty())
+    else {
         return (StatusCode::BAD_REQUEST, "empty batch").into_response();
     };
     for e in batch {
-        let named = e.get("event").and_then(Value::as_str).is_some_and(|s| !s.is_empty());
-        let distinct = e.pointer("/properties/distinct_id").and_then(Value::as_str).is_some();
+        let named = e
+            .get("event")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty());
+        let distinct = e
+            .pointer("/properties/distinct_id")
+            .and_then(Value::as_str)
+            .is_some();
         if !named || !distinct {
             return (StatusCode::BAD_REQUEST, "missing event name or distinct_id").into_response();
         }
@@ -120,7 +149,9 @@ fn placeholders_ok(sql: &str, values: &serde_json::Map<String, Value>) -> Result
     let mut rest = sql;
     while let Some(i) = rest.find('{') {
         let after = &rest[i + 1..];
-        let Some(j) = after.find('}') else { return Err("unclosed placeholder".into()) };
+        let Some(j) = after.find('}') else {
+            return Err("unclosed placeholder".into());
+        };
         let name = &after[..j];
         if !values.contains_key(name) {
             return Err(format!("Placeholder {{{name}}} is not available"));
@@ -131,7 +162,9 @@ fn placeholders_ok(sql: &str, values: &serde_json::Map<String, Value>) -> Result
 }
 
 fn answer_query(w: &mut World, body: &Value) -> Response {
-    let Some(q) = body.get("query") else { return err(400, "validation_error", "invalid_input", "query missing") };
+    let Some(q) = body.get("query") else {
+        return err(400, "validation_error", "invalid_input", "query missing");
+    };
     if q.get("kind").and_then(Value::as_str) != Some("HogQLQuery") {
         return err(400, "validation_error", "invalid_input", "unknown kind");
     }
@@ -143,13 +176,33 @@ fn answer_query(w: &mut World, body: &Value) -> Response {
     }
     for t in &w.missing_tables {
         if sql.contains(&format!("FROM {t}")) {
-            return err(400, "validation_error", "invalid_input", &format!("Unknown table `{t}`."));
+            return err(
+                400,
+                "validation_error",
+                "invalid_input",
+                &format!("Unknown table `{t}`."),
+            );
         }
     }
-    let name = body.get("name").and_then(Value::as_str).unwrap_or("").to_string();
-    let (columns, rows) = w.answers.get(&name).cloned().unwrap_or_else(|| (vec!["ok".into()], vec![vec![json!(1)]]));
-    let after = values.get("after").and_then(Value::as_str).unwrap_or("").to_string();
-    let limit = values.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX);
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let (columns, rows) = w
+        .answers
+        .get(&name)
+        .cloned()
+        .unwrap_or_else(|| (vec!["ok".into()], vec![vec![json!(1)]]));
+    let after = values
+        .get("after")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let limit = values
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(u64::MAX);
     let acc = columns.iter().position(|c| c == "account");
     let rows: Vec<Vec<Value>> = rows
         .into_iter()
@@ -177,9 +230,17 @@ async fn api(
     body: Bytes,
 ) -> Response {
     let mut w = w.lock().unwrap();
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if auth.is_empty() {
-        return err(401, "authentication_error", "not_authenticated", "Authentication credentials were not provided.");
+        return err(
+            401,
+            "authentication_error",
+            "not_authenticated",
+            "Authentication credentials were not provided.",
+        );
     }
     if auth != format!("Bearer {}", w.key) {
         return err(
@@ -199,9 +260,11 @@ async fn api(
     };
     let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match (method.as_str(), parts.as_slice()) {
-        ("GET", ["projects"]) => ok(json!({"count": 1, "next": null, "previous": null, "results": [
+        ("GET", ["projects"]) => ok(
+            json!({"count": 1, "next": null, "previous": null, "results": [
             {"id": PROJECT, "uuid": "u", "organization": "o", "api_token": CAPTURE_KEY, "name": "Default project",
-             "timezone": "UTC"}]})),
+             "timezone": "UTC"}]}),
+        ),
         (_, ["projects", id, ..]) if *id != PROJECT.to_string() => err(
             403,
             "authentication_error",
@@ -215,20 +278,46 @@ async fn api(
         ("POST", ["projects", _, "query"]) => {
             w.queries.push(body.clone());
             if body.get("refresh").and_then(Value::as_str) != Some("force_blocking") {
-                return err(400, "validation_error", "invalid_input", "expected refresh force_blocking");
+                return err(
+                    400,
+                    "validation_error",
+                    "invalid_input",
+                    "expected refresh force_blocking",
+                );
             }
             match w.faults.pop_front() {
-                Some(Fault::Status(401)) => err(401, "authentication_error", "authentication_failed", "Personal API key found in request Authorization header is invalid."),
-                Some(Fault::Status(403)) => err(403, "authentication_error", "permission_denied", "API key missing required scope 'query:read'"),
+                Some(Fault::Status(401)) => err(
+                    401,
+                    "authentication_error",
+                    "authentication_failed",
+                    "Personal API key found in request Authorization header is invalid.",
+                ),
+                Some(Fault::Status(403)) => err(
+                    403,
+                    "authentication_error",
+                    "permission_denied",
+                    "API key missing required scope 'query:read'",
+                ),
                 Some(Fault::Status(s)) => err(s, "server_error", "error", "Internal server error"),
                 Some(Fault::TooMany { retry_after }) => {
-                    let mut r = err(429, "throttled_error", "throttled", "Request was throttled. Expected available in 1 second.");
+                    let mut r = err(
+                        429,
+                        "throttled_error",
+                        "throttled",
+                        "Request was throttled. Expected available in 1 second.",
+                    );
                     if let Some(s) = retry_after {
-                        r.headers_mut().insert("retry-after", s.to_string().parse().unwrap());
+                        r.headers_mut()
+                            .insert("retry-after", s.to_string().parse().unwrap());
                     }
                     r
                 }
-                Some(Fault::Malformed) => (StatusCode::OK, [("content-type", "application/json")], "{\"results\": [[\"a\", 1]").into_response(),
+                Some(Fault::Malformed) => (
+                    StatusCode::OK,
+                    [("content-type", "application/json")],
+                    "{\"results\": [[\"a\", 1]",
+                )
+                    .into_response(),
                 Some(Fault::Accepted { polls }) => {
                     let answer = answer_query(&mut w, &body);
                     let id = format!("q{}", w.next_id);
@@ -247,59 +336,114 @@ async fn api(
         }
         ("GET", ["projects", _, "query", id]) => {
             let id = id.to_string();
-            let Some((left, v)) = w.polls_left.get_mut(&id) else { return err(404, "invalid_request", "not_found", "Not found.") };
+            let Some((left, v)) = w.polls_left.get_mut(&id) else {
+                return err(404, "invalid_request", "not_found", "Not found.");
+            };
             if *left > 0 {
                 *left -= 1;
-                return (StatusCode::ACCEPTED, axum::Json(json!({"query_status": {"id": id, "complete": false}}))).into_response();
+                return (
+                    StatusCode::ACCEPTED,
+                    axum::Json(json!({"query_status": {"id": id, "complete": false}})),
+                )
+                    .into_response();
             }
             let v = v.clone();
             ok(json!({"query_status": {"id": id, "complete": true, "error": false, "results": v}}))
         }
-        (_, ["projects", _, "dashboards" | "insights", ..]) if w.dashboards_fail.is_some() => {
-            err(w.dashboards_fail.unwrap_or(500), "server_error", "error", "Internal server error")
-        }
+        (_, ["projects", _, "dashboards" | "insights", ..]) if w.dashboards_fail.is_some() => err(
+            w.dashboards_fail.unwrap_or(500),
+            "server_error",
+            "error",
+            "Internal server error",
+        ),
         ("GET", ["projects", _, "file_system"]) => {
             let path = params.get("path").cloned().unwrap_or_default();
-            let results: Vec<Value> = w.folders.iter().filter(|f| **f == path).map(|f| json!({"id": "f", "path": f, "type": "folder"})).collect();
+            let results: Vec<Value> = w
+                .folders
+                .iter()
+                .filter(|f| **f == path)
+                .map(|f| json!({"id": "f", "path": f, "type": "folder"}))
+                .collect();
             ok(json!({"count": results.len(), "next": null, "results": results}))
         }
         ("POST", ["projects", _, "file_system"]) => {
-            let Some(path) = body.get("path").and_then(Value::as_str) else { return err(400, "validation_error", "invalid_input", "path") };
+            let Some(path) = body.get("path").and_then(Value::as_str) else {
+                return err(400, "validation_error", "invalid_input", "path");
+            };
             w.folders.push(path.to_string());
-            (StatusCode::CREATED, axum::Json(json!({"id": "f", "path": path, "type": "folder"}))).into_response()
+            (
+                StatusCode::CREATED,
+                axum::Json(json!({"id": "f", "path": path, "type": "folder"})),
+            )
+                .into_response()
         }
         ("GET", ["projects", _, kind @ ("dashboards" | "insights")]) => {
-            let list = if *kind == "dashboards" { &w.dashboards } else { &w.insights };
+            let list = if *kind == "dashboards" {
+                &w.dashboards
+            } else {
+                &w.insights
+            };
             let want: Vec<String> = match (*kind, params.get("tags")) {
                 ("dashboards", Some(t)) => vec![t.clone()],
                 (_, Some(t)) => match serde_json::from_str::<Vec<String>>(t) {
                     Ok(v) => v,
-                    Err(_) => return err(400, "validation_error", "invalid_input", "tags must be a JSON array"),
+                    Err(_) => {
+                        return err(
+                            400,
+                            "validation_error",
+                            "invalid_input",
+                            "tags must be a JSON array",
+                        );
+                    }
                 },
                 _ => vec![],
             };
             let results: Vec<Value> = list
                 .iter()
                 .filter(|d| !d["deleted"].as_bool().unwrap_or(false))
-                .filter(|d| want.is_empty() || d["tags"].as_array().is_some_and(|t| t.iter().any(|x| want.iter().any(|w| x == w))))
+                .filter(|d| {
+                    want.is_empty()
+                        || d["tags"]
+                            .as_array()
+                            .is_some_and(|t| t.iter().any(|x| want.iter().any(|w| x == w)))
+                })
                 .cloned()
                 .collect();
             ok(json!({"count": results.len(), "next": null, "previous": null, "results": results}))
         }
         ("POST", ["projects", _, kind @ ("dashboards" | "insights")]) => {
-            let Some(name) = body.get("name").and_then(Value::as_str) else { return err(400, "validation_error", "required", "name") };
+            let Some(name) = body.get("name").and_then(Value::as_str) else {
+                return err(400, "validation_error", "required", "name");
+            };
             if *kind == "insights" {
                 let q = &body["query"];
-                if q["kind"] != "DataVisualizationNode" || q["source"]["kind"] != "HogQLQuery" || !q["source"]["query"].is_string() {
+                if q["kind"] != "DataVisualizationNode"
+                    || q["source"]["kind"] != "HogQLQuery"
+                    || !q["source"]["query"].is_string()
+                {
                     return err(400, "validation_error", "parse_error", "invalid query");
                 }
                 if body["saved"] != json!(true) {
-                    return err(400, "validation_error", "invalid_input", "fake: insights must be saved");
+                    return err(
+                        400,
+                        "validation_error",
+                        "invalid_input",
+                        "fake: insights must be saved",
+                    );
                 }
                 let dash = body["dashboards"].as_array().cloned().unwrap_or_default();
                 for d in &dash {
-                    if !w.dashboards.iter().any(|x| x["id"] == *d && !x["deleted"].as_bool().unwrap_or(false)) {
-                        return err(400, "validation_error", "invalid_input", "Dashboard not found");
+                    if !w
+                        .dashboards
+                        .iter()
+                        .any(|x| x["id"] == *d && !x["deleted"].as_bool().unwrap_or(false))
+                    {
+                        return err(
+                            400,
+                            "validation_error",
+                            "invalid_input",
+                            "Dashboard not found",
+                        );
                     }
                 }
             }
@@ -316,7 +460,11 @@ async fn api(
             if let Some(o) = obj.as_object_mut() {
                 o.remove("_create_in_folder");
             }
-            if *kind == "dashboards" { w.dashboards.push(obj.clone()) } else { w.insights.push(obj.clone()) }
+            if *kind == "dashboards" {
+                w.dashboards.push(obj.clone())
+            } else {
+                w.insights.push(obj.clone())
+            }
             (StatusCode::CREATED, axum::Json(obj)).into_response()
         }
         (m @ ("GET" | "PATCH"), ["projects", _, kind @ ("dashboards" | "insights"), id]) => {
@@ -325,7 +473,11 @@ async fn api(
             if patch {
                 w.writes += 1;
             }
-            let list = if *kind == "dashboards" { &mut w.dashboards } else { &mut w.insights };
+            let list = if *kind == "dashboards" {
+                &mut w.dashboards
+            } else {
+                &mut w.insights
+            };
             let Some(obj) = list.iter_mut().find(|d| d["id"] == id) else {
                 return err(404, "invalid_request", "not_found", "Not found.");
             };
@@ -336,7 +488,9 @@ async fn api(
             }
             ok(obj.clone())
         }
-        ("DELETE", ["projects", _, "dashboards" | "insights", _]) => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        ("DELETE", ["projects", _, "dashboards" | "insights", _]) => {
+            StatusCode::METHOD_NOT_ALLOWED.into_response()
+        }
         _ => err(404, "invalid_request", "not_found", "Not found."),
     }
 }
