@@ -88,7 +88,11 @@ pub struct Report {
 impl Report {
     /// 0 when every step ran, 2 when some failed but others ran.
     pub fn exit_code(&self) -> i32 {
-        if self.steps.iter().any(|s| s.status == StepStatus::Failed) { 2 } else { 0 }
+        if self.steps.iter().any(|s| s.status == StepStatus::Failed) {
+            2
+        } else {
+            0
+        }
     }
 }
 
@@ -131,14 +135,25 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
             }
             progress.stage("rollups");
             if store.ensure_rollups(cfg)? {
-                steps.push(step("rollups", StepStatus::Ok, "rebuilt: the event lists or URL patterns changed"));
+                steps.push(step(
+                    "rollups",
+                    StepStatus::Ok,
+                    "rebuilt: the event lists or URL patterns changed",
+                ));
             }
             progress.stage("detect");
             let (scores, accounts_scored) = score_scan(&store, cfg, t)?;
             if progress.is_cancelled() {
                 return Err(Error::Cancelled);
             }
-            steps.insert(0, step("detect", StepStatus::Ok, &format!("{accounts_scored} accounts scored")));
+            steps.insert(
+                0,
+                step(
+                    "detect",
+                    StepStatus::Ok,
+                    &format!("{accounts_scored} accounts scored"),
+                ),
+            );
             Some((scores, accounts_scored))
         }
         SourceKind::Posthog => {
@@ -148,19 +163,31 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
             let client = match &client {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => return Err(Error::Usage(e.to_string())),
-                None => return Err(Error::Usage("PostHog is not connected: run `beton connect posthog`".into())),
+                None => {
+                    return Err(Error::Usage(
+                        "PostHog is not connected: run `beton connect posthog`".into(),
+                    ));
+                }
             };
             match crate::posthog::hogql::detect(client, cfg, t) {
                 Ok(d) => {
                     let ids = store.ensure_accounts(d.metrics.iter().map(|(k, _)| k.as_str()))?;
-                    let items: Vec<_> =
-                        d.metrics.into_iter().filter_map(|(k, m)| Some((*ids.get(&k)?, k, m))).collect();
+                    let items: Vec<_> = d
+                        .metrics
+                        .into_iter()
+                        .filter_map(|(k, m)| Some((*ids.get(&k)?, k, m)))
+                        .collect();
                     let scores = score_metrics(&items, cfg, t);
-                    let pages: Vec<String> = d.pages.iter().map(|(q, n)| format!("{q} {n}")).collect();
+                    let pages: Vec<String> =
+                        d.pages.iter().map(|(q, n)| format!("{q} {n}")).collect();
                     steps.push(step(
                         "detect",
                         StepStatus::Ok,
-                        &format!("{} accounts scored with HogQL (pages: {})", items.len(), pages.join(", ")),
+                        &format!(
+                            "{} accounts scored with HogQL (pages: {})",
+                            items.len(),
+                            pages.join(", ")
+                        ),
                     ));
                     Some((scores, items.len()))
                 }
@@ -178,7 +205,8 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     progress.stage("record");
     let (run_id, scores, emitted, accounts_scored) = match detected {
         Some((scores, n)) => {
-            let (run_id, emitted) = store.record_detection("daily", source, t, &scores, cfg.cooldown_days)?;
+            let (run_id, emitted) =
+                store.record_detection("daily", source, t, &scores, cfg.cooldown_days)?;
             (run_id, scores, emitted, n)
         }
         None => (0, Vec::new(), Vec::new(), 0),
@@ -188,9 +216,24 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     if let (Some(Ok(client)), Some(p)) = (&client, cfg.posthog.as_ref().filter(|_| connected)) {
         if run_id != 0 {
             progress.stage("capture");
-            let events = crate::posthog::capture::events(p.project_id, &cfg.group_type, t, &scores, &emitted);
-            match crate::posthog::capture::send(&p.capture_host, &p.project_api_key, &events, Duration::from_secs(1)) {
-                Ok(n) => steps.push(step("capture", StepStatus::Ok, &format!("{n} beton_signal_fired events sent"))),
+            let events = crate::posthog::capture::events(
+                p.project_id,
+                &cfg.group_type,
+                t,
+                &scores,
+                &emitted,
+            );
+            match crate::posthog::capture::send(
+                &p.capture_host,
+                &p.project_api_key,
+                &events,
+                Duration::from_secs(1),
+            ) {
+                Ok(n) => steps.push(step(
+                    "capture",
+                    StepStatus::Ok,
+                    &format!("{n} beton_signal_fired events sent"),
+                )),
                 Err(e) => steps.push(step("capture", StepStatus::Failed, &e.to_string())),
             }
         }
@@ -198,7 +241,14 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
             progress.stage("provision");
             let outcome = crate::posthog::dashboards::Definitions::builtin().and_then(|defs| {
                 let sources = crate::posthog::doctor::check(client, cfg, t)?;
-                crate::posthog::dashboards::provision(client, &store, p, &defs, Some(&sources), false)
+                crate::posthog::dashboards::provision(
+                    client,
+                    &store,
+                    p,
+                    &defs,
+                    Some(&sources),
+                    false,
+                )
             });
             match outcome {
                 Ok(o) => steps.push(step("provision", StepStatus::Ok, &o.summary())),
@@ -228,7 +278,11 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
                 account: s.account.clone(),
                 score: s.score,
                 tier: s.tier,
-                signals: s.fired.iter().map(|f| f.signal.as_str().to_string()).collect(),
+                signals: s
+                    .fired
+                    .iter()
+                    .map(|f| f.signal.as_str().to_string())
+                    .collect(),
                 routed: s.routed,
             })
             .collect(),
@@ -237,14 +291,30 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         seconds: started.elapsed().as_secs_f64(),
     };
     if run_id != 0 {
-        let status = if report.exit_code() == 0 { "ok" } else { "partial" };
-        store.finish_run(run_id, status, &serde_json::to_string(&report).unwrap_or_default())?;
+        let status = if report.exit_code() == 0 {
+            "ok"
+        } else {
+            "partial"
+        };
+        store.finish_run(
+            run_id,
+            status,
+            &serde_json::to_string(&report).unwrap_or_default(),
+        )?;
     }
-    Ok(RunResult { report, scores, emitted })
+    Ok(RunResult {
+        report,
+        scores,
+        emitted,
+    })
 }
 
 fn step(name: &str, status: StepStatus, detail: &str) -> Step {
-    Step { name: name.into(), status, detail: detail.into() }
+    Step {
+        name: name.into(),
+        status,
+        detail: detail.into(),
+    }
 }
 
 /// Scores one account at `t` without recording anything (for `beton explain`).
@@ -255,7 +325,10 @@ pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore>
         .account_id(key)?
         .ok_or_else(|| Error::Usage(format!("no account `{key}` in this workspace")))?;
     let facts = Facts::load(&store, &ctx.config, &[t], Some(id))?;
-    let a = facts.accounts.first().ok_or_else(|| Error::Usage(format!("no account `{key}`")))?;
+    let a = facts
+        .accounts
+        .first()
+        .ok_or_else(|| Error::Usage(format!("no account `{key}`")))?;
     let fired = crate::signals::detect(a, &ctx.config, t, &facts.features);
     Ok(crate::signals::score(a, fired, &ctx.config))
 }
