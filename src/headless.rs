@@ -146,6 +146,15 @@ fn daily(g: &Global) -> Result<Exit> {
     for s in &r.steps {
         out!("  step {:<10} {:?}: {}", s.name, s.status, s.detail);
     }
+    if let Some(q) = &r.queries {
+        out!(
+            "  PostHog queries: {} of a budget of {} ({} retries, {} polls)",
+            q.queries,
+            q.budget,
+            q.retries,
+            q.polls
+        );
+    }
     out!("  done in {:.2} s", r.seconds);
     Ok(r.exit_code())
 }

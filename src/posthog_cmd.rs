@@ -2,7 +2,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use beton::config::Paths;
 use beton::posthog::connect::{self, EU, US};
 use beton::posthog::dashboards::{self, ActionKind, Definitions};
 use beton::posthog::hogql::{self, Answers};
@@ -274,7 +273,7 @@ pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Resul
     let t = t - t.rem_euclid(beton::time::SECOND);
     let p = cfg.posthog.clone().unwrap_or_default();
     if let Some(file) = score {
-        return score_answers(g, &ctx.paths, cfg, t, &file);
+        return score_answers(cfg, t, &file);
     }
     if !dump {
         return Err(Error::Usage(
@@ -307,13 +306,7 @@ pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Resul
 }
 
 /// Scores answers given as JSON lines `{name, columns, rows}` with the detection rules.
-fn score_answers(
-    g: &Global,
-    _paths: &Paths,
-    cfg: &beton::config::Config,
-    t: i64,
-    file: &std::path::Path,
-) -> Result<Exit> {
+fn score_answers(cfg: &beton::config::Config, t: i64, file: &std::path::Path) -> Result<Exit> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
     let mut answers = Answers::new();
     for (i, line) in text
@@ -355,7 +348,6 @@ fn score_answers(
                 "signals": s.fired.iter().map(|f| f.signal.as_str()).collect::<Vec<_>>()})
         })
         .collect();
-    let _ = g;
     out!(
         "{}",
         serde_json::json!({"as_of": fmt_ts(t), "accounts_scored": items.len(), "accounts": accounts})

@@ -142,7 +142,12 @@ def main():
         mine = sorted(map(key, local["accounts"]))
         theirs = sorted(map(key, remote["accounts"]))
         if mine == theirs:
-            print(f"T={t}: {len(mine)} accounts with signals, identical ({', '.join(names)} rows)")
+            fired = {}
+            for a in mine:
+                for sig in a[3]:
+                    fired[sig] = fired.get(sig, 0) + 1
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(fired.items()))
+            print(f"T={t}: {len(mine)} accounts with signals, identical ({', '.join(names)} rows; {kinds})")
         else:
             failures += 1
             only_local = sorted(set(mine) - set(theirs))

@@ -797,3 +797,90 @@ fn doctor_reports_sources_signals_and_the_budget() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("POSTHOG_API_KEY"));
 }
+
+#[test]
+fn connect_through_the_binary_writes_settings_and_a_private_credentials_file() {
+    let fake = Fake::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        "# my settings\nroute_threshold = 65\n",
+    )
+    .unwrap();
+    let mut child = beton_cmd(dir.path())
+        .args(["connect", "posthog", "--host", &fake.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{KEY}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
+    assert!(
+        text.contains("# my settings") && text.contains("route_threshold = 65"),
+        "{text}"
+    );
+    let cfg = Config::parse(&text, "config.toml").unwrap();
+    assert_eq!(cfg.source, SourceKind::Posthog);
+    let p = cfg.posthog.unwrap();
+    assert_eq!(
+        (p.project_id, p.group_type_index, p.project_api_key.as_str()),
+        (PROJECT, 1, CAPTURE_KEY)
+    );
+    assert!(
+        !text.contains(KEY),
+        "the personal key must not be in the config"
+    );
+    let cred = dir.path().join("credentials.toml");
+    assert!(std::fs::read_to_string(&cred).unwrap().contains(KEY));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&cred).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // A wrong key: exit 1 and a message that says so, without the key.
+    let bad = beton_cmd(dir.path())
+        .env("POSTHOG_API_KEY", "phx_not_the_key_42")
+        .args(["connect", "posthog", "--host", &fake.url])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("rejected the API key") && !err.contains("not_the_key"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dry_run_plans_everything_and_writes_nothing() {
+    let fake = Fake::start();
+    let store = Store::open_in_memory().unwrap();
+    let defs = Definitions::builtin().unwrap();
+    let out = provision(
+        &client(&fake, 20),
+        &store,
+        &settings(&fake, 100),
+        &defs,
+        None,
+        true,
+    )
+    .unwrap();
+    assert!(out.dry_run);
+    assert_eq!(out.count(ActionKind::Create), 4 + defs.tiles.len());
+    assert_eq!(fake.with(|w| (w.writes, w.folders.len())), (0, 0));
+    assert!(store.provisioned_tiles(PROJECT).unwrap().is_empty());
+}
