@@ -214,7 +214,15 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
 
     let mut queries = None;
     if let (Some(Ok(client)), Some(p)) = (&client, cfg.posthog.as_ref().filter(|_| connected)) {
-        if run_id != 0 {
+        let demo = source == "local" && store.meta("demo")?.is_some();
+        if run_id != 0 && demo {
+            // Invented accounts never reach a real PostHog project.
+            steps.push(step(
+                "capture",
+                StepStatus::Skipped,
+                "the local workspace holds DEMO data: signals are not sent to PostHog",
+            ));
+        } else if run_id != 0 {
             progress.stage("capture");
             let events = crate::posthog::capture::events(
                 p.project_id,

@@ -884,3 +884,35 @@ fn dry_run_plans_everything_and_writes_nothing() {
     assert_eq!(fake.with(|w| (w.writes, w.folders.len())), (0, 0));
     assert!(store.provisioned_tiles(PROJECT).unwrap().is_empty());
 }
+
+#[test]
+fn demo_signals_are_never_sent_to_a_connected_project() {
+    let fake = Fake::start();
+    if std::env::var(beton::posthog::KEY_ENV).is_ok() {
+        eprintln!("skipped: POSTHOG_API_KEY is set in this environment");
+        return;
+    }
+    let cfg = Config {
+        posthog: Some(settings(&fake, 100)),
+        ..Config::default()
+    };
+    let (_dir, ctx) = workspace(&fake, cfg);
+    let t = beton::time::parse_ts("2026-05-01").unwrap();
+    let opts = beton::demo::DemoOptions {
+        accounts: 40,
+        days: 40,
+        as_of: t,
+        ..Default::default()
+    };
+    beton::demo::create(&ctx.open_store().unwrap(), &ctx.config, &opts, &Silent).unwrap();
+    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
+        .unwrap()
+        .report;
+    let status = |n: &str| r.steps.iter().find(|s| s.name == n).map(|s| s.status);
+    assert_eq!(status("detect"), Some(StepStatus::Ok));
+    assert_eq!(status("capture"), Some(StepStatus::Skipped));
+    assert_eq!(status("provision"), Some(StepStatus::Ok));
+    assert!(r.emitted > 0);
+    assert!(fake.with(|w| w.captured.is_empty()));
+    assert_eq!(r.exit_code(), 0);
+}
