@@ -108,12 +108,11 @@ pub fn connect(g: &Global, target: ConnectTarget) -> Result<Exit> {
         d.host,
         d.capture_host
     );
-    out!(
-        "  project {} ({}) of {} reachable",
-        d.project.id,
-        d.project.name,
-        d.projects.len()
-    );
+    out!("  projects this key reaches (* = the one connected):");
+    for pr in &d.projects {
+        let mark = if pr.id == d.project.id { "*" } else { " " };
+        out!("   {mark} {} {}", pr.id, pr.name);
+    }
     out!(
         "  accounts are the `{}` group type: index {} ($group_{})",
         cfg.group_type,
