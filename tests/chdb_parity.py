@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 AS_OF = "2026-05-01T09:30:00Z"
 TIMES = [AS_OF, "2026-04-28T21:15:00Z", "2026-04-01T00:00:00Z", "2026-03-15T12:00:00Z"]
@@ -130,12 +131,14 @@ def main():
                 q = json.loads(line)
                 if not q["name"].startswith("beton_detect_"):
                     continue
+                started = time.perf_counter()
                 res = json.loads(session.query(to_clickhouse(q["query"], q["values"]), "JSONCompact").bytes())
+                took = time.perf_counter() - started
                 cols = [c["name"] for c in res["meta"]]
                 limit = q["values"]["limit"]
                 if len(res["data"]) >= limit:
                     sys.exit(f"{q['name']}: {len(res['data'])} rows reach LIMIT {limit}; raise page_size for this check")
-                names.append(f"{q['name']}={len(res['data'])}")
+                names.append(f"{q['name']}={len(res['data'])} in {took * 1000:.0f} ms")
                 f.write(json.dumps({"name": q["name"], "columns": cols, "rows": res["data"]}) + "\n")
         remote = json.loads(beton(binary, env, "hogql", "--score", answers, "--as-of", t))
         key = lambda a: (a["account"], a["score"], a["tier"], tuple(a["signals"]))  # noqa: E731
@@ -147,7 +150,7 @@ def main():
                 for sig in a[3]:
                     fired[sig] = fired.get(sig, 0) + 1
             kinds = ", ".join(f"{k} {v}" for k, v in sorted(fired.items()))
-            print(f"T={t}: {len(mine)} accounts with signals, identical ({', '.join(names)} rows; {kinds})")
+            print(f"T={t}: {len(mine)} accounts with signals, identical (rows: {', '.join(names)}; {kinds})")
         else:
             failures += 1
             only_local = sorted(set(mine) - set(theirs))
