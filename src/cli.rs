@@ -77,7 +77,7 @@ pub enum Command {
         /// The account key (e.g. acme.com).
         account: String,
     },
-    /// Connect a data source (writes its settings to the config file).
+    /// Connect PostHog or Attio (writes its settings to the config file).
     Connect {
         #[command(subcommand)]
         target: ConnectTarget,
@@ -109,6 +109,39 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Attio workspace setup.
+    Attio {
+        #[command(subcommand)]
+        command: AttioCommand,
+    },
+    /// Send the latest run's routed accounts to a CRM, or bring its deals back in.
+    Sync {
+        #[command(subcommand)]
+        service: SyncService,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttioCommand {
+    /// Create the deal attributes, lead_source options and stage the sync needs (only what is missing).
+    Setup {
+        /// Say what would be created; create nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncService {
+    /// Routed accounts of the latest run → Attio deals, notes, tasks and list entries.
+    Attio {
+        /// Say what would be sent; send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read every Attio deal instead, and store them as deals (for sources and backtest).
+        #[arg(long)]
+        pull: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -122,6 +155,13 @@ pub enum ConnectTarget {
         /// The project id, when the key reaches several.
         #[arg(long, value_name = "ID")]
         project: Option<u64>,
+    },
+    /// Connect an Attio workspace: checks ATTIO_API_KEY (active, scopes) and writes the
+    /// [attio] settings; the key itself is not stored.
+    Attio {
+        /// Another API address (a test server); saved as attio.base_url.
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
     },
 }
 

@@ -267,6 +267,10 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     } else if let Some(Err(e)) = &client {
         steps.push(step("posthog", StepStatus::Failed, &e.to_string()));
     }
+    if run_id != 0 && cfg.attio.is_some() {
+        progress.stage("attio");
+        steps.extend(crate::attio::daily_step(&store, cfg, run_id));
+    }
 
     let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();
     let report = Report {

@@ -21,6 +21,8 @@ pub enum Error {
     Busy(String),
     #[error("cancelled")]
     Cancelled,
+    #[error("Attio: {0}")]
+    Attio(String),
 }
 
 impl Error {

@@ -12,7 +12,9 @@ use beton::store::Store;
 use beton::time::{fmt_ts, parse_ts};
 use beton::{Error, Result};
 
-use crate::cli::{Command, FormatArg, Global, ImportKind, OutputFormat, TierArg};
+use crate::cli::{
+    AttioCommand, Command, FormatArg, Global, ImportKind, OutputFormat, SyncService, TierArg,
+};
 
 /// `println!` that stays quiet when stdout is closed (`beton scores | head`).
 macro_rules! out {
@@ -105,6 +107,12 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         }
         Some(Command::Doctor) => crate::posthog_cmd::doctor(g),
         Some(Command::Hogql { dump, score }) => crate::posthog_cmd::hogql(g, dump, score),
+        Some(Command::Attio {
+            command: AttioCommand::Setup { dry_run },
+        }) => crate::attio_cmd::setup_cmd(g, dry_run),
+        Some(Command::Sync {
+            service: SyncService::Attio { dry_run, pull },
+        }) => crate::attio_cmd::sync_cmd(g, dry_run, pull),
     }
 }
 

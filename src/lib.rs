@@ -9,7 +9,9 @@
 //! - [`daily`]: `run_daily`, the one pipeline
 //! - [`demo`]: the generated demo workspace
 //! - [`deals`]: deal outcomes from stages
+//! - [`attio`]: the Attio CRM sync (deals, notes, tasks, list entries; deals back in)
 
+pub mod attio;
 pub mod config;
 pub mod daily;
 pub mod deals;

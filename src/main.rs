@@ -1,5 +1,6 @@
 //! The `beton` binary: parse arguments, set up errors and logging, dispatch. Nothing else.
 
+mod attio_cmd;
 mod cli;
 #[macro_use]
 mod headless;

@@ -54,7 +54,10 @@ fn prompt_key() -> Result<Option<ApiKey>> {
 }
 
 pub fn connect(g: &Global, target: ConnectTarget) -> Result<Exit> {
-    let ConnectTarget::Posthog { host, project } = target;
+    let (host, project) = match target {
+        ConnectTarget::Posthog { host, project } => (host, project),
+        ConnectTarget::Attio { base_url } => return crate::attio_cmd::connect(g, base_url),
+    };
     let ctx = context(g)?;
     let (key, prompted) = match std::env::var(ph::KEY_ENV)
         .ok()

@@ -1,6 +1,7 @@
 //! The embedded workspace: SQLite with versioned migrations, WAL and foreign keys. This module
 //! and its children are the only places that write SQL for the local store.
 
+mod attio;
 mod ingest;
 mod posthog;
 mod read;
@@ -12,6 +13,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepState};
 pub use ingest::{EventIn, Ingest, IngestStats, NewEntry, Resolved, Resolver};
 pub use posthog::Provisioned;
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, UserDay, Window};
@@ -24,6 +26,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2_posthog.sql"),
+    include_str!("schema_v3_attio.sql"),
 ];
 
 pub struct Store {

@@ -1,0 +1,197 @@
+//! Sending the outbox: each step is marked `sent` (committed) before its request goes out and
+//! `done` once Attio confirms it, together with what it changes locally. A step found `sent` on a
+//! later run is replayed: asserts (companies, deals, list entries) are idempotent by nature; notes
+//! and tasks are first looked for by the marker they carry, and sent only if Attio has none.
+
+use serde_json::Value;
+
+use super::client::{ApiError, Client, Method};
+use crate::store::{Completion, OutboxStep, StepState, Store};
+
+/// Stands in a step's body for the deal's record id, filled in when the step is sent.
+pub const DEAL_ID: &str = "@beton-deal-record-id@";
+
+/// Why a step did not complete.
+#[derive(Debug)]
+pub enum StepError {
+    /// Attio rejected it (the message names what); the step is marked failed.
+    Rejected(String),
+    /// Attio could not be reached or kept failing; the step stays open for the next run.
+    Unavailable(String),
+    /// The key was refused: nothing else will work either.
+    Auth(String),
+    /// It needs the account's deal, which does not exist yet.
+    Blocked(String),
+    /// The local store failed.
+    Store(crate::Error),
+    /// The test hook stopped the run right after sending, before marking done.
+    Crashed(String),
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepError::Rejected(m) | StepError::Unavailable(m) | StepError::Auth(m) | StepError::Blocked(m) => {
+                f.write_str(m)
+            }
+            StepError::Store(e) => write!(f, "{e}"),
+            StepError::Crashed(m) => write!(f, "stopped after sending {m} (test hook)"),
+        }
+    }
+}
+
+impl From<crate::Error> for StepError {
+    fn from(e: crate::Error) -> Self {
+        StepError::Store(e)
+    }
+}
+
+/// What was confirmed: the step's kind and the Attio id it made or matched.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sent {
+    pub kind: String,
+    pub id: String,
+    /// True when a replay found that Attio already had it.
+    pub found: bool,
+}
+
+/// Sends one step (see the module doc). `crash_after` names a kind after whose send the run
+/// stops as if killed.
+pub fn send_step(
+    store: &Store,
+    client: &Client,
+    step: &OutboxStep,
+    crash_after: Option<&str>,
+    now: i64,
+) -> Result<Sent, StepError> {
+    let mut text = step.body.clone();
+    let mut deal = None;
+    if text.contains(DEAL_ID) {
+        let Some((rid, _)) = store.attio_deal(step.account_id)? else {
+            return Err(StepError::Blocked(format!("{} waits for the deal, which is not in Attio yet", step.kind)));
+        };
+        text = text.replace(DEAL_ID, &rid);
+        deal = Some(rid);
+    }
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| StepError::Store(crate::Error::Attio(format!("outbox step {}: bad body: {e}", step.key))))?;
+    if step.state == StepState::Sent
+        && let Some(rid) = &deal
+        && let Some(id) = find_by_marker(client, &step.kind, rid, &step.marker).map_err(api_error)?
+    {
+        store.outbox_done(step, &id, Completion::Other, now)?;
+        return Ok(Sent { kind: step.kind.clone(), id, found: true });
+    }
+    let method = Method::parse(&step.method)
+        .ok_or_else(|| StepError::Store(crate::Error::Attio(format!("outbox step {}: bad method", step.key))))?;
+    store.outbox_sent(step.id, now)?;
+    let answer = client.send(method, &step.path, &[], Some(&body));
+    if crash_after == Some(step.kind.as_str()) {
+        return Err(StepError::Crashed(step.kind.clone()));
+    }
+    let answer = match answer {
+        Ok(a) => a,
+        Err(ApiError::Rejected { status, code, message }) => {
+            let why = format!("Attio rejected the {}: {}{message} ({status} {code})", step.kind, blame(&body, &message));
+            store.outbox_failed(step.id, &why)?;
+            return Err(StepError::Rejected(why));
+        }
+        Err(e) => return Err(api_error(e)),
+    };
+    let data = answer.get("data").unwrap_or(&Value::Null);
+    let field = match step.kind.as_str() {
+        "note" => "note_id",
+        "task" => "task_id",
+        "list" => "entry_id",
+        _ => "record_id",
+    };
+    let id = data.get("id").and_then(|i| i.get(field)).and_then(Value::as_str).unwrap_or_default().to_string();
+    let digest = super::sync::digest_of(&body);
+    let domain = body
+        .pointer("/data/values/domains/0")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let what = match step.kind.as_str() {
+        "company" => Completion::Company { domain: &domain },
+        "deal" => Completion::Deal { digest: &digest },
+        _ => Completion::Other,
+    };
+    if id.is_empty() && matches!(what, Completion::Company { .. } | Completion::Deal { .. }) {
+        return Err(StepError::Unavailable(format!("Attio's answer to the {} has no record id", step.kind)));
+    }
+    store.outbox_done(step, &id, what, now)?;
+    Ok(Sent { kind: step.kind.clone(), id, found: false })
+}
+
+fn api_error(e: ApiError) -> StepError {
+    match e {
+        ApiError::Auth { .. } => StepError::Auth(e.to_string()),
+        ApiError::Rejected { .. } => StepError::Rejected(e.to_string()),
+        ApiError::Unavailable(_) => StepError::Unavailable(e.to_string()),
+    }
+}
+
+/// The note or task on a deal that carries `marker`, if Attio has one (pages of 50).
+pub fn find_by_marker(client: &Client, kind: &str, deal: &str, marker: &str) -> Result<Option<String>, ApiError> {
+    let (path, parent, id_field) = match kind {
+        "note" => ("/v2/notes", [("parent_object", "deals"), ("parent_record_id", deal)], "note_id"),
+        "task" => ("/v2/tasks", [("linked_object", "deals"), ("linked_record_id", deal)], "task_id"),
+        _ => return Ok(None),
+    };
+    let limit = 50;
+    let mut offset = 0;
+    loop {
+        let mut q: Vec<(&str, String)> = parent.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        q.push(("limit", limit.to_string()));
+        q.push(("offset", offset.to_string()));
+        let page = client.get(path, &q)?;
+        let items = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        for item in &items {
+            let text = ["content_plaintext", "content_markdown"]
+                .iter()
+                .filter_map(|k| item.get(*k).and_then(Value::as_str))
+                .any(|c| c.contains(marker));
+            if text {
+                let id = item.get("id").and_then(|i| i.get(id_field)).and_then(Value::as_str).unwrap_or_default();
+                return Ok(Some(id.to_string()));
+            }
+        }
+        if items.len() < limit {
+            return Ok(None);
+        }
+        offset += limit;
+    }
+}
+
+/// Which attribute or value of `body` Attio's message is about, as `slug = value: `; empty when
+/// the message names none.
+pub fn blame(body: &Value, message: &str) -> String {
+    let Some(values) = body.pointer("/data/values").and_then(Value::as_object) else { return String::new() };
+    let lower = message.to_lowercase();
+    for (slug, v) in values {
+        let items = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
+        for item in items {
+            if let Some(s) = item.as_str().filter(|s| !s.is_empty() && message.contains(*s)) {
+                return format!("{slug} = {s:?}: ");
+            }
+        }
+        if lower.contains(&format!("\"{slug}\"")) || lower.contains(&format!("`{slug}`")) || lower.contains(&format!("'{slug}'")) {
+            return format!("{slug} = {}: ", v);
+        }
+    }
+    String::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blame_names_the_rejected_value_or_attribute() {
+        let body = serde_json::json!({"data": {"values": {"stage": ["Qualified"], "pql_score": [87]}}});
+        assert_eq!(blame(&body, "Cannot find Status with title \"Qualified\"."), "stage = \"Qualified\": ");
+        assert_eq!(blame(&body, "Attribute with slug \"pql_score\" not found"), "pql_score = [87]: ");
+        assert_eq!(blame(&body, "Something else"), "");
+    }
+}

@@ -1,0 +1,233 @@
+//! `beton sync attio --pull`: every deal in Attio (all pages) with its stage, value, lead source,
+//! created and closed dates (from the stage history) and company, mapped to accounts and stored
+//! as deals, so the source comparison and the backtest use the CRM's real outcomes.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::client::{ApiError, Client, Method};
+use super::resolver::{account_domain, normalize_domain, record_id};
+use crate::config::{AttioSettings, Config};
+use crate::deals::Outcome;
+use crate::error::{Error, Result};
+use crate::store::{DealRow, Ingest, Store};
+use crate::time::parse_ts;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PullReport {
+    pub deals: usize,
+    pub stored: usize,
+    pub won: usize,
+    pub lost: usize,
+    pub open: usize,
+    /// Deals whose company maps to no account (by Beton's key attribute or the company's domains).
+    pub unmapped: usize,
+    pub unmapped_examples: Vec<String>,
+    pub reads: u64,
+    pub dry_run: bool,
+}
+
+/// The first value of an attribute of a record.
+fn first<'a>(record: &'a Value, slug: &str) -> Option<&'a Value> {
+    record.get("values").and_then(|v| v.get(slug)).and_then(Value::as_array).and_then(|a| a.first())
+}
+
+fn text<'a>(record: &'a Value, slug: &str) -> Option<&'a str> {
+    first(record, slug).and_then(|v| v.get("value")).and_then(Value::as_str)
+}
+
+/// A number or a numeric string (Attio's docs show currency values both ways).
+fn number(v: Option<&Value>) -> Option<f64> {
+    crate::signals::numeric(v)
+}
+
+/// Reads every deal from Attio and stores them as deals (`attio:<record id>`), unless `dry_run`.
+pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Result<PullReport> {
+    let s: &AttioSettings = cfg.attio.as_ref().ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
+    let api = |e: ApiError| Error::Attio(e.to_string());
+    let members = client.get("/v2/workspace_members", &[]).map_err(api)?;
+    let member_email: HashMap<String, String> = members
+        .get("data")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| {
+                    Some((
+                        m.get("id")?.get("workspace_member_id")?.as_str()?.to_string(),
+                        m.get("email_address")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let accounts: Vec<(String, Option<String>)> = store.account_domains()?;
+    let keys: std::collections::HashSet<&str> = accounts.iter().map(|(k, _)| k.as_str()).collect();
+    let mut by_domain: HashMap<String, String> = HashMap::new();
+    for (key, domain) in &accounts {
+        let mut props = serde_json::Map::new();
+        if let Some(d) = domain {
+            props.insert("domain".into(), json!(d));
+        }
+        if let Some(d) = account_domain(key, &props) {
+            by_domain.entry(d).or_insert_with(|| key.clone());
+        }
+    }
+    let mut company_account: HashMap<String, Option<String>> =
+        store.attio_company_accounts()?.into_iter().map(|(rid, key)| (rid, Some(key))).collect();
+
+    let mut report = PullReport { dry_run, ..Default::default() };
+    let mut rows = Vec::new();
+    let limit = 500;
+    let mut offset = 0;
+    loop {
+        let body = json!({"limit": limit, "offset": offset});
+        let page = client.send(Method::Post, "/v2/objects/deals/records/query", &[], Some(&body)).map_err(api)?;
+        let items = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        for deal in &items {
+            report.deals += 1;
+            let Some(rid) = record_id(deal).map(str::to_string) else { continue };
+            let by_key = text(deal, &s.match_attribute).filter(|k| keys.contains(k)).map(str::to_string);
+            let company = first(deal, "associated_company")
+                .and_then(|v| v.get("target_record_id"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let account = match (by_key, &company) {
+                (Some(k), _) => Some(k),
+                (None, Some(c)) => {
+                    if !company_account.contains_key(c) {
+                        let found = company_domains(client, c).map_err(api)?.into_iter().find_map(|d| by_domain.get(&d).cloned());
+                        company_account.insert(c.clone(), found);
+                    }
+                    company_account.get(c).cloned().flatten()
+                }
+                (None, None) => None,
+            };
+            let name = text(deal, "name").map(str::to_string);
+            let Some(account_key) = account else {
+                report.unmapped += 1;
+                if report.unmapped_examples.len() < 5 {
+                    report.unmapped_examples.push(name.clone().unwrap_or_else(|| rid.clone()));
+                }
+                continue;
+            };
+            let stage_value = first(deal, "stage");
+            let stage = stage_value
+                .and_then(|v| v.get("status"))
+                .and_then(|st| st.get("title"))
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let created_at = deal
+                .get("created_at")
+                .and_then(Value::as_str)
+                .and_then(parse_ts)
+                .or_else(|| stage_value.and_then(|v| v.get("active_from")).and_then(Value::as_str).and_then(parse_ts));
+            let Some(created_at) = created_at else { continue };
+            let outcome = Outcome::of(&stage, cfg);
+            let closed_at = match outcome {
+                Outcome::Open => None,
+                _ => closed_at(client, &rid, &stage)
+                    .map_err(api)?
+                    .or_else(|| stage_value.and_then(|v| v.get("active_from")).and_then(Value::as_str).and_then(parse_ts)),
+            };
+            match outcome {
+                Outcome::Won => report.won += 1,
+                Outcome::Lost => report.lost += 1,
+                Outcome::Open => report.open += 1,
+            }
+            let lead_source = first(deal, "lead_source")
+                .and_then(|v| v.get("option").and_then(|o| o.get("title")).or_else(|| v.get("value")))
+                .and_then(Value::as_str)
+                .map(|t| t.trim().to_lowercase())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "unknown".into());
+            let owner_email = first(deal, "owner")
+                .and_then(|v| v.get("referenced_actor_id"))
+                .and_then(Value::as_str)
+                .and_then(|id| member_email.get(id).cloned());
+            rows.push(DealRow {
+                deal_id: format!("attio:{rid}"),
+                account_key,
+                name,
+                lead_source,
+                stage,
+                value: number(first(deal, "value").and_then(|v| v.get("currency_value"))),
+                created_at,
+                sql_at: None,
+                closed_at,
+                owner_email,
+            });
+        }
+        if items.len() < limit {
+            break;
+        }
+        offset += limit;
+    }
+    report.stored = rows.len();
+    if !dry_run && !rows.is_empty() {
+        let mut ingest = Ingest::begin(store, cfg)?;
+        for row in &rows {
+            ingest.deal(row)?;
+        }
+        ingest.commit()?;
+    }
+    report.reads = client.counts().reads;
+    Ok(report)
+}
+
+/// The domains of a company record.
+fn company_domains(client: &Client, record: &str) -> std::result::Result<Vec<String>, ApiError> {
+    let v = match client.get(&format!("/v2/objects/companies/records/{record}"), &[]) {
+        Ok(v) => v,
+        Err(e) if e.is_not_found() => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(v.pointer("/data/values/domains")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d.get("domain").and_then(Value::as_str).and_then(normalize_domain))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// When the deal entered its current (closing) stage, from the stage history: the start of the
+/// latest stretch in that stage.
+fn closed_at(client: &Client, record: &str, stage: &str) -> std::result::Result<Option<i64>, ApiError> {
+    let path = format!("/v2/objects/deals/records/{record}/attributes/stage/values");
+    let mut history = Vec::new();
+    let limit = 100;
+    let mut offset = 0;
+    loop {
+        let q = [("show_historic", "true".to_string()), ("limit", limit.to_string()), ("offset", offset.to_string())];
+        let page = client.get(&path, &q)?;
+        let items = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let n = items.len();
+        history.extend(items);
+        if n < limit {
+            break;
+        }
+        offset += limit;
+    }
+    let mut entered: Option<i64> = None;
+    let mut sorted: Vec<(i64, String)> = history
+        .iter()
+        .filter_map(|v| {
+            let from = v.get("active_from").and_then(Value::as_str).and_then(parse_ts)?;
+            let title = v.get("status").and_then(|s| s.get("title")).and_then(Value::as_str)?.to_string();
+            Some((from, title))
+        })
+        .collect();
+    sorted.sort();
+    let mut previous: Option<&str> = None;
+    for (from, title) in &sorted {
+        if title == stage && previous != Some(stage) {
+            entered = Some(*from);
+        }
+        previous = Some(title.as_str());
+    }
+    Ok(entered)
+}

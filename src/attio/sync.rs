@@ -1,0 +1,613 @@
+//! Routed accounts → Attio deals, with the context a rep needs, exactly once (docs/ATTIO.md).
+//!
+//! For each routed account of a run: resolve its company, then plan the writes (deal assert,
+//! note, task, list entry) into the outbox in one transaction, then send them. Leftovers of an
+//! interrupted sync are sent first. A deal whose values did not change is not sent again; notes
+//! and tasks are planned once per account and run, and only when the deal is new or the run
+//! emitted a new signal type for it (SPEC §3 cooldown).
+
+use std::collections::HashMap;
+
+use chrono::{Datelike, Duration as ChronoDuration, TimeZone, Utc, Weekday};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::client::{ApiError, Client, Counts, Method};
+use super::outbox::{DEAL_ID, StepError, send_step};
+use super::resolver::{account_domain, company_body, find_company, record_id};
+use crate::config::{AttioSettings, Config};
+use crate::error::{Error, Result};
+use crate::store::{AttioCandidate, OutboxStep, StepState, Store};
+use crate::time::{DAY, day_of, fmt_date};
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// Read from Attio, send nothing, store nothing; say what would be done.
+    pub dry_run: bool,
+    /// Test hook: stop right after a step of this kind was sent, before it is marked done, as a
+    /// kill at the worst moment would.
+    pub crash_after_send: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    Unresolved,
+    Failed,
+}
+
+/// What happened to one routed account.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountSync {
+    pub account: String,
+    pub outcome: Outcome,
+    /// In words: what was (or with --dry-run would be) sent, or why not.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub run_id: i64,
+    pub dry_run: bool,
+    pub accounts: Vec<AccountSync>,
+    /// Steps of an interrupted sync sent (or found done in Attio) at the start.
+    pub replayed: usize,
+    pub companies_created: usize,
+    pub deals_created: usize,
+    pub deals_updated: usize,
+    pub notes: usize,
+    pub tasks: usize,
+    pub list_entries: usize,
+    pub reads: u64,
+    pub writes: u64,
+    pub retries: u64,
+}
+
+impl SyncReport {
+    pub fn count(&self, o: Outcome) -> usize {
+        self.accounts.iter().filter(|a| a.outcome == o).count()
+    }
+
+    /// One line for the daily report.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{} routed: {} created, {} updated, {} unchanged, {} unresolved, {} failed; {} notes, {} tasks, {} list entries; {} writes, {} reads",
+            self.accounts.len(),
+            self.count(Outcome::Created),
+            self.count(Outcome::Updated),
+            self.count(Outcome::Unchanged),
+            self.count(Outcome::Unresolved),
+            self.count(Outcome::Failed),
+            self.notes,
+            self.tasks,
+            self.list_entries,
+            self.writes,
+            self.reads
+        );
+        if self.replayed > 0 {
+            s.push_str(&format!("; {} steps of an interrupted sync completed", self.replayed));
+        }
+        let failed: Vec<String> = self
+            .accounts
+            .iter()
+            .filter(|a| a.outcome == Outcome::Failed)
+            .take(5)
+            .map(|a| format!("{}: {}", a.account, a.detail))
+            .collect();
+        if !failed.is_empty() {
+            s.push_str(&format!(" — failed: {}", failed.join("; ")));
+        }
+        s
+    }
+
+    fn tally(&mut self, kind: &str, found: bool) {
+        match kind {
+            "company" if !found => self.companies_created += 1,
+            "note" => self.notes += 1,
+            "task" => self.tasks += 1,
+            "list" => self.list_entries += 1,
+            _ => {}
+        }
+    }
+}
+
+/// A short stable hex digest of a JSON value (serde_json maps are sorted, so it is canonical).
+pub fn digest_of(v: &Value) -> String {
+    let mut values = v.pointer("/data/values").cloned().unwrap_or_else(|| v.clone());
+    // The stage is sent only when a deal is created, so it is not part of "what changed".
+    if let Some(m) = values.as_object_mut() {
+        m.remove("stage");
+    }
+    hex(&Sha256::digest(values.to_string().as_bytes()))[..16].to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn marker(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))[..12].to_string()
+}
+
+/// The hash that stands for a user id in notes: salted per workspace, so it cannot be looked up.
+pub fn user_hash(salt: &str, user: &str) -> String {
+    hex(&Sha256::digest(format!("{salt}\u{0}{user}").as_bytes()))[..10].to_string()
+}
+
+fn salt(store: &Store) -> Result<String> {
+    if let Some(s) = store.meta("attio_user_salt")? {
+        return Ok(s);
+    }
+    let seed = format!("{:?}{}{:?}", std::time::SystemTime::now(), std::process::id(), std::thread::current().id());
+    let s = hex(&Sha256::digest(seed.as_bytes()));
+    store.set_meta("attio_user_salt", &s)?;
+    Ok(s)
+}
+
+/// The next weekday after the day of `t`, at 09:00 UTC.
+pub fn next_business_day(t: i64) -> chrono::DateTime<Utc> {
+    let day = Utc.timestamp_micros(t).single().unwrap_or_else(Utc::now).date_naive();
+    let mut d = day + ChronoDuration::days(1);
+    while matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+        d += ChronoDuration::days(1);
+    }
+    d.and_hms_opt(9, 0, 0).map(|x| x.and_utc()).unwrap_or_else(Utc::now)
+}
+
+/// Signals in the order a rep should act on them, with the step to recommend.
+const NEXT_STEPS: [(&str, &str); 8] = [
+    ("billing_intent", "They started a checkout or clicked upgrade: reach out today and help them finish the purchase."),
+    ("trial_expiring", "Their trial ends soon: book a call before it does and offer the plan that fits their usage."),
+    ("limit_approaching", "They are close to a plan limit: propose the next plan (or a custom limit) before they hit it."),
+    ("pricing_intent", "They keep reading the pricing page: send a tailored quote and offer a pricing walk-through."),
+    ("team_growth", "Their team is growing: offer team onboarding and a seat-based plan."),
+    ("usage_spike", "Usage is spiking: ask what they are rolling out and offer help scaling it."),
+    ("feature_adoption", "They are adopting new features: offer a session on advanced use and the plan that includes them."),
+    ("support_engagement", "They are asking support a lot: review their questions and offer a call with a solutions engineer."),
+];
+
+pub fn next_step(signals: &[&str]) -> &'static str {
+    NEXT_STEPS
+        .iter()
+        .find(|(s, _)| signals.contains(s))
+        .map(|(_, step)| *step)
+        .unwrap_or("Reach out and ask what they are trying to get done.")
+}
+
+/// Everything one sync needs that does not change between accounts.
+struct Ctx<'a> {
+    store: &'a Store,
+    client: &'a Client,
+    s: &'a AttioSettings,
+    opts: &'a SyncOptions,
+    run_id: i64,
+    as_of: i64,
+    now: i64,
+    members: HashMap<String, String>,
+    salt: String,
+}
+
+/// Syncs the routed accounts of run `run_id` to Attio. Per-account failures are in the report;
+/// an `Err` means nothing could be synced (not configured, key refused, stage missing, store).
+pub fn sync(store: &Store, cfg: &Config, client: &Client, run_id: i64, opts: &SyncOptions) -> Result<SyncReport> {
+    let s = cfg.attio.as_ref().ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
+    let as_of = store.run_as_of(run_id)?.ok_or_else(|| Error::Attio(format!("no run {run_id}")))?;
+    let candidates = store.attio_candidates(run_id)?;
+    let mut report = SyncReport { run_id, dry_run: opts.dry_run, ..Default::default() };
+    let open = store.outbox_open(None)?;
+    if candidates.is_empty() && open.is_empty() {
+        return Ok(report);
+    }
+    let fatal = |e: ApiError| Error::Attio(e.to_string());
+    let stages = super::setup::stages(client).map_err(fatal)?;
+    if !stages.iter().any(|t| t == &s.stage) {
+        return Err(Error::Attio(format!(
+            "the deal stage {:?} (attio.stage) does not exist in Attio; stages there: {}. Run `beton attio setup` \
+             to create it, or set attio.stage to one of them",
+            s.stage,
+            stages.join(", ")
+        )));
+    }
+    let members = workspace_members(client).map_err(fatal)?;
+    let salt = if opts.dry_run { String::new() } else { salt(store)? };
+    let ctx = Ctx { store, client, s, opts, run_id, as_of, now: crate::time::now(), members, salt };
+
+    let mut failed: HashMap<i64, String> = HashMap::new();
+    if opts.dry_run {
+        report.replayed = 0;
+        if !open.is_empty() {
+            tracing::info!("attio dry run: {} steps of an interrupted sync would be sent first", open.len());
+        }
+    } else {
+        for step in &open {
+            if failed.contains_key(&step.account_id) {
+                continue;
+            }
+            match send_step(store, client, step, opts.crash_after_send.as_deref(), ctx.now) {
+                Ok(sent) => {
+                    report.replayed += 1;
+                    report.tally(&sent.kind, sent.found);
+                }
+                Err(e) => {
+                    fatal_step(&e)?;
+                    failed.insert(step.account_id, e.to_string());
+                }
+            }
+        }
+    }
+
+    for c in &candidates {
+        let outcome = match failed.get(&c.account_id) {
+            Some(why) => AccountSync { account: c.account.clone(), outcome: Outcome::Failed, detail: why.clone() },
+            None => sync_account(&ctx, c, &mut report)?,
+        };
+        report.accounts.push(outcome);
+    }
+    let Counts { reads, writes, retries } = client.counts();
+    (report.reads, report.writes, report.retries) = (reads, writes, retries);
+    Ok(report)
+}
+
+/// Errors that stop the whole sync rather than one account.
+fn fatal_step(e: &StepError) -> Result<()> {
+    match e {
+        StepError::Auth(m) => Err(Error::Attio(m.clone())),
+        StepError::Store(_) | StepError::Crashed(_) => Err(Error::Attio(e.to_string())),
+        _ => Ok(()),
+    }
+}
+
+/// Workspace members' email (lower case) → member id.
+fn workspace_members(client: &Client) -> std::result::Result<HashMap<String, String>, ApiError> {
+    let v = client.get("/v2/workspace_members", &[])?;
+    Ok(v.get("data")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| {
+                    let email = m.get("email_address").and_then(Value::as_str)?.to_lowercase();
+                    let id = m.get("id").and_then(|i| i.get("workspace_member_id")).and_then(Value::as_str)?;
+                    Some((email, id.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+fn done(c: &AttioCandidate, outcome: Outcome, detail: impl Into<String>) -> Result<AccountSync> {
+    Ok(AccountSync { account: c.account.clone(), outcome, detail: detail.into() })
+}
+
+fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> Result<AccountSync> {
+    let (store, client, s) = (ctx.store, ctx.client, ctx.s);
+    let props = store.account_props(c.account_id, ctx.as_of)?;
+    let Some(domain) = account_domain(&c.account, &props) else {
+        return done(c, Outcome::Unresolved, "no domain: the account has no `domain` property and its key is not a domain");
+    };
+    let name = props.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty());
+    let mut actions: Vec<String> = Vec::new();
+
+    // Company.
+    let cached = store.attio_company(c.account_id)?.filter(|(d, _)| *d == domain).and_then(|(_, rid)| rid);
+    let company = match cached {
+        Some(rid) => Some(rid),
+        None => match find_company(client, &domain) {
+            Ok(found) => found,
+            Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
+        },
+    };
+    let company = match company {
+        Some(rid) => {
+            if !ctx.opts.dry_run {
+                store.set_attio_company(c.account_id, &domain, Some(&rid), ctx.now)?;
+            }
+            rid
+        }
+        None if !s.create_missing_companies => {
+            if !ctx.opts.dry_run {
+                store.set_attio_company(c.account_id, &domain, None, ctx.now)?;
+            }
+            return done(
+                c,
+                Outcome::Unresolved,
+                format!("no Attio company with domain {domain} (create_missing_companies = false)"),
+            );
+        }
+        None if ctx.opts.dry_run => {
+            actions.push(format!("create company {domain}"));
+            String::from("(new company)")
+        }
+        None => {
+            let step = OutboxStep {
+                id: 0,
+                key: format!("company:{}:{domain}", c.account_id),
+                account_id: c.account_id,
+                kind: "company".into(),
+                method: "PUT".into(),
+                path: "/v2/objects/companies/records?matching_attribute=domains".into(),
+                body: company_body(&domain, name).to_string(),
+                marker: String::new(),
+                state: StepState::Pending,
+                attempts: 0,
+            };
+            store.outbox_add(std::slice::from_ref(&step), ctx.now)?;
+            if let Err(e) = run_open(ctx, c.account_id, report) {
+                return step_failure(c, e);
+            }
+            match store.attio_company(c.account_id)?.and_then(|(_, rid)| rid) {
+                Some(rid) => {
+                    actions.push(format!("created company {domain}"));
+                    rid
+                }
+                None => return done(c, Outcome::Failed, format!("the company {domain} was not created")),
+            }
+        }
+    };
+
+    // Deal: is there one already?
+    let local = store.attio_deal(c.account_id)?;
+    let existing = match &local {
+        Some((rid, _)) => Some(rid.clone()),
+        None => match find_deal(client, &s.match_attribute, &c.account) {
+            Ok(found) => found,
+            Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
+        },
+    };
+    let is_new = existing.is_none();
+    let signal_names: Vec<&str> = c.signals.iter().map(|x| x.signal.as_str()).collect();
+    let mut values = Map::new();
+    values.insert(s.match_attribute.clone(), json!([c.account]));
+    values.insert("name".into(), json!([format!("PQL – {}", name.unwrap_or(&domain))]));
+    values.insert("associated_company".into(), json!([{"target_object": "companies", "target_record_id": company}]));
+    values.insert("lead_source".into(), json!(["pql"]));
+    values.insert("pql_score".into(), json!([c.score]));
+    values.insert("pql_signals".into(), json!([signal_names.join(", ")]));
+    let owner = props
+        .get("owner_email")
+        .and_then(Value::as_str)
+        .and_then(|e| ctx.members.get(&e.trim().to_lowercase()))
+        .or_else(|| ctx.members.get(&s.default_owner.trim().to_lowercase()))
+        .cloned();
+    if let Some(id) = &owner {
+        values.insert("owner".into(), json!([{"referenced_actor_type": "workspace-member", "referenced_actor_id": id}]));
+    }
+    if !s.value_property.is_empty()
+        && let Some(v) = crate::signals::numeric(props.get(&s.value_property)).filter(|v| *v >= 0.0)
+    {
+        values.insert("value".into(), json!([(v * 100.0).round() / 100.0]));
+    }
+    if is_new {
+        values.insert("stage".into(), json!([s.stage]));
+    }
+    let deal_body = json!({"data": {"values": values}});
+    let digest = digest_of(&deal_body);
+
+    let new_types: Vec<&str> = c.signals.iter().filter(|x| x.emitted).map(|x| x.signal.as_str()).collect();
+    let context = is_new || !new_types.is_empty();
+    let mut steps = Vec::new();
+    let step = |kind: &str, key: String, method: &str, path: String, body: Value| OutboxStep {
+        id: 0,
+        marker: marker(&key),
+        key,
+        account_id: c.account_id,
+        kind: kind.into(),
+        method: method.into(),
+        path,
+        body: body.to_string(),
+        state: StepState::Pending,
+        attempts: 0,
+    };
+    if local.as_ref().is_none_or(|(_, d)| *d != digest) {
+        steps.push(step(
+            "deal",
+            format!("deal:{}:{digest}", c.account_id),
+            "PUT",
+            format!("/v2/objects/deals/records?matching_attribute={}", s.match_attribute),
+            deal_body,
+        ));
+    }
+    if context && s.note {
+        let key = format!("note:{}:{}", c.account_id, ctx.run_id);
+        let content = note_content(ctx, c, &props, is_new, &new_types, name.unwrap_or(&domain), &marker(&key))?;
+        let title = if is_new {
+            format!("PQL handoff: {} (score {})", name.unwrap_or(&domain), c.score)
+        } else {
+            format!("PQL update: {} (score {}), new: {}", name.unwrap_or(&domain), c.score, new_types.join(", "))
+        };
+        let body = json!({"data": {"parent_object": "deals", "parent_record_id": DEAL_ID, "title": title,
+                                   "format": "markdown", "content": content}});
+        steps.push(step("note", key, "POST", "/v2/notes".into(), body));
+    }
+    if context && s.task {
+        let key = format!("task:{}:{}", c.account_id, ctx.run_id);
+        let top: Vec<&str> = signal_names.iter().take(3).copied().collect();
+        let mut content = format!(
+            "Follow up with {} (PQL score {}: {}). {}",
+            name.unwrap_or(&domain),
+            c.score,
+            top.join(", "),
+            next_step(&signal_names)
+        );
+        let tail = format!(" [Beton ref {}]", marker(&key));
+        content = content.chars().take(2000 - tail.chars().count()).collect::<String>() + &tail;
+        let due = next_business_day(ctx.now).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let assignees: Vec<Value> = owner
+            .iter()
+            .map(|id| json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": id}))
+            .collect();
+        let body = json!({"data": {"content": content, "format": "plaintext", "deadline_at": due, "is_completed": false,
+                                   "linked_records": [{"target_object": "deals", "target_record_id": DEAL_ID}],
+                                   "assignees": assignees}});
+        steps.push(step("task", key, "POST", "/v2/tasks".into(), body));
+    }
+    if is_new && !s.list.is_empty() {
+        let body = json!({"data": {"parent_record_id": company, "parent_object": "companies", "entry_values": {}}});
+        steps.push(step("list", format!("list:{}:{}", c.account_id, s.list), "PUT", format!("/v2/lists/{}/entries", s.list), body));
+    }
+
+    if ctx.opts.dry_run {
+        for st in &steps {
+            if store.outbox_state(&st.key)?.is_some_and(|x| x != StepState::Failed) {
+                continue;
+            }
+            actions.push(match st.kind.as_str() {
+                "deal" if is_new => format!("create deal (stage {:?}, score {})", s.stage, c.score),
+                "deal" => format!("update deal (score {}, signals {})", c.score, signal_names.join(", ")),
+                "list" => format!("add the company to list {}", s.list),
+                k => format!("add a {k}"),
+            });
+        }
+        let outcome = if actions.is_empty() {
+            Outcome::Unchanged
+        } else if is_new {
+            Outcome::Created
+        } else {
+            Outcome::Updated
+        };
+        let detail = if actions.is_empty() { "nothing to send".to_string() } else { format!("would {}", actions.join(", ")) };
+        return done(c, outcome, detail);
+    }
+
+    store.outbox_add(&steps, ctx.now)?;
+    let sent = match run_open(ctx, c.account_id, report) {
+        Ok(sent) => sent,
+        Err(e) => return step_failure(c, e),
+    };
+    for k in &sent {
+        match k.as_str() {
+            "deal" if is_new => {
+                report.deals_created += 1;
+                actions.push("created deal".into());
+            }
+            "deal" => {
+                report.deals_updated += 1;
+                actions.push("updated deal".into());
+            }
+            "list" => actions.push("added to list".into()),
+            "company" => {}
+            other => actions.push(format!("added {other}")),
+        }
+    }
+    let outcome = if sent.iter().any(|k| k == "deal") && is_new {
+        Outcome::Created
+    } else if sent.is_empty() {
+        Outcome::Unchanged
+    } else {
+        Outcome::Updated
+    };
+    let detail = if actions.is_empty() { "up to date".into() } else { actions.join(", ") };
+    done(c, outcome, detail)
+}
+
+fn step_failure(c: &AttioCandidate, e: StepError) -> Result<AccountSync> {
+    fatal_step(&e)?;
+    done(c, Outcome::Failed, e.to_string())
+}
+
+/// Sends the account's open steps in order; returns the kinds sent. Stops at the first failure.
+fn run_open(ctx: &Ctx<'_>, account_id: i64, report: &mut SyncReport) -> std::result::Result<Vec<String>, StepError> {
+    let mut kinds = Vec::new();
+    for step in ctx.store.outbox_open(Some(account_id))? {
+        let sent = send_step(ctx.store, ctx.client, &step, ctx.opts.crash_after_send.as_deref(), ctx.now)?;
+        report.tally(&sent.kind, sent.found);
+        kinds.push(sent.kind);
+    }
+    Ok(kinds)
+}
+
+/// The deal whose unique attribute holds this account key, if Attio has one.
+pub fn find_deal(client: &Client, slug: &str, key: &str) -> std::result::Result<Option<String>, ApiError> {
+    let body = json!({"filter": {slug: {"$eq": key}}, "limit": 1, "offset": 0});
+    let v = client.send(Method::Post, "/v2/objects/deals/records/query", &[], Some(&body))?;
+    Ok(v.get("data").and_then(Value::as_array).and_then(|a| a.first()).and_then(record_id).map(str::to_string))
+}
+
+/// The handoff note (markdown). End users appear as salted hashes unless `include_people`.
+fn note_content(
+    ctx: &Ctx<'_>,
+    c: &AttioCandidate,
+    props: &Map<String, Value>,
+    is_new: bool,
+    new_types: &[&str],
+    company: &str,
+    marker: &str,
+) -> Result<String> {
+    let mut md = format!("## PQL: {company}, score {} ({})\n\n", c.score, c.tier);
+    if is_new {
+        md.push_str("Beton routed this account to sales from its product usage.\n\n");
+    } else {
+        md.push_str(&format!("New signals since the last handoff: **{}**.\n\n", new_types.join(", ")));
+    }
+    md.push_str("### Why now\n");
+    for sig in &c.signals {
+        let new = if !is_new && sig.emitted { " (new)" } else { "" };
+        md.push_str(&format!("- **{}** (+{}){new}: {}\n", sig.signal, sig.base, sig.evidence));
+    }
+    let to_day = day_of(ctx.as_of);
+    let users = ctx.store.account_user_activity(c.account_id, to_day - 30, to_day + 1)?;
+    let features = ctx.store.account_feature_days(c.account_id, to_day - 30, to_day + 1)?;
+    md.push_str("\n### Usage, last 30 days\n");
+    md.push_str(&format!("- Active users: {}\n", users.len()));
+    if !users.is_empty() {
+        let top: Vec<String> = users
+            .iter()
+            .take(3)
+            .map(|(u, n)| {
+                let who = if ctx.s.include_people { u.clone() } else { format!("user {}", user_hash(&ctx.salt, u)) };
+                format!("{who} ({n} events)")
+            })
+            .collect();
+        md.push_str(&format!("- Most active: {}\n", top.join(", ")));
+    }
+    if !features.is_empty() {
+        let top: Vec<String> = features.iter().take(5).map(|(f, n)| format!("{f} ({n} days)")).collect();
+        md.push_str(&format!("- Top features: {}\n", top.join(", ")));
+    }
+    let prop = |k: &str| props.get(k).filter(|v| !v.is_null()).map(|v| v.as_str().map_or(v.to_string(), str::to_string));
+    if let Some(plan) = prop("plan") {
+        md.push_str(&format!("- Plan: {plan}\n"));
+    }
+    for (k, label) in [("trial_started_at", "Trial started"), ("trial_ends_at", "Trial ends")] {
+        if let Some(t) = prop(k).and_then(|v| crate::time::parse_ts(&v)) {
+            let days = (t - ctx.as_of) as f64 / DAY as f64;
+            let when = if days >= 0.0 { format!("in {days:.0} days") } else { format!("{:.0} days ago", -days) };
+            md.push_str(&format!("- {label}: {} ({when})\n", fmt_date(t)));
+        }
+    }
+    let names: Vec<&str> = c.signals.iter().map(|x| x.signal.as_str()).collect();
+    md.push_str(&format!("\n### Recommended next step\n{}\n", next_step(&names)));
+    md.push_str(&format!("\n_Beton ref {marker} · run {} · as of {}_\n", ctx.run_id, crate::time::fmt_ts(ctx.as_of)));
+    Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_business_day_skips_weekends() {
+        let fri = crate::time::parse_ts("2026-11-20T15:00:00Z").unwrap();
+        assert_eq!(next_business_day(fri).to_rfc3339(), "2026-11-23T09:00:00+00:00");
+        let tue = crate::time::parse_ts("2026-11-24T23:59:00Z").unwrap();
+        assert_eq!(next_business_day(tue).to_rfc3339(), "2026-11-25T09:00:00+00:00");
+    }
+
+    #[test]
+    fn digest_ignores_the_stage_only() {
+        let a = json!({"data": {"values": {"pql_score": [80], "stage": ["Lead"]}}});
+        let b = json!({"data": {"values": {"pql_score": [80]}}});
+        let c = json!({"data": {"values": {"pql_score": [81]}}});
+        assert_eq!(digest_of(&a), digest_of(&b));
+        assert_ne!(digest_of(&b), digest_of(&c));
+    }
+
+    #[test]
+    fn next_step_follows_the_strongest_intent() {
+        assert!(next_step(&["pricing_intent", "billing_intent"]).contains("checkout"));
+        assert!(next_step(&["usage_spike"]).contains("spiking"));
+    }
+}

@@ -1,0 +1,139 @@
+//! `beton connect attio`, `beton attio setup` and `beton sync attio`: print what was done.
+
+use beton::attio::setup::{check_key, setup, with_attio_section};
+use beton::attio::sync::Outcome;
+use beton::attio::{ApiKey, Client, SyncOptions, client::KEY_VAR};
+use beton::config::{Config, Paths, TEMPLATE, write_atomic};
+use beton::daily::LOCK_WAIT;
+use beton::store::RunLock;
+use beton::{Error, Result};
+
+use crate::cli::Global;
+use crate::headless::{Exit, context};
+
+/// `println!` that stays quiet when stdout is closed.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// Test hook: the kind of outbox step after whose send `beton sync attio` stops, as if killed.
+const CRASH_HOOK: &str = "BETON_TEST_CRASH_AFTER_SEND";
+
+fn key() -> Result<ApiKey> {
+    ApiKey::from_env().ok_or_else(|| {
+        Error::Attio(format!(
+            "{KEY_VAR} is not set: create an API key in Attio (Workspace settings → Developers) with the scopes \
+             in docs/ATTIO.md and export it"
+        ))
+    })
+}
+
+pub fn connect(g: &Global, base_url: Option<String>) -> Result<Exit> {
+    let paths = Paths::resolve(g.config.clone(), g.data_dir.clone())?;
+    let cfg = Config::load(&paths.config_file)?;
+    let mut settings = cfg.attio.clone().unwrap_or_default();
+    if let Some(url) = &base_url {
+        settings.base_url = url.trim_end_matches('/').to_string();
+    }
+    let client = Client::new(&settings, key()?).map_err(|e| Error::Attio(e.to_string()))?;
+    let conn = check_key(&client, !settings.list.is_empty()).map_err(Error::Attio)?;
+    out!("Attio key is active for workspace {} ({})", conn.workspace_name, conn.workspace_slug);
+    if !conn.missing.is_empty() {
+        out!("The key lacks scopes the sync needs:");
+        for m in &conn.missing {
+            out!("  - {m}");
+        }
+        return Err(Error::Attio(
+            "add the scopes above to the key (Workspace settings → Developers), then run `beton connect attio` again"
+                .into(),
+        ));
+    }
+    let text = match std::fs::read_to_string(&paths.config_file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TEMPLATE.to_string(),
+        Err(e) => return Err(Error::io(&paths.config_file, e)),
+    };
+    let url = base_url.as_deref().map(|u| u.trim_end_matches('/'));
+    let updated = with_attio_section(&text, &conn.workspace_slug, url)
+        .map_err(|m| Error::Config { origin: paths.config_file.display().to_string(), message: m })?;
+    Config::parse(&updated, &paths.config_file.display().to_string())?;
+    write_atomic(&paths.config_file, &updated)?;
+    out!("saved the [attio] settings to {} (the key stays in {KEY_VAR})", paths.config_file.display());
+    out!("next: `beton attio setup` creates the deal attributes the sync needs");
+    Ok(0)
+}
+
+fn client(cfg: &Config) -> Result<Client> {
+    let s = cfg.attio.as_ref().ok_or_else(|| Error::Attio("not configured: run `beton connect attio` first".into()))?;
+    Client::new(s, key()?).map_err(|e| Error::Attio(e.to_string()))
+}
+
+pub fn setup_cmd(g: &Global, dry_run: bool) -> Result<Exit> {
+    let ctx = context(g)?;
+    let client = client(&ctx.config)?;
+    let s = ctx.config.attio.clone().unwrap_or_default();
+    let lines = setup(&client, &s, dry_run).map_err(Error::Attio)?;
+    if g.json {
+        out!("{}", serde_json::to_string_pretty(&lines).unwrap_or_default());
+    } else {
+        for l in &lines {
+            out!("  {:<13} {}", l.outcome, l.what);
+        }
+        let created = lines.iter().filter(|l| l.outcome == "created").count();
+        let would = lines.iter().filter(|l| l.outcome == "would create").count();
+        if dry_run {
+            out!("dry run: {would} to create, nothing sent");
+        } else {
+            out!("{created} created, {} already there", lines.iter().filter(|l| l.outcome == "exists").count());
+        }
+    }
+    Ok(if lines.iter().any(|l| l.outcome == "missing") { 2 } else { 0 })
+}
+
+pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool) -> Result<Exit> {
+    let ctx = context(g)?;
+    let client = client(&ctx.config)?;
+    let _lock = RunLock::acquire(&ctx.paths.data_dir, LOCK_WAIT)?;
+    let store = ctx.open_store()?;
+    if pull {
+        let r = beton::attio::pull::pull(&store, &ctx.config, &client, dry_run)?;
+        if g.json {
+            out!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        } else {
+            out!(
+                "{} deals in Attio: {} won, {} lost, {} open; {} {} as deals{}",
+                r.deals,
+                r.won,
+                r.lost,
+                r.open,
+                r.stored,
+                if dry_run { "would be stored" } else { "stored" },
+                if r.unmapped > 0 {
+                    format!("; {} map to no account (e.g. {})", r.unmapped, r.unmapped_examples.join(", "))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        return Ok(0);
+    }
+    let run = store
+        .latest_run("daily")?
+        .ok_or_else(|| Error::NoData("no run yet: `beton --run-daily` scores the accounts first".into()))?;
+    let opts = SyncOptions { dry_run, crash_after_send: std::env::var(CRASH_HOOK).ok().filter(|v| !v.is_empty()) };
+    let r = beton::attio::sync(&store, &ctx.config, &client, run.id, &opts)?;
+    if g.json {
+        out!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+    } else {
+        let head = if dry_run { "dry run, nothing sent" } else { "sent" };
+        out!("Attio sync of run {} as of {} ({head})", run.id, beton::time::fmt_ts(run.as_of));
+        for a in &r.accounts {
+            out!("  {:<10} {:<28} {}", format!("{:?}", a.outcome).to_lowercase(), a.account, a.detail);
+        }
+        out!("  {}", r.summary());
+    }
+    Ok(if r.count(Outcome::Failed) > 0 { 2 } else { 0 })
+}

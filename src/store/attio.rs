@@ -1,0 +1,320 @@
+//! The Attio sync's tables: company cache, deal map, and the outbox of writes (docs/ATTIO.md).
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Map, Value};
+
+use super::Store;
+use crate::error::Result;
+
+/// A routed account of a run, as the Attio sync needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttioCandidate {
+    pub account_id: i64,
+    pub account: String,
+    pub score: u32,
+    pub tier: String,
+    pub signals: Vec<CandidateSignal>,
+}
+
+/// One fired signal of a candidate; `emitted` is false inside its cooldown (SPEC §3).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateSignal {
+    pub signal: String,
+    pub base: u32,
+    pub evidence: String,
+    pub emitted: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepState {
+    /// Written, never sent.
+    Pending,
+    /// Sent; whether Attio applied it is unknown until it is replayed or confirmed.
+    Sent,
+    Done,
+    /// Attio rejected it (a 4xx); planned again it becomes pending.
+    Failed,
+}
+
+impl StepState {
+    fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Sent => "sent",
+            StepState::Done => "done",
+            StepState::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "sent" => StepState::Sent,
+            "done" => StepState::Done,
+            "failed" => StepState::Failed,
+            _ => StepState::Pending,
+        }
+    }
+}
+
+/// One write of the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxStep {
+    pub id: i64,
+    pub key: String,
+    pub account_id: i64,
+    pub kind: String,
+    pub method: String,
+    pub path: String,
+    pub body: String,
+    pub marker: String,
+    pub state: StepState,
+    pub attempts: i64,
+}
+
+/// What a confirmed step changes in the local state, in the same transaction as "done".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion<'a> {
+    Company { domain: &'a str },
+    Deal { digest: &'a str },
+    Other,
+}
+
+impl Store {
+    /// The routed accounts of a run with their fired signals, best score first.
+    pub fn attio_candidates(&self, run_id: i64) -> Result<Vec<AttioCandidate>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT s.account_id, a.key, s.score, s.tier FROM run_scores s JOIN accounts a ON a.id = s.account_id
+             WHERE s.run_id = ?1 AND s.routed ORDER BY s.score DESC, a.key",
+        )?;
+        let rows = stmt.query_map([run_id], |r| {
+            Ok(AttioCandidate { account_id: r.get(0)?, account: r.get(1)?, score: r.get(2)?, tier: r.get(3)?, signals: vec![] })
+        })?;
+        let mut out: Vec<AttioCandidate> = rows.collect::<rusqlite::Result<_>>()?;
+        let mut sig = self.conn().prepare(
+            "SELECT signal, base, evidence, emitted FROM run_signals WHERE run_id = ?1 AND account_id = ?2
+             ORDER BY base DESC, signal",
+        )?;
+        for c in &mut out {
+            let rows = sig.query_map(params![run_id, c.account_id], |r| {
+                Ok(CandidateSignal { signal: r.get(0)?, base: r.get(1)?, evidence: r.get(2)?, emitted: r.get(3)? })
+            })?;
+            c.signals = rows.collect::<rusqlite::Result<_>>()?;
+        }
+        Ok(out)
+    }
+
+    /// An account's properties as of `t`: the snapshot overlaid with every `$group_set` before `t`.
+    pub fn account_props(&self, account_id: i64, t: i64) -> Result<Map<String, Value>> {
+        let snapshot: Option<String> = self
+            .conn()
+            .query_row("SELECT snapshot FROM accounts WHERE id = ?1", [account_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let mut props: Map<String, Value> =
+            snapshot.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
+        let mut stmt = self
+            .conn()
+            .prepare_cached("SELECT props FROM prop_history WHERE account_id = ?1 AND ts < ?2 ORDER BY ts, seq")?;
+        let rows = stmt.query_map(params![account_id, t], |r| r.get::<_, String>(0))?;
+        for row in rows {
+            if let Ok(set) = serde_json::from_str::<Map<String, Value>>(&row?) {
+                props.extend(set);
+            }
+        }
+        Ok(props)
+    }
+
+    /// Per user, activity events in days `[from_day, to_day)`, most active first.
+    pub fn account_user_activity(&self, account_id: i64, from_day: i64, to_day: i64) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT u.key, sum(d.activity) AS n FROM user_day d JOIN users u ON u.id = d.user_id
+             WHERE d.day >= ?2 AND d.day < ?3 AND d.account_id = ?1 AND d.activity > 0
+             GROUP BY u.key ORDER BY n DESC, u.key",
+        )?;
+        let rows = stmt.query_map(params![account_id, from_day, to_day], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Per feature, the days in `[from_day, to_day)` it was used on, most used first.
+    pub fn account_feature_days(&self, account_id: i64, from_day: i64, to_day: i64) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT f.name, count(*) AS n FROM feature_day d JOIN features f ON f.id = d.feature_id
+             WHERE d.day >= ?2 AND d.day < ?3 AND d.account_id = ?1
+             GROUP BY f.name ORDER BY n DESC, f.name",
+        )?;
+        let rows = stmt.query_map(params![account_id, from_day, to_day], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The cached company of an account: its domain and record id (None: not in Attio).
+    pub fn attio_company(&self, account_id: i64) -> Result<Option<(String, Option<String>)>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT domain, record_id FROM attio_companies WHERE account_id = ?1", [account_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    pub fn set_attio_company(&self, account_id: i64, domain: &str, record_id: Option<&str>, t: i64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO attio_companies(account_id, domain, record_id, checked_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(account_id) DO UPDATE SET domain = excluded.domain, record_id = excluded.record_id,
+               checked_at = excluded.checked_at",
+            params![account_id, domain, record_id, t],
+        )?;
+        Ok(())
+    }
+
+    /// Attio company record id → account key, for every resolved company.
+    pub fn attio_company_accounts(&self) -> Result<HashMap<String, String>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT c.record_id, a.key FROM attio_companies c JOIN accounts a ON a.id = c.account_id
+             WHERE c.record_id IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The deal Beton made for an account: record id and digest of the values last asserted.
+    pub fn attio_deal(&self, account_id: i64) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT record_id, digest FROM attio_deals WHERE account_id = ?1", [account_id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    /// Adds steps in one transaction. A step whose key exists is left alone, unless Attio had
+    /// rejected it: then it is pending again with the new body. Returns how many are new or revived.
+    pub fn outbox_add(&self, steps: &[OutboxStep], t: i64) -> Result<usize> {
+        let tx = self.conn().unchecked_transaction()?;
+        let mut n = 0;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT INTO attio_outbox(key, account_id, kind, method, path, body, marker, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)
+                 ON CONFLICT(key) DO UPDATE SET state = 'pending', body = excluded.body, path = excluded.path,
+                   error = NULL
+                 WHERE attio_outbox.state = 'failed'",
+            )?;
+            for s in steps {
+                n += stmt.execute(params![s.key, s.account_id, s.kind, s.method, s.path, s.body, s.marker, t])?;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// Steps not done yet (pending or sent), oldest first; of one account when given.
+    pub fn outbox_open(&self, account_id: Option<i64>) -> Result<Vec<OutboxStep>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT id, key, account_id, kind, method, path, body, marker, state, attempts FROM attio_outbox
+             WHERE state IN ('pending', 'sent') AND (?1 IS NULL OR account_id = ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map([account_id], |r| {
+            Ok(OutboxStep {
+                id: r.get(0)?,
+                key: r.get(1)?,
+                account_id: r.get(2)?,
+                kind: r.get(3)?,
+                method: r.get(4)?,
+                path: r.get(5)?,
+                body: r.get(6)?,
+                marker: r.get(7)?,
+                state: StepState::parse(&r.get::<_, String>(8)?),
+                attempts: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The state of the step with `key`, if there is one.
+    pub fn outbox_state(&self, key: &str) -> Result<Option<StepState>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT state FROM attio_outbox WHERE key = ?1", [key], |r| r.get::<_, String>(0))
+            .optional()?
+            .map(|s| StepState::parse(&s)))
+    }
+
+    /// Records that a step is about to be sent (committed before the request goes out).
+    pub fn outbox_sent(&self, id: i64, t: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE attio_outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2 WHERE id = ?1",
+            params![id, t],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a step done with the id Attio gave, and applies what it changes locally, atomically.
+    pub fn outbox_done(&self, step: &OutboxStep, result: &str, what: Completion<'_>, t: i64) -> Result<()> {
+        let tx = self.conn().unchecked_transaction()?;
+        tx.execute(
+            "UPDATE attio_outbox SET state = ?2, done_at = ?3, result = ?4, error = NULL WHERE id = ?1",
+            params![step.id, StepState::Done.as_str(), t, result],
+        )?;
+        match what {
+            Completion::Company { domain } => {
+                tx.execute(
+                    "INSERT INTO attio_companies(account_id, domain, record_id, checked_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(account_id) DO UPDATE SET domain = excluded.domain, record_id = excluded.record_id,
+                       checked_at = excluded.checked_at",
+                    params![step.account_id, domain, result, t],
+                )?;
+            }
+            Completion::Deal { digest } => {
+                tx.execute(
+                    "INSERT INTO attio_deals(account_id, record_id, digest, synced_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(account_id) DO UPDATE SET record_id = excluded.record_id, digest = excluded.digest,
+                       synced_at = excluded.synced_at",
+                    params![step.account_id, result, digest, t],
+                )?;
+            }
+            Completion::Other => {}
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Marks a step rejected by Attio, with the reason.
+    pub fn outbox_failed(&self, id: i64, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE attio_outbox SET state = 'failed', error = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+
+    /// Steps by state, for reports and tests.
+    pub fn outbox_counts(&self) -> Result<HashMap<String, i64>> {
+        let mut stmt = self.conn().prepare("SELECT state, count(*) FROM attio_outbox GROUP BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Every account key with its `domain` property from the snapshot (for mapping pulled deals).
+    pub fn account_domains(&self) -> Result<Vec<(String, Option<String>)>> {
+        let mut stmt = self.conn().prepare("SELECT key, snapshot FROM accounts ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, snapshot) = row?;
+            let domain = snapshot
+                .and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok())
+                .and_then(|m| m.get("domain").and_then(Value::as_str).map(str::to_string));
+            out.push((key, domain));
+        }
+        Ok(out)
+    }
+}
+
+impl Store {
+    /// The time T a run detected at.
+    pub fn run_as_of(&self, run_id: i64) -> Result<Option<i64>> {
+        Ok(self.conn().query_row("SELECT as_of FROM runs WHERE id = ?1", [run_id], |r| r.get(0)).optional()?)
+    }
+}
