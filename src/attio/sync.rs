@@ -232,6 +232,8 @@ pub fn sync(store: &Store, cfg: &Config, client: &Client, run_id: i64, opts: &Sy
                     report.replayed += 1;
                     report.tally(&sent.kind, sent.found);
                 }
+                // Waiting for a deal that Attio rejected: planning the account sends it again first.
+                Err(StepError::Blocked(_)) => {}
                 Err(e) => {
                     fatal_step(&e)?;
                     failed.insert(step.account_id, e.to_string());
