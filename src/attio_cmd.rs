@@ -131,7 +131,12 @@ pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool) -> Result<Exit> {
         let head = if dry_run { "dry run, nothing sent" } else { "sent" };
         out!("Attio sync of run {} as of {} ({head})", run.id, beton::time::fmt_ts(run.as_of));
         for a in &r.accounts {
-            out!("  {:<10} {:<28} {}", format!("{:?}", a.outcome).to_lowercase(), a.account, a.detail);
+            let label = match (dry_run, a.outcome) {
+                (true, Outcome::Created) => "new".to_string(),
+                (true, Outcome::Updated) => "update".to_string(),
+                (_, o) => format!("{o:?}").to_lowercase(),
+            };
+            out!("  {label:<10} {:<28} {}", a.account, a.detail);
         }
         out!("  {}", r.summary());
     }

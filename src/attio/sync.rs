@@ -75,7 +75,8 @@ impl SyncReport {
     /// One line for the daily report.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{} routed: {} created, {} updated, {} unchanged, {} unresolved, {} failed; {} notes, {} tasks, {} list entries; {} writes, {} reads",
+            "{}{} routed: {} created, {} updated, {} unchanged, {} unresolved, {} failed; {} notes, {} tasks, {} list entries; {} writes, {} reads",
+            if self.dry_run { "dry run, nothing sent: " } else { "" },
             self.accounts.len(),
             self.count(Outcome::Created),
             self.count(Outcome::Updated),
