@@ -40,7 +40,11 @@ pub fn connect(g: &Global, base_url: Option<String>) -> Result<Exit> {
     }
     let client = Client::new(&settings, key()?).map_err(|e| Error::Attio(e.to_string()))?;
     let conn = check_key(&client, !settings.list.is_empty()).map_err(Error::Attio)?;
-    out!("Attio key is active for workspace {} ({})", conn.workspace_name, conn.workspace_slug);
+    out!(
+        "Attio key is active for workspace {} ({})",
+        conn.workspace_name,
+        conn.workspace_slug
+    );
     if !conn.missing.is_empty() {
         out!("The key lacks scopes the sync needs:");
         for m in &conn.missing {
@@ -57,17 +61,26 @@ pub fn connect(g: &Global, base_url: Option<String>) -> Result<Exit> {
         Err(e) => return Err(Error::io(&paths.config_file, e)),
     };
     let url = base_url.as_deref().map(|u| u.trim_end_matches('/'));
-    let updated = with_attio_section(&text, &conn.workspace_slug, url)
-        .map_err(|m| Error::Config { origin: paths.config_file.display().to_string(), message: m })?;
+    let updated =
+        with_attio_section(&text, &conn.workspace_slug, url).map_err(|m| Error::Config {
+            origin: paths.config_file.display().to_string(),
+            message: m,
+        })?;
     Config::parse(&updated, &paths.config_file.display().to_string())?;
     write_atomic(&paths.config_file, &updated)?;
-    out!("saved the [attio] settings to {} (the key stays in {KEY_VAR})", paths.config_file.display());
+    out!(
+        "saved the [attio] settings to {} (the key stays in {KEY_VAR})",
+        paths.config_file.display()
+    );
     out!("next: `beton attio setup` creates the deal attributes the sync needs");
     Ok(0)
 }
 
 fn client(cfg: &Config) -> Result<Client> {
-    let s = cfg.attio.as_ref().ok_or_else(|| Error::Attio("not configured: run `beton connect attio` first".into()))?;
+    let s = cfg
+        .attio
+        .as_ref()
+        .ok_or_else(|| Error::Attio("not configured: run `beton connect attio` first".into()))?;
     Client::new(s, key()?).map_err(|e| Error::Attio(e.to_string()))
 }
 
@@ -77,7 +90,10 @@ pub fn setup_cmd(g: &Global, dry_run: bool) -> Result<Exit> {
     let s = ctx.config.attio.clone().unwrap_or_default();
     let lines = setup(&client, &s, dry_run).map_err(Error::Attio)?;
     if g.json {
-        out!("{}", serde_json::to_string_pretty(&lines).unwrap_or_default());
+        out!(
+            "{}",
+            serde_json::to_string_pretty(&lines).unwrap_or_default()
+        );
     } else {
         for l in &lines {
             out!("  {:<13} {}", l.outcome, l.what);
@@ -87,10 +103,17 @@ pub fn setup_cmd(g: &Global, dry_run: bool) -> Result<Exit> {
         if dry_run {
             out!("dry run: {would} to create, nothing sent");
         } else {
-            out!("{created} created, {} already there", lines.iter().filter(|l| l.outcome == "exists").count());
+            out!(
+                "{created} created, {} already there",
+                lines.iter().filter(|l| l.outcome == "exists").count()
+            );
         }
     }
-    Ok(if lines.iter().any(|l| l.outcome == "missing") { 2 } else { 0 })
+    Ok(if lines.iter().any(|l| l.outcome == "missing") {
+        2
+    } else {
+        0
+    })
 }
 
 pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool) -> Result<Exit> {
@@ -112,7 +135,11 @@ pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool) -> Result<Exit> {
                 r.stored,
                 if dry_run { "would be stored" } else { "stored" },
                 if r.unmapped > 0 {
-                    format!("; {} map to no account (e.g. {})", r.unmapped, r.unmapped_examples.join(", "))
+                    format!(
+                        "; {} map to no account (e.g. {})",
+                        r.unmapped,
+                        r.unmapped_examples.join(", ")
+                    )
                 } else {
                     String::new()
                 }
@@ -120,16 +147,27 @@ pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool) -> Result<Exit> {
         }
         return Ok(0);
     }
-    let run = store
-        .latest_run("daily")?
-        .ok_or_else(|| Error::NoData("no run yet: `beton --run-daily` scores the accounts first".into()))?;
-    let opts = SyncOptions { dry_run, crash_after_send: std::env::var(CRASH_HOOK).ok().filter(|v| !v.is_empty()) };
+    let run = store.latest_run("daily")?.ok_or_else(|| {
+        Error::NoData("no run yet: `beton --run-daily` scores the accounts first".into())
+    })?;
+    let opts = SyncOptions {
+        dry_run,
+        crash_after_send: std::env::var(CRASH_HOOK).ok().filter(|v| !v.is_empty()),
+    };
     let r = beton::attio::sync(&store, &ctx.config, &client, run.id, &opts)?;
     if g.json {
         out!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {
-        let head = if dry_run { "dry run, nothing sent" } else { "sent" };
-        out!("Attio sync of run {} as of {} ({head})", run.id, beton::time::fmt_ts(run.as_of));
+        let head = if dry_run {
+            "dry run, nothing sent"
+        } else {
+            "sent"
+        };
+        out!(
+            "Attio sync of run {} as of {} ({head})",
+            run.id,
+            beton::time::fmt_ts(run.as_of)
+        );
         for a in &r.accounts {
             let label = match (dry_run, a.outcome) {
                 (true, Outcome::Created) => "new".to_string(),

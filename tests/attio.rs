@@ -33,11 +33,16 @@ fn settings(fake: &Fake) -> AttioSettings {
 }
 
 fn config(s: AttioSettings) -> Config {
-    Config { attio: Some(s), ..Config::default() }
+    Config {
+        attio: Some(s),
+        ..Config::default()
+    }
 }
 
 fn client(cfg: &Config) -> Client {
-    Client::new(cfg.attio.as_ref().unwrap(), ApiKey::new(KEY)).unwrap().with_backoff(Duration::from_millis(5))
+    Client::new(cfg.attio.as_ref().unwrap(), ApiKey::new(KEY))
+        .unwrap()
+        .with_backoff(Duration::from_millis(5))
 }
 
 /// A workspace with two accounts: acme.com (its company is in Attio, its owner a member, end
@@ -49,10 +54,21 @@ fn workspace(fake: &Fake) -> (tempfile::TempDir, Store) {
     let mut ingest = Ingest::begin(&store, &cfg).unwrap();
     let acme = json!({"name": "Acme", "domain": "acme.com", "owner_email": "AE1@example.com", "arr": 24000,
                       "plan": "team", "trial_ends_at": "2026-11-25T00:00:00Z"});
-    ingest.account_snapshot("acme.com", None, acme.as_object().unwrap()).unwrap();
+    ingest
+        .account_snapshot("acme.com", None, acme.as_object().unwrap())
+        .unwrap();
     let globex = json!({"name": "Globex", "owner_email": "nobody@example.com"});
-    ingest.account_snapshot("globex.io", None, globex.as_object().unwrap()).unwrap();
-    for (i, user) in ["jane.doe@acme.com", "john.roe@acme.com", "jane.doe@acme.com"].iter().enumerate() {
+    ingest
+        .account_snapshot("globex.io", None, globex.as_object().unwrap())
+        .unwrap();
+    for (i, user) in [
+        "jane.doe@acme.com",
+        "john.roe@acme.com",
+        "jane.doe@acme.com",
+    ]
+    .iter()
+    .enumerate()
+    {
         ingest
             .event(&EventIn {
                 uuid: None,
@@ -72,7 +88,12 @@ fn workspace(fake: &Fake) -> (tempfile::TempDir, Store) {
 }
 
 fn fired(signal: SignalType, evidence: &str) -> Fired {
-    Fired { signal, base: signal.base(&Config::default()), evidence: evidence.into(), numbers: Default::default() }
+    Fired {
+        signal,
+        base: signal.base(&Config::default()),
+        evidence: evidence.into(),
+        numbers: Default::default(),
+    }
 }
 
 fn score(store: &Store, key: &str, fired: Vec<Fired>) -> AccountScore {
@@ -92,7 +113,10 @@ fn score(store: &Store, key: &str, fired: Vec<Fired>) -> AccountScore {
 
 /// Records a daily run at `t` and returns its id.
 fn run(store: &Store, t: i64, scores: &[AccountScore]) -> i64 {
-    store.record_detection("daily", "local", t, scores, 7).unwrap().0
+    store
+        .record_detection("daily", "local", t, scores, 7)
+        .unwrap()
+        .0
 }
 
 fn first_run(store: &Store) -> i64 {
@@ -109,7 +133,10 @@ fn first_run(store: &Store) -> i64 {
             store,
             "globex.io",
             vec![
-                fired(SignalType::LimitApproaching, "usage 900 of plan_limit 1000 (90 %)"),
+                fired(
+                    SignalType::LimitApproaching,
+                    "usage 900 of plan_limit 1000 (90 %)",
+                ),
                 fired(SignalType::SupportEngagement, "4 support events in 7 days"),
             ],
         ),
@@ -122,11 +149,19 @@ fn sync(store: &Store, cfg: &Config, run_id: i64, opts: &SyncOptions) -> beton::
 }
 
 fn outcome(r: &SyncReport, key: &str) -> Outcome {
-    r.accounts.iter().find(|a| a.account == key).unwrap().outcome
+    r.accounts
+        .iter()
+        .find(|a| a.account == key)
+        .unwrap()
+        .outcome
 }
 
 fn no_schema_errors(fake: &Fake) {
-    assert!(fake.schema_errors().is_empty(), "bodies that break Attio's OpenAPI schema: {:#?}", fake.schema_errors());
+    assert!(
+        fake.schema_errors().is_empty(),
+        "bodies that break Attio's OpenAPI schema: {:#?}",
+        fake.schema_errors()
+    );
 }
 
 #[test]
@@ -141,45 +176,121 @@ fn first_sync_creates_everything_and_second_sync_sends_nothing() {
     let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(outcome(&r, "acme.com"), Outcome::Created, "{r:#?}");
     assert_eq!(outcome(&r, "globex.io"), Outcome::Created, "{r:#?}");
-    assert_eq!((r.deals_created, r.notes, r.tasks, r.list_entries, r.companies_created), (2, 2, 2, 2, 1));
+    assert_eq!(
+        (
+            r.deals_created,
+            r.notes,
+            r.tasks,
+            r.list_entries,
+            r.companies_created
+        ),
+        (2, 2, 2, 2, 1)
+    );
 
     let deals = fake.deals();
     assert_eq!(deals.len(), 2);
-    let acme = deals.iter().find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("acme.com")).unwrap();
+    let acme = deals
+        .iter()
+        .find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("acme.com"))
+        .unwrap();
     assert_eq!(Fake::deal_text(acme, "name").as_deref(), Some("PQL – Acme"));
     assert_eq!(Fake::deal_text(acme, "stage").as_deref(), Some("Lead"));
     assert_eq!(Fake::deal_text(acme, "lead_source").as_deref(), Some("pql"));
-    assert_eq!(Fake::deal_text(acme, "pql_signals").as_deref(), Some("pricing_intent, team_growth"));
+    assert_eq!(
+        Fake::deal_text(acme, "pql_signals").as_deref(),
+        Some("pricing_intent, team_growth")
+    );
     assert_eq!(acme.values["pql_score"][0]["value"], json!(65));
     assert_eq!(acme.values["value"][0]["currency_value"], json!(24000.0));
-    assert_eq!(acme.values["owner"][0]["referenced_actor_id"], json!("11111111-1111-4111-8111-111111111111"));
-    let acme_company = fake.with(|w| w.companies.iter().find(|c| c.values["domains"][0]["domain"] == "acme.com").unwrap().id.clone());
-    assert_eq!(acme.values["associated_company"][0]["target_record_id"], json!(acme_company));
-    let globex = deals.iter().find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("globex.io")).unwrap();
-    assert!(globex.values.get("owner").is_none(), "nobody@example.com is not a member");
+    assert_eq!(
+        acme.values["owner"][0]["referenced_actor_id"],
+        json!("11111111-1111-4111-8111-111111111111")
+    );
+    let acme_company = fake.with(|w| {
+        w.companies
+            .iter()
+            .find(|c| c.values["domains"][0]["domain"] == "acme.com")
+            .unwrap()
+            .id
+            .clone()
+    });
+    assert_eq!(
+        acme.values["associated_company"][0]["target_record_id"],
+        json!(acme_company)
+    );
+    let globex = deals
+        .iter()
+        .find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("globex.io"))
+        .unwrap();
+    assert!(
+        globex.values.get("owner").is_none(),
+        "nobody@example.com is not a member"
+    );
     assert_eq!(fake.with(|w| w.companies.len()), 2, "globex.io was created");
 
     let notes = fake.notes();
-    let note = notes.iter().find(|n| n["parent_record_id"] == json!(acme.id)).unwrap();
+    let note = notes
+        .iter()
+        .find(|n| n["parent_record_id"] == json!(acme.id))
+        .unwrap();
     let text = note["content_markdown"].as_str().unwrap();
-    for part in ["pricing_intent", "3 pricing page views", "Active users: 2", "dashboards", "Trial ends: 2026-11-25", "Recommended next step"] {
+    for part in [
+        "pricing_intent",
+        "3 pricing page views",
+        "Active users: 2",
+        "dashboards",
+        "Trial ends: 2026-11-25",
+        "Recommended next step",
+    ] {
         assert!(text.contains(part), "note lacks {part:?}:\n{text}");
     }
-    assert!(!text.contains("jane") && !text.contains("@acme.com"), "end users must be hashed:\n{text}");
-    let task = fake.tasks().into_iter().find(|t| t["linked_records"][0]["target_record_id"] == json!(acme.id)).unwrap();
-    let due = beton::attio::sync::next_business_day(beton::time::now()).format("%Y-%m-%dT09:00:00.000Z").to_string();
+    assert!(
+        !text.contains("jane") && !text.contains("@acme.com"),
+        "end users must be hashed:\n{text}"
+    );
+    let task = fake
+        .tasks()
+        .into_iter()
+        .find(|t| t["linked_records"][0]["target_record_id"] == json!(acme.id))
+        .unwrap();
+    let due = beton::attio::sync::next_business_day(beton::time::now())
+        .format("%Y-%m-%dT09:00:00.000Z")
+        .to_string();
     assert_eq!(task["deadline_at"], json!(due), "due the next business day");
-    assert_eq!(task["assignees"][0]["referenced_actor_id"], json!("11111111-1111-4111-8111-111111111111"));
-    assert!(task["content_plaintext"].as_str().unwrap().contains("Follow up with Acme"));
+    assert_eq!(
+        task["assignees"][0]["referenced_actor_id"],
+        json!("11111111-1111-4111-8111-111111111111")
+    );
+    assert!(
+        task["content_plaintext"]
+            .as_str()
+            .unwrap()
+            .contains("Follow up with Acme")
+    );
     assert_eq!(fake.with(|w| w.entries.len()), 2);
     no_schema_errors(&fake);
 
     let writes_before = fake.writes().len();
     let again = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
-    assert_eq!(outcome(&again, "acme.com"), Outcome::Unchanged, "{again:#?}");
-    assert_eq!(outcome(&again, "globex.io"), Outcome::Unchanged, "{again:#?}");
-    assert_eq!(fake.writes().len(), writes_before, "a second sync must send no write");
-    assert_eq!((fake.deals().len(), fake.notes().len(), fake.tasks().len()), (2, 2, 2));
+    assert_eq!(
+        outcome(&again, "acme.com"),
+        Outcome::Unchanged,
+        "{again:#?}"
+    );
+    assert_eq!(
+        outcome(&again, "globex.io"),
+        Outcome::Unchanged,
+        "{again:#?}"
+    );
+    assert_eq!(
+        fake.writes().len(),
+        writes_before,
+        "a second sync must send no write"
+    );
+    assert_eq!(
+        (fake.deals().len(), fake.notes().len(), fake.tasks().len()),
+        (2, 2, 2)
+    );
 }
 
 #[test]
@@ -193,8 +304,16 @@ fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
     let run_id = first_run(&store);
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(fake.notes().len(), 2);
-    let acme_id = fake.deals().iter().find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("acme.com")).unwrap().id.clone();
-    fake.with(|w| fake_attio::move_stage(w, &acme_id, "In Progress", "2026-11-18T12:00:00.000000000Z"));
+    let acme_id = fake
+        .deals()
+        .iter()
+        .find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("acme.com"))
+        .unwrap()
+        .id
+        .clone();
+    fake.with(|w| {
+        fake_attio::move_stage(w, &acme_id, "In Progress", "2026-11-18T12:00:00.000000000Z")
+    });
 
     // A day later: acme adds billing intent (new); its other types and globex's are in cooldown.
     let scores = vec![
@@ -211,7 +330,10 @@ fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
             &store,
             "globex.io",
             vec![
-                fired(SignalType::LimitApproaching, "usage 900 of plan_limit 1000 (90 %)"),
+                fired(
+                    SignalType::LimitApproaching,
+                    "usage 900 of plan_limit 1000 (90 %)",
+                ),
                 fired(SignalType::SupportEngagement, "4 support events in 7 days"),
             ],
         ),
@@ -224,11 +346,24 @@ fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
     assert_eq!(notes.len(), 3, "exactly one new note");
     let new_note = notes.last().unwrap();
     assert_eq!(new_note["parent_record_id"], json!(acme_id));
-    assert!(new_note["title"].as_str().unwrap().contains("new: billing_intent"), "{new_note}");
+    assert!(
+        new_note["title"]
+            .as_str()
+            .unwrap()
+            .contains("new: billing_intent"),
+        "{new_note}"
+    );
     assert_eq!(fake.tasks().len(), 3, "exactly one new task");
     let acme = fake.deals().into_iter().find(|d| d.id == acme_id).unwrap();
-    assert_eq!(Fake::deal_text(&acme, "stage").as_deref(), Some("In Progress"), "the stage was moved back");
-    assert_eq!(Fake::deal_text(&acme, "pql_signals").as_deref(), Some("billing_intent, pricing_intent, team_growth"));
+    assert_eq!(
+        Fake::deal_text(&acme, "stage").as_deref(),
+        Some("In Progress"),
+        "the stage was moved back"
+    );
+    assert_eq!(
+        Fake::deal_text(&acme, "pql_signals").as_deref(),
+        Some("billing_intent, pricing_intent, team_growth")
+    );
     assert_eq!(fake.deals().len(), 2);
     no_schema_errors(&fake);
 }
@@ -243,21 +378,57 @@ fn a_kill_between_sent_and_done_then_a_rerun_leaves_exactly_one_of_each() {
         s.list = String::new();
         let cfg = config(s);
         let run_id = first_run(&store);
-        let crash = SyncOptions { crash_after_send: Some(kind.into()), ..Default::default() };
+        let crash = SyncOptions {
+            crash_after_send: Some(kind.into()),
+            ..Default::default()
+        };
         let err = sync(&store, &cfg, run_id, &crash).unwrap_err().to_string();
-        assert!(err.contains(&format!("stopped after sending {kind}")), "{err}");
-        assert_eq!(store.outbox_counts().unwrap().get("sent"), Some(&1), "{kind}: the step stays `sent`");
+        assert!(
+            err.contains(&format!("stopped after sending {kind}")),
+            "{err}"
+        );
+        assert_eq!(
+            store.outbox_counts().unwrap().get("sent"),
+            Some(&1),
+            "{kind}: the step stays `sent`"
+        );
 
         let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
         assert!(r.replayed >= 1, "{kind}: {r:#?}");
-        assert_eq!(fake.deals().len(), 2, "{kind}: exactly one deal per account");
-        assert_eq!(fake.notes().len(), 2, "{kind}: exactly one note per account");
-        assert_eq!(fake.tasks().len(), 2, "{kind}: exactly one task per account");
-        assert_eq!(fake.with(|w| w.companies.len()), 2, "{kind}: exactly one company per domain");
+        assert_eq!(
+            fake.deals().len(),
+            2,
+            "{kind}: exactly one deal per account"
+        );
+        assert_eq!(
+            fake.notes().len(),
+            2,
+            "{kind}: exactly one note per account"
+        );
+        assert_eq!(
+            fake.tasks().len(),
+            2,
+            "{kind}: exactly one task per account"
+        );
+        assert_eq!(
+            fake.with(|w| w.companies.len()),
+            2,
+            "{kind}: exactly one company per domain"
+        );
         let counts = store.outbox_counts().unwrap();
-        assert_eq!((counts.get("sent"), counts.get("pending")), (None, None), "{kind}: {counts:?}");
+        assert_eq!(
+            (counts.get("sent"), counts.get("pending")),
+            (None, None),
+            "{kind}: {counts:?}"
+        );
         let third = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
-        assert!(third.accounts.iter().all(|a| a.outcome == Outcome::Unchanged), "{kind}: {third:#?}");
+        assert!(
+            third
+                .accounts
+                .iter()
+                .all(|a| a.outcome == Outcome::Unchanged),
+            "{kind}: {third:#?}"
+        );
         no_schema_errors(&fake);
     }
 }
@@ -267,15 +438,33 @@ fn a_429_waits_until_the_retry_after_date() {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings { list: String::new(), ..settings(&fake) });
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    });
     let run_id = first_run(&store);
-    fake.fail_next("PUT", "/v2/objects/deals/records", Fault::RateLimit { seconds_ahead: 1 });
+    fake.fail_next(
+        "PUT",
+        "/v2/objects/deals/records",
+        Fault::RateLimit { seconds_ahead: 1 },
+    );
     let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(r.count(Outcome::Failed), 0, "{r:#?}");
-    let puts: Vec<_> = fake.requests().into_iter().filter(|q| q.method == "PUT" && q.path == "/v2/objects/deals/records").collect();
-    assert_eq!(puts.len(), 3, "one 429, then the retry, then the other account");
+    let puts: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "PUT" && q.path == "/v2/objects/deals/records")
+        .collect();
+    assert_eq!(
+        puts.len(),
+        3,
+        "one 429, then the retry, then the other account"
+    );
     let waited = puts[1].at.duration_since(puts[0].at).unwrap();
-    assert!(waited >= Duration::from_millis(990), "retried after {waited:?}, before the Retry-After date");
+    assert!(
+        waited >= Duration::from_millis(990),
+        "retried after {waited:?}, before the Retry-After date"
+    );
     assert!(waited < Duration::from_secs(5), "waited {waited:?}");
     assert_eq!(fake.deals().len(), 2);
     assert!(r.retries >= 1);
@@ -286,7 +475,10 @@ fn server_errors_are_retried_then_the_account_fails_and_the_rest_go_on() {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings { list: String::new(), ..settings(&fake) });
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    });
     let run_id = first_run(&store);
     // Two 503s on the first note: retried, then it goes through.
     fake.fail_next("POST", "/v2/notes", Fault::Status(503));
@@ -300,20 +492,33 @@ fn server_errors_are_retried_then_the_account_fails_and_the_rest_go_on() {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let (_dir2, store) = workspace(&fake);
-    let cfg = config(AttioSettings { list: String::new(), ..settings(&fake) });
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    });
     let run_id = first_run(&store);
     for _ in 0..4 {
         fake.fail_next("PUT", "/v2/objects/deals/records", Fault::Status(500));
     }
     let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(r.count(Outcome::Failed), 1, "{r:#?}");
-    let failed = r.accounts.iter().find(|a| a.outcome == Outcome::Failed).unwrap();
-    assert!(failed.detail.contains("500") && failed.detail.contains("4 tries"), "{failed:?}");
+    let failed = r
+        .accounts
+        .iter()
+        .find(|a| a.outcome == Outcome::Failed)
+        .unwrap();
+    assert!(
+        failed.detail.contains("500") && failed.detail.contains("4 tries"),
+        "{failed:?}"
+    );
     assert_eq!(fake.deals().len(), 1, "the other account went on");
     assert!(r.summary().contains("failed"), "{}", r.summary());
     let again = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(again.count(Outcome::Failed), 0, "{again:#?}");
-    assert_eq!((fake.deals().len(), fake.notes().len(), fake.tasks().len()), (2, 2, 2));
+    assert_eq!(
+        (fake.deals().len(), fake.notes().len(), fake.tasks().len()),
+        (2, 2, 2)
+    );
 }
 
 #[test]
@@ -321,19 +526,37 @@ fn an_unknown_stage_or_option_is_named() {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings { stage: "Product Qualified".into(), list: String::new(), ..settings(&fake) });
+    let cfg = config(AttioSettings {
+        stage: "Product Qualified".into(),
+        list: String::new(),
+        ..settings(&fake)
+    });
     let run_id = first_run(&store);
-    let err = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("\"Product Qualified\"") && err.contains("Lead, In Progress"), "{err}");
+    let err = sync(&store, &cfg, run_id, &SyncOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"Product Qualified\"") && err.contains("Lead, In Progress"),
+        "{err}"
+    );
     assert!(fake.writes().is_empty());
 
     // lead_source has no `pql` option: Attio's 400 is reported with the attribute and value.
-    fake.with(|w| w.options.insert("lead_source".into(), vec!["inbound".into()]));
-    let cfg = config(AttioSettings { list: String::new(), ..settings(&fake) });
+    fake.with(|w| {
+        w.options
+            .insert("lead_source".into(), vec!["inbound".into()])
+    });
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    });
     let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(r.count(Outcome::Failed), 2, "{r:#?}");
     let detail = &r.accounts[0].detail;
-    assert!(detail.contains("lead_source = \"pql\"") && detail.contains("value_not_found"), "{detail}");
+    assert!(
+        detail.contains("lead_source = \"pql\"") && detail.contains("value_not_found"),
+        "{detail}"
+    );
     assert_eq!(store.outbox_counts().unwrap().get("failed"), Some(&2));
     // Fixed in Attio: the next sync sends the rejected steps again.
     fake.with(|w| w.options.insert("lead_source".into(), vec!["pql".into()]));
@@ -347,17 +570,36 @@ fn an_account_without_a_company_is_unresolved_unless_creation_is_allowed() {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings { create_missing_companies: false, list: String::new(), ..settings(&fake) });
+    let cfg = config(AttioSettings {
+        create_missing_companies: false,
+        list: String::new(),
+        ..settings(&fake)
+    });
     let run_id = first_run(&store);
     let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(outcome(&r, "acme.com"), Outcome::Created);
     assert_eq!(outcome(&r, "globex.io"), Outcome::Unresolved);
-    let detail = &r.accounts.iter().find(|a| a.account == "globex.io").unwrap().detail;
-    assert!(detail.contains("globex.io") && detail.contains("create_missing_companies"), "{detail}");
+    let detail = &r
+        .accounts
+        .iter()
+        .find(|a| a.account == "globex.io")
+        .unwrap()
+        .detail;
+    assert!(
+        detail.contains("globex.io") && detail.contains("create_missing_companies"),
+        "{detail}"
+    );
     assert_eq!(fake.deals().len(), 1);
-    assert_eq!(fake.with(|w| w.companies.len()), 1, "no company was created");
+    assert_eq!(
+        fake.with(|w| w.companies.len()),
+        1,
+        "no company was created"
+    );
     let id = store.account_id("globex.io").unwrap().unwrap();
-    assert_eq!(store.attio_company(id).unwrap(), Some(("globex.io".into(), None)));
+    assert_eq!(
+        store.attio_company(id).unwrap(),
+        Some(("globex.io".into(), None))
+    );
     assert!(r.summary().contains("1 unresolved"), "{}", r.summary());
 }
 
@@ -369,29 +611,75 @@ fn dry_run_sends_nothing_and_stores_nothing() {
     let (_dir, store) = workspace(&fake);
     let cfg = config(settings(&fake));
     let run_id = first_run(&store);
-    let r = sync(&store, &cfg, run_id, &SyncOptions { dry_run: true, ..Default::default() }).unwrap();
-    assert!(fake.writes().is_empty(), "dry run wrote: {:?}", fake.writes());
+    let r = sync(
+        &store,
+        &cfg,
+        run_id,
+        &SyncOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        fake.writes().is_empty(),
+        "dry run wrote: {:?}",
+        fake.writes()
+    );
     assert!(store.outbox_counts().unwrap().is_empty());
-    let globex = r.accounts.iter().find(|a| a.account == "globex.io").unwrap();
-    assert!(globex.detail.contains("would create company globex.io"), "{globex:?}");
-    assert!(globex.detail.contains("create deal") && globex.detail.contains("add a note"), "{globex:?}");
+    let globex = r
+        .accounts
+        .iter()
+        .find(|a| a.account == "globex.io")
+        .unwrap();
+    assert!(
+        globex.detail.contains("would create company globex.io"),
+        "{globex:?}"
+    );
+    assert!(
+        globex.detail.contains("create deal") && globex.detail.contains("add a note"),
+        "{globex:?}"
+    );
     let real = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(real.deals_created, 2);
-    let r = sync(&store, &cfg, run_id, &SyncOptions { dry_run: true, ..Default::default() }).unwrap();
-    assert!(r.accounts.iter().all(|a| a.outcome == Outcome::Unchanged), "{r:#?}");
+    let r = sync(
+        &store,
+        &cfg,
+        run_id,
+        &SyncOptions {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        r.accounts.iter().all(|a| a.outcome == Outcome::Unchanged),
+        "{r:#?}"
+    );
 }
 
 #[test]
 fn setup_creates_only_what_is_missing() {
     let fake = Fake::start();
     fake.with(|w| w.lists.push("pql_accounts".into()));
-    let s = AttioSettings { stage: "Product Qualified".into(), ..settings(&fake) };
+    let s = AttioSettings {
+        stage: "Product Qualified".into(),
+        ..settings(&fake)
+    };
     let c = client(&config(s.clone()));
     let dry = beton::attio::setup::setup(&c, &s, true).unwrap();
     assert!(fake.writes().is_empty());
-    assert_eq!(dry.iter().filter(|l| l.outcome == "would create").count(), 9, "{dry:#?}");
+    assert_eq!(
+        dry.iter().filter(|l| l.outcome == "would create").count(),
+        9,
+        "{dry:#?}"
+    );
     let done = beton::attio::setup::setup(&c, &s, false).unwrap();
-    assert_eq!(done.iter().filter(|l| l.outcome == "created").count(), 9, "{done:#?}");
+    assert_eq!(
+        done.iter().filter(|l| l.outcome == "created").count(),
+        9,
+        "{done:#?}"
+    );
     let attrs = fake.with(|w| w.deal_attributes.clone());
     assert!(attrs.contains(&(SLUG.into(), "text".into(), true)));
     assert!(attrs.contains(&("pql_score".into(), "number".into(), false)));
@@ -414,7 +702,10 @@ fn pull_reads_every_page_with_closed_dates_from_stage_history() {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings { list: String::new(), ..settings(&fake) });
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    });
     let run_id = first_run(&store);
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     let acme_company = fake.with(|w| w.companies[0].id.clone());
@@ -423,11 +714,27 @@ fn pull_reads_every_page_with_closed_dates_from_stage_history() {
         for i in 0..600 {
             let id = format!("deal-{i:04}");
             let mut values = serde_json::Map::new();
-            values.insert("name".into(), json!([{"value": format!("Deal {i}"), "attribute_type": "text"}]));
-            values.insert("lead_source".into(), json!([{"option": {"title": "Inbound"}, "attribute_type": "select"}]));
-            values.insert("value".into(), json!([{"currency_value": "1000.50", "currency_code": "USD"}]));
-            values.insert("associated_company".into(), json!([{"target_object": "companies", "target_record_id": acme_company}]));
-            w.deals.push(fake_attio::Record { id: id.clone(), created_at: "2026-01-05T10:00:00.000000000Z".into(), values });
+            values.insert(
+                "name".into(),
+                json!([{"value": format!("Deal {i}"), "attribute_type": "text"}]),
+            );
+            values.insert(
+                "lead_source".into(),
+                json!([{"option": {"title": "Inbound"}, "attribute_type": "select"}]),
+            );
+            values.insert(
+                "value".into(),
+                json!([{"currency_value": "1000.50", "currency_code": "USD"}]),
+            );
+            values.insert(
+                "associated_company".into(),
+                json!([{"target_object": "companies", "target_record_id": acme_company}]),
+            );
+            w.deals.push(fake_attio::Record {
+                id: id.clone(),
+                created_at: "2026-01-05T10:00:00.000000000Z".into(),
+                values,
+            });
             fake_attio::move_stage(w, &id, "Lead", "2026-01-05T10:00:00.000000000Z");
             if i % 2 == 0 {
                 fake_attio::move_stage(w, &id, "Won 🎉", "2026-03-01T10:00:00.000000000Z");
@@ -435,22 +742,41 @@ fn pull_reads_every_page_with_closed_dates_from_stage_history() {
         }
         let other = w.id_for_test();
         let mut values = serde_json::Map::new();
-        values.insert("associated_company".into(), json!([{"target_object": "companies", "target_record_id": other}]));
-        w.deals.push(fake_attio::Record { id: "deal-x".into(), created_at: "2026-01-05T10:00:00.000000000Z".into(), values });
+        values.insert(
+            "associated_company".into(),
+            json!([{"target_object": "companies", "target_record_id": other}]),
+        );
+        w.deals.push(fake_attio::Record {
+            id: "deal-x".into(),
+            created_at: "2026-01-05T10:00:00.000000000Z".into(),
+            values,
+        });
     });
     let r = beton::attio::pull::pull(&store, &cfg, &client(&cfg), false).unwrap();
     assert_eq!(r.deals, 603, "{r:?}");
     assert_eq!((r.won, r.unmapped, r.stored), (300, 1, 602), "{r:?}");
     let deals = store.deals().unwrap();
     assert_eq!(deals.len(), 602);
-    let won = deals.iter().find(|d| d.deal_id == "attio:deal-0000").unwrap();
-    assert_eq!((won.lead_source.as_str(), won.stage.as_str(), won.value), ("inbound", "Won 🎉", Some(1000.5)));
+    let won = deals
+        .iter()
+        .find(|d| d.deal_id == "attio:deal-0000")
+        .unwrap();
+    assert_eq!(
+        (won.lead_source.as_str(), won.stage.as_str(), won.value),
+        ("inbound", "Won 🎉", Some(1000.5))
+    );
     assert_eq!(won.created_at, parse_ts("2026-01-05T10:00:00Z").unwrap());
     assert_eq!(won.closed_at, parse_ts("2026-03-01T10:00:00Z"));
-    let open = deals.iter().find(|d| d.deal_id == "attio:deal-0001").unwrap();
+    let open = deals
+        .iter()
+        .find(|d| d.deal_id == "attio:deal-0001")
+        .unwrap();
     assert_eq!(open.closed_at, None);
     let pql = deals.iter().find(|d| d.account_key == "globex.io").unwrap();
-    assert_eq!((pql.lead_source.as_str(), pql.stage.as_str()), ("pql", "Lead"));
+    assert_eq!(
+        (pql.lead_source.as_str(), pql.stage.as_str()),
+        ("pql", "Lead")
+    );
     assert!(fake.writes().len() <= 10, "pull only reads");
 }
 
@@ -459,23 +785,48 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let dir = tempfile::tempdir().unwrap();
-    let paths = beton::config::Paths { config_file: dir.path().join("config.toml"), data_dir: dir.path().join("data") };
+    let paths = beton::config::Paths {
+        config_file: dir.path().join("config.toml"),
+        data_dir: dir.path().join("data"),
+    };
     let mut s = settings(&fake);
     s.list = String::new();
-    let ctx = beton::daily::Context { paths, config: config(s) };
+    let ctx = beton::daily::Context {
+        paths,
+        config: config(s),
+    };
     let as_of = parse_ts("2026-11-18T00:00:00Z").unwrap();
     let store = ctx.open_store().unwrap();
-    let opts = beton::demo::DemoOptions { accounts: 40, days: 120, seed: 7, as_of };
+    let opts = beton::demo::DemoOptions {
+        accounts: 40,
+        days: 120,
+        seed: 7,
+        as_of,
+        ..Default::default()
+    };
     beton::demo::create(&store, &ctx.config, &opts, &beton::progress::Silent).unwrap();
     drop(store);
     // SAFETY: set before any thread of this test reads it; every test uses the same value.
     unsafe { std::env::set_var("ATTIO_API_KEY", KEY) };
-    let result = beton::daily::run_daily(&ctx, &beton::daily::RunOptions { as_of: Some(as_of) }, &beton::progress::Silent).unwrap();
-    let step = result.report.steps.iter().find(|s| s.name == "attio").expect("an attio step");
+    let result = beton::daily::run_daily(
+        &ctx,
+        &beton::daily::RunOptions { as_of: Some(as_of) },
+        &beton::progress::Silent,
+    )
+    .unwrap();
+    let step = result
+        .report
+        .steps
+        .iter()
+        .find(|s| s.name == "attio")
+        .expect("an attio step");
     let routed = result.report.routed;
     assert!(routed > 0, "the demo should route someone");
     assert_eq!(step.status, beton::daily::StepStatus::Ok, "{step:?}");
-    assert!(step.detail.contains(&format!("{routed} routed")), "{step:?}");
+    assert!(
+        step.detail.contains(&format!("{routed} routed")),
+        "{step:?}"
+    );
     assert_eq!(fake.deals().len(), routed);
     assert_eq!(result.report.exit_code(), 0);
     no_schema_errors(&fake);
@@ -484,7 +835,10 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
 #[test]
 fn the_fake_rejects_bodies_that_break_attios_spec() {
     if !fake_attio::spec_path().exists() {
-        eprintln!("skipping: {} is absent, so bodies are not checked", fake_attio::spec_path().display());
+        eprintln!(
+            "skipping: {} is absent, so bodies are not checked",
+            fake_attio::spec_path().display()
+        );
         return;
     }
     let task = json!({"data": {"content": "x", "format": "plaintext", "is_completed": false, "linked_records": [], "assignees": []}});
@@ -495,7 +849,10 @@ fn the_fake_rejects_bodies_that_break_attios_spec() {
     assert!(fake_attio::validate("POST", "/v2/notes", &note).is_err());
     let deal = json!({"data": {"values": {"name": "PQL – Acme"}}});
     let err = fake_attio::validate("PUT", "/v2/objects/deals/records", &deal).unwrap_err();
-    assert!(err.contains("array") || err.contains("type"), "values must be arrays: {err}");
+    assert!(
+        err.contains("array") || err.contains("type"),
+        "values must be arrays: {err}"
+    );
     let ok = json!({"data": {"values": {"name": ["PQL – Acme"]}}});
     fake_attio::validate("PUT", "/v2/objects/deals/records", &ok).unwrap();
 }

@@ -13,8 +13,14 @@ const AS_OF: &str = "2026-11-18";
 
 fn beton(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_beton"));
-    cmd.arg("--config").arg(dir.join("config.toml")).arg("--data-dir").arg(dir.join("data")).args(args);
-    cmd.env_remove("ATTIO_API_KEY").env_remove("BETON_TEST_CRASH_AFTER_SEND").env("BETON_LOG", "error");
+    cmd.arg("--config")
+        .arg(dir.join("config.toml"))
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(args);
+    cmd.env_remove("ATTIO_API_KEY")
+        .env_remove("BETON_TEST_CRASH_AFTER_SEND")
+        .env("BETON_LOG", "error");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -22,7 +28,11 @@ fn beton(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 const WITH_KEY: &[(&str, &str)] = &[("ATTIO_API_KEY", KEY)];
@@ -31,62 +41,140 @@ const WITH_KEY: &[(&str, &str)] = &[("ATTIO_API_KEY", KEY)];
 fn connect_checks_the_key_and_saves_settings_keeping_comments() {
     let fake = Fake::start();
     let dir = tempfile::tempdir().unwrap();
-    let o = beton(dir.path(), &["connect", "attio", "--base-url", &fake.url], &[]);
+    let o = beton(
+        dir.path(),
+        &["connect", "attio", "--base-url", &fake.url],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("ATTIO_API_KEY is not set"), "{}", text(&o));
+    assert!(
+        text(&o).contains("ATTIO_API_KEY is not set"),
+        "{}",
+        text(&o)
+    );
 
     fake.with(|w| w.scopes = fake_attio::ALL_SCOPES.replace("note:read-write ", ""));
-    let o = beton(dir.path(), &["connect", "attio", "--base-url", &fake.url], WITH_KEY);
+    let o = beton(
+        dir.path(),
+        &["connect", "attio", "--base-url", &fake.url],
+        WITH_KEY,
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("note:read-write"), "{}", text(&o));
-    assert!(!dir.path().join("config.toml").exists(), "nothing is saved for a key that cannot sync");
+    assert!(
+        !dir.path().join("config.toml").exists(),
+        "nothing is saved for a key that cannot sync"
+    );
 
     fake.with(|w| w.active = false);
-    let o = beton(dir.path(), &["connect", "attio", "--base-url", &fake.url], WITH_KEY);
+    let o = beton(
+        dir.path(),
+        &["connect", "attio", "--base-url", &fake.url],
+        WITH_KEY,
+    );
     assert!(text(&o).contains("not active"), "{}", text(&o));
 
     fake.with(|w| {
         w.active = true;
         w.scopes = fake_attio::ALL_SCOPES.into();
     });
-    let o = beton(dir.path(), &["connect", "attio", "--base-url", &fake.url], &[("ATTIO_API_KEY", "wrong")]);
+    let o = beton(
+        dir.path(),
+        &["connect", "attio", "--base-url", &fake.url],
+        &[("ATTIO_API_KEY", "wrong")],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o).contains("refused the API key (401)") && !text(&o).contains("wrong"), "{}", text(&o));
+    assert!(
+        text(&o).contains("refused the API key (401)") && !text(&o).contains("wrong"),
+        "{}",
+        text(&o)
+    );
 
-    let o = beton(dir.path(), &["connect", "attio", "--base-url", &fake.url], WITH_KEY);
+    let o = beton(
+        dir.path(),
+        &["connect", "attio", "--base-url", &fake.url],
+        WITH_KEY,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("Acme Test"), "{}", text(&o));
     let saved = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
-    assert!(saved.contains("[attio]") && saved.contains("workspace = \"acme-test\""), "{saved}");
-    assert!(saved.contains(&format!("base_url = \"{}\"", fake.url)), "{saved}");
+    assert!(
+        saved.contains("[attio]") && saved.contains("workspace = \"acme-test\""),
+        "{saved}"
+    );
+    assert!(
+        saved.contains(&format!("base_url = \"{}\"", fake.url)),
+        "{saved}"
+    );
     assert!(saved.contains("# Score at or above which an account becomes a CRM candidate."));
-    assert!(!saved.contains(KEY) && !text(&o).contains(KEY), "the key is never stored or printed");
+    assert!(
+        !saved.contains(KEY) && !text(&o).contains(KEY),
+        "the key is never stored or printed"
+    );
 }
 
 /// A demo workspace scored at AS_OF, connected to the fake and set up.
 fn connected_workspace(fake: &Fake) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let o = beton(dir.path(), &["demo", "--accounts", "40", "--days", "120", "--seed", "7", "--as-of", AS_OF], &[]);
+    let o = beton(
+        dir.path(),
+        &[
+            "demo",
+            "--accounts",
+            "40",
+            "--days",
+            "120",
+            "--seed",
+            "7",
+            "--as-of",
+            AS_OF,
+        ],
+        &[],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let o = beton(dir.path(), &["--run-daily", "--as-of", AS_OF], &[]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = beton(dir.path(), &["connect", "attio", "--base-url", &fake.url], WITH_KEY);
+    let o = beton(
+        dir.path(),
+        &["connect", "attio", "--base-url", &fake.url],
+        WITH_KEY,
+    );
     assert!(o.status.success(), "{}", text(&o));
     let config = dir.path().join("config.toml");
     let saved = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, saved.replace("create_missing_companies = false", "create_missing_companies = true")).unwrap();
+    std::fs::write(
+        &config,
+        saved.replace(
+            "create_missing_companies = false",
+            "create_missing_companies = true",
+        ),
+    )
+    .unwrap();
     let o = beton(dir.path(), &["attio", "setup", "--dry-run"], WITH_KEY);
-    assert!(o.status.success() && text(&o).contains("would create"), "{}", text(&o));
+    assert!(
+        o.status.success() && text(&o).contains("would create"),
+        "{}",
+        text(&o)
+    );
     assert!(fake.writes().is_empty(), "setup --dry-run wrote");
     let o = beton(dir.path(), &["attio", "setup"], WITH_KEY);
-    assert!(o.status.success() && text(&o).contains("created"), "{}", text(&o));
+    assert!(
+        o.status.success() && text(&o).contains("created"),
+        "{}",
+        text(&o)
+    );
     dir
 }
 
 fn routed(dir: &Path) -> usize {
     let o = beton(dir, &["scores", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    v["accounts"].as_array().unwrap().iter().filter(|a| a["routed"] == true).count()
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["routed"] == true)
+        .count()
 }
 
 #[test]
@@ -99,20 +187,47 @@ fn sync_dry_run_then_a_kill_after_sending_then_a_rerun() {
 
     let o = beton(dir.path(), &["sync", "attio", "--dry-run"], WITH_KEY);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("would create company") && text(&o).contains("create deal"), "{}", text(&o));
+    assert!(
+        text(&o).contains("would create company") && text(&o).contains("create deal"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(fake.writes().len(), writes, "--dry-run sent a write");
 
-    let o = beton(dir.path(), &["sync", "attio"], &[("ATTIO_API_KEY", KEY), ("BETON_TEST_CRASH_AFTER_SEND", "deal")]);
+    let o = beton(
+        dir.path(),
+        &["sync", "attio"],
+        &[
+            ("ATTIO_API_KEY", KEY),
+            ("BETON_TEST_CRASH_AFTER_SEND", "deal"),
+        ],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert_eq!(fake.deals().len(), 1, "the first deal reached Attio before the kill");
+    assert_eq!(
+        fake.deals().len(),
+        1,
+        "the first deal reached Attio before the kill"
+    );
 
     let o = beton(dir.path(), &["sync", "attio"], WITH_KEY);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("interrupted sync completed"), "{}", text(&o));
-    assert_eq!(fake.deals().len(), n, "one deal per routed account, no duplicate");
+    assert!(
+        text(&o).contains("interrupted sync completed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        fake.deals().len(),
+        n,
+        "one deal per routed account, no duplicate"
+    );
     assert_eq!(fake.notes().len(), n);
     assert_eq!(fake.tasks().len(), n);
-    assert!(fake.schema_errors().is_empty(), "{:?}", fake.schema_errors());
+    assert!(
+        fake.schema_errors().is_empty(),
+        "{:?}",
+        fake.schema_errors()
+    );
 
     let o = beton(dir.path(), &["sync", "attio", "--pull", "--json"], WITH_KEY);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -129,17 +244,42 @@ fn run_daily_reports_the_attio_step_and_exits_2_when_an_account_fails() {
     for _ in 0..4 {
         fake.fail_next("PUT", "/v2/objects/deals/records", Fault::Status(503));
     }
-    let o = beton(dir.path(), &["--run-daily", "--as-of", "2026-11-18T01:00:00Z", "--json"], WITH_KEY);
+    let o = beton(
+        dir.path(),
+        &["--run-daily", "--as-of", "2026-11-18T01:00:00Z", "--json"],
+        WITH_KEY,
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let step = report["steps"].as_array().unwrap().iter().find(|s| s["name"] == "attio").unwrap().clone();
+    let step = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "attio")
+        .unwrap()
+        .clone();
     assert_eq!(step["status"], "failed", "{step}");
-    assert!(step["detail"].as_str().unwrap().contains("1 failed"), "{step}");
+    assert!(
+        step["detail"].as_str().unwrap().contains("1 failed"),
+        "{step}"
+    );
     assert_eq!(fake.deals().len(), n - 1, "the other accounts went on");
 
-    let o = beton(dir.path(), &["--run-daily", "--as-of", "2026-11-18T02:00:00Z"], &[]);
-    assert_eq!(o.status.code(), Some(2), "no key: the step fails, the run goes on");
-    assert!(text(&o).contains("ATTIO_API_KEY is not set"), "{}", text(&o));
+    let o = beton(
+        dir.path(),
+        &["--run-daily", "--as-of", "2026-11-18T02:00:00Z"],
+        &[],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "no key: the step fails, the run goes on"
+    );
+    assert!(
+        text(&o).contains("ATTIO_API_KEY is not set"),
+        "{}",
+        text(&o)
+    );
     let o = beton(dir.path(), &["sync", "attio"], WITH_KEY);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(fake.deals().len(), n);

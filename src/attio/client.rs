@@ -29,7 +29,10 @@ impl ApiKey {
 
     /// The key from `ATTIO_API_KEY`, or None when it is unset or empty.
     pub fn from_env() -> Option<Self> {
-        std::env::var(KEY_VAR).ok().map(Self::new).filter(|k| !k.0.is_empty())
+        std::env::var(KEY_VAR)
+            .ok()
+            .map(Self::new)
+            .filter(|k| !k.0.is_empty())
     }
 }
 
@@ -70,7 +73,11 @@ pub enum ApiError {
     /// 401/403: the key is wrong, revoked or lacks a scope.
     Auth { status: u16, message: String },
     /// Another 4xx: Attio rejected what was sent.
-    Rejected { status: u16, code: String, message: String },
+    Rejected {
+        status: u16,
+        code: String,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -88,9 +95,16 @@ impl std::fmt::Display for ApiError {
         match self {
             ApiError::Unavailable(m) => write!(f, "Attio unavailable: {m}"),
             ApiError::Auth { status, message } => {
-                write!(f, "Attio refused the API key ({status}): {message}; check {KEY_VAR} and its scopes")
+                write!(
+                    f,
+                    "Attio refused the API key ({status}): {message}; check {KEY_VAR} and its scopes"
+                )
             }
-            ApiError::Rejected { status, code, message } => write!(f, "Attio rejected it ({status} {code}): {message}"),
+            ApiError::Rejected {
+                status,
+                code,
+                message,
+            } => write!(f, "Attio rejected it ({status} {code}): {message}"),
         }
     }
 }
@@ -125,7 +139,10 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base).field("key", &self.key).finish()
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("key", &self.key)
+            .finish()
     }
 }
 
@@ -157,7 +174,11 @@ impl Client {
             tries: settings.tries.max(1),
             backoff: Duration::from_millis(500),
             max_wait: Duration::from_secs(120),
-            pace: Mutex::new(Pace { next_read: now, next_write: now, counts: Counts::default() }),
+            pace: Mutex::new(Pace {
+                next_read: now,
+                next_write: now,
+                counts: Counts::default(),
+            }),
         })
     }
 
@@ -177,8 +198,11 @@ impl Client {
         let wait = {
             let Ok(mut p) = self.pace.lock() else { return };
             let now = Instant::now();
-            let (slot, gap) =
-                if write { (&mut p.next_write, self.write_gap) } else { (&mut p.next_read, self.read_gap) };
+            let (slot, gap) = if write {
+                (&mut p.next_write, self.write_gap)
+            } else {
+                (&mut p.next_read, self.read_gap)
+            };
             let at = (*slot).max(now);
             *slot = at + gap;
             if write {
@@ -206,7 +230,13 @@ impl Client {
 
     /// Sends one request and returns the JSON answer, after waiting out rate limits and retrying
     /// what is worth retrying.
-    pub fn send(&self, method: Method, path: &str, query: &[(&str, String)], body: Option<&Value>) -> Result<Value, ApiError> {
+    pub fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, ApiError> {
         let url = format!("{}{}", self.base, path);
         let write = !Self::is_read(method, path);
         let mut tries = 0u32;
@@ -243,7 +273,10 @@ impl Client {
                                 Value::Null
                             } else {
                                 serde_json::from_str(&text).map_err(|e| {
-                                    ApiError::Unavailable(format!("{} {path}: answer is not JSON: {e}", method.as_str()))
+                                    ApiError::Unavailable(format!(
+                                        "{} {path}: answer is not JSON: {e}",
+                                        method.as_str()
+                                    ))
                                 })?
                             });
                         }
@@ -259,16 +292,32 @@ impl Client {
                                     wait.as_secs_f64()
                                 )));
                             }
-                            tracing::info!("attio: 429 on {path}, waiting {:.2} s as Retry-After says", wait.as_secs_f64());
+                            tracing::info!(
+                                "attio: 429 on {path}, waiting {:.2} s as Retry-After says",
+                                wait.as_secs_f64()
+                            );
                             self.note_retry();
                             std::thread::sleep(wait);
                             continue;
                         }
-                        500..=599 => format!("{} {path}: {status} {}", method.as_str(), error_message(&text)),
-                        401 | 403 => return Err(ApiError::Auth { status, message: error_message(&text) }),
+                        500..=599 => format!(
+                            "{} {path}: {status} {}",
+                            method.as_str(),
+                            error_message(&text)
+                        ),
+                        401 | 403 => {
+                            return Err(ApiError::Auth {
+                                status,
+                                message: error_message(&text),
+                            });
+                        }
                         _ => {
                             let (code, message) = error_parts(&text);
-                            return Err(ApiError::Rejected { status, code, message });
+                            return Err(ApiError::Rejected {
+                                status,
+                                code,
+                                message,
+                            });
                         }
                     }
                 }
@@ -276,10 +325,15 @@ impl Client {
                 Err(e) => format!("{} {path}: {}", method.as_str(), without_url(&e)),
             };
             if tries >= self.tries {
-                return Err(ApiError::Unavailable(format!("{transient} (gave up after {tries} tries)")));
+                return Err(ApiError::Unavailable(format!(
+                    "{transient} (gave up after {tries} tries)"
+                )));
             }
             let wait = self.backoff * 2u32.saturating_pow(tries - 1);
-            tracing::info!("attio: {transient}; trying again in {:.1} s", wait.as_secs_f64());
+            tracing::info!(
+                "attio: {transient}; trying again in {:.1} s",
+                wait.as_secs_f64()
+            );
             self.note_retry();
             std::thread::sleep(wait);
         }
@@ -294,17 +348,29 @@ impl Client {
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     if let Some(url) = e.url() {
-        s = s.replace(&format!(" ({url})"), "").replace(url.as_str(), "");
+        s = s
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "");
     }
-    if e.is_connect() { format!("cannot connect: {s}") } else { s }
+    if e.is_connect() {
+        format!("cannot connect: {s}")
+    } else {
+        s
+    }
 }
 
 /// `code` and `message` of Attio's error body; the raw text when it is not one.
 fn error_parts(text: &str) -> (String, String) {
     match serde_json::from_str::<Value>(text) {
         Ok(v) => (
-            v.get("code").and_then(Value::as_str).unwrap_or("error").to_string(),
-            v.get("message").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| short(text)),
+            v.get("code")
+                .and_then(Value::as_str)
+                .unwrap_or("error")
+                .to_string(),
+            v.get("message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| short(text)),
         ),
         Err(_) => ("error".into(), short(text)),
     }
@@ -312,12 +378,20 @@ fn error_parts(text: &str) -> (String, String) {
 
 fn error_message(text: &str) -> String {
     let (code, message) = error_parts(text);
-    if code == "error" { message } else { format!("{code}: {message}") }
+    if code == "error" {
+        message
+    } else {
+        format!("{code}: {message}")
+    }
 }
 
 fn short(text: &str) -> String {
     let t = text.trim();
-    if t.chars().count() > 200 { format!("{}…", t.chars().take(200).collect::<String>()) } else { t.to_string() }
+    if t.chars().count() > 200 {
+        format!("{}…", t.chars().take(200).collect::<String>())
+    } else {
+        t.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -327,8 +401,14 @@ mod tests {
     #[test]
     fn retry_after_reads_http_dates_and_seconds() {
         let now = httpdate::parse_http_date("Tue, 23 May 2023 14:42:00 GMT").unwrap();
-        assert_eq!(retry_after("Tue, 23 May 2023 14:42:01 GMT", now), Some(Duration::from_secs(1)));
-        assert_eq!(retry_after("Tue, 23 May 2023 14:41:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after("Tue, 23 May 2023 14:42:01 GMT", now),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            retry_after("Tue, 23 May 2023 14:41:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(retry_after("3", now), Some(Duration::from_secs(3)));
         assert_eq!(retry_after("soon", now), None);
     }
@@ -344,6 +424,9 @@ mod tests {
     fn error_bodies_are_read_leniently() {
         let body = r#"{"status_code":400,"type":"invalid_request_error","code":"value_not_found","message":"Cannot find Status with title \"X\"."}"#;
         assert_eq!(error_parts(body).0, "value_not_found");
-        assert_eq!(error_parts("<html>bad gateway</html>"), ("error".into(), "<html>bad gateway</html>".into()));
+        assert_eq!(
+            error_parts("<html>bad gateway</html>"),
+            ("error".into(), "<html>bad gateway</html>".into())
+        );
     }
 }

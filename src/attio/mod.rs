@@ -25,9 +25,16 @@ use crate::store::Store;
 
 /// A client for the configured workspace with the key from the environment.
 pub fn connect(cfg: &Config) -> Result<Client> {
-    let s = cfg.attio.as_ref().ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
-    let key = ApiKey::from_env()
-        .ok_or_else(|| Error::Attio(format!("{} is not set: export it with the workspace's API key", client::KEY_VAR)))?;
+    let s = cfg
+        .attio
+        .as_ref()
+        .ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
+    let key = ApiKey::from_env().ok_or_else(|| {
+        Error::Attio(format!(
+            "{} is not set: export it with the workspace's API key",
+            client::KEY_VAR
+        ))
+    })?;
     Client::new(s, key).map_err(|e| Error::Attio(e.to_string()))
 }
 
@@ -35,8 +42,13 @@ pub fn connect(cfg: &Config) -> Result<Client> {
 /// configured.
 pub fn daily_step(store: &Store, cfg: &Config, run_id: i64) -> Option<Step> {
     cfg.attio.as_ref()?;
-    let step = |status, detail: String| Step { name: "attio".into(), status, detail };
-    let result = connect(cfg).and_then(|client| sync(store, cfg, &client, run_id, &SyncOptions::default()));
+    let step = |status, detail: String| Step {
+        name: "attio".into(),
+        status,
+        detail,
+    };
+    let result =
+        connect(cfg).and_then(|client| sync(store, cfg, &client, run_id, &SyncOptions::default()));
     Some(match result {
         Ok(r) if r.count(sync::Outcome::Failed) > 0 => step(StepStatus::Failed, r.summary()),
         Ok(r) => step(StepStatus::Ok, r.summary()),

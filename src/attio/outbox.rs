@@ -31,9 +31,10 @@ pub enum StepError {
 impl std::fmt::Display for StepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StepError::Rejected(m) | StepError::Unavailable(m) | StepError::Auth(m) | StepError::Blocked(m) => {
-                f.write_str(m)
-            }
+            StepError::Rejected(m)
+            | StepError::Unavailable(m)
+            | StepError::Auth(m)
+            | StepError::Blocked(m) => f.write_str(m),
             StepError::Store(e) => write!(f, "{e}"),
             StepError::Crashed(m) => write!(f, "stopped after sending {m} (test hook)"),
         }
@@ -68,22 +69,38 @@ pub fn send_step(
     let mut deal = None;
     if text.contains(DEAL_ID) {
         let Some((rid, _)) = store.attio_deal(step.account_id)? else {
-            return Err(StepError::Blocked(format!("{} waits for the deal, which is not in Attio yet", step.kind)));
+            return Err(StepError::Blocked(format!(
+                "{} waits for the deal, which is not in Attio yet",
+                step.kind
+            )));
         };
         text = text.replace(DEAL_ID, &rid);
         deal = Some(rid);
     }
-    let body: Value = serde_json::from_str(&text)
-        .map_err(|e| StepError::Store(crate::Error::Attio(format!("outbox step {}: bad body: {e}", step.key))))?;
+    let body: Value = serde_json::from_str(&text).map_err(|e| {
+        StepError::Store(crate::Error::Attio(format!(
+            "outbox step {}: bad body: {e}",
+            step.key
+        )))
+    })?;
     if step.state == StepState::Sent
         && let Some(rid) = &deal
-        && let Some(id) = find_by_marker(client, &step.kind, rid, &step.marker).map_err(api_error)?
+        && let Some(id) =
+            find_by_marker(client, &step.kind, rid, &step.marker).map_err(api_error)?
     {
         store.outbox_done(step, &id, Completion::Other, now)?;
-        return Ok(Sent { kind: step.kind.clone(), id, found: true });
+        return Ok(Sent {
+            kind: step.kind.clone(),
+            id,
+            found: true,
+        });
     }
-    let method = Method::parse(&step.method)
-        .ok_or_else(|| StepError::Store(crate::Error::Attio(format!("outbox step {}: bad method", step.key))))?;
+    let method = Method::parse(&step.method).ok_or_else(|| {
+        StepError::Store(crate::Error::Attio(format!(
+            "outbox step {}: bad method",
+            step.key
+        )))
+    })?;
     store.outbox_sent(step.id, now)?;
     let answer = client.send(method, &step.path, &[], Some(&body));
     if crash_after == Some(step.kind.as_str()) {
@@ -91,8 +108,16 @@ pub fn send_step(
     }
     let answer = match answer {
         Ok(a) => a,
-        Err(ApiError::Rejected { status, code, message }) => {
-            let why = format!("Attio rejected the {}: {}{message} ({status} {code})", step.kind, blame(&body, &message));
+        Err(ApiError::Rejected {
+            status,
+            code,
+            message,
+        }) => {
+            let why = format!(
+                "Attio rejected the {}: {}{message} ({status} {code})",
+                step.kind,
+                blame(&body, &message)
+            );
             store.outbox_failed(step.id, &why)?;
             return Err(StepError::Rejected(why));
         }
@@ -105,7 +130,12 @@ pub fn send_step(
         "list" => "entry_id",
         _ => "record_id",
     };
-    let id = data.get("id").and_then(|i| i.get(field)).and_then(Value::as_str).unwrap_or_default().to_string();
+    let id = data
+        .get("id")
+        .and_then(|i| i.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let digest = super::sync::digest_of(&body);
     let domain = body
         .pointer("/data/values/domains/0")
@@ -118,10 +148,17 @@ pub fn send_step(
         _ => Completion::Other,
     };
     if id.is_empty() && matches!(what, Completion::Company { .. } | Completion::Deal { .. }) {
-        return Err(StepError::Unavailable(format!("Attio's answer to the {} has no record id", step.kind)));
+        return Err(StepError::Unavailable(format!(
+            "Attio's answer to the {} has no record id",
+            step.kind
+        )));
     }
     store.outbox_done(step, &id, what, now)?;
-    Ok(Sent { kind: step.kind.clone(), id, found: false })
+    Ok(Sent {
+        kind: step.kind.clone(),
+        id,
+        found: false,
+    })
 }
 
 fn api_error(e: ApiError) -> StepError {
@@ -133,10 +170,23 @@ fn api_error(e: ApiError) -> StepError {
 }
 
 /// The note or task on a deal that carries `marker`, if Attio has one (pages of 50).
-pub fn find_by_marker(client: &Client, kind: &str, deal: &str, marker: &str) -> Result<Option<String>, ApiError> {
+pub fn find_by_marker(
+    client: &Client,
+    kind: &str,
+    deal: &str,
+    marker: &str,
+) -> Result<Option<String>, ApiError> {
     let (path, parent, id_field) = match kind {
-        "note" => ("/v2/notes", [("parent_object", "deals"), ("parent_record_id", deal)], "note_id"),
-        "task" => ("/v2/tasks", [("linked_object", "deals"), ("linked_record_id", deal)], "task_id"),
+        "note" => (
+            "/v2/notes",
+            [("parent_object", "deals"), ("parent_record_id", deal)],
+            "note_id",
+        ),
+        "task" => (
+            "/v2/tasks",
+            [("linked_object", "deals"), ("linked_record_id", deal)],
+            "task_id",
+        ),
         _ => return Ok(None),
     };
     let limit = 50;
@@ -146,14 +196,22 @@ pub fn find_by_marker(client: &Client, kind: &str, deal: &str, marker: &str) -> 
         q.push(("limit", limit.to_string()));
         q.push(("offset", offset.to_string()));
         let page = client.get(path, &q)?;
-        let items = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let items = page
+            .get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for item in &items {
             let text = ["content_plaintext", "content_markdown"]
                 .iter()
                 .filter_map(|k| item.get(*k).and_then(Value::as_str))
                 .any(|c| c.contains(marker));
             if text {
-                let id = item.get("id").and_then(|i| i.get(id_field)).and_then(Value::as_str).unwrap_or_default();
+                let id = item
+                    .get("id")
+                    .and_then(|i| i.get(id_field))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 return Ok(Some(id.to_string()));
             }
         }
@@ -167,16 +225,24 @@ pub fn find_by_marker(client: &Client, kind: &str, deal: &str, marker: &str) -> 
 /// Which attribute or value of `body` Attio's message is about, as `slug = value: `; empty when
 /// the message names none.
 pub fn blame(body: &Value, message: &str) -> String {
-    let Some(values) = body.pointer("/data/values").and_then(Value::as_object) else { return String::new() };
+    let Some(values) = body.pointer("/data/values").and_then(Value::as_object) else {
+        return String::new();
+    };
     let lower = message.to_lowercase();
     for (slug, v) in values {
         let items = v.as_array().cloned().unwrap_or_else(|| vec![v.clone()]);
         for item in items {
-            if let Some(s) = item.as_str().filter(|s| !s.is_empty() && message.contains(*s)) {
+            if let Some(s) = item
+                .as_str()
+                .filter(|s| !s.is_empty() && message.contains(*s))
+            {
                 return format!("{slug} = {s:?}: ");
             }
         }
-        if lower.contains(&format!("\"{slug}\"")) || lower.contains(&format!("`{slug}`")) || lower.contains(&format!("'{slug}'")) {
+        if lower.contains(&format!("\"{slug}\""))
+            || lower.contains(&format!("`{slug}`"))
+            || lower.contains(&format!("'{slug}'"))
+        {
             return format!("{slug} = {}: ", v);
         }
     }
@@ -189,9 +255,16 @@ mod tests {
 
     #[test]
     fn blame_names_the_rejected_value_or_attribute() {
-        let body = serde_json::json!({"data": {"values": {"stage": ["Qualified"], "pql_score": [87]}}});
-        assert_eq!(blame(&body, "Cannot find Status with title \"Qualified\"."), "stage = \"Qualified\": ");
-        assert_eq!(blame(&body, "Attribute with slug \"pql_score\" not found"), "pql_score = [87]: ");
+        let body =
+            serde_json::json!({"data": {"values": {"stage": ["Qualified"], "pql_score": [87]}}});
+        assert_eq!(
+            blame(&body, "Cannot find Status with title \"Qualified\"."),
+            "stage = \"Qualified\": "
+        );
+        assert_eq!(
+            blame(&body, "Attribute with slug \"pql_score\" not found"),
+            "pql_score = [87]: "
+        );
         assert_eq!(blame(&body, "Something else"), "");
     }
 }

@@ -31,11 +31,17 @@ pub struct PullReport {
 
 /// The first value of an attribute of a record.
 fn first<'a>(record: &'a Value, slug: &str) -> Option<&'a Value> {
-    record.get("values").and_then(|v| v.get(slug)).and_then(Value::as_array).and_then(|a| a.first())
+    record
+        .get("values")
+        .and_then(|v| v.get(slug))
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
 }
 
 fn text<'a>(record: &'a Value, slug: &str) -> Option<&'a str> {
-    first(record, slug).and_then(|v| v.get("value")).and_then(Value::as_str)
+    first(record, slug)
+        .and_then(|v| v.get("value"))
+        .and_then(Value::as_str)
 }
 
 /// A number or a numeric string (Attio's docs show currency values both ways).
@@ -45,7 +51,10 @@ fn number(v: Option<&Value>) -> Option<f64> {
 
 /// Reads every deal from Attio and stores them as deals (`attio:<record id>`), unless `dry_run`.
 pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Result<PullReport> {
-    let s: &AttioSettings = cfg.attio.as_ref().ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
+    let s: &AttioSettings = cfg
+        .attio
+        .as_ref()
+        .ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
     let api = |e: ApiError| Error::Attio(e.to_string());
     let members = client.get("/v2/workspace_members", &[]).map_err(api)?;
     let member_email: HashMap<String, String> = members
@@ -55,7 +64,10 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
             a.iter()
                 .filter_map(|m| {
                     Some((
-                        m.get("id")?.get("workspace_member_id")?.as_str()?.to_string(),
+                        m.get("id")?
+                            .get("workspace_member_id")?
+                            .as_str()?
+                            .to_string(),
                         m.get("email_address")?.as_str()?.to_string(),
                     ))
                 })
@@ -74,21 +86,42 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
             by_domain.entry(d).or_insert_with(|| key.clone());
         }
     }
-    let mut company_account: HashMap<String, Option<String>> =
-        store.attio_company_accounts()?.into_iter().map(|(rid, key)| (rid, Some(key))).collect();
+    let mut company_account: HashMap<String, Option<String>> = store
+        .attio_company_accounts()?
+        .into_iter()
+        .map(|(rid, key)| (rid, Some(key)))
+        .collect();
 
-    let mut report = PullReport { dry_run, ..Default::default() };
+    let mut report = PullReport {
+        dry_run,
+        ..Default::default()
+    };
     let mut rows = Vec::new();
     let limit = 500;
     let mut offset = 0;
     loop {
         let body = json!({"limit": limit, "offset": offset});
-        let page = client.send(Method::Post, "/v2/objects/deals/records/query", &[], Some(&body)).map_err(api)?;
-        let items = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let page = client
+            .send(
+                Method::Post,
+                "/v2/objects/deals/records/query",
+                &[],
+                Some(&body),
+            )
+            .map_err(api)?;
+        let items = page
+            .get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for deal in &items {
             report.deals += 1;
-            let Some(rid) = record_id(deal).map(str::to_string) else { continue };
-            let by_key = text(deal, &s.match_attribute).filter(|k| keys.contains(k)).map(str::to_string);
+            let Some(rid) = record_id(deal).map(str::to_string) else {
+                continue;
+            };
+            let by_key = text(deal, &s.match_attribute)
+                .filter(|k| keys.contains(k))
+                .map(str::to_string);
             let company = first(deal, "associated_company")
                 .and_then(|v| v.get("target_record_id"))
                 .and_then(Value::as_str)
@@ -97,7 +130,10 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
                 (Some(k), _) => Some(k),
                 (None, Some(c)) => {
                     if !company_account.contains_key(c) {
-                        let found = company_domains(client, c).map_err(api)?.into_iter().find_map(|d| by_domain.get(&d).cloned());
+                        let found = company_domains(client, c)
+                            .map_err(api)?
+                            .into_iter()
+                            .find_map(|d| by_domain.get(&d).cloned());
                         company_account.insert(c.clone(), found);
                     }
                     company_account.get(c).cloned().flatten()
@@ -108,7 +144,9 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
             let Some(account_key) = account else {
                 report.unmapped += 1;
                 if report.unmapped_examples.len() < 5 {
-                    report.unmapped_examples.push(name.clone().unwrap_or_else(|| rid.clone()));
+                    report
+                        .unmapped_examples
+                        .push(name.clone().unwrap_or_else(|| rid.clone()));
                 }
                 continue;
             };
@@ -123,14 +161,24 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
                 .get("created_at")
                 .and_then(Value::as_str)
                 .and_then(parse_ts)
-                .or_else(|| stage_value.and_then(|v| v.get("active_from")).and_then(Value::as_str).and_then(parse_ts));
-            let Some(created_at) = created_at else { continue };
+                .or_else(|| {
+                    stage_value
+                        .and_then(|v| v.get("active_from"))
+                        .and_then(Value::as_str)
+                        .and_then(parse_ts)
+                });
+            let Some(created_at) = created_at else {
+                continue;
+            };
             let outcome = Outcome::of(&stage, cfg);
             let closed_at = match outcome {
                 Outcome::Open => None,
-                _ => closed_at(client, &rid, &stage)
-                    .map_err(api)?
-                    .or_else(|| stage_value.and_then(|v| v.get("active_from")).and_then(Value::as_str).and_then(parse_ts)),
+                _ => closed_at(client, &rid, &stage).map_err(api)?.or_else(|| {
+                    stage_value
+                        .and_then(|v| v.get("active_from"))
+                        .and_then(Value::as_str)
+                        .and_then(parse_ts)
+                }),
             };
             match outcome {
                 Outcome::Won => report.won += 1,
@@ -138,7 +186,11 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
                 Outcome::Open => report.open += 1,
             }
             let lead_source = first(deal, "lead_source")
-                .and_then(|v| v.get("option").and_then(|o| o.get("title")).or_else(|| v.get("value")))
+                .and_then(|v| {
+                    v.get("option")
+                        .and_then(|o| o.get("title"))
+                        .or_else(|| v.get("value"))
+                })
                 .and_then(Value::as_str)
                 .map(|t| t.trim().to_lowercase())
                 .filter(|t| !t.is_empty())
@@ -188,7 +240,11 @@ fn company_domains(client: &Client, record: &str) -> std::result::Result<Vec<Str
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|d| d.get("domain").and_then(Value::as_str).and_then(normalize_domain))
+                .filter_map(|d| {
+                    d.get("domain")
+                        .and_then(Value::as_str)
+                        .and_then(normalize_domain)
+                })
                 .collect()
         })
         .unwrap_or_default())
@@ -196,15 +252,27 @@ fn company_domains(client: &Client, record: &str) -> std::result::Result<Vec<Str
 
 /// When the deal entered its current (closing) stage, from the stage history: the start of the
 /// latest stretch in that stage.
-fn closed_at(client: &Client, record: &str, stage: &str) -> std::result::Result<Option<i64>, ApiError> {
+fn closed_at(
+    client: &Client,
+    record: &str,
+    stage: &str,
+) -> std::result::Result<Option<i64>, ApiError> {
     let path = format!("/v2/objects/deals/records/{record}/attributes/stage/values");
     let mut history = Vec::new();
     let limit = 100;
     let mut offset = 0;
     loop {
-        let q = [("show_historic", "true".to_string()), ("limit", limit.to_string()), ("offset", offset.to_string())];
+        let q = [
+            ("show_historic", "true".to_string()),
+            ("limit", limit.to_string()),
+            ("offset", offset.to_string()),
+        ];
         let page = client.get(&path, &q)?;
-        let items = page.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+        let items = page
+            .get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let n = items.len();
         history.extend(items);
         if n < limit {
@@ -216,8 +284,15 @@ fn closed_at(client: &Client, record: &str, stage: &str) -> std::result::Result<
     let mut sorted: Vec<(i64, String)> = history
         .iter()
         .filter_map(|v| {
-            let from = v.get("active_from").and_then(Value::as_str).and_then(parse_ts)?;
-            let title = v.get("status").and_then(|s| s.get("title")).and_then(Value::as_str)?.to_string();
+            let from = v
+                .get("active_from")
+                .and_then(Value::as_str)
+                .and_then(parse_ts)?;
+            let title = v
+                .get("status")
+                .and_then(|s| s.get("title"))
+                .and_then(Value::as_str)?
+                .to_string();
             Some((from, title))
         })
         .collect();

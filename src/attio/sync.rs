@@ -76,7 +76,11 @@ impl SyncReport {
     pub fn summary(&self) -> String {
         let mut s = format!(
             "{}{} routed: {} created, {} updated, {} unchanged, {} unresolved, {} failed; {} notes, {} tasks, {} list entries; {} writes, {} reads",
-            if self.dry_run { "dry run, nothing sent: " } else { "" },
+            if self.dry_run {
+                "dry run, nothing sent: "
+            } else {
+                ""
+            },
             self.accounts.len(),
             self.count(Outcome::Created),
             self.count(Outcome::Updated),
@@ -90,7 +94,10 @@ impl SyncReport {
             self.reads
         );
         if self.replayed > 0 {
-            s.push_str(&format!("; {} steps of an interrupted sync completed", self.replayed));
+            s.push_str(&format!(
+                "; {} steps of an interrupted sync completed",
+                self.replayed
+            ));
         }
         let failed: Vec<String> = self
             .accounts
@@ -118,7 +125,10 @@ impl SyncReport {
 
 /// A short stable hex digest of a JSON value (serde_json maps are sorted, so it is canonical).
 pub fn digest_of(v: &Value) -> String {
-    let mut values = v.pointer("/data/values").cloned().unwrap_or_else(|| v.clone());
+    let mut values = v
+        .pointer("/data/values")
+        .cloned()
+        .unwrap_or_else(|| v.clone());
     // The stage is sent only when a deal is created, so it is not part of "what changed".
     if let Some(m) = values.as_object_mut() {
         m.remove("stage");
@@ -143,7 +153,12 @@ fn salt(store: &Store) -> Result<String> {
     if let Some(s) = store.meta("attio_user_salt")? {
         return Ok(s);
     }
-    let seed = format!("{:?}{}{:?}", std::time::SystemTime::now(), std::process::id(), std::thread::current().id());
+    let seed = format!(
+        "{:?}{}{:?}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        std::thread::current().id()
+    );
     let s = hex(&Sha256::digest(seed.as_bytes()));
     store.set_meta("attio_user_salt", &s)?;
     Ok(s)
@@ -151,24 +166,54 @@ fn salt(store: &Store) -> Result<String> {
 
 /// The next weekday after the day of `t`, at 09:00 UTC.
 pub fn next_business_day(t: i64) -> chrono::DateTime<Utc> {
-    let day = Utc.timestamp_micros(t).single().unwrap_or_else(Utc::now).date_naive();
+    let day = Utc
+        .timestamp_micros(t)
+        .single()
+        .unwrap_or_else(Utc::now)
+        .date_naive();
     let mut d = day + ChronoDuration::days(1);
     while matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
         d += ChronoDuration::days(1);
     }
-    d.and_hms_opt(9, 0, 0).map(|x| x.and_utc()).unwrap_or_else(Utc::now)
+    d.and_hms_opt(9, 0, 0)
+        .map(|x| x.and_utc())
+        .unwrap_or_else(Utc::now)
 }
 
 /// Signals in the order a rep should act on them, with the step to recommend.
 const NEXT_STEPS: [(&str, &str); 8] = [
-    ("billing_intent", "They started a checkout or clicked upgrade: reach out today and help them finish the purchase."),
-    ("trial_expiring", "Their trial ends soon: book a call before it does and offer the plan that fits their usage."),
-    ("limit_approaching", "They are close to a plan limit: propose the next plan (or a custom limit) before they hit it."),
-    ("pricing_intent", "They keep reading the pricing page: send a tailored quote and offer a pricing walk-through."),
-    ("team_growth", "Their team is growing: offer team onboarding and a seat-based plan."),
-    ("usage_spike", "Usage is spiking: ask what they are rolling out and offer help scaling it."),
-    ("feature_adoption", "They are adopting new features: offer a session on advanced use and the plan that includes them."),
-    ("support_engagement", "They are asking support a lot: review their questions and offer a call with a solutions engineer."),
+    (
+        "billing_intent",
+        "They started a checkout or clicked upgrade: reach out today and help them finish the purchase.",
+    ),
+    (
+        "trial_expiring",
+        "Their trial ends soon: book a call before it does and offer the plan that fits their usage.",
+    ),
+    (
+        "limit_approaching",
+        "They are close to a plan limit: propose the next plan (or a custom limit) before they hit it.",
+    ),
+    (
+        "pricing_intent",
+        "They keep reading the pricing page: send a tailored quote and offer a pricing walk-through.",
+    ),
+    (
+        "team_growth",
+        "Their team is growing: offer team onboarding and a seat-based plan.",
+    ),
+    (
+        "usage_spike",
+        "Usage is spiking: ask what they are rolling out and offer help scaling it.",
+    ),
+    (
+        "feature_adoption",
+        "They are adopting new features: offer a session on advanced use and the plan that includes them.",
+    ),
+    (
+        "support_engagement",
+        "They are asking support a lot: review their questions and offer a call with a solutions engineer.",
+    ),
 ];
 
 pub fn next_step(signals: &[&str]) -> &'static str {
@@ -194,11 +239,26 @@ struct Ctx<'a> {
 
 /// Syncs the routed accounts of run `run_id` to Attio. Per-account failures are in the report;
 /// an `Err` means nothing could be synced (not configured, key refused, stage missing, store).
-pub fn sync(store: &Store, cfg: &Config, client: &Client, run_id: i64, opts: &SyncOptions) -> Result<SyncReport> {
-    let s = cfg.attio.as_ref().ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
-    let as_of = store.run_as_of(run_id)?.ok_or_else(|| Error::Attio(format!("no run {run_id}")))?;
+pub fn sync(
+    store: &Store,
+    cfg: &Config,
+    client: &Client,
+    run_id: i64,
+    opts: &SyncOptions,
+) -> Result<SyncReport> {
+    let s = cfg
+        .attio
+        .as_ref()
+        .ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
+    let as_of = store
+        .run_as_of(run_id)?
+        .ok_or_else(|| Error::Attio(format!("no run {run_id}")))?;
     let candidates = store.attio_candidates(run_id)?;
-    let mut report = SyncReport { run_id, dry_run: opts.dry_run, ..Default::default() };
+    let mut report = SyncReport {
+        run_id,
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
     let open = store.outbox_open(None)?;
     if candidates.is_empty() && open.is_empty() {
         return Ok(report);
@@ -214,21 +274,44 @@ pub fn sync(store: &Store, cfg: &Config, client: &Client, run_id: i64, opts: &Sy
         )));
     }
     let members = workspace_members(client).map_err(fatal)?;
-    let salt = if opts.dry_run { String::new() } else { salt(store)? };
-    let ctx = Ctx { store, client, s, opts, run_id, as_of, now: crate::time::now(), members, salt };
+    let salt = if opts.dry_run {
+        String::new()
+    } else {
+        salt(store)?
+    };
+    let ctx = Ctx {
+        store,
+        client,
+        s,
+        opts,
+        run_id,
+        as_of,
+        now: crate::time::now(),
+        members,
+        salt,
+    };
 
     let mut failed: HashMap<i64, String> = HashMap::new();
     if opts.dry_run {
         report.replayed = 0;
         if !open.is_empty() {
-            tracing::info!("attio dry run: {} steps of an interrupted sync would be sent first", open.len());
+            tracing::info!(
+                "attio dry run: {} steps of an interrupted sync would be sent first",
+                open.len()
+            );
         }
     } else {
         for step in &open {
             if failed.contains_key(&step.account_id) {
                 continue;
             }
-            match send_step(store, client, step, opts.crash_after_send.as_deref(), ctx.now) {
+            match send_step(
+                store,
+                client,
+                step,
+                opts.crash_after_send.as_deref(),
+                ctx.now,
+            ) {
                 Ok(sent) => {
                     report.replayed += 1;
                     report.tally(&sent.kind, sent.found);
@@ -245,12 +328,20 @@ pub fn sync(store: &Store, cfg: &Config, client: &Client, run_id: i64, opts: &Sy
 
     for c in &candidates {
         let outcome = match failed.get(&c.account_id) {
-            Some(why) => AccountSync { account: c.account.clone(), outcome: Outcome::Failed, detail: why.clone() },
+            Some(why) => AccountSync {
+                account: c.account.clone(),
+                outcome: Outcome::Failed,
+                detail: why.clone(),
+            },
             None => sync_account(&ctx, c, &mut report)?,
         };
         report.accounts.push(outcome);
     }
-    let Counts { reads, writes, retries } = client.counts();
+    let Counts {
+        reads,
+        writes,
+        retries,
+    } = client.counts();
     (report.reads, report.writes, report.retries) = (reads, writes, retries);
     Ok(report)
 }
@@ -272,8 +363,14 @@ fn workspace_members(client: &Client) -> std::result::Result<HashMap<String, Str
         .map(|a| {
             a.iter()
                 .filter_map(|m| {
-                    let email = m.get("email_address").and_then(Value::as_str)?.to_lowercase();
-                    let id = m.get("id").and_then(|i| i.get("workspace_member_id")).and_then(Value::as_str)?;
+                    let email = m
+                        .get("email_address")
+                        .and_then(Value::as_str)?
+                        .to_lowercase();
+                    let id = m
+                        .get("id")
+                        .and_then(|i| i.get("workspace_member_id"))
+                        .and_then(Value::as_str)?;
                     Some((email, id.to_string()))
                 })
                 .collect()
@@ -282,20 +379,35 @@ fn workspace_members(client: &Client) -> std::result::Result<HashMap<String, Str
 }
 
 fn done(c: &AttioCandidate, outcome: Outcome, detail: impl Into<String>) -> Result<AccountSync> {
-    Ok(AccountSync { account: c.account.clone(), outcome, detail: detail.into() })
+    Ok(AccountSync {
+        account: c.account.clone(),
+        outcome,
+        detail: detail.into(),
+    })
 }
 
 fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> Result<AccountSync> {
     let (store, client, s) = (ctx.store, ctx.client, ctx.s);
     let props = store.account_props(c.account_id, ctx.as_of)?;
     let Some(domain) = account_domain(&c.account, &props) else {
-        return done(c, Outcome::Unresolved, "no domain: the account has no `domain` property and its key is not a domain");
+        return done(
+            c,
+            Outcome::Unresolved,
+            "no domain: the account has no `domain` property and its key is not a domain",
+        );
     };
-    let name = props.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty());
+    let name = props
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty());
     let mut actions: Vec<String> = Vec::new();
 
     // Company.
-    let cached = store.attio_company(c.account_id)?.filter(|(d, _)| *d == domain).and_then(|(_, rid)| rid);
+    let cached = store
+        .attio_company(c.account_id)?
+        .filter(|(d, _)| *d == domain)
+        .and_then(|(_, rid)| rid);
     let company = match cached {
         Some(rid) => Some(rid),
         None => match find_company(client, &domain) {
@@ -346,7 +458,13 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
                     actions.push(format!("created company {domain}"));
                     rid
                 }
-                None => return done(c, Outcome::Failed, format!("the company {domain} was not created")),
+                None => {
+                    return done(
+                        c,
+                        Outcome::Failed,
+                        format!("the company {domain} was not created"),
+                    );
+                }
             }
         }
     };
@@ -364,8 +482,14 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     let signal_names: Vec<&str> = c.signals.iter().map(|x| x.signal.as_str()).collect();
     let mut values = Map::new();
     values.insert(s.match_attribute.clone(), json!([c.account]));
-    values.insert("name".into(), json!([format!("PQL – {}", name.unwrap_or(&domain))]));
-    values.insert("associated_company".into(), json!([{"target_object": "companies", "target_record_id": company}]));
+    values.insert(
+        "name".into(),
+        json!([format!("PQL – {}", name.unwrap_or(&domain))]),
+    );
+    values.insert(
+        "associated_company".into(),
+        json!([{"target_object": "companies", "target_record_id": company}]),
+    );
     values.insert("lead_source".into(), json!(["pql"]));
     values.insert("pql_score".into(), json!([c.score]));
     values.insert("pql_signals".into(), json!([signal_names.join(", ")]));
@@ -376,7 +500,10 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         .or_else(|| ctx.members.get(&s.default_owner.trim().to_lowercase()))
         .cloned();
     if let Some(id) = &owner {
-        values.insert("owner".into(), json!([{"referenced_actor_type": "workspace-member", "referenced_actor_id": id}]));
+        values.insert(
+            "owner".into(),
+            json!([{"referenced_actor_type": "workspace-member", "referenced_actor_id": id}]),
+        );
     }
     if !s.value_property.is_empty()
         && let Some(v) = crate::signals::numeric(props.get(&s.value_property)).filter(|v| *v >= 0.0)
@@ -389,7 +516,12 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     let deal_body = json!({"data": {"values": values}});
     let digest = digest_of(&deal_body);
 
-    let new_types: Vec<&str> = c.signals.iter().filter(|x| x.emitted).map(|x| x.signal.as_str()).collect();
+    let new_types: Vec<&str> = c
+        .signals
+        .iter()
+        .filter(|x| x.emitted)
+        .map(|x| x.signal.as_str())
+        .collect();
     let context = is_new || !new_types.is_empty();
     let mut steps = Vec::new();
     let step = |kind: &str, key: String, method: &str, path: String, body: Value| OutboxStep {
@@ -409,17 +541,37 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
             "deal",
             format!("deal:{}:{digest}", c.account_id),
             "PUT",
-            format!("/v2/objects/deals/records?matching_attribute={}", s.match_attribute),
+            format!(
+                "/v2/objects/deals/records?matching_attribute={}",
+                s.match_attribute
+            ),
             deal_body,
         ));
     }
     if context && s.note {
         let key = format!("note:{}:{}", c.account_id, ctx.run_id);
-        let content = note_content(ctx, c, &props, is_new, &new_types, name.unwrap_or(&domain), &marker(&key))?;
+        let content = note_content(
+            ctx,
+            c,
+            &props,
+            is_new,
+            &new_types,
+            name.unwrap_or(&domain),
+            &marker(&key),
+        )?;
         let title = if is_new {
-            format!("PQL handoff: {} (score {})", name.unwrap_or(&domain), c.score)
+            format!(
+                "PQL handoff: {} (score {})",
+                name.unwrap_or(&domain),
+                c.score
+            )
         } else {
-            format!("PQL update: {} (score {}), new: {}", name.unwrap_or(&domain), c.score, new_types.join(", "))
+            format!(
+                "PQL update: {} (score {}), new: {}",
+                name.unwrap_or(&domain),
+                c.score,
+                new_types.join(", ")
+            )
         };
         let body = json!({"data": {"parent_object": "deals", "parent_record_id": DEAL_ID, "title": title,
                                    "format": "markdown", "content": content}});
@@ -436,8 +588,14 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
             next_step(&signal_names)
         );
         let tail = format!(" [Beton ref {}]", marker(&key));
-        content = content.chars().take(2000 - tail.chars().count()).collect::<String>() + &tail;
-        let due = next_business_day(ctx.now).format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        content = content
+            .chars()
+            .take(2000 - tail.chars().count())
+            .collect::<String>()
+            + &tail;
+        let due = next_business_day(ctx.now)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
         let assignees: Vec<Value> = owner
             .iter()
             .map(|id| json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": id}))
@@ -449,17 +607,30 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     }
     if is_new && !s.list.is_empty() {
         let body = json!({"data": {"parent_record_id": company, "parent_object": "companies", "entry_values": {}}});
-        steps.push(step("list", format!("list:{}:{}", c.account_id, s.list), "PUT", format!("/v2/lists/{}/entries", s.list), body));
+        steps.push(step(
+            "list",
+            format!("list:{}:{}", c.account_id, s.list),
+            "PUT",
+            format!("/v2/lists/{}/entries", s.list),
+            body,
+        ));
     }
 
     if ctx.opts.dry_run {
         for st in &steps {
-            if store.outbox_state(&st.key)?.is_some_and(|x| x != StepState::Failed) {
+            if store
+                .outbox_state(&st.key)?
+                .is_some_and(|x| x != StepState::Failed)
+            {
                 continue;
             }
             actions.push(match st.kind.as_str() {
                 "deal" if is_new => format!("create deal (stage {:?}, score {})", s.stage, c.score),
-                "deal" => format!("update deal (score {}, signals {})", c.score, signal_names.join(", ")),
+                "deal" => format!(
+                    "update deal (score {}, signals {})",
+                    c.score,
+                    signal_names.join(", ")
+                ),
                 "list" => format!("add the company to list {}", s.list),
                 k => format!("add a {k}"),
             });
@@ -471,7 +642,11 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         } else {
             Outcome::Updated
         };
-        let detail = if actions.is_empty() { "nothing to send".to_string() } else { format!("would {}", actions.join(", ")) };
+        let detail = if actions.is_empty() {
+            "nothing to send".to_string()
+        } else {
+            format!("would {}", actions.join(", "))
+        };
         return done(c, outcome, detail);
     }
 
@@ -502,7 +677,11 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     } else {
         Outcome::Updated
     };
-    let detail = if actions.is_empty() { "up to date".into() } else { actions.join(", ") };
+    let detail = if actions.is_empty() {
+        "up to date".into()
+    } else {
+        actions.join(", ")
+    };
     done(c, outcome, detail)
 }
 
@@ -512,10 +691,20 @@ fn step_failure(c: &AttioCandidate, e: StepError) -> Result<AccountSync> {
 }
 
 /// Sends the account's open steps in order; returns the kinds sent. Stops at the first failure.
-fn run_open(ctx: &Ctx<'_>, account_id: i64, report: &mut SyncReport) -> std::result::Result<Vec<String>, StepError> {
+fn run_open(
+    ctx: &Ctx<'_>,
+    account_id: i64,
+    report: &mut SyncReport,
+) -> std::result::Result<Vec<String>, StepError> {
     let mut kinds = Vec::new();
     for step in ctx.store.outbox_open(Some(account_id))? {
-        let sent = send_step(ctx.store, ctx.client, &step, ctx.opts.crash_after_send.as_deref(), ctx.now)?;
+        let sent = send_step(
+            ctx.store,
+            ctx.client,
+            &step,
+            ctx.opts.crash_after_send.as_deref(),
+            ctx.now,
+        )?;
         report.tally(&sent.kind, sent.found);
         kinds.push(sent.kind);
     }
@@ -523,10 +712,23 @@ fn run_open(ctx: &Ctx<'_>, account_id: i64, report: &mut SyncReport) -> std::res
 }
 
 /// The deal whose unique attribute holds this account key, if Attio has one.
-pub fn find_deal(client: &Client, slug: &str, key: &str) -> std::result::Result<Option<String>, ApiError> {
+pub fn find_deal(
+    client: &Client,
+    slug: &str,
+    key: &str,
+) -> std::result::Result<Option<String>, ApiError> {
     let body = json!({"filter": {slug: {"$eq": key}}, "limit": 1, "offset": 0});
-    let v = client.send(Method::Post, "/v2/objects/deals/records/query", &[], Some(&body))?;
-    Ok(v.get("data").and_then(Value::as_array).and_then(|a| a.first()).and_then(record_id).map(str::to_string))
+    let v = client.send(
+        Method::Post,
+        "/v2/objects/deals/records/query",
+        &[],
+        Some(&body),
+    )?;
+    Ok(v.get("data")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(record_id)
+        .map(str::to_string))
 }
 
 /// The handoff note (markdown). End users appear as salted hashes unless `include_people`.
@@ -543,16 +745,26 @@ fn note_content(
     if is_new {
         md.push_str("Beton routed this account to sales from its product usage.\n\n");
     } else {
-        md.push_str(&format!("New signals since the last handoff: **{}**.\n\n", new_types.join(", ")));
+        md.push_str(&format!(
+            "New signals since the last handoff: **{}**.\n\n",
+            new_types.join(", ")
+        ));
     }
     md.push_str("### Why now\n");
     for sig in &c.signals {
         let new = if !is_new && sig.emitted { " (new)" } else { "" };
-        md.push_str(&format!("- **{}** (+{}){new}: {}\n", sig.signal, sig.base, sig.evidence));
+        md.push_str(&format!(
+            "- **{}** (+{}){new}: {}\n",
+            sig.signal, sig.base, sig.evidence
+        ));
     }
     let to_day = day_of(ctx.as_of);
-    let users = ctx.store.account_user_activity(c.account_id, to_day - 30, to_day + 1)?;
-    let features = ctx.store.account_feature_days(c.account_id, to_day - 30, to_day + 1)?;
+    let users = ctx
+        .store
+        .account_user_activity(c.account_id, to_day - 30, to_day + 1)?;
+    let features = ctx
+        .store
+        .account_feature_days(c.account_id, to_day - 30, to_day + 1)?;
     md.push_str("\n### Usage, last 30 days\n");
     md.push_str(&format!("- Active users: {}\n", users.len()));
     if !users.is_empty() {
@@ -560,30 +772,57 @@ fn note_content(
             .iter()
             .take(3)
             .map(|(u, n)| {
-                let who = if ctx.s.include_people { u.clone() } else { format!("user {}", user_hash(&ctx.salt, u)) };
+                let who = if ctx.s.include_people {
+                    u.clone()
+                } else {
+                    format!("user {}", user_hash(&ctx.salt, u))
+                };
                 format!("{who} ({n} events)")
             })
             .collect();
         md.push_str(&format!("- Most active: {}\n", top.join(", ")));
     }
     if !features.is_empty() {
-        let top: Vec<String> = features.iter().take(5).map(|(f, n)| format!("{f} ({n} days)")).collect();
+        let top: Vec<String> = features
+            .iter()
+            .take(5)
+            .map(|(f, n)| format!("{f} ({n} days)"))
+            .collect();
         md.push_str(&format!("- Top features: {}\n", top.join(", ")));
     }
-    let prop = |k: &str| props.get(k).filter(|v| !v.is_null()).map(|v| v.as_str().map_or(v.to_string(), str::to_string));
+    let prop = |k: &str| {
+        props
+            .get(k)
+            .filter(|v| !v.is_null())
+            .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
+    };
     if let Some(plan) = prop("plan") {
         md.push_str(&format!("- Plan: {plan}\n"));
     }
-    for (k, label) in [("trial_started_at", "Trial started"), ("trial_ends_at", "Trial ends")] {
+    for (k, label) in [
+        ("trial_started_at", "Trial started"),
+        ("trial_ends_at", "Trial ends"),
+    ] {
         if let Some(t) = prop(k).and_then(|v| crate::time::parse_ts(&v)) {
             let days = (t - ctx.as_of) as f64 / DAY as f64;
-            let when = if days >= 0.0 { format!("in {days:.0} days") } else { format!("{:.0} days ago", -days) };
+            let when = if days >= 0.0 {
+                format!("in {days:.0} days")
+            } else {
+                format!("{:.0} days ago", -days)
+            };
             md.push_str(&format!("- {label}: {} ({when})\n", fmt_date(t)));
         }
     }
     let names: Vec<&str> = c.signals.iter().map(|x| x.signal.as_str()).collect();
-    md.push_str(&format!("\n### Recommended next step\n{}\n", next_step(&names)));
-    md.push_str(&format!("\n_Beton ref {marker} · run {} · as of {}_\n", ctx.run_id, crate::time::fmt_ts(ctx.as_of)));
+    md.push_str(&format!(
+        "\n### Recommended next step\n{}\n",
+        next_step(&names)
+    ));
+    md.push_str(&format!(
+        "\n_Beton ref {marker} · run {} · as of {}_\n",
+        ctx.run_id,
+        crate::time::fmt_ts(ctx.as_of)
+    ));
     Ok(md)
 }
 
@@ -594,9 +833,15 @@ mod tests {
     #[test]
     fn next_business_day_skips_weekends() {
         let fri = crate::time::parse_ts("2026-11-20T15:00:00Z").unwrap();
-        assert_eq!(next_business_day(fri).to_rfc3339(), "2026-11-23T09:00:00+00:00");
+        assert_eq!(
+            next_business_day(fri).to_rfc3339(),
+            "2026-11-23T09:00:00+00:00"
+        );
         let tue = crate::time::parse_ts("2026-11-24T23:59:00Z").unwrap();
-        assert_eq!(next_business_day(tue).to_rfc3339(), "2026-11-25T09:00:00+00:00");
+        assert_eq!(
+            next_business_day(tue).to_rfc3339(),
+            "2026-11-25T09:00:00+00:00"
+        );
     }
 
     #[test]

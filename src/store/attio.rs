@@ -89,7 +89,13 @@ impl Store {
              WHERE s.run_id = ?1 AND s.routed ORDER BY s.score DESC, a.key",
         )?;
         let rows = stmt.query_map([run_id], |r| {
-            Ok(AttioCandidate { account_id: r.get(0)?, account: r.get(1)?, score: r.get(2)?, tier: r.get(3)?, signals: vec![] })
+            Ok(AttioCandidate {
+                account_id: r.get(0)?,
+                account: r.get(1)?,
+                score: r.get(2)?,
+                tier: r.get(3)?,
+                signals: vec![],
+            })
         })?;
         let mut out: Vec<AttioCandidate> = rows.collect::<rusqlite::Result<_>>()?;
         let mut sig = self.conn().prepare(
@@ -98,7 +104,12 @@ impl Store {
         )?;
         for c in &mut out {
             let rows = sig.query_map(params![run_id, c.account_id], |r| {
-                Ok(CandidateSignal { signal: r.get(0)?, base: r.get(1)?, evidence: r.get(2)?, emitted: r.get(3)? })
+                Ok(CandidateSignal {
+                    signal: r.get(0)?,
+                    base: r.get(1)?,
+                    evidence: r.get(2)?,
+                    emitted: r.get(3)?,
+                })
             })?;
             c.signals = rows.collect::<rusqlite::Result<_>>()?;
         }
@@ -109,14 +120,19 @@ impl Store {
     pub fn account_props(&self, account_id: i64, t: i64) -> Result<Map<String, Value>> {
         let snapshot: Option<String> = self
             .conn()
-            .query_row("SELECT snapshot FROM accounts WHERE id = ?1", [account_id], |r| r.get(0))
+            .query_row(
+                "SELECT snapshot FROM accounts WHERE id = ?1",
+                [account_id],
+                |r| r.get(0),
+            )
             .optional()?
             .flatten();
-        let mut props: Map<String, Value> =
-            snapshot.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default();
-        let mut stmt = self
-            .conn()
-            .prepare_cached("SELECT props FROM prop_history WHERE account_id = ?1 AND ts < ?2 ORDER BY ts, seq")?;
+        let mut props: Map<String, Value> = snapshot
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default();
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT props FROM prop_history WHERE account_id = ?1 AND ts < ?2 ORDER BY ts, seq",
+        )?;
         let rows = stmt.query_map(params![account_id, t], |r| r.get::<_, String>(0))?;
         for row in rows {
             if let Ok(set) = serde_json::from_str::<Map<String, Value>>(&row?) {
@@ -127,24 +143,38 @@ impl Store {
     }
 
     /// Per user, activity events in days `[from_day, to_day)`, most active first.
-    pub fn account_user_activity(&self, account_id: i64, from_day: i64, to_day: i64) -> Result<Vec<(String, i64)>> {
+    pub fn account_user_activity(
+        &self,
+        account_id: i64,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<(String, i64)>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT u.key, sum(d.activity) AS n FROM user_day d JOIN users u ON u.id = d.user_id
              WHERE d.day >= ?2 AND d.day < ?3 AND d.account_id = ?1 AND d.activity > 0
              GROUP BY u.key ORDER BY n DESC, u.key",
         )?;
-        let rows = stmt.query_map(params![account_id, from_day, to_day], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![account_id, from_day, to_day], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Per feature, the days in `[from_day, to_day)` it was used on, most used first.
-    pub fn account_feature_days(&self, account_id: i64, from_day: i64, to_day: i64) -> Result<Vec<(String, i64)>> {
+    pub fn account_feature_days(
+        &self,
+        account_id: i64,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<(String, i64)>> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT f.name, count(*) AS n FROM feature_day d JOIN features f ON f.id = d.feature_id
              WHERE d.day >= ?2 AND d.day < ?3 AND d.account_id = ?1
              GROUP BY f.name ORDER BY n DESC, f.name",
         )?;
-        let rows = stmt.query_map(params![account_id, from_day, to_day], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map(params![account_id, from_day, to_day], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -152,13 +182,21 @@ impl Store {
     pub fn attio_company(&self, account_id: i64) -> Result<Option<(String, Option<String>)>> {
         Ok(self
             .conn()
-            .query_row("SELECT domain, record_id FROM attio_companies WHERE account_id = ?1", [account_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT domain, record_id FROM attio_companies WHERE account_id = ?1",
+                [account_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?)
     }
 
-    pub fn set_attio_company(&self, account_id: i64, domain: &str, record_id: Option<&str>, t: i64) -> Result<()> {
+    pub fn set_attio_company(
+        &self,
+        account_id: i64,
+        domain: &str,
+        record_id: Option<&str>,
+        t: i64,
+    ) -> Result<()> {
         self.conn().execute(
             "INSERT INTO attio_companies(account_id, domain, record_id, checked_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(account_id) DO UPDATE SET domain = excluded.domain, record_id = excluded.record_id,
@@ -182,9 +220,11 @@ impl Store {
     pub fn attio_deal(&self, account_id: i64) -> Result<Option<(String, String)>> {
         Ok(self
             .conn()
-            .query_row("SELECT record_id, digest FROM attio_deals WHERE account_id = ?1", [account_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT record_id, digest FROM attio_deals WHERE account_id = ?1",
+                [account_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?)
     }
 
@@ -202,7 +242,16 @@ impl Store {
                  WHERE attio_outbox.state = 'failed'",
             )?;
             for s in steps {
-                n += stmt.execute(params![s.key, s.account_id, s.kind, s.method, s.path, s.body, s.marker, t])?;
+                n += stmt.execute(params![
+                    s.key,
+                    s.account_id,
+                    s.kind,
+                    s.method,
+                    s.path,
+                    s.body,
+                    s.marker,
+                    t
+                ])?;
             }
         }
         tx.commit()?;
@@ -236,7 +285,11 @@ impl Store {
     pub fn outbox_state(&self, key: &str) -> Result<Option<StepState>> {
         Ok(self
             .conn()
-            .query_row("SELECT state FROM attio_outbox WHERE key = ?1", [key], |r| r.get::<_, String>(0))
+            .query_row(
+                "SELECT state FROM attio_outbox WHERE key = ?1",
+                [key],
+                |r| r.get::<_, String>(0),
+            )
             .optional()?
             .map(|s| StepState::parse(&s)))
     }
@@ -251,7 +304,13 @@ impl Store {
     }
 
     /// Marks a step done with the id Attio gave, and applies what it changes locally, atomically.
-    pub fn outbox_done(&self, step: &OutboxStep, result: &str, what: Completion<'_>, t: i64) -> Result<()> {
+    pub fn outbox_done(
+        &self,
+        step: &OutboxStep,
+        result: &str,
+        what: Completion<'_>,
+        t: i64,
+    ) -> Result<()> {
         let tx = self.conn().unchecked_transaction()?;
         tx.execute(
             "UPDATE attio_outbox SET state = ?2, done_at = ?3, result = ?4, error = NULL WHERE id = ?1",
@@ -291,15 +350,21 @@ impl Store {
 
     /// Steps by state, for reports and tests.
     pub fn outbox_counts(&self) -> Result<HashMap<String, i64>> {
-        let mut stmt = self.conn().prepare("SELECT state, count(*) FROM attio_outbox GROUP BY state")?;
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT state, count(*) FROM attio_outbox GROUP BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Every account key with its `domain` property from the snapshot (for mapping pulled deals).
     pub fn account_domains(&self) -> Result<Vec<(String, Option<String>)>> {
-        let mut stmt = self.conn().prepare("SELECT key, snapshot FROM accounts ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT key, snapshot FROM accounts ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (key, snapshot) = row?;
@@ -315,6 +380,11 @@ impl Store {
 impl Store {
     /// The time T a run detected at.
     pub fn run_as_of(&self, run_id: i64) -> Result<Option<i64>> {
-        Ok(self.conn().query_row("SELECT as_of FROM runs WHERE id = ?1", [run_id], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn()
+            .query_row("SELECT as_of FROM runs WHERE id = ?1", [run_id], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 }

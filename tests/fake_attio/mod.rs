@@ -92,7 +92,11 @@ impl World {
     /// A strictly increasing timestamp, as Attio writes them.
     fn now(&mut self) -> String {
         self.clock += 1;
-        format!("2026-11-{:02}T10:00:{:02}.000000000Z", 1 + (self.clock / 60) % 28, self.clock % 60)
+        format!(
+            "2026-11-{:02}T10:00:{:02}.000000000Z",
+            1 + (self.clock / 60) % 28,
+            self.clock % 60
+        )
     }
 }
 
@@ -114,13 +118,28 @@ impl Fake {
                 ("stage".into(), "status".into(), false),
                 ("owner".into(), "actor-reference".into(), false),
                 ("value".into(), "currency".into(), false),
-                ("associated_company".into(), "record-reference".into(), false),
+                (
+                    "associated_company".into(),
+                    "record-reference".into(),
+                    false,
+                ),
                 ("associated_people".into(), "record-reference".into(), false),
             ],
-            statuses: vec!["Lead".into(), "In Progress".into(), "Won 🎉".into(), "Lost".into()],
+            statuses: vec![
+                "Lead".into(),
+                "In Progress".into(),
+                "Won 🎉".into(),
+                "Lost".into(),
+            ],
             members: vec![
-                ("11111111-1111-4111-8111-111111111111".into(), "ae1@example.com".into()),
-                ("22222222-2222-4222-8222-222222222222".into(), "ae2@example.com".into()),
+                (
+                    "11111111-1111-4111-8111-111111111111".into(),
+                    "ae1@example.com".into(),
+                ),
+                (
+                    "22222222-2222-4222-8222-222222222222".into(),
+                    "ae2@example.com".into(),
+                ),
             ],
             ..Default::default()
         };
@@ -128,16 +147,25 @@ impl Fake {
         let (tx, rx) = std::sync::mpsc::channel();
         let state = world.clone();
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-                tx.send(listener.local_addr().expect("addr")).expect("send addr");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                tx.send(listener.local_addr().expect("addr"))
+                    .expect("send addr");
                 let app = axum::Router::new().fallback(handle).with_state(state);
                 axum::serve(listener, app).await.expect("serve");
             });
         });
         let addr = rx.recv().expect("fake Attio did not start");
-        Self { url: format!("http://{addr}"), world }
+        Self {
+            url: format!("http://{addr}"),
+            world,
+        }
     }
 
     pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
@@ -148,10 +176,18 @@ impl Fake {
     pub fn set_up_for_beton(&self, slug: &str) {
         self.with(|w| {
             w.deal_attributes.push((slug.into(), "text".into(), true));
-            w.deal_attributes.push(("lead_source".into(), "select".into(), false));
-            w.deal_attributes.push(("pql_score".into(), "number".into(), false));
-            w.deal_attributes.push(("pql_signals".into(), "text".into(), false));
-            w.options.insert("lead_source".into(), ["pql", "inbound", "outbound", "partner"].map(String::from).to_vec());
+            w.deal_attributes
+                .push(("lead_source".into(), "select".into(), false));
+            w.deal_attributes
+                .push(("pql_score".into(), "number".into(), false));
+            w.deal_attributes
+                .push(("pql_signals".into(), "text".into(), false));
+            w.options.insert(
+                "lead_source".into(),
+                ["pql", "inbound", "outbound", "partner"]
+                    .map(String::from)
+                    .to_vec(),
+            );
         });
     }
 
@@ -160,15 +196,28 @@ impl Fake {
             let id = w.id();
             let created_at = w.now();
             let mut values = Map::new();
-            values.insert("domains".into(), json!([{"domain": domain, "root_domain": domain, "attribute_type": "domain"}]));
-            values.insert("name".into(), json!([{"value": name, "attribute_type": "text"}]));
-            w.companies.push(Record { id: id.clone(), created_at, values });
+            values.insert(
+                "domains".into(),
+                json!([{"domain": domain, "root_domain": domain, "attribute_type": "domain"}]),
+            );
+            values.insert(
+                "name".into(),
+                json!([{"value": name, "attribute_type": "text"}]),
+            );
+            w.companies.push(Record {
+                id: id.clone(),
+                created_at,
+                values,
+            });
             id
         })
     }
 
     pub fn fail_next(&self, method: &str, path_prefix: &str, fault: Fault) {
-        self.with(|w| w.faults.push_back((method.into(), path_prefix.into(), fault)));
+        self.with(|w| {
+            w.faults
+                .push_back((method.into(), path_prefix.into(), fault))
+        });
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -176,7 +225,10 @@ impl Fake {
     }
 
     pub fn writes(&self) -> Vec<Request> {
-        self.requests().into_iter().filter(Request::is_write).collect()
+        self.requests()
+            .into_iter()
+            .filter(Request::is_write)
+            .collect()
     }
 
     pub fn deals(&self) -> Vec<Record> {
@@ -201,8 +253,16 @@ impl Fake {
         v.get("value")
             .and_then(Value::as_str)
             .map(str::to_string)
-            .or_else(|| v.pointer("/status/title").and_then(Value::as_str).map(str::to_string))
-            .or_else(|| v.pointer("/option/title").and_then(Value::as_str).map(str::to_string))
+            .or_else(|| {
+                v.pointer("/status/title")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .or_else(|| {
+                v.pointer("/option/title")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .or_else(|| v.get("value").map(Value::to_string))
     }
 }
@@ -214,7 +274,11 @@ fn error(status: u16, code: &str, message: &str) -> Response {
         _ => "invalid_request_error",
     };
     let body = json!({"status_code": status, "type": kind, "code": code, "message": message});
-    (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), axum::Json(body)).into_response()
+    (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        axum::Json(body),
+    )
+        .into_response()
 }
 
 fn ok(v: Value) -> Response {
@@ -228,7 +292,13 @@ fn query_map(q: &str) -> HashMap<String, String> {
         .collect()
 }
 
-async fn handle(State(world): State<Arc<Mutex<World>>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(world): State<Arc<Mutex<World>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let body: Value = if body.is_empty() {
@@ -240,18 +310,37 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, method: Method, uri: Uri
         }
     };
     let mut w = world.lock().expect("world");
-    w.log.push(Request { method: method.to_string(), path: path.clone(), query: query.clone(), body: body.clone(), at: SystemTime::now() });
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {KEY}")) {
+    w.log.push(Request {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        body: body.clone(),
+        at: SystemTime::now(),
+    });
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {KEY}"))
+    {
         return error(401, "unauthorized", "Invalid API key");
     }
-    if let Some(i) = w.faults.iter().position(|(m, p, _)| *m == method.as_str() && path.starts_with(p.as_str())) {
+    if let Some(i) = w
+        .faults
+        .iter()
+        .position(|(m, p, _)| *m == method.as_str() && path.starts_with(p.as_str()))
+    {
         let (_, _, fault) = w.faults.remove(i).expect("fault");
         match fault {
             Fault::Status(code) => return error(code, "internal_error", "Something went wrong"),
             Fault::RateLimit { seconds_ahead } => {
-                let at = SystemTime::now() + std::time::Duration::from_millis(seconds_ahead * 1000 + 999);
-                let mut resp = error(429, "rate_limit_exceeded", "Rate limit exceeded, please try again later");
-                resp.headers_mut().insert("retry-after", httpdate::fmt_http_date(at).parse().expect("header"));
+                let at = SystemTime::now()
+                    + std::time::Duration::from_millis(seconds_ahead * 1000 + 999);
+                let mut resp = error(
+                    429,
+                    "rate_limit_exceeded",
+                    "Rate limit exceeded, please try again later",
+                );
+                resp.headers_mut().insert(
+                    "retry-after",
+                    httpdate::fmt_http_date(at).parse().expect("header"),
+                );
                 return resp;
             }
         }
@@ -260,44 +349,73 @@ async fn handle(State(world): State<Arc<Mutex<World>>>, method: Method, uri: Uri
         && let Err(e) = validate(method.as_str(), &path, &body)
     {
         w.schema_errors.push(format!("{method} {path}: {e}"));
-        return error(400, "validation_type", &format!("Body does not match the OpenAPI schema: {e}"));
+        return error(
+            400,
+            "validation_type",
+            &format!("Body does not match the OpenAPI schema: {e}"),
+        );
     }
     route(&mut w, method.as_str(), &path, &query_map(&query), &body)
 }
 
-fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, body: &Value) -> Response {
+fn route(
+    w: &mut World,
+    method: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+    body: &Value,
+) -> Response {
     let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, seg.as_slice()) {
         ("GET", ["v2", "self"]) => {
             if !w.active {
                 return ok(json!({"active": false}));
             }
-            ok(json!({"active": true, "scope": w.scopes, "client_id": "c", "token_type": "Bearer", "exp": null,
+            ok(
+                json!({"active": true, "scope": w.scopes, "client_id": "c", "token_type": "Bearer", "exp": null,
                       "iat": 1_700_000_000, "sub": "ws", "aud": "a", "iss": "attio.com",
                       "authorized_by_workspace_member_id": w.members[0].0, "workspace_id": "ws-1",
-                      "workspace_name": "Acme Test", "workspace_slug": "acme-test", "workspace_logo_url": null}))
+                      "workspace_name": "Acme Test", "workspace_slug": "acme-test", "workspace_logo_url": null}),
+            )
         }
-        ("GET", ["v2", "workspace_members"]) => ok(json!({"data": w.members.iter().map(|(id, email)| json!({
+        ("GET", ["v2", "workspace_members"]) => {
+            ok(json!({"data": w.members.iter().map(|(id, email)| json!({
             "id": {"workspace_id": "ws-1", "workspace_member_id": id}, "email_address": email,
-            "first_name": "A", "last_name": "E", "access_level": "member"})).collect::<Vec<_>>()})),
-        ("GET", ["v2", "objects", "deals", "attributes"]) => ok(json!({"data": w.deal_attributes.iter().map(|(s, t, u)| json!({
-            "api_slug": s, "type": t, "is_unique": u, "is_multiselect": false, "title": s})).collect::<Vec<_>>()})),
+            "first_name": "A", "last_name": "E", "access_level": "member"})).collect::<Vec<_>>()}))
+        }
+        ("GET", ["v2", "objects", "deals", "attributes"]) => ok(
+            json!({"data": w.deal_attributes.iter().map(|(s, t, u)| json!({
+            "api_slug": s, "type": t, "is_unique": u, "is_multiselect": false, "title": s})).collect::<Vec<_>>()}),
+        ),
         ("POST", ["v2", "objects", "deals", "attributes"]) => {
             let d = &body["data"];
             let slug = d["api_slug"].as_str().unwrap_or_default().to_string();
             if w.deal_attributes.iter().any(|(s, _, _)| *s == slug) {
-                return error(409, "slug_conflict", &format!("An attribute with slug \"{slug}\" already exists"));
+                return error(
+                    409,
+                    "slug_conflict",
+                    &format!("An attribute with slug \"{slug}\" already exists"),
+                );
             }
             let kind = d["type"].as_str().unwrap_or_default().to_string();
-            w.deal_attributes.push((slug.clone(), kind.clone(), d["is_unique"].as_bool().unwrap_or(false)));
+            w.deal_attributes.push((
+                slug.clone(),
+                kind.clone(),
+                d["is_unique"].as_bool().unwrap_or(false),
+            ));
             ok(json!({"data": {"api_slug": slug, "type": kind, "id": {"attribute_id": w.id()}}}))
         }
         ("GET", ["v2", "objects", "deals", "attributes", attr, "options"]) => {
             let list = w.options.get(*attr).cloned().unwrap_or_default();
-            ok(json!({"data": list.iter().map(|t| json!({"title": t, "is_archived": false})).collect::<Vec<_>>()}))
+            ok(
+                json!({"data": list.iter().map(|t| json!({"title": t, "is_archived": false})).collect::<Vec<_>>()}),
+            )
         }
         ("POST", ["v2", "objects", "deals", "attributes", attr, "options"]) => {
-            let title = body["data"]["title"].as_str().unwrap_or_default().to_string();
+            let title = body["data"]["title"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let list = w.options.entry(attr.to_string()).or_default();
             if list.contains(&title) {
                 return error(409, "slug_conflict", "option exists");
@@ -305,11 +423,14 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
             list.push(title.clone());
             ok(json!({"data": {"title": title}}))
         }
-        ("GET", ["v2", "objects", "deals", "attributes", "stage", "statuses"]) => {
-            ok(json!({"data": w.statuses.iter().map(|t| json!({"title": t, "is_archived": false})).collect::<Vec<_>>()}))
-        }
+        ("GET", ["v2", "objects", "deals", "attributes", "stage", "statuses"]) => ok(
+            json!({"data": w.statuses.iter().map(|t| json!({"title": t, "is_archived": false})).collect::<Vec<_>>()}),
+        ),
         ("POST", ["v2", "objects", "deals", "attributes", "stage", "statuses"]) => {
-            let title = body["data"]["title"].as_str().unwrap_or_default().to_string();
+            let title = body["data"]["title"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if w.statuses.contains(&title) {
                 return error(409, "slug_conflict", "status exists");
             }
@@ -320,11 +441,17 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
             if w.lists.iter().any(|l| l == list) {
                 ok(json!({"data": {"api_slug": list, "parent_object": ["companies"]}}))
             } else {
-                error(404, "not_found", &format!("List with slug/ID \"{list}\" not found."))
+                error(
+                    404,
+                    "not_found",
+                    &format!("List with slug/ID \"{list}\" not found."),
+                )
             }
         }
         ("POST", ["v2", "objects", "companies", "records", "query"]) => {
-            let domain = body.pointer("/filter/domains/domain/$eq").and_then(Value::as_str);
+            let domain = body
+                .pointer("/filter/domains/domain/$eq")
+                .and_then(Value::as_str);
             let found: Vec<Value> = w
                 .companies
                 .iter()
@@ -333,33 +460,56 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
                 .collect();
             ok(json!({"data": found}))
         }
-        ("GET", ["v2", "objects", "companies", "records", id]) => match w.companies.iter().find(|c| c.id == *id) {
-            Some(c) => ok(json!({"data": record_json(c, "companies")})),
-            None => error(404, "not_found", "Record not found."),
-        },
+        ("GET", ["v2", "objects", "companies", "records", id]) => {
+            match w.companies.iter().find(|c| c.id == *id) {
+                Some(c) => ok(json!({"data": record_json(c, "companies")})),
+                None => error(404, "not_found", "Record not found."),
+            }
+        }
         ("PUT", ["v2", "objects", "companies", "records"]) => {
             if q.get("matching_attribute").map(String::as_str) != Some("domains") {
                 return error(400, "value_not_found", "matching_attribute must be unique");
             }
-            let values = body["data"]["values"].as_object().cloned().unwrap_or_default();
-            let domain = values.get("domains").and_then(|d| d[0].as_str()).unwrap_or_default().to_string();
+            let values = body["data"]["values"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let domain = values
+                .get("domains")
+                .and_then(|d| d[0].as_str())
+                .unwrap_or_default()
+                .to_string();
             if let Some(c) = w.companies.iter().find(|c| company_has(c, &domain)) {
                 return ok(json!({"data": record_json(c, "companies")}));
             }
             let id = w.id();
             let created_at = w.now();
             let mut out = Map::new();
-            out.insert("domains".into(), json!([{"domain": domain, "root_domain": domain, "attribute_type": "domain"}]));
+            out.insert(
+                "domains".into(),
+                json!([{"domain": domain, "root_domain": domain, "attribute_type": "domain"}]),
+            );
             if let Some(n) = values.get("name").and_then(|n| n[0].as_str()) {
-                out.insert("name".into(), json!([{"value": n, "attribute_type": "text"}]));
+                out.insert(
+                    "name".into(),
+                    json!([{"value": n, "attribute_type": "text"}]),
+                );
             }
-            let rec = Record { id, created_at, values: out };
+            let rec = Record {
+                id,
+                created_at,
+                values: out,
+            };
             let json = record_json(&rec, "companies");
             w.companies.push(rec);
             ok(json!({"data": json}))
         }
         ("POST", ["v2", "objects", "deals", "records", "query"]) => {
-            let filter = body.get("filter").and_then(Value::as_object).cloned().unwrap_or_default();
+            let filter = body
+                .get("filter")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             let limit = body.get("limit").and_then(Value::as_u64).unwrap_or(500) as usize;
             let offset = body.get("offset").and_then(Value::as_u64).unwrap_or(0) as usize;
             let matches: Vec<Value> = w
@@ -378,14 +528,28 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
             ok(json!({"data": matches}))
         }
         ("PUT", ["v2", "objects", "deals", "records"]) => assert_deal(w, q, body),
-        ("GET", ["v2", "objects", "deals", "records", id, "attributes", "stage", "values"]) => {
+        (
+            "GET",
+            [
+                "v2",
+                "objects",
+                "deals",
+                "records",
+                id,
+                "attributes",
+                "stage",
+                "values",
+            ],
+        ) => {
             let hist = w.stage_history.get(*id).cloned().unwrap_or_default();
             let all = q.get("show_historic").map(String::as_str) == Some("true");
             let data: Vec<Value> = hist
                 .iter()
                 .filter(|(_, _, until)| all || until.is_none())
-                .map(|(t, from, until)| json!({"status": {"title": t}, "active_from": from, "active_until": until,
-                                               "attribute_type": "status"}))
+                .map(|(t, from, until)| {
+                    json!({"status": {"title": t}, "active_from": from, "active_until": until,
+                                               "attribute_type": "status"})
+                })
                 .collect();
             ok(json!({"data": data}))
         }
@@ -393,7 +557,11 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
             let d = &body["data"];
             let parent = d["parent_record_id"].as_str().unwrap_or_default();
             if d["parent_object"] != "deals" || !w.deals.iter().any(|x| x.id == parent) {
-                return error(404, "not_found", &format!("Record with ID \"{parent}\" not found."));
+                return error(
+                    404,
+                    "not_found",
+                    &format!("Record with ID \"{parent}\" not found."),
+                );
             }
             let id = w.id();
             let note = json!({"id": {"workspace_id": "ws-1", "note_id": id}, "parent_object": "deals",
@@ -406,8 +574,14 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
             let parent = q.get("parent_record_id").cloned().unwrap_or_default();
             let limit: usize = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(10);
             let offset: usize = q.get("offset").and_then(|l| l.parse().ok()).unwrap_or(0);
-            let data: Vec<Value> =
-                w.notes.iter().filter(|n| n["parent_record_id"] == parent.as_str()).skip(offset).take(limit.min(50)).cloned().collect();
+            let data: Vec<Value> = w
+                .notes
+                .iter()
+                .filter(|n| n["parent_record_id"] == parent.as_str())
+                .skip(offset)
+                .take(limit.min(50))
+                .cloned()
+                .collect();
             ok(json!({"data": data}))
         }
         ("POST", ["v2", "tasks"]) => {
@@ -415,13 +589,21 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
             for l in d["linked_records"].as_array().cloned().unwrap_or_default() {
                 let rid = l["target_record_id"].as_str().unwrap_or_default();
                 if !w.deals.iter().any(|x| x.id == rid) {
-                    return error(400, "validation_type", "Only standard or custom object records can be linked to.");
+                    return error(
+                        400,
+                        "validation_type",
+                        "Only standard or custom object records can be linked to.",
+                    );
                 }
             }
             for a in d["assignees"].as_array().cloned().unwrap_or_default() {
                 let id = a["referenced_actor_id"].as_str().unwrap_or_default();
                 if !w.members.iter().any(|(m, _)| m == id) {
-                    return error(400, "value_not_found", &format!("Workspace member \"{id}\" not found."));
+                    return error(
+                        400,
+                        "value_not_found",
+                        &format!("Workspace member \"{id}\" not found."),
+                    );
                 }
             }
             let id = w.id();
@@ -445,7 +627,11 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
             let data: Vec<Value> = w
                 .tasks
                 .iter()
-                .filter(|t| t["linked_records"].as_array().is_some_and(|a| a.iter().any(|l| l["target_record_id"] == rid.as_str())))
+                .filter(|t| {
+                    t["linked_records"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|l| l["target_record_id"] == rid.as_str()))
+                })
                 .skip(offset)
                 .take(limit)
                 .cloned()
@@ -456,27 +642,43 @@ fn route(w: &mut World, method: &str, path: &str, q: &HashMap<String, String>, b
             if !w.lists.iter().any(|l| l == list) {
                 return error(404, "not_found", "List not found.");
             }
-            let parent = body["data"]["parent_record_id"].as_str().unwrap_or_default().to_string();
+            let parent = body["data"]["parent_record_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             if !w.companies.iter().any(|c| c.id == parent) {
-                return error(400, "value_not_found", &format!("Parent record \"{parent}\" not found."));
+                return error(
+                    400,
+                    "value_not_found",
+                    &format!("Parent record \"{parent}\" not found."),
+                );
             }
             let id = match w.entries.iter().find(|(l, _, p)| l == list && *p == parent) {
                 Some((_, id, _)) => id.clone(),
                 None => {
                     let id = w.id();
-                    w.entries.push((list.to_string(), id.clone(), parent.clone()));
+                    w.entries
+                        .push((list.to_string(), id.clone(), parent.clone()));
                     id
                 }
             };
-            ok(json!({"data": {"id": {"workspace_id": "ws-1", "list_id": list, "entry_id": id},
-                               "parent_record_id": parent, "parent_object": "companies", "entry_values": {}}}))
+            ok(
+                json!({"data": {"id": {"workspace_id": "ws-1", "list_id": list, "entry_id": id},
+                               "parent_record_id": parent, "parent_object": "companies", "entry_values": {}}}),
+            )
         }
-        _ => error(404, "not_found", &format!("no route {method} {path} in the fake")),
+        _ => error(
+            404,
+            "not_found",
+            &format!("no route {method} {path} in the fake"),
+        ),
     }
 }
 
 fn company_has(c: &Record, domain: &str) -> bool {
-    c.values["domains"].as_array().is_some_and(|a| a.iter().any(|d| d["domain"] == domain))
+    c.values["domains"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|d| d["domain"] == domain))
 }
 
 fn record_json(r: &Record, object: &str) -> Value {
@@ -491,46 +693,104 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
     };
     match w.deal_attributes.iter().find(|(s, _, _)| *s == slug) {
         Some((_, _, true)) => {}
-        Some(_) => return error(400, "validation_type", &format!("Matching attribute \"{slug}\" must be unique.")),
-        None => return error(400, "value_not_found", &format!("Cannot find attribute with slug/ID \"{slug}\".")),
+        Some(_) => {
+            return error(
+                400,
+                "validation_type",
+                &format!("Matching attribute \"{slug}\" must be unique."),
+            );
+        }
+        None => {
+            return error(
+                400,
+                "value_not_found",
+                &format!("Cannot find attribute with slug/ID \"{slug}\"."),
+            );
+        }
     }
-    let values = body["data"]["values"].as_object().cloned().unwrap_or_default();
-    let Some(key) = values.get(&slug).and_then(|v| v[0].as_str()).map(str::to_string) else {
-        return error(400, "missing_value", &format!("Missing value for matching attribute \"{slug}\"."));
+    let values = body["data"]["values"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let Some(key) = values
+        .get(&slug)
+        .and_then(|v| v[0].as_str())
+        .map(str::to_string)
+    else {
+        return error(
+            400,
+            "missing_value",
+            &format!("Missing value for matching attribute \"{slug}\"."),
+        );
     };
     let now = w.now();
     let mut out = Map::new();
     for (attr, v) in &values {
-        let Some((_, kind, _)) = w.deal_attributes.iter().find(|(s, _, _)| s == attr).cloned() else {
-            return error(400, "value_not_found", &format!("Cannot find attribute with slug/ID \"{attr}\"."));
+        let Some((_, kind, _)) = w
+            .deal_attributes
+            .iter()
+            .find(|(s, _, _)| s == attr)
+            .cloned()
+        else {
+            return error(
+                400,
+                "value_not_found",
+                &format!("Cannot find attribute with slug/ID \"{attr}\"."),
+            );
         };
-        let first = v.as_array().and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
+        let first = v
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or(Value::Null);
         let item = match kind.as_str() {
             "status" => {
                 let title = first.as_str().unwrap_or_default();
                 if !w.statuses.iter().any(|s| s == title) {
-                    return error(400, "value_not_found", &format!("Cannot find Status with title \"{title}\"."));
+                    return error(
+                        400,
+                        "value_not_found",
+                        &format!("Cannot find Status with title \"{title}\"."),
+                    );
                 }
                 json!({"status": {"title": title}})
             }
             "select" => {
                 let title = first.as_str().unwrap_or_default();
-                if !w.options.get(attr).is_some_and(|o| o.iter().any(|x| x == title)) {
-                    return error(400, "value_not_found", &format!("Cannot find select attribute with select option title \"{title}\"."));
+                if !w
+                    .options
+                    .get(attr)
+                    .is_some_and(|o| o.iter().any(|x| x == title))
+                {
+                    return error(
+                        400,
+                        "value_not_found",
+                        &format!(
+                            "Cannot find select attribute with select option title \"{title}\"."
+                        ),
+                    );
                 }
                 json!({"option": {"title": title}})
             }
             "record-reference" => {
                 let rid = first["target_record_id"].as_str().unwrap_or_default();
                 if !w.companies.iter().any(|c| c.id == rid) {
-                    return error(400, "value_not_found", &format!("Referenced record \"{rid}\" not found."));
+                    return error(
+                        400,
+                        "value_not_found",
+                        &format!("Referenced record \"{rid}\" not found."),
+                    );
                 }
                 json!({"target_object": "companies", "target_record_id": rid})
             }
             "actor-reference" => {
                 let id = first["referenced_actor_id"].as_str().unwrap_or_default();
                 if !w.members.iter().any(|(m, _)| m == id) {
-                    return error(400, "value_not_found", &format!("Workspace member \"{id}\" not found."));
+                    return error(
+                        400,
+                        "value_not_found",
+                        &format!("Workspace member \"{id}\" not found."),
+                    );
                 }
                 json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": id})
             }
@@ -543,8 +803,16 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
         item["active_until"] = Value::Null;
         out.insert(attr.clone(), json!([item]));
     }
-    if let Some(i) = w.deals.iter().position(|d| Fake::deal_text(d, &slug).as_deref() == Some(key.as_str())) {
-        if let Some(stage) = out.get("stage").and_then(|s| s.pointer("/0/status/title")).and_then(Value::as_str) {
+    if let Some(i) = w
+        .deals
+        .iter()
+        .position(|d| Fake::deal_text(d, &slug).as_deref() == Some(key.as_str()))
+    {
+        if let Some(stage) = out
+            .get("stage")
+            .and_then(|s| s.pointer("/0/status/title"))
+            .and_then(Value::as_str)
+        {
             move_stage(w, &w.deals[i].id.clone(), stage, &now);
         }
         let deal = &mut w.deals[i];
@@ -554,10 +822,19 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
         return ok(json!({"data": record_json(deal, "deals")}));
     }
     let id = w.id();
-    if let Some(stage) = out.get("stage").and_then(|s| s.pointer("/0/status/title")).and_then(Value::as_str) {
-        w.stage_history.insert(id.clone(), vec![(stage.to_string(), now.clone(), None)]);
+    if let Some(stage) = out
+        .get("stage")
+        .and_then(|s| s.pointer("/0/status/title"))
+        .and_then(Value::as_str)
+    {
+        w.stage_history
+            .insert(id.clone(), vec![(stage.to_string(), now.clone(), None)]);
     }
-    let rec = Record { id, created_at: now, values: out };
+    let rec = Record {
+        id,
+        created_at: now,
+        values: out,
+    };
     let json = record_json(&rec, "deals");
     w.deals.push(rec);
     ok(json!({"data": json}))
@@ -566,7 +843,10 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
 /// Moves a deal to a stage, closing the current stretch in its history.
 pub fn move_stage(w: &mut World, id: &str, stage: &str, at: &str) {
     let hist = w.stage_history.entry(id.to_string()).or_default();
-    if hist.last().is_some_and(|(t, _, until)| t == stage && until.is_none()) {
+    if hist
+        .last()
+        .is_some_and(|(t, _, until)| t == stage && until.is_none())
+    {
         return;
     }
     if let Some(last) = hist.last_mut() {
@@ -602,7 +882,10 @@ fn validator() -> Option<&'static Mutex<Validator>> {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("fake Attio: skipping OpenAPI body checks: {} unreadable ({e})", path.display());
+                eprintln!(
+                    "fake Attio: skipping OpenAPI body checks: {} unreadable ({e})",
+                    path.display()
+                );
                 return None;
             }
         };
@@ -610,14 +893,19 @@ fn validator() -> Option<&'static Mutex<Validator>> {
         let mut ops = Vec::new();
         for (p, item) in spec["paths"].as_object().expect("paths") {
             for (m, op) in item.as_object().into_iter().flatten() {
-                if op.pointer("/requestBody/content/application~1json/schema").is_some() {
+                if op
+                    .pointer("/requestBody/content/application~1json/schema")
+                    .is_some()
+                {
                     ops.push((p.clone(), m.clone()));
                 }
             }
         }
         let mut compiler = boon::Compiler::new();
         compiler.set_default_draft(boon::Draft::V2020_12);
-        compiler.add_resource(SPEC_URL, spec).expect("spec resource");
+        compiler
+            .add_resource(SPEC_URL, spec)
+            .expect("spec resource");
         let mut schemas = boon::Schemas::new();
         let mut compiled = HashMap::new();
         for (p, m) in ops {
@@ -625,8 +913,13 @@ fn validator() -> Option<&'static Mutex<Validator>> {
                 "/paths/{}/{m}/requestBody/content/application~1json/schema",
                 p.replace('~', "~0").replace('/', "~1")
             );
-            let loc = format!("{SPEC_URL}#{}", pointer.replace('{', "%7B").replace('}', "%7D"));
-            let idx = compiler.compile(&loc, &mut schemas).unwrap_or_else(|e| panic!("compiling {loc}: {e}"));
+            let loc = format!(
+                "{SPEC_URL}#{}",
+                pointer.replace('{', "%7B").replace('}', "%7D")
+            );
+            let idx = compiler
+                .compile(&loc, &mut schemas)
+                .unwrap_or_else(|e| panic!("compiling {loc}: {e}"));
             compiled.insert((p, m.to_uppercase()), idx);
         }
         Some(Mutex::new(Validator { schemas, compiled }))
@@ -644,12 +937,19 @@ pub fn validate(method: &str, path: &str, body: &Value) -> Result<(), String> {
         .iter()
         .filter(|((t, m), _)| {
             let ts: Vec<&str> = t.split('/').collect();
-            m == method && ts.len() == seg.len() && ts.iter().zip(&seg).all(|(a, b)| a.starts_with('{') || a == b)
+            m == method
+                && ts.len() == seg.len()
+                && ts
+                    .iter()
+                    .zip(&seg)
+                    .all(|(a, b)| a.starts_with('{') || a == b)
         })
         .max_by_key(|((t, _), _)| t.split('/').filter(|s| !s.starts_with('{')).count())
         .map(|(_, idx)| *idx);
     let Some(idx) = best else {
-        return Err(format!("no {method} operation with a body for {path} in the spec"));
+        return Err(format!(
+            "no {method} operation with a body for {path} in the spec"
+        ));
     };
     v.schemas.validate(body, idx).map_err(|e| format!("{e:#}"))
 }
