@@ -856,3 +856,115 @@ fn the_fake_rejects_bodies_that_break_attios_spec() {
     let ok = json!({"data": {"values": {"name": ["PQL – Acme"]}}});
     fake_attio::validate("PUT", "/v2/objects/deals/records", &ok).unwrap();
 }
+
+#[test]
+fn timeouts_are_retried_without_duplicating_notes() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let (_dir, store) = workspace(&fake);
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        timeout_seconds: 1,
+        ..settings(&fake)
+    });
+    let run_id = first_run(&store);
+    // Attio applies the note and the deal but the answers come too late: the client times out.
+    fake.fail_next("POST", "/v2/notes", Fault::SlowAnswer(1500));
+    fake.fail_next("PUT", "/v2/objects/deals/records", Fault::SlowAnswer(1500));
+    let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(r.count(Outcome::Failed), 0, "{r:#?}");
+    assert!(r.retries >= 2, "{r:#?}");
+    assert_eq!(fake.deals().len(), 2, "the deal assert is idempotent");
+    assert_eq!(
+        fake.notes().len(),
+        2,
+        "the timed-out note was found by its marker, not sent twice"
+    );
+    assert_eq!(fake.tasks().len(), 2);
+}
+
+#[test]
+fn writes_stay_under_the_rate_limit() {
+    let fake = Fake::start();
+    let s = AttioSettings {
+        max_writes_per_second: 25,
+        ..settings(&fake)
+    };
+    let c = client(&config(s));
+    for i in 0..40 {
+        let body = json!({"data": {"values": {"domains": [format!("c{i}.example.com")]}}});
+        c.send(
+            beton::attio::client::Method::Put,
+            "/v2/objects/companies/records?matching_attribute=domains",
+            &[],
+            Some(&body),
+        )
+        .unwrap();
+    }
+    let times: Vec<_> = fake.writes().iter().map(|r| r.at).collect();
+    assert_eq!(times.len(), 40);
+    for (i, t) in times.iter().enumerate() {
+        let in_a_second = times[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t).unwrap() < Duration::from_secs(1))
+            .count();
+        assert!(
+            in_a_second <= 25,
+            "{in_a_second} writes within one second from write {i}"
+        );
+    }
+    assert_eq!(c.counts().writes, 40);
+    no_schema_errors(&fake);
+}
+
+#[test]
+fn include_people_shows_user_ids_that_are_hashed_otherwise() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let (_dir, store) = workspace(&fake);
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        include_people: true,
+        ..settings(&fake)
+    });
+    let run_id = first_run(&store);
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    let notes = fake.notes();
+    let all: String = notes
+        .iter()
+        .map(|n| n["content_markdown"].as_str().unwrap().to_string())
+        .collect();
+    assert!(all.contains("jane.doe@acme.com (2 events)"), "{all}");
+    let hashed = beton::attio::sync::user_hash(
+        &store.meta("attio_user_salt").unwrap().unwrap(),
+        "jane.doe@acme.com",
+    );
+    assert!(!all.contains(&hashed));
+}
+
+#[test]
+fn a_replayed_deal_assert_does_not_move_the_stage_back() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let (_dir, store) = workspace(&fake);
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    });
+    let run_id = first_run(&store);
+    let crash = SyncOptions {
+        crash_after_send: Some("deal".into()),
+        ..Default::default()
+    };
+    sync(&store, &cfg, run_id, &crash).unwrap_err();
+    let id = fake.deals()[0].id.clone();
+    // A rep moves the new deal on before Beton runs again.
+    fake.with(|w| fake_attio::move_stage(w, &id, "In Progress", "2026-11-18T12:00:00.000000000Z"));
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    let deal = fake.deals().into_iter().find(|d| d.id == id).unwrap();
+    assert_eq!(
+        Fake::deal_text(&deal, "stage").as_deref(),
+        Some("In Progress")
+    );
+    assert_eq!(fake.deals().len(), 2);
+}

@@ -169,8 +169,9 @@ impl Client {
             http,
             base: settings.base_url.trim_end_matches('/').to_string(),
             key,
-            read_gap: Duration::from_secs(1) / settings.max_reads_per_second.max(1),
-            write_gap: Duration::from_secs(1) / settings.max_writes_per_second.max(1),
+            // 10 % under the limit, so jitter on the way cannot make Attio count one too many.
+            read_gap: Duration::from_millis(1100) / settings.max_reads_per_second.max(1),
+            write_gap: Duration::from_millis(1100) / settings.max_writes_per_second.max(1),
             tries: settings.tries.max(1),
             backoff: Duration::from_millis(500),
             max_wait: Duration::from_secs(120),
@@ -186,6 +187,18 @@ impl Client {
     pub fn with_backoff(mut self, first: Duration) -> Self {
         self.backoff = first;
         self
+    }
+
+    /// How many times a request that got a 5xx or timed out is tried.
+    pub fn tries(&self) -> u32 {
+        self.tries
+    }
+
+    /// Sleeps the backoff after failed try number `attempt` (1-based): doubling each time.
+    pub fn pause(&self, attempt: u32) {
+        let wait = self.backoff * 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.note_retry();
+        std::thread::sleep(wait);
     }
 
     pub fn counts(&self) -> Counts {
@@ -236,6 +249,18 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&Value>,
+    ) -> Result<Value, ApiError> {
+        self.send_tries(method, path, query, body, self.tries)
+    }
+
+    /// [`Client::send`] with its own number of tries for 5xx and timeouts (429 always waits).
+    pub fn send_tries(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        max_tries: u32,
     ) -> Result<Value, ApiError> {
         let url = format!("{}{}", self.base, path);
         let write = !Self::is_read(method, path);
@@ -324,18 +349,15 @@ impl Client {
                 Err(e) if e.is_timeout() => format!("{} {path}: timed out", method.as_str()),
                 Err(e) => format!("{} {path}: {}", method.as_str(), without_url(&e)),
             };
-            if tries >= self.tries {
-                return Err(ApiError::Unavailable(format!(
-                    "{transient} (gave up after {tries} tries)"
-                )));
+            if tries >= max_tries.max(1) {
+                return Err(ApiError::Unavailable(if tries > 1 {
+                    format!("{transient} (gave up after {tries} tries)")
+                } else {
+                    transient
+                }));
             }
-            let wait = self.backoff * 2u32.saturating_pow(tries - 1);
-            tracing::info!(
-                "attio: {transient}; trying again in {:.1} s",
-                wait.as_secs_f64()
-            );
-            self.note_retry();
-            std::thread::sleep(wait);
+            tracing::info!("attio: {transient}; trying again");
+            self.pause(tries);
         }
     }
 

@@ -77,12 +77,27 @@ pub fn send_step(
         text = text.replace(DEAL_ID, &rid);
         deal = Some(rid);
     }
-    let body: Value = serde_json::from_str(&text).map_err(|e| {
+    let mut body: Value = serde_json::from_str(&text).map_err(|e| {
         StepError::Store(crate::Error::Attio(format!(
             "outbox step {}: bad body: {e}",
             step.key
         )))
     })?;
+    // A deal created by the first send may have been moved on by a rep since: the replay must
+    // not put it back into the stage of new deals.
+    if step.kind == "deal"
+        && step.state == StepState::Sent
+        && body.pointer("/data/values/stage").is_some()
+        && let Some((slug, key)) = match_key(&step.path, &body)
+        && super::sync::find_deal(client, &slug, &key)
+            .map_err(api_error)?
+            .is_some()
+        && let Some(values) = body
+            .pointer_mut("/data/values")
+            .and_then(Value::as_object_mut)
+    {
+        values.remove("stage");
+    }
     if step.state == StepState::Sent
         && let Some(rid) = &deal
         && let Some(id) =
@@ -102,7 +117,10 @@ pub fn send_step(
         )))
     })?;
     store.outbox_sent(step.id, now)?;
-    let answer = client.send(method, &step.path, &[], Some(&body));
+    let answer = match step.kind.as_str() {
+        "note" | "task" => send_checked(client, method, step, &body, deal.as_deref()),
+        _ => client.send(method, &step.path, &[], Some(&body)),
+    };
     if crash_after == Some(step.kind.as_str()) {
         return Err(StepError::Crashed(step.kind.clone()));
     }
@@ -159,6 +177,59 @@ pub fn send_step(
         id,
         found: false,
     })
+}
+
+/// Sends a note or task, which Attio would duplicate if sent twice: after a timeout or 5xx (the
+/// request may have been applied, its answer lost) it looks for the step's marker before it
+/// tries again.
+fn send_checked(
+    client: &Client,
+    method: Method,
+    step: &OutboxStep,
+    body: &Value,
+    deal: Option<&str>,
+) -> Result<Value, ApiError> {
+    let mut attempt = 1;
+    loop {
+        match client.send_tries(method, &step.path, &[], Some(body), 1) {
+            Err(ApiError::Unavailable(m)) if attempt < client.tries() => {
+                tracing::info!("attio: {m}; checking whether the {} arrived", step.kind);
+                client.pause(attempt);
+                attempt += 1;
+                if let Some(rid) = deal
+                    && let Some(id) = find_by_marker(client, &step.kind, rid, &step.marker)?
+                {
+                    let field = if step.kind == "note" {
+                        "note_id"
+                    } else {
+                        "task_id"
+                    };
+                    return Ok(serde_json::json!({"data": {"id": {field: id}}}));
+                }
+            }
+            Err(ApiError::Unavailable(m)) => {
+                return Err(ApiError::Unavailable(format!(
+                    "{m} (gave up after {attempt} tries)"
+                )));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The matching attribute of an assert path and the value the body gives it.
+fn match_key(path: &str, body: &Value) -> Option<(String, String)> {
+    let slug = path
+        .split_once("matching_attribute=")?
+        .1
+        .split('&')
+        .next()?
+        .to_string();
+    let key = body
+        .pointer(&format!("/data/values/{slug}/0"))?
+        .as_str()?
+        .to_string();
+    Some((slug, key))
 }
 
 fn api_error(e: ApiError) -> StepError {

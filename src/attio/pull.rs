@@ -25,6 +25,8 @@ pub struct PullReport {
     /// Deals whose company maps to no account (by Beton's key attribute or the company's domains).
     pub unmapped: usize,
     pub unmapped_examples: Vec<String>,
+    /// Deals of an earlier pull that Attio no longer has (or that no longer map), removed.
+    pub removed: usize,
     pub reads: u64,
     pub dry_run: bool,
 }
@@ -218,12 +220,16 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
         offset += limit;
     }
     report.stored = rows.len();
-    if !dry_run && !rows.is_empty() {
-        let mut ingest = Ingest::begin(store, cfg)?;
-        for row in &rows {
-            ingest.deal(row)?;
+    if !dry_run {
+        if !rows.is_empty() {
+            let mut ingest = Ingest::begin(store, cfg)?;
+            for row in &rows {
+                ingest.deal(row)?;
+            }
+            ingest.commit()?;
         }
-        ingest.commit()?;
+        let keep = rows.iter().map(|r| r.deal_id.clone()).collect();
+        report.removed = store.remove_attio_deals_except(&keep)?;
     }
     report.reads = client.counts().reads;
     Ok(report)

@@ -388,3 +388,27 @@ impl Store {
             .optional()?)
     }
 }
+
+impl Store {
+    /// Removes pulled deals (`attio:` ids) that are not in `keep`: Attio no longer has them, or
+    /// they no longer map to an account. Returns how many went.
+    pub fn remove_attio_deals_except(
+        &self,
+        keep: &std::collections::HashSet<String>,
+    ) -> Result<usize> {
+        let ids: Vec<String> = {
+            let mut stmt = self
+                .conn()
+                .prepare("SELECT deal_id FROM deals WHERE deal_id LIKE 'attio:%'")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let tx = self.conn().unchecked_transaction()?;
+        let mut n = 0;
+        for id in ids.iter().filter(|id| !keep.contains(*id)) {
+            n += tx.execute("DELETE FROM deals WHERE deal_id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+}

@@ -44,6 +44,9 @@ pub enum Fault {
     Status(u16),
     /// 429 with `Retry-After` as an HTTP date this many seconds ahead (rounded up to a second).
     RateLimit { seconds_ahead: u64 },
+    /// Handle the request, then hold the answer this many milliseconds (a client timeout loses
+    /// an answer to a request that was applied).
+    SlowAnswer(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -299,6 +302,34 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let (resp, slow) = answer(&world, method, uri, headers, body);
+    if let Some(wait) = slow {
+        tokio::time::sleep(wait).await;
+    }
+    resp
+}
+
+/// The answer to one request, and how long to hold it.
+fn answer(
+    world: &Mutex<World>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (Response, Option<std::time::Duration>) {
+    let mut slow = None;
+    let resp = answer_now(world, method, uri, headers, body, &mut slow);
+    (resp, slow)
+}
+
+fn answer_now(
+    world: &Mutex<World>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    slow: &mut Option<std::time::Duration>,
+) -> Response {
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let body: Value = if body.is_empty() {
@@ -343,6 +374,7 @@ async fn handle(
                 );
                 return resp;
             }
+            Fault::SlowAnswer(ms) => *slow = Some(std::time::Duration::from_millis(ms)),
         }
     }
     if !body.is_null()
