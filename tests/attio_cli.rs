@@ -24,7 +24,11 @@ fn beton(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run beton")
+    let out = cmd.output().expect("run beton");
+    if std::env::var_os("BETON_TEST_SHOW").is_some() {
+        eprintln!("$ beton {}\n{}", args.join(" "), text(&out));
+    }
+    out
 }
 
 fn text(o: &Output) -> String {

@@ -292,6 +292,8 @@ pub fn sync(
     };
 
     let mut failed: HashMap<i64, String> = HashMap::new();
+    // What the replay completed per account: (kind, whether it was a new-deal assert).
+    let mut replayed: HashMap<i64, Vec<(String, bool)>> = HashMap::new();
     if opts.dry_run {
         report.replayed = 0;
         if !open.is_empty() {
@@ -315,6 +317,18 @@ pub fn sync(
                 Ok(sent) => {
                     report.replayed += 1;
                     report.tally(&sent.kind, sent.found);
+                    let new_deal = sent.kind == "deal" && step.body.contains("\"stage\"");
+                    if sent.kind == "deal" {
+                        if new_deal {
+                            report.deals_created += 1;
+                        } else {
+                            report.deals_updated += 1;
+                        }
+                    }
+                    replayed
+                        .entry(step.account_id)
+                        .or_default()
+                        .push((sent.kind, new_deal));
                 }
                 // Waiting for a deal that Attio rejected: planning the account sends it again first.
                 Err(StepError::Blocked(_)) => {}
@@ -335,6 +349,10 @@ pub fn sync(
             },
             None => sync_account(&ctx, c, &mut report)?,
         };
+        let outcome = match replayed.get(&c.account_id) {
+            Some(kinds) => with_replayed(outcome, kinds),
+            None => outcome,
+        };
         report.accounts.push(outcome);
     }
     let Counts {
@@ -344,6 +362,25 @@ pub fn sync(
     } = client.counts();
     (report.reads, report.writes, report.retries) = (reads, writes, retries);
     Ok(report)
+}
+
+/// An account's outcome counting what the replay of an interrupted sync completed for it.
+fn with_replayed(mut a: AccountSync, kinds: &[(String, bool)]) -> AccountSync {
+    let names: Vec<&str> = kinds.iter().map(|(k, _)| k.as_str()).collect();
+    let what = format!("completed from an interrupted sync: {}", names.join(", "));
+    if a.outcome != Outcome::Failed {
+        if kinds.iter().any(|(_, new)| *new) {
+            a.outcome = Outcome::Created;
+        } else if a.outcome == Outcome::Unchanged {
+            a.outcome = Outcome::Updated;
+        }
+    }
+    a.detail = if a.outcome != Outcome::Failed && a.detail == "up to date" {
+        what
+    } else {
+        format!("{what}; {}", a.detail)
+    };
+    a
 }
 
 /// Errors that stop the whole sync rather than one account.
@@ -761,10 +798,10 @@ fn note_content(
     let to_day = day_of(ctx.as_of);
     let users = ctx
         .store
-        .account_user_activity(c.account_id, to_day - 30, to_day + 1)?;
+        .account_user_activity(c.account_id, to_day - 30, to_day)?;
     let features = ctx
         .store
-        .account_feature_days(c.account_id, to_day - 30, to_day + 1)?;
+        .account_feature_days(c.account_id, to_day - 30, to_day)?;
     md.push_str("\n### Usage, last 30 days\n");
     md.push_str(&format!("- Active users: {}\n", users.len()));
     if !users.is_empty() {
