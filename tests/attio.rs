@@ -366,6 +366,26 @@ fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
     );
     assert_eq!(fake.deals().len(), 2);
     no_schema_errors(&fake);
+
+    // Back to the first run's signals a day later: the score goes back down on the deal too,
+    // although the same values were sent once before; no note, no task (nothing newly emitted).
+    let third = run(
+        &store,
+        t0() + 2 * DAY,
+        &[score(
+            &store,
+            "acme.com",
+            vec![
+                fired(SignalType::PricingIntent, "3 pricing page views in 7 days"),
+                fired(SignalType::TeamGrowth, "2 new active users in 7 days"),
+            ],
+        )],
+    );
+    let r = sync(&store, &cfg, third, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Updated, "{r:#?}");
+    let acme = fake.deals().into_iter().find(|d| d.id == acme_id).unwrap();
+    assert_eq!(acme.values["pql_score"][0]["value"], json!(65));
+    assert_eq!((fake.notes().len(), fake.tasks().len()), (3, 3));
 }
 
 #[test]

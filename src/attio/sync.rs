@@ -576,7 +576,7 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     if local.as_ref().is_none_or(|(_, d)| *d != digest) {
         steps.push(step(
             "deal",
-            format!("deal:{}:{digest}", c.account_id),
+            format!("deal:{}:{}:{digest}", c.account_id, ctx.run_id),
             "PUT",
             format!(
                 "/v2/objects/deals/records?matching_attribute={}",
