@@ -988,3 +988,53 @@ fn a_replayed_deal_assert_does_not_move_the_stage_back() {
     );
     assert_eq!(fake.deals().len(), 2);
 }
+
+#[test]
+fn a_deal_deleted_in_attio_is_created_again_when_there_is_news() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let (_dir, store) = workspace(&fake);
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    });
+    sync(&store, &cfg, first_run(&store), &SyncOptions::default()).unwrap();
+    fake.with(|w| {
+        w.deals
+            .retain(|d| Fake::deal_text(d, SLUG).as_deref() != Some("acme.com"))
+    });
+    let scores = [score(
+        &store,
+        "acme.com",
+        vec![
+            fired(SignalType::PricingIntent, "5 pricing page views in 7 days"),
+            fired(SignalType::TeamGrowth, "2 new active users in 7 days"),
+            fired(
+                SignalType::UsageSpike,
+                "activity up 80 % week over week: 180 vs 100 events",
+            ),
+        ],
+    )];
+    let r = sync(
+        &store,
+        &cfg,
+        run(&store, t0() + DAY, &scores),
+        &SyncOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Created, "{r:#?}");
+    assert!(r.accounts[0].detail.contains("deleted in Attio"), "{r:#?}");
+    let acme = fake
+        .deals()
+        .into_iter()
+        .find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("acme.com"))
+        .unwrap();
+    assert_eq!(Fake::deal_text(&acme, "stage").as_deref(), Some("Lead"));
+    assert_eq!(
+        fake.notes()
+            .iter()
+            .filter(|n| n["parent_record_id"] == json!(acme.id))
+            .count(),
+        1
+    );
+}

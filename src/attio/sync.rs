@@ -506,16 +506,16 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         }
     };
 
-    // Deal: is there one already?
-    let local = store.attio_deal(c.account_id)?;
-    let existing = match &local {
-        Some((rid, _)) => Some(rid.clone()),
+    // Deal: is there one already? Beton's map says so; Attio is asked when the map has none, and
+    // before an update (a deal deleted in Attio is then created again, as new).
+    let mut local = store.attio_deal(c.account_id)?;
+    let mut is_new = match &local {
+        Some(_) => false,
         None => match find_deal(client, &s.match_attribute, &c.account) {
-            Ok(found) => found,
+            Ok(found) => found.is_none(),
             Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
         },
     };
-    let is_new = existing.is_none();
     let signal_names: Vec<&str> = c.signals.iter().map(|x| x.signal.as_str()).collect();
     let mut values = Map::new();
     values.insert(s.match_attribute.clone(), json!([c.account]));
@@ -550,8 +550,23 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     if is_new {
         values.insert("stage".into(), json!([s.stage]));
     }
+    let mut digest = digest_of(&json!({"data": {"values": values}}));
+    if let Some((_, stored)) = &local
+        && *stored != digest
+    {
+        match find_deal(client, &s.match_attribute, &c.account) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                actions.push("the deal was deleted in Attio: creating it again".into());
+                local = None;
+                is_new = true;
+                values.insert("stage".into(), json!([s.stage]));
+            }
+            Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
+        }
+    }
     let deal_body = json!({"data": {"values": values}});
-    let digest = digest_of(&deal_body);
+    digest = digest_of(&deal_body);
 
     let new_types: Vec<&str> = c
         .signals
