@@ -366,6 +366,23 @@ impl Client {
     }
 }
 
+/// The workspace's members as (member id, email as Attio has it).
+pub fn workspace_members(client: &Client) -> Result<Vec<(String, String)>, ApiError> {
+    let v = client.get("/v2/workspace_members", &[])?;
+    Ok(v.get("data")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| {
+                    let id = m.get("id")?.get("workspace_member_id")?.as_str()?;
+                    let email = m.get("email_address")?.as_str()?;
+                    Some((id.to_string(), email.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// A reqwest error in words, without its URL (the URL carries no secret, but is noise).
 fn without_url(e: &reqwest::Error) -> String {
     let mut s = e.to_string();

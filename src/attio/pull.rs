@@ -58,24 +58,10 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
         .as_ref()
         .ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
     let api = |e: ApiError| Error::Attio(e.to_string());
-    let members = client.get("/v2/workspace_members", &[]).map_err(api)?;
-    let member_email: HashMap<String, String> = members
-        .get("data")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| {
-                    Some((
-                        m.get("id")?
-                            .get("workspace_member_id")?
-                            .as_str()?
-                            .to_string(),
-                        m.get("email_address")?.as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let member_email: HashMap<String, String> = super::client::workspace_members(client)
+        .map_err(api)?
+        .into_iter()
+        .collect();
     let accounts: Vec<(String, Option<String>)> = store.account_domains()?;
     let keys: std::collections::HashSet<&str> = accounts.iter().map(|(k, _)| k.as_str()).collect();
     let mut by_domain: HashMap<String, String> = HashMap::new();

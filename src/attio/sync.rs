@@ -273,7 +273,11 @@ pub fn sync(
             stages.join(", ")
         )));
     }
-    let members = workspace_members(client).map_err(fatal)?;
+    let members: HashMap<String, String> = super::client::workspace_members(client)
+        .map_err(fatal)?
+        .into_iter()
+        .map(|(id, email)| (email.to_lowercase(), id))
+        .collect();
     let salt = if opts.dry_run {
         String::new()
     } else {
@@ -390,29 +394,6 @@ fn fatal_step(e: &StepError) -> Result<()> {
         StepError::Store(_) | StepError::Crashed(_) => Err(Error::Attio(e.to_string())),
         _ => Ok(()),
     }
-}
-
-/// Workspace members' email (lower case) → member id.
-fn workspace_members(client: &Client) -> std::result::Result<HashMap<String, String>, ApiError> {
-    let v = client.get("/v2/workspace_members", &[])?;
-    Ok(v.get("data")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| {
-                    let email = m
-                        .get("email_address")
-                        .and_then(Value::as_str)?
-                        .to_lowercase();
-                    let id = m
-                        .get("id")
-                        .and_then(|i| i.get("workspace_member_id"))
-                        .and_then(Value::as_str)?;
-                    Some((email, id.to_string()))
-                })
-                .collect()
-        })
-        .unwrap_or_default())
 }
 
 fn done(c: &AttioCandidate, outcome: Outcome, detail: impl Into<String>) -> Result<AccountSync> {

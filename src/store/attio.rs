@@ -81,6 +81,22 @@ pub enum Completion<'a> {
     Other,
 }
 
+fn upsert_company(
+    conn: &rusqlite::Connection,
+    account_id: i64,
+    domain: &str,
+    record_id: Option<&str>,
+    t: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO attio_companies(account_id, domain, record_id, checked_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(account_id) DO UPDATE SET domain = excluded.domain, record_id = excluded.record_id,
+           checked_at = excluded.checked_at",
+        params![account_id, domain, record_id, t],
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// The routed accounts of a run with their fired signals, best score first.
     pub fn attio_candidates(&self, run_id: i64) -> Result<Vec<AttioCandidate>> {
@@ -197,13 +213,7 @@ impl Store {
         record_id: Option<&str>,
         t: i64,
     ) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO attio_companies(account_id, domain, record_id, checked_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(account_id) DO UPDATE SET domain = excluded.domain, record_id = excluded.record_id,
-               checked_at = excluded.checked_at",
-            params![account_id, domain, record_id, t],
-        )?;
-        Ok(())
+        upsert_company(self.conn(), account_id, domain, record_id, t)
     }
 
     /// Attio company record id → account key, for every resolved company.
@@ -318,12 +328,7 @@ impl Store {
         )?;
         match what {
             Completion::Company { domain } => {
-                tx.execute(
-                    "INSERT INTO attio_companies(account_id, domain, record_id, checked_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT(account_id) DO UPDATE SET domain = excluded.domain, record_id = excluded.record_id,
-                       checked_at = excluded.checked_at",
-                    params![step.account_id, domain, result, t],
-                )?;
+                upsert_company(&tx, step.account_id, domain, Some(result), t)?;
             }
             Completion::Deal { digest } => {
                 tx.execute(
