@@ -54,7 +54,8 @@ pub struct SyncReport {
     pub run_id: i64,
     pub dry_run: bool,
     pub accounts: Vec<AccountSync>,
-    /// Steps of an interrupted sync sent (or found done in Attio) at the start.
+    /// Steps of an interrupted sync sent (or found done in Attio) at the start; with a dry run,
+    /// the steps that would be.
     pub replayed: usize,
     pub companies_created: usize,
     pub deals_created: usize,
@@ -94,8 +95,13 @@ impl SyncReport {
             self.reads
         );
         if self.replayed > 0 {
+            let done = if self.dry_run {
+                "would be completed first"
+            } else {
+                "completed"
+            };
             s.push_str(&format!(
-                "; {} steps of an interrupted sync completed",
+                "; {} steps of an interrupted sync {done}",
                 self.replayed
             ));
         }
@@ -299,13 +305,7 @@ pub fn sync(
     // What the replay completed per account: (kind, whether it was a new-deal assert).
     let mut replayed: HashMap<i64, Vec<(String, bool)>> = HashMap::new();
     if opts.dry_run {
-        report.replayed = 0;
-        if !open.is_empty() {
-            tracing::info!(
-                "attio dry run: {} steps of an interrupted sync would be sent first",
-                open.len()
-            );
-        }
+        report.replayed = open.len();
     } else {
         for step in &open {
             if failed.contains_key(&step.account_id) {
