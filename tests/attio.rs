@@ -756,8 +756,12 @@ fn pull_reads_every_page_with_closed_dates_from_stage_history() {
                 values,
             });
             fake_attio::move_stage(w, &id, "Lead", "2026-01-05T10:00:00.000000000Z");
-            if i % 2 == 0 {
-                fake_attio::move_stage(w, &id, "Won 🎉", "2026-03-01T10:00:00.000000000Z");
+            match i % 4 {
+                0 | 2 => fake_attio::move_stage(w, &id, "Won 🎉", "2026-03-01T10:00:00.000000000Z"),
+                1 => {
+                    fake_attio::move_stage(w, &id, "In Progress", "2026-02-01T10:00:00.000000000Z")
+                }
+                _ => fake_attio::move_stage(w, &id, "Lost", "2026-02-15T10:00:00.000000000Z"),
             }
         }
         let other = w.id_for_test();
@@ -787,11 +791,24 @@ fn pull_reads_every_page_with_closed_dates_from_stage_history() {
     );
     assert_eq!(won.created_at, parse_ts("2026-01-05T10:00:00Z").unwrap());
     assert_eq!(won.closed_at, parse_ts("2026-03-01T10:00:00Z"));
+    assert_eq!(won.sql_at, won.closed_at, "won counts as qualified");
     let open = deals
         .iter()
         .find(|d| d.deal_id == "attio:deal-0001")
         .unwrap();
-    assert_eq!(open.closed_at, None);
+    assert_eq!(
+        (open.closed_at, open.sql_at),
+        (None, parse_ts("2026-02-01T10:00:00Z"))
+    );
+    let lost = deals
+        .iter()
+        .find(|d| d.deal_id == "attio:deal-0003")
+        .unwrap();
+    assert_eq!(
+        (lost.closed_at, lost.sql_at),
+        (parse_ts("2026-02-15T10:00:00Z"), None)
+    );
+    assert_eq!(r.lost, 150);
     let pql = deals.iter().find(|d| d.account_key == "globex.io").unwrap();
     assert_eq!(
         (pql.lead_source.as_str(), pql.stage.as_str()),

@@ -80,6 +80,10 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
         .map(|(rid, key)| (rid, Some(key)))
         .collect();
 
+    let first_stage = super::setup::stages(client)
+        .map_err(api)?
+        .into_iter()
+        .next();
     let mut report = PullReport {
         dry_run,
         ..Default::default()
@@ -159,15 +163,27 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
                 continue;
             };
             let outcome = Outcome::of(&stage, cfg);
+            // The history is read only when it can tell something: a closed deal, or an open one
+            // past the workspace's first stage.
+            let history =
+                if outcome != Outcome::Open || first_stage.as_deref() != Some(stage.as_str()) {
+                    stage_history(client, &rid).map_err(api)?
+                } else {
+                    Vec::new()
+                };
+            let current_since = stage_value
+                .and_then(|v| v.get("active_from"))
+                .and_then(Value::as_str)
+                .and_then(parse_ts);
             let closed_at = match outcome {
                 Outcome::Open => None,
-                _ => closed_at(client, &rid, &stage).map_err(api)?.or_else(|| {
-                    stage_value
-                        .and_then(|v| v.get("active_from"))
-                        .and_then(Value::as_str)
-                        .and_then(parse_ts)
-                }),
+                _ => entered(&history, &stage).or(current_since),
             };
+            let sql_at = qualified(&history, cfg).or(if outcome == Outcome::Won {
+                closed_at
+            } else {
+                None
+            });
             match outcome {
                 Outcome::Won => report.won += 1,
                 Outcome::Lost => report.lost += 1,
@@ -195,7 +211,7 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
                 stage,
                 value: number(first(deal, "value").and_then(|v| v.get("currency_value"))),
                 created_at,
-                sql_at: None,
+                sql_at,
                 closed_at,
                 owner_email,
             });
@@ -242,13 +258,11 @@ fn company_domains(client: &Client, record: &str) -> std::result::Result<Vec<Str
         .unwrap_or_default())
 }
 
-/// When the deal entered its current (closing) stage, from the stage history: the start of the
-/// latest stretch in that stage.
-fn closed_at(
+/// A deal's stage history, oldest first: (entered at, stage title).
+fn stage_history(
     client: &Client,
     record: &str,
-    stage: &str,
-) -> std::result::Result<Option<i64>, ApiError> {
+) -> std::result::Result<Vec<(i64, String)>, ApiError> {
     let path = format!("/v2/objects/deals/records/{record}/attributes/stage/values");
     let mut history = Vec::new();
     let limit = 100;
@@ -266,35 +280,61 @@ fn closed_at(
             .cloned()
             .unwrap_or_default();
         let n = items.len();
-        history.extend(items);
+        history.extend(items.iter().filter_map(|v| {
+            let from = v
+                .get("active_from")
+                .and_then(Value::as_str)
+                .and_then(parse_ts)?;
+            let title = v.get("status")?.get("title")?.as_str()?.to_string();
+            Some((from, title))
+        }));
         if n < limit {
             break;
         }
         offset += limit;
     }
-    let mut entered: Option<i64> = None;
-    let mut sorted: Vec<(i64, String)> = history
-        .iter()
-        .filter_map(|v| {
-            let from = v
-                .get("active_from")
-                .and_then(Value::as_str)
-                .and_then(parse_ts)?;
-            let title = v
-                .get("status")
-                .and_then(|s| s.get("title"))
-                .and_then(Value::as_str)?
-                .to_string();
-            Some((from, title))
-        })
-        .collect();
-    sorted.sort();
+    history.sort();
+    Ok(history)
+}
+
+/// When the deal entered `stage` for the last time (its current stretch there).
+fn entered(history: &[(i64, String)], stage: &str) -> Option<i64> {
+    let mut at = None;
     let mut previous: Option<&str> = None;
-    for (from, title) in &sorted {
+    for (from, title) in history {
         if title == stage && previous != Some(stage) {
-            entered = Some(*from);
+            at = Some(*from);
         }
         previous = Some(title.as_str());
     }
-    Ok(entered)
+    at
+}
+
+/// When the deal became sales qualified: it first moved past its first stage to a stage that is
+/// not a lost one.
+fn qualified(history: &[(i64, String)], cfg: &Config) -> Option<i64> {
+    let first = &history.first()?.1;
+    history
+        .iter()
+        .find(|(_, title)| title != first && Outcome::of(title, cfg) != Outcome::Lost)
+        .map(|(from, _)| *from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_history_gives_closed_and_qualified_dates() {
+        let cfg = Config::default();
+        let h: Vec<(i64, String)> = [(1, "Lead"), (5, "In Progress"), (7, "Lead"), (9, "Won 🎉")]
+            .iter()
+            .map(|(t, s)| (*t, s.to_string()))
+            .collect();
+        assert_eq!(entered(&h, "Won 🎉"), Some(9));
+        assert_eq!(entered(&h, "Lead"), Some(7));
+        assert_eq!(qualified(&h, &cfg), Some(5));
+        let lost: Vec<(i64, String)> = vec![(1, "Lead".into()), (3, "Lost".into())];
+        assert_eq!(qualified(&lost, &cfg), None);
+    }
 }
