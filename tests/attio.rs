@@ -1055,3 +1055,49 @@ fn a_deal_deleted_in_attio_is_created_again_when_there_is_news() {
         1
     );
 }
+
+#[test]
+fn a_company_merged_away_in_attio_is_resolved_again() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let (_dir, store) = workspace(&fake);
+    let cfg = config(AttioSettings {
+        list: String::new(),
+        create_missing_companies: false,
+        ..settings(&fake)
+    });
+    sync(&store, &cfg, first_run(&store), &SyncOptions::default()).unwrap();
+    // acme's company is merged into a new record with the same domain.
+    fake.with(|w| w.companies.clear());
+    let merged = fake.add_company("acme.com", "Acme (merged)");
+    let scores = [score(
+        &store,
+        "acme.com",
+        vec![
+            fired(SignalType::PricingIntent, "6 pricing page views in 7 days"),
+            fired(SignalType::TeamGrowth, "2 new active users in 7 days"),
+            fired(
+                SignalType::UsageSpike,
+                "activity up 80 % week over week: 180 vs 100 events",
+            ),
+        ],
+    )];
+    let second = run(&store, t0() + DAY, &scores);
+    let r = sync(&store, &cfg, second, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Failed, "{r:#?}");
+    assert!(
+        r.accounts[0].detail.contains("associated_company"),
+        "{r:#?}"
+    );
+    let r = sync(&store, &cfg, second, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Updated, "{r:#?}");
+    let acme = fake
+        .deals()
+        .into_iter()
+        .find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("acme.com"))
+        .unwrap();
+    assert_eq!(
+        acme.values["associated_company"][0]["target_record_id"],
+        json!(merged)
+    );
+}

@@ -137,6 +137,14 @@ pub fn send_step(
                 blame(&body, &message)
             );
             store.outbox_failed(step.id, &why)?;
+            // A company merged or deleted in Attio: resolve it again on the next sync.
+            if let Some(company) = body
+                .pointer("/data/values/associated_company/0/target_record_id")
+                .and_then(Value::as_str)
+                && message.contains(company)
+            {
+                store.forget_attio_company(step.account_id)?;
+            }
             return Err(StepError::Rejected(why));
         }
         Err(e) => return Err(api_error(e)),
@@ -309,6 +317,15 @@ pub fn blame(body: &Value, message: &str) -> String {
             {
                 return format!("{slug} = {s:?}: ");
             }
+            // A reference or actor: named by one of its fields (a record or member id).
+            let named = item.as_object().is_some_and(|o| {
+                o.values()
+                    .filter_map(Value::as_str)
+                    .any(|s| s.len() > 8 && message.contains(s))
+            });
+            if named {
+                return format!("{slug} = {item}: ");
+            }
         }
         if lower.contains(&format!("\"{slug}\""))
             || lower.contains(&format!("`{slug}`"))
@@ -337,5 +354,11 @@ mod tests {
             "pql_score = [87]: "
         );
         assert_eq!(blame(&body, "Something else"), "");
+        let body = serde_json::json!({"data": {"values": {"associated_company": [
+            {"target_object": "companies", "target_record_id": "bf071e1f-6035"}]}}});
+        assert!(
+            blame(&body, "Referenced record \"bf071e1f-6035\" not found.")
+                .starts_with("associated_company = {")
+        );
     }
 }

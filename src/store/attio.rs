@@ -216,6 +216,15 @@ impl Store {
         upsert_company(self.conn(), account_id, domain, record_id, t)
     }
 
+    /// Drops an account's cached company, so the next sync looks it up again.
+    pub fn forget_attio_company(&self, account_id: i64) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM attio_companies WHERE account_id = ?1",
+            [account_id],
+        )?;
+        Ok(())
+    }
+
     /// Attio company record id → account key, for every resolved company.
     pub fn attio_company_accounts(&self) -> Result<HashMap<String, String>> {
         let mut stmt = self.conn().prepare(
