@@ -2,7 +2,7 @@
 
 use beton::attio::setup::{check_key, setup, with_attio_section};
 use beton::attio::sync::Outcome;
-use beton::attio::{ApiKey, Client, SyncOptions, client::KEY_VAR};
+use beton::attio::{Client, SyncOptions, client::KEY_VAR};
 use beton::config::{Config, Paths, TEMPLATE, write_atomic};
 use beton::daily::LOCK_WAIT;
 use beton::store::RunLock;
@@ -22,15 +22,6 @@ macro_rules! out {
 /// Test hook: the kind of outbox step after whose send `beton sync attio` stops, as if killed.
 const CRASH_HOOK: &str = "BETON_TEST_CRASH_AFTER_SEND";
 
-fn key() -> Result<ApiKey> {
-    ApiKey::from_env().ok_or_else(|| {
-        Error::Attio(format!(
-            "{KEY_VAR} is not set: create an API key in Attio (Workspace settings → Developers) with the scopes \
-             in docs/ATTIO.md and export it"
-        ))
-    })
-}
-
 pub fn connect(g: &Global, base_url: Option<String>) -> Result<Exit> {
     let paths = Paths::resolve(g.config.clone(), g.data_dir.clone())?;
     let cfg = Config::load(&paths.config_file)?;
@@ -38,7 +29,8 @@ pub fn connect(g: &Global, base_url: Option<String>) -> Result<Exit> {
     if let Some(url) = &base_url {
         settings.base_url = url.trim_end_matches('/').to_string();
     }
-    let client = Client::new(&settings, key()?).map_err(|e| Error::Attio(e.to_string()))?;
+    let client = Client::new(&settings, beton::attio::load_key(&paths)?)
+        .map_err(|e| Error::Attio(e.to_string()))?;
     let conn = check_key(&client, !settings.list.is_empty()).map_err(Error::Attio)?;
     out!(
         "Attio key is active for workspace {} ({})",
@@ -76,17 +68,9 @@ pub fn connect(g: &Global, base_url: Option<String>) -> Result<Exit> {
     Ok(0)
 }
 
-fn client(cfg: &Config) -> Result<Client> {
-    let s = cfg
-        .attio
-        .as_ref()
-        .ok_or_else(|| Error::Attio("not configured: run `beton connect attio` first".into()))?;
-    Client::new(s, key()?).map_err(|e| Error::Attio(e.to_string()))
-}
-
 pub fn setup_cmd(g: &Global, dry_run: bool) -> Result<Exit> {
     let ctx = context(g)?;
-    let client = client(&ctx.config)?;
+    let client = beton::attio::connect(&ctx.paths, &ctx.config)?;
     let s = ctx.config.attio.clone().unwrap_or_default();
     let lines = setup(&client, &s, dry_run).map_err(Error::Attio)?;
     if g.json {
@@ -116,9 +100,9 @@ pub fn setup_cmd(g: &Global, dry_run: bool) -> Result<Exit> {
     })
 }
 
-pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool) -> Result<Exit> {
+pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool, allow_demo: bool) -> Result<Exit> {
     let ctx = context(g)?;
-    let client = client(&ctx.config)?;
+    let client = beton::attio::connect(&ctx.paths, &ctx.config)?;
     let _lock = RunLock::acquire(&ctx.paths.data_dir, LOCK_WAIT)?;
     let store = ctx.open_store()?;
     if pull {
@@ -146,6 +130,13 @@ pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool) -> Result<Exit> {
             );
         }
         return Ok(0);
+    }
+    if store.meta("demo")?.is_some() && !allow_demo && !dry_run {
+        return Err(Error::Usage(
+            "the workspace holds DEMO data: its invented accounts are not sent to Attio. Import your own \
+             data, or pass --allow-demo to send them anyway (to a sandbox workspace)"
+                .into(),
+        ));
     }
     let run = store.latest_run("daily")?.ok_or_else(|| {
         Error::NoData("no run yet: `beton --run-daily` scores the accounts first".into())

@@ -141,6 +141,9 @@ pub enum SyncService {
         /// Read every Attio deal instead, and store them as deals (for sources and backtest).
         #[arg(long)]
         pull: bool,
+        /// Send a DEMO workspace's invented accounts too (to a sandbox workspace).
+        #[arg(long)]
+        allow_demo: bool,
     },
 }
 

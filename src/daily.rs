@@ -269,7 +269,7 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     }
     if run_id != 0 && cfg.attio.is_some() {
         progress.stage("attio");
-        steps.extend(crate::attio::daily_step(&store, cfg, run_id));
+        steps.extend(crate::attio::daily_step(&store, &ctx.paths, cfg, run_id));
     }
 
     let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();

@@ -111,8 +111,13 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
             command: AttioCommand::Setup { dry_run },
         }) => crate::attio_cmd::setup_cmd(g, dry_run),
         Some(Command::Sync {
-            service: SyncService::Attio { dry_run, pull },
-        }) => crate::attio_cmd::sync_cmd(g, dry_run, pull),
+            service:
+                SyncService::Attio {
+                    dry_run,
+                    pull,
+                    allow_demo,
+                },
+        }) => crate::attio_cmd::sync_cmd(g, dry_run, pull, allow_demo),
     }
 }
 

@@ -817,37 +817,61 @@ fn pull_reads_every_page_with_closed_dates_from_stage_history() {
     assert!(fake.writes().len() <= 10, "pull only reads");
 }
 
+/// A workspace scored by `run_daily`: the demo generator's files imported as the user's own data
+/// (a DEMO workspace is never sent to Attio), the key in the credentials file beside the config.
+fn daily_context(fake: &Fake, dir: &std::path::Path) -> beton::daily::Context {
+    let paths = beton::config::Paths {
+        config_file: dir.join("config.toml"),
+        data_dir: dir.join("data"),
+    };
+    std::fs::write(
+        dir.join("credentials.toml"),
+        format!("[attio]\napi_key = \"{KEY}\"\n"),
+    )
+    .unwrap();
+    let ctx = beton::daily::Context {
+        paths,
+        config: config(AttioSettings {
+            list: String::new(),
+            ..settings(fake)
+        }),
+    };
+    let opts = beton::demo::DemoOptions {
+        accounts: 40,
+        days: 120,
+        seed: 7,
+        as_of: parse_ts("2026-11-18T00:00:00Z").unwrap(),
+        ..Default::default()
+    };
+    let export = dir.join("export");
+    let mut sink = beton::demo::FileSink::create(&export, "company").unwrap();
+    beton::demo::generate(&opts, &mut sink, &beton::progress::Silent).unwrap();
+    sink.finish().unwrap();
+    let store = ctx.open_store().unwrap();
+    let open =
+        |name: &str| beton::import::Input::open(export.join(name).to_str().unwrap()).unwrap();
+    beton::import::import_accounts(&store, &ctx.config, open("accounts.jsonl")).unwrap();
+    beton::import::import_events(
+        &store,
+        &ctx.config,
+        open("events.jsonl"),
+        None,
+        &beton::progress::Silent,
+    )
+    .unwrap();
+    ctx
+}
+
 #[test]
 fn run_daily_syncs_after_scoring_and_reports_the_step() {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let dir = tempfile::tempdir().unwrap();
-    let paths = beton::config::Paths {
-        config_file: dir.path().join("config.toml"),
-        data_dir: dir.path().join("data"),
-    };
-    let mut s = settings(&fake);
-    s.list = String::new();
-    let ctx = beton::daily::Context {
-        paths,
-        config: config(s),
-    };
-    let as_of = parse_ts("2026-11-18T00:00:00Z").unwrap();
-    let store = ctx.open_store().unwrap();
-    let opts = beton::demo::DemoOptions {
-        accounts: 40,
-        days: 120,
-        seed: 7,
-        as_of,
-        ..Default::default()
-    };
-    beton::demo::create(&store, &ctx.config, &opts, &beton::progress::Silent).unwrap();
-    drop(store);
-    // SAFETY: set before any thread of this test reads it; every test uses the same value.
-    unsafe { std::env::set_var("ATTIO_API_KEY", KEY) };
+    let ctx = daily_context(&fake, dir.path());
+    let as_of = Some(parse_ts("2026-11-18T00:00:00Z").unwrap());
     let result = beton::daily::run_daily(
         &ctx,
-        &beton::daily::RunOptions { as_of: Some(as_of) },
+        &beton::daily::RunOptions { as_of },
         &beton::progress::Silent,
     )
     .unwrap();
@@ -858,7 +882,7 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
         .find(|s| s.name == "attio")
         .expect("an attio step");
     let routed = result.report.routed;
-    assert!(routed > 0, "the demo should route someone");
+    assert!(routed > 0, "the data should route someone");
     assert_eq!(step.status, beton::daily::StepStatus::Ok, "{step:?}");
     assert!(
         step.detail.contains(&format!("{routed} routed")),
@@ -867,6 +891,37 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
     assert_eq!(fake.deals().len(), routed);
     assert_eq!(result.report.exit_code(), 0);
     no_schema_errors(&fake);
+
+    // The same data as a DEMO workspace: the step is skipped, nothing reaches Attio.
+    let demo_dir = tempfile::tempdir().unwrap();
+    let mut demo = daily_context(&fake, demo_dir.path());
+    demo.paths.data_dir = demo_dir.path().join("demo");
+    let store = demo.open_store().unwrap();
+    let opts = beton::demo::DemoOptions {
+        accounts: 40,
+        days: 120,
+        seed: 7,
+        as_of: as_of.unwrap(),
+        ..Default::default()
+    };
+    beton::demo::create(&store, &demo.config, &opts, &beton::progress::Silent).unwrap();
+    drop(store);
+    let writes = fake.writes().len();
+    let result = beton::daily::run_daily(
+        &demo,
+        &beton::daily::RunOptions { as_of },
+        &beton::progress::Silent,
+    )
+    .unwrap();
+    let step = result
+        .report
+        .steps
+        .iter()
+        .find(|s| s.name == "attio")
+        .expect("an attio step");
+    assert_eq!(step.status, beton::daily::StepStatus::Skipped, "{step:?}");
+    assert!(step.detail.contains("DEMO"), "{step:?}");
+    assert_eq!(fake.writes().len(), writes);
 }
 
 #[test]

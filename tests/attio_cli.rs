@@ -52,7 +52,7 @@ fn connect_checks_the_key_and_saves_settings_keeping_comments() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        text(&o).contains("ATTIO_API_KEY is not set"),
+        text(&o).contains("no API key: set ATTIO_API_KEY"),
         "{}",
         text(&o)
     );
@@ -120,10 +120,15 @@ fn connect_checks_the_key_and_saves_settings_keeping_comments() {
 /// A demo workspace scored at AS_OF, connected to the fake and set up.
 fn connected_workspace(fake: &Fake) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    // The demo generator's files, imported as the user's own data (DEMO data is never sent).
+    let export = dir.path().join("export");
+    let export = export.to_str().unwrap();
     let o = beton(
         dir.path(),
         &[
             "demo",
+            "--out",
+            export,
             "--accounts",
             "40",
             "--days",
@@ -136,6 +141,14 @@ fn connected_workspace(fake: &Fake) -> tempfile::TempDir {
         &[],
     );
     assert!(o.status.success(), "{}", text(&o));
+    for (kind, file) in [("accounts", "accounts.jsonl"), ("events", "events.jsonl")] {
+        let o = beton(
+            dir.path(),
+            &["import", kind, &format!("{export}/{file}")],
+            &[],
+        );
+        assert!(o.status.success(), "{}", text(&o));
+    }
     let o = beton(dir.path(), &["--run-daily", "--as-of", AS_OF], &[]);
     assert!(o.status.success(), "{}", text(&o));
     let o = beton(
@@ -280,11 +293,62 @@ fn run_daily_reports_the_attio_step_and_exits_2_when_an_account_fails() {
         "no key: the step fails, the run goes on"
     );
     assert!(
-        text(&o).contains("ATTIO_API_KEY is not set"),
+        text(&o).contains("no API key: set ATTIO_API_KEY"),
         "{}",
         text(&o)
     );
     let o = beton(dir.path(), &["sync", "attio"], WITH_KEY);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(fake.deals().len(), n);
+}
+
+#[test]
+fn a_demo_workspace_is_not_sent_unless_asked() {
+    let fake = Fake::start();
+    fake.set_up_for_beton("beton_account_key");
+    let dir = tempfile::tempdir().unwrap();
+    let o = beton(
+        dir.path(),
+        &[
+            "demo",
+            "--accounts",
+            "40",
+            "--days",
+            "120",
+            "--seed",
+            "7",
+            "--as-of",
+            AS_OF,
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = beton(
+        dir.path(),
+        &["connect", "attio", "--base-url", &fake.url],
+        WITH_KEY,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = beton(
+        dir.path(),
+        &["--run-daily", "--as-of", AS_OF, "--json"],
+        WITH_KEY,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("DEMO data: no deals are sent to Attio"),
+        "{}",
+        text(&o)
+    );
+    let o = beton(dir.path(), &["sync", "attio"], WITH_KEY);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--allow-demo"), "{}", text(&o));
+    assert!(fake.writes().is_empty());
+    let o = beton(dir.path(), &["sync", "attio", "--allow-demo"], WITH_KEY);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 routed: 0 created, 0 updated, 0 unchanged, 2 unresolved"),
+        "{}",
+        text(&o)
+    );
 }

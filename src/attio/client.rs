@@ -27,6 +27,10 @@ impl ApiKey {
         Self(key.into().trim().to_string())
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The key from `ATTIO_API_KEY`, or None when it is unset or empty.
     pub fn from_env() -> Option<Self> {
         std::env::var(KEY_VAR)

@@ -18,37 +18,75 @@ pub mod sync;
 pub use client::{ApiKey, Client};
 pub use sync::{SyncOptions, SyncReport, sync};
 
-use crate::config::Config;
+use crate::config::{Config, Paths};
 use crate::daily::{Step, StepStatus};
 use crate::error::{Error, Result};
 use crate::store::Store;
 
-/// A client for the configured workspace with the key from the environment.
-pub fn connect(cfg: &Config) -> Result<Client> {
+/// The API key: `ATTIO_API_KEY`, else `api_key` in the `[attio]` table of the credentials file
+/// (`credentials.toml` beside the config, mode 0600, shared with PostHog's key).
+pub fn load_key(paths: &Paths) -> Result<ApiKey> {
+    if let Some(k) = ApiKey::from_env() {
+        return Ok(k);
+    }
+    let file = crate::posthog::credentials_file(paths);
+    let missing = || {
+        Error::Attio(format!(
+            "no API key: set {} (or `api_key` under [attio] in {}) to a key with the scopes in docs/ATTIO.md",
+            client::KEY_VAR,
+            file.display()
+        ))
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
+        Err(e) => return Err(Error::io(&file, e)),
+    };
+    let doc: toml::Table = toml::from_str(&text).map_err(|e| {
+        Error::Attio(format!(
+            "{}: not valid TOML ({})",
+            file.display(),
+            e.message()
+        ))
+    })?;
+    doc.get("attio")
+        .and_then(|t| t.get("api_key"))
+        .and_then(|v| v.as_str())
+        .map(ApiKey::new)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(missing)
+}
+
+/// A client for the configured workspace.
+pub fn connect(paths: &Paths, cfg: &Config) -> Result<Client> {
     let s = cfg
         .attio
         .as_ref()
         .ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
-    let key = ApiKey::from_env().ok_or_else(|| {
-        Error::Attio(format!(
-            "{} is not set: export it with the workspace's API key",
-            client::KEY_VAR
-        ))
-    })?;
-    Client::new(s, key).map_err(|e| Error::Attio(e.to_string()))
+    Client::new(s, load_key(paths)?).map_err(|e| Error::Attio(e.to_string()))
 }
 
 /// The `attio` step of `run_daily`: sync the run's routed accounts. None when Attio is not
-/// configured.
-pub fn daily_step(store: &Store, cfg: &Config, run_id: i64) -> Option<Step> {
+/// configured. A DEMO workspace is never sent: its accounts are invented.
+pub fn daily_step(store: &Store, paths: &Paths, cfg: &Config, run_id: i64) -> Option<Step> {
     cfg.attio.as_ref()?;
     let step = |status, detail: String| Step {
         name: "attio".into(),
         status,
         detail,
     };
-    let result =
-        connect(cfg).and_then(|client| sync(store, cfg, &client, run_id, &SyncOptions::default()));
+    match store.meta("demo") {
+        Ok(Some(_)) => {
+            return Some(step(
+                StepStatus::Skipped,
+                "the workspace holds DEMO data: no deals are sent to Attio".into(),
+            ));
+        }
+        Ok(None) => {}
+        Err(e) => return Some(step(StepStatus::Failed, e.to_string())),
+    }
+    let result = connect(paths, cfg)
+        .and_then(|client| sync(store, cfg, &client, run_id, &SyncOptions::default()));
     Some(match result {
         Ok(r) if r.count(sync::Outcome::Failed) > 0 => step(StepStatus::Failed, r.summary()),
         Ok(r) => step(StepStatus::Ok, r.summary()),
