@@ -868,7 +868,8 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
     fake.set_up_for_beton(SLUG);
     let dir = tempfile::tempdir().unwrap();
     let ctx = daily_context(&fake, dir.path());
-    let as_of = Some(parse_ts("2026-11-18T00:00:00Z").unwrap());
+    let t = parse_ts("2026-11-18T00:00:00Z").unwrap();
+    let as_of = Some(t);
     let result = beton::daily::run_daily(
         &ctx,
         &beton::daily::RunOptions { as_of },
@@ -901,7 +902,7 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
         accounts: 40,
         days: 120,
         seed: 7,
-        as_of: as_of.unwrap(),
+        as_of: t,
         ..Default::default()
     };
     beton::demo::create(&store, &demo.config, &opts, &beton::progress::Silent).unwrap();
