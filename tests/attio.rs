@@ -144,6 +144,34 @@ fn first_run(store: &Store) -> i64 {
     run(store, t0(), &scores)
 }
 
+/// A fake Attio set up for Beton, a workspace with acme.com and globex.io, and their first run.
+struct Ready {
+    fake: Fake,
+    dir: tempfile::TempDir,
+    store: Store,
+    cfg: Config,
+    run_id: i64,
+}
+
+/// [`Ready`] with the test's settings: `edit` gets the defaults (no list) and returns them changed.
+fn ready(edit: impl FnOnce(AttioSettings) -> AttioSettings) -> Ready {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let (dir, store) = workspace(&fake);
+    let cfg = config(edit(AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    }));
+    let run_id = first_run(&store);
+    Ready {
+        fake,
+        dir,
+        store,
+        cfg,
+        run_id,
+    }
+}
+
 fn sync(store: &Store, cfg: &Config, run_id: i64, opts: &SyncOptions) -> beton::Result<SyncReport> {
     beton::attio::sync(store, cfg, &client(cfg), run_id, opts)
 }
@@ -295,13 +323,13 @@ fn first_sync_creates_everything_and_second_sync_sends_nothing() {
 
 #[test]
 fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let mut s = settings(&fake);
-    s.list = String::new();
-    let cfg = config(s);
-    let run_id = first_run(&store);
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| s);
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(fake.notes().len(), 2);
     let acme_id = fake
@@ -391,13 +419,13 @@ fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
 #[test]
 fn a_kill_between_sent_and_done_then_a_rerun_leaves_exactly_one_of_each() {
     for kind in ["deal", "note", "task", "company"] {
-        let fake = Fake::start();
-        fake.set_up_for_beton(SLUG);
-        let (_dir, store) = workspace(&fake);
-        let mut s = settings(&fake);
-        s.list = String::new();
-        let cfg = config(s);
-        let run_id = first_run(&store);
+        let Ready {
+            fake,
+            dir: _dir,
+            store,
+            cfg,
+            run_id,
+        } = ready(|s| s);
         let crash = SyncOptions {
             crash_after_send: Some(kind.into()),
             ..Default::default()
@@ -455,14 +483,13 @@ fn a_kill_between_sent_and_done_then_a_rerun_leaves_exactly_one_of_each() {
 
 #[test]
 fn a_429_waits_until_the_retry_after_date() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
-        ..settings(&fake)
-    });
-    let run_id = first_run(&store);
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| s);
     fake.fail_next(
         "PUT",
         "/v2/objects/deals/records",
@@ -492,14 +519,13 @@ fn a_429_waits_until_the_retry_after_date() {
 
 #[test]
 fn server_errors_are_retried_then_the_account_fails_and_the_rest_go_on() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
-        ..settings(&fake)
-    });
-    let run_id = first_run(&store);
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| s);
     // Two 503s on the first note: retried, then it goes through.
     fake.fail_next("POST", "/v2/notes", Fault::Status(503));
     fake.fail_next("POST", "/v2/notes", Fault::Status(502));
@@ -509,14 +535,13 @@ fn server_errors_are_retried_then_the_account_fails_and_the_rest_go_on() {
 
     // A second workspace where the first deal assert keeps failing (4 tries): that account is
     // failed, the other is created; a re-run creates the failed one, with no duplicates.
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir2, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
-        ..settings(&fake)
-    });
-    let run_id = first_run(&store);
+    let Ready {
+        fake,
+        dir: _dir2,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| s);
     for _ in 0..4 {
         fake.fail_next("PUT", "/v2/objects/deals/records", Fault::Status(500));
     }
@@ -543,15 +568,16 @@ fn server_errors_are_retried_then_the_account_fails_and_the_rest_go_on() {
 
 #[test]
 fn an_unknown_stage_or_option_is_named() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| AttioSettings {
         stage: "Product Qualified".into(),
-        list: String::new(),
-        ..settings(&fake)
+        ..s
     });
-    let run_id = first_run(&store);
     let err = sync(&store, &cfg, run_id, &SyncOptions::default())
         .unwrap_err()
         .to_string();
@@ -587,15 +613,16 @@ fn an_unknown_stage_or_option_is_named() {
 
 #[test]
 fn an_account_without_a_company_is_unresolved_unless_creation_is_allowed() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| AttioSettings {
         create_missing_companies: false,
-        list: String::new(),
-        ..settings(&fake)
+        ..s
     });
-    let run_id = first_run(&store);
     let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(outcome(&r, "acme.com"), Outcome::Created);
     assert_eq!(outcome(&r, "globex.io"), Outcome::Unresolved);
@@ -719,14 +746,13 @@ fn setup_creates_only_what_is_missing() {
 
 #[test]
 fn pull_reads_every_page_with_closed_dates_from_stage_history() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
-        ..settings(&fake)
-    });
-    let run_id = first_run(&store);
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| s);
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     let acme_company = fake.with(|w| w.companies[0].id.clone());
     // 600 more deals on acme's company (two pages), half won, plus one on an unknown company.
@@ -952,15 +978,16 @@ fn the_fake_rejects_bodies_that_break_attios_spec() {
 
 #[test]
 fn timeouts_are_retried_without_duplicating_notes() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| AttioSettings {
         timeout_seconds: 1,
-        ..settings(&fake)
+        ..s
     });
-    let run_id = first_run(&store);
     // Attio applies the note and the deal but the answers come too late: the client times out.
     fake.fail_next("POST", "/v2/notes", Fault::SlowAnswer(1500));
     fake.fail_next("PUT", "/v2/objects/deals/records", Fault::SlowAnswer(1500));
@@ -1012,15 +1039,16 @@ fn writes_stay_under_the_rate_limit() {
 
 #[test]
 fn include_people_shows_user_ids_that_are_hashed_otherwise() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| AttioSettings {
         include_people: true,
-        ..settings(&fake)
+        ..s
     });
-    let run_id = first_run(&store);
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     let notes = fake.notes();
     let all: String = notes
@@ -1037,14 +1065,13 @@ fn include_people_shows_user_ids_that_are_hashed_otherwise() {
 
 #[test]
 fn a_replayed_deal_assert_does_not_move_the_stage_back() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
-        ..settings(&fake)
-    });
-    let run_id = first_run(&store);
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| s);
     let crash = SyncOptions {
         crash_after_send: Some("deal".into()),
         ..Default::default()
@@ -1064,14 +1091,14 @@ fn a_replayed_deal_assert_does_not_move_the_stage_back() {
 
 #[test]
 fn a_deal_deleted_in_attio_is_created_again_when_there_is_news() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
-        ..settings(&fake)
-    });
-    sync(&store, &cfg, first_run(&store), &SyncOptions::default()).unwrap();
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| s);
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     fake.with(|w| {
         w.deals
             .retain(|d| Fake::deal_text(d, SLUG).as_deref() != Some("acme.com"))
@@ -1114,15 +1141,17 @@ fn a_deal_deleted_in_attio_is_created_again_when_there_is_news() {
 
 #[test]
 fn a_company_merged_away_in_attio_is_resolved_again() {
-    let fake = Fake::start();
-    fake.set_up_for_beton(SLUG);
-    let (_dir, store) = workspace(&fake);
-    let cfg = config(AttioSettings {
-        list: String::new(),
+    let Ready {
+        fake,
+        dir: _dir,
+        store,
+        cfg,
+        run_id,
+    } = ready(|s| AttioSettings {
         create_missing_companies: false,
-        ..settings(&fake)
+        ..s
     });
-    sync(&store, &cfg, first_run(&store), &SyncOptions::default()).unwrap();
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     // acme's company is merged into a new record with the same domain.
     fake.with(|w| w.companies.clear());
     let merged = fake.add_company("acme.com", "Acme (merged)");
