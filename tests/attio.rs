@@ -144,17 +144,12 @@ fn first_run(store: &Store) -> i64 {
     run(store, t0(), &scores)
 }
 
-/// A fake Attio set up for Beton, a workspace with acme.com and globex.io, and their first run.
-struct Ready {
-    fake: Fake,
-    dir: tempfile::TempDir,
-    store: Store,
-    cfg: Config,
-    run_id: i64,
-}
-
-/// [`Ready`] with the test's settings: `edit` gets the defaults (no list) and returns them changed.
-fn ready(edit: impl FnOnce(AttioSettings) -> AttioSettings) -> Ready {
+/// A fake Attio set up for Beton, a workspace with acme.com and globex.io (keep the dir alive),
+/// the settings (`edit` gets the defaults without a list and returns them changed), and the
+/// workspace's first run.
+fn ready(
+    edit: impl FnOnce(AttioSettings) -> AttioSettings,
+) -> (Fake, tempfile::TempDir, Store, Config, i64) {
     let fake = Fake::start();
     fake.set_up_for_beton(SLUG);
     let (dir, store) = workspace(&fake);
@@ -163,13 +158,7 @@ fn ready(edit: impl FnOnce(AttioSettings) -> AttioSettings) -> Ready {
         ..settings(&fake)
     }));
     let run_id = first_run(&store);
-    Ready {
-        fake,
-        dir,
-        store,
-        cfg,
-        run_id,
-    }
+    (fake, dir, store, cfg, run_id)
 }
 
 fn sync(store: &Store, cfg: &Config, run_id: i64, opts: &SyncOptions) -> beton::Result<SyncReport> {
@@ -323,13 +312,7 @@ fn first_sync_creates_everything_and_second_sync_sends_nothing() {
 
 #[test]
 fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| s);
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(fake.notes().len(), 2);
     let acme_id = fake
@@ -419,13 +402,7 @@ fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
 #[test]
 fn a_kill_between_sent_and_done_then_a_rerun_leaves_exactly_one_of_each() {
     for kind in ["deal", "note", "task", "company"] {
-        let Ready {
-            fake,
-            dir: _dir,
-            store,
-            cfg,
-            run_id,
-        } = ready(|s| s);
+        let (fake, _dir, store, cfg, run_id) = ready(|s| s);
         let crash = SyncOptions {
             crash_after_send: Some(kind.into()),
             ..Default::default()
@@ -483,13 +460,7 @@ fn a_kill_between_sent_and_done_then_a_rerun_leaves_exactly_one_of_each() {
 
 #[test]
 fn a_429_waits_until_the_retry_after_date() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| s);
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
     fake.fail_next(
         "PUT",
         "/v2/objects/deals/records",
@@ -519,13 +490,7 @@ fn a_429_waits_until_the_retry_after_date() {
 
 #[test]
 fn server_errors_are_retried_then_the_account_fails_and_the_rest_go_on() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| s);
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
     // Two 503s on the first note: retried, then it goes through.
     fake.fail_next("POST", "/v2/notes", Fault::Status(503));
     fake.fail_next("POST", "/v2/notes", Fault::Status(502));
@@ -535,13 +500,7 @@ fn server_errors_are_retried_then_the_account_fails_and_the_rest_go_on() {
 
     // A second workspace where the first deal assert keeps failing (4 tries): that account is
     // failed, the other is created; a re-run creates the failed one, with no duplicates.
-    let Ready {
-        fake,
-        dir: _dir2,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| s);
+    let (fake, _dir2, store, cfg, run_id) = ready(|s| s);
     for _ in 0..4 {
         fake.fail_next("PUT", "/v2/objects/deals/records", Fault::Status(500));
     }
@@ -568,13 +527,7 @@ fn server_errors_are_retried_then_the_account_fails_and_the_rest_go_on() {
 
 #[test]
 fn an_unknown_stage_or_option_is_named() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| AttioSettings {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| AttioSettings {
         stage: "Product Qualified".into(),
         ..s
     });
@@ -613,13 +566,7 @@ fn an_unknown_stage_or_option_is_named() {
 
 #[test]
 fn an_account_without_a_company_is_unresolved_unless_creation_is_allowed() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| AttioSettings {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| AttioSettings {
         create_missing_companies: false,
         ..s
     });
@@ -746,13 +693,7 @@ fn setup_creates_only_what_is_missing() {
 
 #[test]
 fn pull_reads_every_page_with_closed_dates_from_stage_history() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| s);
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     let acme_company = fake.with(|w| w.companies[0].id.clone());
     // 600 more deals on acme's company (two pages), half won, plus one on an unknown company.
@@ -978,13 +919,7 @@ fn the_fake_rejects_bodies_that_break_attios_spec() {
 
 #[test]
 fn timeouts_are_retried_without_duplicating_notes() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| AttioSettings {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| AttioSettings {
         timeout_seconds: 1,
         ..s
     });
@@ -1039,13 +974,7 @@ fn writes_stay_under_the_rate_limit() {
 
 #[test]
 fn include_people_shows_user_ids_that_are_hashed_otherwise() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| AttioSettings {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| AttioSettings {
         include_people: true,
         ..s
     });
@@ -1065,13 +994,7 @@ fn include_people_shows_user_ids_that_are_hashed_otherwise() {
 
 #[test]
 fn a_replayed_deal_assert_does_not_move_the_stage_back() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| s);
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
     let crash = SyncOptions {
         crash_after_send: Some("deal".into()),
         ..Default::default()
@@ -1091,13 +1014,7 @@ fn a_replayed_deal_assert_does_not_move_the_stage_back() {
 
 #[test]
 fn a_deal_deleted_in_attio_is_created_again_when_there_is_news() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| s);
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     fake.with(|w| {
         w.deals
@@ -1141,13 +1058,7 @@ fn a_deal_deleted_in_attio_is_created_again_when_there_is_news() {
 
 #[test]
 fn a_company_merged_away_in_attio_is_resolved_again() {
-    let Ready {
-        fake,
-        dir: _dir,
-        store,
-        cfg,
-        run_id,
-    } = ready(|s| AttioSettings {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| AttioSettings {
         create_missing_companies: false,
         ..s
     });
