@@ -231,18 +231,31 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
                 &scores,
                 &emitted,
             );
+            // Queued first, so a failed send is retried by the next run.
+            store.queue_captures(&events)?;
+            let unsent = store.unsent_captures()?;
+            let earlier = unsent.len().saturating_sub(events.len());
             match crate::posthog::capture::send(
                 &p.capture_host,
                 &p.project_api_key,
-                &events,
+                &unsent,
                 Duration::from_secs(1),
             ) {
-                Ok(n) => steps.push(step(
+                Ok(n) => {
+                    store.mark_captured(&unsent)?;
+                    let detail = match earlier {
+                        0 => format!("{n} beton_signal_fired events sent"),
+                        k => format!(
+                            "{n} beton_signal_fired events sent ({k} left over from earlier runs)"
+                        ),
+                    };
+                    steps.push(step("capture", StepStatus::Ok, &detail));
+                }
+                Err(e) => steps.push(step(
                     "capture",
-                    StepStatus::Ok,
-                    &format!("{n} beton_signal_fired events sent"),
+                    StepStatus::Failed,
+                    &format!("{e}; {} events stay queued for the next run", unsent.len()),
                 )),
-                Err(e) => steps.push(step("capture", StepStatus::Failed, &e.to_string())),
             }
         }
         if p.provision_on_run {

@@ -31,11 +31,14 @@ fn init_tracing(global: &cli::Global, headless: bool) {
             .with_filter(filter())
     });
     let stderr_layer = headless.then(|| {
+        // The fatal error is printed plainly by main; the log line is for the file only.
+        let filter = EnvFilter::try_from_env("BETON_LOG")
+            .unwrap_or_else(|_| EnvFilter::new("warn"))
+            .add_directive("fatal=off".parse().expect("a valid directive"));
         tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .with_filter(
-                EnvFilter::try_from_env("BETON_LOG").unwrap_or_else(|_| EnvFilter::new("warn")),
-            )
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_filter(filter)
     });
     let _ = tracing_subscriber::registry()
         .with(file_layer)
@@ -60,7 +63,7 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!(target: "fatal", "{e}");
             eprintln!("beton: {e}");
             1
         }

@@ -655,6 +655,56 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
 }
 
 #[test]
+fn a_failed_capture_is_sent_by_the_next_run() {
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    if std::env::var(beton::posthog::KEY_ENV).is_ok() {
+        eprintln!("skipped: POSTHOG_API_KEY is set in this environment");
+        return;
+    }
+    let (_dir, ctx) = workspace(&fake, cfg);
+    let t = beton::time::parse_ts("2026-05-01T06:00:00Z").unwrap();
+    fake.with(|w| w.capture_fails = Some(400));
+    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
+        .unwrap()
+        .report;
+    let capture = r.steps.iter().find(|s| s.name == "capture").unwrap();
+    assert_eq!(capture.status, StepStatus::Failed, "{capture:?}");
+    assert!(
+        capture.detail.contains("6 events stay queued"),
+        "{capture:?}"
+    );
+    assert_eq!(r.exit_code(), 2);
+    assert_eq!(r.emitted, 6);
+    fake.with(|w| w.capture_fails = None);
+    // Inside every cooldown the next run emits nothing new, but sends what the first could not.
+    let r2 = run_daily(
+        &ctx,
+        &RunOptions {
+            as_of: Some(t + 3_600_000_000),
+        },
+        &Silent,
+    )
+    .unwrap()
+    .report;
+    assert_eq!(r2.emitted, 0);
+    let capture = r2.steps.iter().find(|s| s.name == "capture").unwrap();
+    assert_eq!(capture.status, StepStatus::Ok, "{capture:?}");
+    assert_eq!(fake.with(|w| w.captured.len()), 6);
+    // And only once.
+    run_daily(
+        &ctx,
+        &RunOptions {
+            as_of: Some(t + 7_200_000_000),
+        },
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(fake.with(|w| w.captured.len()), 6);
+}
+
+#[test]
 fn a_failing_provisioning_step_does_not_stop_detection_exit_2() {
     let fake = Fake::start();
     let cfg = config(&fake, 100);

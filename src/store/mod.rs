@@ -2,6 +2,7 @@
 //! and its children are the only places that write SQL for the local store.
 
 mod attio;
+mod capture;
 mod ingest;
 mod posthog;
 mod read;
@@ -27,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2_posthog.sql"),
     include_str!("schema_v3_attio.sql"),
+    include_str!("schema_v4_capture.sql"),
 ];
 
 pub struct Store {

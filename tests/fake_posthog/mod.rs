@@ -53,6 +53,8 @@ pub struct World {
     /// When set, dashboard and insight endpoints answer this status.
     pub dashboards_fail: Option<u16>,
     pub captured: Vec<Value>,
+    /// When set, capture answers this status.
+    pub capture_fails: Option<u16>,
     pub missing_tables: Vec<String>,
 }
 
@@ -117,6 +119,10 @@ async fn capture(State(w): State<Shared>, body: Bytes) -> Response {
         return (StatusCode::BAD_REQUEST, "failed to decode request").into_response();
     };
     let mut w = w.lock().unwrap();
+    if let Some(status) = w.capture_fails {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        return (status, "capture is failing on purpose").into_response();
+    }
     if v.get("api_key").and_then(Value::as_str) != Some(CAPTURE_KEY) {
         return (StatusCode::UNAUTHORIZED, "invalid api_key").into_response();
     }
