@@ -194,3 +194,25 @@ fn one_account_loads_the_same_as_all() {
         );
     }
 }
+
+#[test]
+fn the_two_thread_scan_scores_like_the_one_thread_load() {
+    let cfg = Config::default();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("w.sqlite")).unwrap();
+    let end = parse_ts("2026-06-01T10:00:00Z").unwrap();
+    // Enough accounts that score_scan splits them over two connections.
+    let opts = DemoOptions {
+        accounts: 2300,
+        days: 21,
+        seed: 5,
+        as_of: end,
+        activity_scale: 0.5,
+    };
+    create(&store, &cfg, &opts, &Silent).unwrap();
+    let (scanned, seen) = beton::signals::score_scan(&store, &cfg, end).unwrap();
+    let facts = Facts::load(&store, &cfg, &[end], None).unwrap();
+    assert_eq!(seen, 2300);
+    assert_eq!(scanned, beton::signals::score_all(&facts, &cfg, end));
+    assert!(scanned.len() > 100, "{} accounts fired", scanned.len());
+}

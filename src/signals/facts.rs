@@ -52,22 +52,18 @@ impl AccountFacts {
         &self.units[lo..hi.max(lo)]
     }
 
-    /// The properties named in `keys` as of `t` (see [`AccountFacts::props_at`]).
+    /// The properties named in `keys` as of `t` (see [`AccountFacts::props_at`]): the newest
+    /// `$group_set` before `t` that has a key wins, else the snapshot.
     pub fn props_subset_at(&self, t: i64, keys: &[&str]) -> Map<String, Value> {
         let mut props = Map::new();
+        let before = self.history.partition_point(|(ts, _)| *ts < t);
         for k in keys {
-            if let Some(v) = self.snapshot.get(*k) {
+            let newest = self.history[..before]
+                .iter()
+                .rev()
+                .find_map(|(_, set)| set.get(*k));
+            if let Some(v) = newest.or_else(|| self.snapshot.get(*k)) {
                 props.insert((*k).to_string(), v.clone());
-            }
-        }
-        for (ts, set) in &self.history {
-            if *ts >= t {
-                break;
-            }
-            for k in keys {
-                if let Some(v) = set.get(*k) {
-                    props.insert((*k).to_string(), v.clone());
-                }
             }
         }
         props
@@ -145,8 +141,23 @@ impl Facts {
         dates: &[i64],
         only: Option<i64>,
         keep: Option<&[&str]>,
+        f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
+    ) -> Result<(i64, i64, HashMap<i64, String>)> {
+        let (lo, hi) = crate::store::id_range(only);
+        Self::scan_in(store, cfg, dates, (lo, hi), keep, f)
+    }
+
+    /// [`Facts::scan`] for the accounts with ids in `ids.0..=ids.1`: two ranges can be scanned
+    /// at once on two connections.
+    pub fn scan_in(
+        store: &Store,
+        cfg: &Config,
+        dates: &[i64],
+        ids: (i64, i64),
+        keep: Option<&[&str]>,
         mut f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
     ) -> Result<(i64, i64, HashMap<i64, String>)> {
+        let (lo, hi) = ids;
         let features = store.feature_names()?;
         let Some(&to) = dates.iter().max() else {
             return Ok((0, 0, features));
@@ -171,10 +182,7 @@ impl Facts {
         };
 
         let mut history: HashMap<i64, History> = HashMap::new();
-        for (account, ts, props) in store.prop_history()? {
-            if only.is_some_and(|o| o != account) {
-                continue;
-            }
+        for (account, ts, props) in store.prop_history_in(lo, hi)? {
             let set = match keep {
                 None => serde_json::from_str::<Map<String, Value>>(&props),
                 Some(keys) => {
@@ -193,7 +201,7 @@ impl Facts {
         let classes = classifier.classes(&store.names()?);
         let mut raw: HashMap<i64, Vec<Unit>> = HashMap::new();
         for run in day_runs(&window.raw_days) {
-            store.for_raw_events(run.0 * DAY, (run.1 + 1) * DAY, only, |e| {
+            store.for_raw_events_in(run.0 * DAY, (run.1 + 1) * DAY, lo, hi, |e| {
                 let class = classes.get(&e.name).copied().unwrap_or_default();
                 let pricing = class.pageview && e.url.is_some_and(|u| classifier.is_pricing(u));
                 raw.entry(e.account).or_default().push(Unit {
@@ -215,7 +223,7 @@ impl Facts {
         let mut accounts = store
             .accounts()?
             .into_iter()
-            .filter(|a| only.is_none_or(|o| o == a.0))
+            .filter(|a| (lo..=hi).contains(&a.0))
             .peekable();
         let mut links = Links::default();
         let mut current = AccountFacts {
@@ -245,7 +253,7 @@ impl Facts {
             links.link(&mut current.units);
             f(&current, &features)
         };
-        store.for_account_units(only, |id, data| {
+        store.for_account_units_in(lo, hi, |id, data| {
             while let Some(a) = accounts.next_if(|a| a.0 < id) {
                 emit(a, None)?;
             }
@@ -284,14 +292,36 @@ impl<'de> serde::de::Visitor<'de> for Subset<'_> {
         mut m: A,
     ) -> std::result::Result<Self::Value, A::Error> {
         let mut out = Map::new();
-        while let Some(k) = m.next_key::<String>()? {
-            if self.0.contains(&k.as_str()) {
-                out.insert(k, m.next_value()?);
+        while let Some(Key(k)) = m.next_key::<Key>()? {
+            if self.0.contains(&&*k) {
+                out.insert(k.into_owned(), m.next_value()?);
             } else {
                 m.next_value::<serde::de::IgnoredAny>()?;
             }
         }
         Ok(out)
+    }
+}
+
+/// A JSON object key, borrowed from the input when it has no escapes.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -362,9 +392,10 @@ pub struct Links {
 impl Links {
     /// Sorts units by start and sets each one's `prev_user` and `prev_feature`.
     pub fn link(&mut self, units: &mut [Unit]) {
-        // Blob units come in time order and the raw edge events after them: a stable sort by
-        // start merges two runs. Order within one instant does not change any count.
-        units.sort_by_key(|u| u.start);
+        // Blob units come in time order and the raw edge events after them: nearly sorted, which
+        // the sort handles fast and without a scratch buffer. Order within one instant changes
+        // no count.
+        units.sort_unstable_by_key(|u| u.start);
         self.users.clear();
         self.features.clear();
         for u in units.iter_mut() {

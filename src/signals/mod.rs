@@ -494,22 +494,43 @@ pub fn score_all(facts: &Facts, cfg: &Config, t: i64) -> Vec<AccountScore> {
 
 /// Scores every account at `t` straight from the store, one account at a time (no facts held
 /// in memory). Returns the scores (as [`score_all`]) and how many accounts were looked at.
+/// A file-backed workspace with many accounts is scanned in two halves on two connections.
 pub fn score_scan(
     store: &crate::store::Store,
     cfg: &Config,
     t: i64,
 ) -> crate::Result<(Vec<AccountScore>, usize)> {
-    let mut out = Vec::new();
-    let mut seen = 0;
     let keep = rule_properties(cfg);
-    Facts::scan(store, cfg, &[t], None, Some(&keep), |a, features| {
-        seen += 1;
-        let fired = detect(a, cfg, t, features);
-        if !fired.is_empty() {
-            out.push(score(a, fired, cfg));
+    let part = |store: &crate::store::Store,
+                ids: (i64, i64)|
+     -> crate::Result<(Vec<AccountScore>, usize)> {
+        let mut out = Vec::new();
+        let mut seen = 0;
+        Facts::scan_in(store, cfg, &[t], ids, Some(&keep), |a, features| {
+            seen += 1;
+            let fired = detect(a, cfg, t, features);
+            if !fired.is_empty() {
+                out.push(score(a, fired, cfg));
+            }
+            Ok(())
+        })?;
+        Ok((out, seen))
+    };
+    let (mut out, seen) = match (store.path(), store.account_id_span()?) {
+        (Some(path), Some((lo, hi))) if hi - lo >= PARALLEL_FROM => {
+            let mid = lo + (hi - lo) / 2;
+            std::thread::scope(|s| {
+                let other = s.spawn(|| part(&crate::store::Store::open(&path)?, (mid + 1, hi)));
+                let (mut a, n) = part(store, (lo, mid))?;
+                let (b, m) = other.join().map_err(|_| {
+                    crate::Error::Usage("the second detection thread failed".into())
+                })??;
+                a.extend(b);
+                Ok::<_, crate::Error>((a, n + m))
+            })?
         }
-        Ok(())
-    })?;
+        _ => part(store, (i64::MIN, i64::MAX))?,
+    };
     out.sort_by(|x, y| {
         y.score
             .cmp(&x.score)
@@ -517,6 +538,9 @@ pub fn score_scan(
     });
     Ok((out, seen))
 }
+
+/// Accounts (by id span) from which detection uses a second thread.
+const PARALLEL_FROM: i64 = 2000;
 
 /// The score's parts and evidence, as lines for a person.
 pub fn explain(s: &AccountScore, cfg: &Config) -> Vec<String> {

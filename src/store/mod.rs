@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepState};
 pub use ingest::{EventIn, Ingest, IngestStats, NewEntry, Resolved, Resolver};
 pub use posthog::Provisioned;
-pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, UserDay, Window};
+pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, UserDay, Window, id_range};
 pub use runs::{Emission, cooled_down};
 
 use crate::config::{Config, name_matches};
@@ -52,6 +52,8 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Reads map the file instead of copying pages: big scans stay out of the heap.
+        conn.pragma_update(None, "mmap_size", 1i64 << 32)?;
         Self::setup(conn)
     }
 
@@ -89,6 +91,23 @@ impl Store {
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// The database file, or `None` for an in-memory workspace.
+    pub fn path(&self) -> Option<std::path::PathBuf> {
+        self.conn
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from)
+    }
+
+    /// The smallest and largest account id, when there are accounts.
+    pub fn account_id_span(&self) -> Result<Option<(i64, i64)>> {
+        Ok(self
+            .conn
+            .query_row("SELECT min(id), max(id) FROM accounts", [], |r| {
+                Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
+            })?)
     }
 
     pub(crate) fn conn(&self) -> &Connection {

@@ -81,6 +81,11 @@ pub struct SignalRow {
     pub emitted: bool,
 }
 
+/// The id range `only` stands for: one account, or all.
+pub fn id_range(only: Option<i64>) -> (i64, i64) {
+    only.map_or((i64::MIN, i64::MAX), |id| (id, id))
+}
+
 impl Store {
     /// Every account: id, key, snapshot properties (JSON text).
     pub fn accounts(&self) -> Result<Vec<(i64, String, Option<String>)>> {
@@ -102,10 +107,16 @@ impl Store {
 
     /// Every `$group_set`, by account then time.
     pub fn prop_history(&self) -> Result<Vec<(i64, i64, String)>> {
+        self.prop_history_in(i64::MIN, i64::MAX)
+    }
+
+    /// [`Store::prop_history`] for the accounts with ids in `lo..=hi`.
+    pub fn prop_history_in(&self, lo: i64, hi: i64) -> Result<Vec<(i64, i64, String)>> {
         let mut stmt = self.conn().prepare(
-            "SELECT account_id, ts, props FROM prop_history ORDER BY account_id, ts, seq",
+            "SELECT account_id, ts, props FROM prop_history WHERE account_id BETWEEN ?1 AND ?2
+             ORDER BY account_id, ts, seq",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map([lo, hi], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -165,13 +176,24 @@ impl Store {
     pub fn for_account_units(
         &self,
         only: Option<i64>,
+        f: impl FnMut(i64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let (lo, hi) = id_range(only);
+        self.for_account_units_in(lo, hi, f)
+    }
+
+    /// [`Store::for_account_units`] for the accounts with ids in `lo..=hi`.
+    pub fn for_account_units_in(
+        &self,
+        lo: i64,
+        hi: i64,
         mut f: impl FnMut(i64, &[u8]) -> Result<()>,
     ) -> Result<()> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT account_id, data FROM account_units WHERE (?1 IS NULL OR account_id = ?1)
+            "SELECT account_id, data FROM account_units WHERE account_id BETWEEN ?1 AND ?2
              ORDER BY account_id",
         )?;
-        let mut rows = stmt.query([only])?;
+        let mut rows = stmt.query([lo, hi])?;
         while let Some(r) = rows.next()? {
             let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
             f(r.get(0)?, data)?;
@@ -185,13 +207,26 @@ impl Store {
         from: i64,
         to: i64,
         only: Option<i64>,
+        f: impl FnMut(RawEvent<'_>),
+    ) -> Result<()> {
+        let (lo, hi) = id_range(only);
+        self.for_raw_events_in(from, to, lo, hi, f)
+    }
+
+    /// [`Store::for_raw_events`] for the accounts with ids in `lo..=hi`.
+    pub fn for_raw_events_in(
+        &self,
+        from: i64,
+        to: i64,
+        lo: i64,
+        hi: i64,
         mut f: impl FnMut(RawEvent<'_>),
     ) -> Result<()> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT ts, account_id, user_id, name_id, url, feature_id FROM events
-             WHERE ts >= ?1 AND ts < ?2 AND (?3 IS NULL OR account_id = ?3)",
+             WHERE ts >= ?1 AND ts < ?2 AND account_id BETWEEN ?3 AND ?4",
         )?;
-        let mut rows = stmt.query(params![from, to, only])?;
+        let mut rows = stmt.query(params![from, to, lo, hi])?;
         while let Some(r) = rows.next()? {
             let url = r
                 .get_ref(4)?
