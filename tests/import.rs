@@ -192,3 +192,32 @@ fn deals_csv_and_jsonl_with_upsert_by_id() {
         "lost"
     );
 }
+
+#[test]
+fn a_big_fresh_import_writes_every_row_once() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    // 300 events, every tenth one repeated: the multi-row path and its remainder both run.
+    let mut text = String::new();
+    for i in 0..300 {
+        let line = format!(
+            r#"{{"uuid":"0190a000-0000-7000-8000-{i:012}","event":"e{}","distinct_id":"u{}","timestamp":"2026-05-01T12:{:02}:00Z","properties":{{"$groups":{{"company":"a{}.com"}}}}}}"#,
+            i % 7,
+            i % 13,
+            i % 60,
+            i % 5
+        );
+        text.push_str(&line);
+        text.push('\n');
+        if i % 10 == 0 {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    let r = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
+    assert_eq!((r.rows, r.imported, r.duplicates), (330, 300, 30));
+    assert_eq!(store.counts().unwrap().events, 300);
+    assert_eq!(store.counts().unwrap().accounts, 5);
+    let again = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
+    assert_eq!((again.imported, again.duplicates), (0, 330));
+}
