@@ -516,21 +516,28 @@ pub fn score_scan(
         })?;
         Ok((out, seen))
     };
-    let (mut out, seen) = match (store.path(), store.account_id_span()?) {
+    store.set_mmap(true)?;
+    let scanned = match (store.path(), store.account_id_span()?) {
         (Some(path), Some((lo, hi))) if hi - lo >= PARALLEL_FROM => {
             let mid = lo + (hi - lo) / 2;
             std::thread::scope(|s| {
-                let other = s.spawn(|| part(&crate::store::Store::open(&path)?, (mid + 1, hi)));
+                let other = s.spawn(|| {
+                    let second = crate::store::Store::open(&path)?;
+                    second.set_mmap(true)?;
+                    part(&second, (mid + 1, hi))
+                });
                 let (mut a, n) = part(store, (lo, mid))?;
                 let (b, m) = other.join().map_err(|_| {
                     crate::Error::Usage("the second detection thread failed".into())
                 })??;
                 a.extend(b);
                 Ok::<_, crate::Error>((a, n + m))
-            })?
+            })
         }
-        _ => part(store, (i64::MIN, i64::MAX))?,
+        _ => part(store, (i64::MIN, i64::MAX)),
     };
+    store.set_mmap(false)?;
+    let (mut out, seen) = scanned?;
     out.sort_by(|x, y| {
         y.score
             .cmp(&x.score)

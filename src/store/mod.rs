@@ -52,8 +52,6 @@ impl Store {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Reads map the file instead of copying pages: big scans stay out of the heap.
-        conn.pragma_update(None, "mmap_size", 1i64 << 32)?;
         Self::setup(conn)
     }
 
@@ -90,6 +88,15 @@ impl Store {
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
+        Ok(())
+    }
+
+    /// Maps up to 4 GiB of the file for reads (on) or reads through the page cache (off).
+    /// Mapping makes a full detection scan faster; it stays off for imports and rebuilds,
+    /// whose mapped pages would otherwise count towards the process's memory.
+    pub fn set_mmap(&self, on: bool) -> Result<()> {
+        self.conn
+            .pragma_update(None, "mmap_size", if on { 1i64 << 32 } else { 0 })?;
         Ok(())
     }
 
