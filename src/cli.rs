@@ -119,7 +119,37 @@ pub enum Command {
         #[command(subcommand)]
         service: SyncService,
     },
+    /// Replay detection at past dates and judge it against the deals: precision, recall, lift, ROI.
+    ///
+    /// With --set it compares a candidate setting with the saved ones (nothing is saved); with
+    /// --sweep it backtests each value of one setting.
+    Backtest {
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Try a setting without saving it, e.g. `--set pricing_intent.min_count=4` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Backtest each value of one setting, e.g. `--sweep pricing_intent.min_count=1..6` or `=0.6,0.8`.
+        #[arg(long, value_name = "KEY=VALUES")]
+        sweep: Option<String>,
+    },
+    /// Explain a signal: its definition, settings, backtest figures and tuning advice.
+    ExplainSignal {
+        /// The signal type, e.g. pricing_intent.
+        signal: String,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+    /// Account health: active users, week-over-week activity, status, growth leaders, features.
+    Health {
+        /// Only accounts with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+    },
+    /// Compare lead sources: leads, SQLs, win and close rates, cycle, pipeline, win rate per quarter.
+    Sources,
 }
+
 
 #[derive(Debug, Subcommand)]
 pub enum AttioCommand {
@@ -145,6 +175,29 @@ pub enum SyncService {
         #[arg(long)]
         allow_demo: bool,
     },
+}
+
+
+/// The backtest range; each defaults to the `[backtest]` settings.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RangeArgs {
+    /// Days replayed before T [default: backtest.range_days, 180].
+    #[arg(long)]
+    pub range_days: Option<u32>,
+    /// Days between replay dates [default: backtest.step_days, 7].
+    #[arg(long)]
+    pub step_days: Option<u32>,
+    /// Days after a flag in which a win counts [default: backtest.horizon_days, 90].
+    #[arg(long)]
+    pub horizon_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    AtRisk,
+    Growing,
+    Stable,
+    Inactive,
 }
 
 #[derive(Debug, Subcommand)]

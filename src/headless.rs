@@ -24,6 +24,8 @@ macro_rules! out {
     }};
 }
 
+mod figures;
+
 /// What a command ended with: the process exit code.
 pub type Exit = i32;
 
@@ -118,6 +120,10 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
                     allow_demo,
                 },
         }) => crate::attio_cmd::sync_cmd(g, dry_run, pull, allow_demo),
+        Some(Command::Backtest { range, sets, sweep }) => figures::backtest(g, range, &sets, sweep.as_deref()),
+        Some(Command::ExplainSignal { signal, range }) => figures::explain_signal(g, &signal, range),
+        Some(Command::Health { status }) => figures::health(g, status),
+        Some(Command::Sources) => figures::sources(g),
     }
 }
 

@@ -10,17 +10,21 @@
 //! - [`demo`]: the generated demo workspace
 //! - [`deals`]: deal outcomes from stages
 //! - [`attio`]: the Attio CRM sync (deals, notes, tasks, list entries; deals back in)
+//! - [`backtest`], [`health`], [`sources`]: the figures of SPEC §4–6
 
 pub mod attio;
+pub mod backtest;
 pub mod config;
 pub mod daily;
 pub mod deals;
 pub mod demo;
 pub mod error;
+pub mod health;
 pub mod import;
 pub mod posthog;
 pub mod progress;
 pub mod signals;
+pub mod sources;
 pub mod store;
 pub mod time;
 

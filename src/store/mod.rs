@@ -3,6 +3,7 @@
 
 mod attio;
 mod capture;
+mod backtests;
 mod ingest;
 mod posthog;
 mod read;
@@ -15,6 +16,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepState};
+pub use backtests::SavedBacktest;
 pub use ingest::{EventIn, Ingest, IngestStats, NewEntry, Resolved, Resolver};
 pub use posthog::Provisioned;
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, UserDay, Window, id_range};
@@ -29,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v2_posthog.sql"),
     include_str!("schema_v3_attio.sql"),
     include_str!("schema_v4_capture.sql"),
+    include_str!("schema_backtests.sql"),
 ];
 
 pub struct Store {

@@ -1,0 +1,234 @@
+//! `beton explain-signal`: a signal's definition and settings, how it did in the backtest, and
+//! tuning advice read off a sweep of its main threshold.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{BacktestOptions, Session, SignalFigures, SweepPoint, Unit};
+use crate::config::Config;
+use crate::error::Result;
+use crate::progress::Progress;
+use crate::signals::SignalType;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalExplanation {
+    pub signal: SignalType,
+    pub definition: String,
+    /// The signal's section of the settings.
+    pub settings: Value,
+    /// Its figures under the current settings.
+    pub figures: SignalFigures,
+    /// The threshold swept for the advice, its current value, and each value's figures.
+    pub tuning_key: String,
+    pub current: String,
+    pub sweep: Vec<SweepPoint>,
+    pub advice: String,
+}
+
+/// The threshold that tunes a signal, and the values worth trying around `current`.
+pub fn tuning_key(t: SignalType) -> (&'static str, &'static [f64]) {
+    match t {
+        SignalType::UsageSpike => ("min_growth", &[0.25, 0.5, 0.75, 1.0, 1.5, 2.0]),
+        SignalType::LimitApproaching => ("min_ratio", &[0.5, 0.6, 0.7, 0.8, 0.9, 0.95]),
+        SignalType::TrialExpiring => ("min_activity", &[1.0, 3.0, 5.0, 10.0, 20.0, 40.0]),
+        SignalType::FeatureAdoption => ("min_new_features", &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        SignalType::TeamGrowth => ("min_new_users", &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+        SignalType::PricingIntent | SignalType::SupportEngagement | SignalType::BillingIntent => {
+            ("min_count", &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        }
+    }
+}
+
+/// SPEC §2's rule for `t`, with the settings in force.
+fn definition(t: SignalType, cfg: &Config) -> String {
+    let s = &cfg.signals;
+    match t {
+        SignalType::UsageSpike => format!(
+            "activity events in the last {} days exceed those of the {} days before by more than {:.0} %, \
+             with at least {} events in the earlier window",
+            s.usage_spike.window_days,
+            s.usage_spike.window_days,
+            s.usage_spike.min_growth * 100.0,
+            s.usage_spike.min_baseline
+        ),
+        SignalType::PricingIntent => format!(
+            "at least {} $pageview events in {} days whose $current_url contains one of {:?}",
+            s.pricing_intent.min_count, s.pricing_intent.window_days, s.pricing_intent.url_patterns
+        ),
+        SignalType::FeatureAdoption => format!(
+            "at least {} distinct `feature` values on feature_used events in {} days that the account had not used in the {} days before",
+            s.feature_adoption.min_new_features,
+            s.feature_adoption.window_days,
+            s.feature_adoption.lookback_days
+        ),
+        SignalType::LimitApproaching => format!(
+            "for a property pair of {:?} (used, limit), both numeric and limit > 0, used / limit > {} as of T",
+            s.limit_approaching.pairs, s.limit_approaching.min_ratio
+        ),
+        SignalType::TrialExpiring => format!(
+            "account property `{}` falls within the {} days after T, with at least {} activity events in the last {} days",
+            s.trial_expiring.property,
+            s.trial_expiring.days_ahead,
+            s.trial_expiring.min_activity,
+            s.trial_expiring.window_days
+        ),
+        SignalType::TeamGrowth => format!(
+            "at least {} users whose first activity for the account in the last {} + {} days falls in the last {} days",
+            s.team_growth.min_new_users,
+            s.team_growth.lookback_days,
+            s.team_growth.window_days,
+            s.team_growth.window_days
+        ),
+        SignalType::SupportEngagement => format!(
+            "at least {} events named in {:?} in {} days",
+            s.support_engagement.min_count,
+            s.support_engagement.events,
+            s.support_engagement.window_days
+        ),
+        SignalType::BillingIntent => format!(
+            "at least {} events named in {:?} in {} days",
+            s.billing_intent.min_count, s.billing_intent.events, s.billing_intent.window_days
+        ),
+    }
+}
+
+/// A number as TOML writes it: integers without a fraction.
+fn show_value(v: f64, integer: bool) -> String {
+    if integer {
+        format!("{}", v.round() as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Explains `t` and sweeps its threshold over the backtest of `cfg`.
+pub fn explain_signal(
+    store: &crate::store::Store,
+    cfg: &Config,
+    t: SignalType,
+    opts: &BacktestOptions,
+    progress: &dyn Progress,
+) -> Result<SignalExplanation> {
+    let settings = serde_json::to_value(&cfg.signals)
+        .ok()
+        .and_then(|v| v.get(t.as_str()).cloned())
+        .unwrap_or_default();
+    let (field, candidates) = tuning_key(t);
+    let current = settings.get(field).cloned().unwrap_or_default();
+    let integer = current.is_u64() || current.is_i64();
+    let current_f = current.as_f64().unwrap_or(0.0);
+    let mut values: Vec<f64> = candidates.to_vec();
+    values.push(current_f);
+    values.sort_by(f64::total_cmp);
+    values.dedup();
+
+    let mut session = Session::new(store, *opts)?;
+    let base = session.report(cfg, progress)?;
+    let figures = base
+        .per_signal
+        .iter()
+        .find(|f| f.signal == t)
+        .cloned()
+        .unwrap_or_else(|| empty_figures(t));
+    let key = format!("{}.{field}", t.as_str());
+    let mut sweep = Vec::new();
+    for v in &values {
+        let shown = show_value(*v, integer);
+        let candidate = cfg.with_overrides(&[format!("{key}={shown}")])?;
+        let r = if *v == current_f {
+            base.clone()
+        } else {
+            session.report(&candidate, progress)?
+        };
+        sweep.push(SweepPoint {
+            value: shown,
+            precision: r.precision,
+            recall: r.recall,
+            f1: r.f1,
+            flagged: r.flagged,
+            signal: r.per_signal.iter().find(|f| f.signal == t).cloned(),
+        });
+    }
+    let current = show_value(current_f, integer);
+    let advice = advise(field, &current, &sweep, &figures);
+    Ok(SignalExplanation {
+        signal: t,
+        definition: definition(t, cfg),
+        settings,
+        figures,
+        tuning_key: key,
+        current,
+        sweep,
+        advice,
+    })
+}
+
+fn empty_figures(t: SignalType) -> SignalFigures {
+    SignalFigures {
+        signal: t,
+        fires: 0,
+        flagged: 0,
+        true_positives: 0,
+        false_positives: 0,
+        censored: 0,
+        caught: 0,
+        precision: None,
+        recall: None,
+        f1: None,
+        reasons: Default::default(),
+    }
+}
+
+/// The sweep value with the best F1 of the signal's own figures, said in words.
+pub fn advise(field: &str, current: &str, sweep: &[SweepPoint], now: &SignalFigures) -> String {
+    let pct = |v: Option<f64>| Unit::Percent.show(v);
+    let f1_of = |p: &SweepPoint| p.signal.as_ref().and_then(|s| s.f1);
+    let best = sweep.iter().filter(|p| f1_of(p).is_some()).max_by(|a, b| {
+        f1_of(a)
+            .unwrap_or(0.0)
+            .total_cmp(&f1_of(b).unwrap_or(0.0))
+            .then_with(|| (a.value == current).cmp(&(b.value == current)))
+    });
+    let Some(best) = best else {
+        let why = now
+            .reasons
+            .values()
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "no figures".into());
+        return format!("not enough history to advise on {field}: {why}");
+    };
+    let values: Vec<&str> = sweep.iter().map(|p| p.value.as_str()).collect();
+    let range = format!(
+        "{}–{}",
+        values.first().unwrap_or(&""),
+        values.last().unwrap_or(&"")
+    );
+    let bs = best.signal.as_ref();
+    if best.value == current {
+        return format!(
+            "keep {field} at {current}: among {range} it gives the best F1 ({}), with precision {} and recall {}",
+            Unit::Ratio.show(now.f1),
+            pct(now.precision),
+            pct(now.recall)
+        );
+    }
+    let up = best.value.parse::<f64>().unwrap_or(0.0) > current.parse::<f64>().unwrap_or(0.0);
+    let moved = |name: &str, a: Option<f64>, b: Option<f64>| {
+        let verb = match (a, b) {
+            (Some(a), Some(b)) if b > a => "lifted",
+            (Some(a), Some(b)) if b < a => "cut",
+            _ => "left",
+        };
+        format!("{verb} {name} from {} to {}", pct(a), pct(b))
+    };
+    format!(
+        "{} {field} from {current} to {} would have {} and {} (F1 {} → {})",
+        if up { "raising" } else { "lowering" },
+        best.value,
+        moved("precision", now.precision, bs.and_then(|s| s.precision)),
+        moved("recall", now.recall, bs.and_then(|s| s.recall)),
+        Unit::Ratio.show(now.f1),
+        Unit::Ratio.show(bs.and_then(|s| s.f1))
+    )
+}

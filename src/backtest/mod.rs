@@ -1,0 +1,363 @@
+//! The backtest of SPEC §5: replay detection at past dates with no lookahead, judge the flags
+//! against the deals known at T, and compare candidate settings (what-if, sweep) before saving them.
+
+mod explain;
+mod figures;
+mod replay;
+
+use serde::{Deserialize, Serialize};
+
+pub use explain::{SignalExplanation, explain_signal, tuning_key};
+pub use figures::{BacktestReport, Bucket, DatePoint, Frame, Outcomes, SignalFigures, figures};
+pub use replay::{Loaded, Replay, Seen};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::progress::Progress;
+use crate::store::{DealRow, Store};
+use crate::time::DAY;
+
+/// The range, step and horizon of one backtest at T.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BacktestOptions {
+    pub as_of: i64,
+    pub range_days: u32,
+    pub step_days: u32,
+    pub horizon_days: u32,
+}
+
+impl BacktestOptions {
+    pub fn from_config(cfg: &Config, as_of: i64) -> Self {
+        let b = &cfg.backtest;
+        Self {
+            as_of,
+            range_days: b.range_days,
+            step_days: b.step_days,
+            horizon_days: b.horizon_days,
+        }
+    }
+
+    /// D_k = T − R + k·S for k = 0, 1, … while D_k ≤ T.
+    pub fn dates(&self) -> Vec<i64> {
+        let start = self.as_of - i64::from(self.range_days) * DAY;
+        let step = i64::from(self.step_days.max(1)) * DAY;
+        (0..)
+            .map(|k| start + k * step)
+            .take_while(|d| *d <= self.as_of)
+            .collect()
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.step_days == 0 || self.horizon_days == 0 {
+            return Err(Error::Usage(
+                "backtest: --step-days and --horizon-days must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn frame(&self, cfg: &Config) -> Frame {
+        Frame {
+            t: self.as_of,
+            range_days: self.range_days,
+            step_days: self.step_days,
+            horizon_days: self.horizon_days,
+            threshold: cfg.route_threshold,
+            annual_cost: cfg.backtest.annual_cost,
+        }
+    }
+}
+
+/// Runs the backtest of `cfg` at `opts.as_of`.
+pub fn run(
+    store: &Store,
+    cfg: &Config,
+    opts: &BacktestOptions,
+    progress: &dyn Progress,
+) -> Result<BacktestReport> {
+    Session::new(store, *opts)?.report(cfg, progress)
+}
+
+/// Replays several candidate settings over one load of the facts when they read the same data.
+#[derive(Debug)]
+pub struct Session<'a> {
+    store: &'a Store,
+    opts: BacktestOptions,
+    dates: Vec<i64>,
+    deals: Vec<DealRow>,
+    loaded: Option<Loaded>,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(store: &'a Store, opts: BacktestOptions) -> Result<Self> {
+        opts.check()?;
+        Ok(Self {
+            store,
+            opts,
+            dates: opts.dates(),
+            deals: store.deals()?,
+            loaded: None,
+        })
+    }
+
+    /// The report of `cfg`, loading facts only when the previous load does not fit it.
+    pub fn report(&mut self, cfg: &Config, progress: &dyn Progress) -> Result<BacktestReport> {
+        let loaded = match self.loaded.take() {
+            Some(l) if l.fits(cfg, &self.dates) => l,
+            _ => {
+                progress.stage("backtest: load");
+                Loaded::load(self.store, cfg, &self.dates)?
+            }
+        };
+        progress.stage("backtest: replay");
+        let replay = loaded.replay(cfg, progress);
+        self.loaded = Some(loaded);
+        let replay = replay?;
+        let outcomes = Outcomes::of(&self.deals, &replay.accounts, cfg, self.opts.as_of);
+        Ok(figures(&replay, &outcomes, &self.opts.frame(cfg)))
+    }
+}
+
+/// A candidate setting's backtest next to the saved settings'.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WhatIf {
+    pub sets: Vec<String>,
+    pub before: BacktestReport,
+    pub after: BacktestReport,
+    pub changes: Vec<Change>,
+}
+
+/// Backtests `cfg` and `cfg` with `sets` applied; nothing is saved. When the overrides change
+/// which events count, the rollups are rebuilt for the candidate and then back for `cfg`.
+pub fn what_if(
+    store: &Store,
+    cfg: &Config,
+    sets: &[String],
+    opts: &BacktestOptions,
+    progress: &dyn Progress,
+) -> Result<WhatIf> {
+    let candidate = cfg.with_overrides(sets)?;
+    let mut session = Session::new(store, *opts)?;
+    let before = session.report(cfg, progress)?;
+    let mut after = session.report(&candidate, progress);
+    store.ensure_rollups(cfg)?;
+    if let Ok(a) = &mut after {
+        a.sets = sets.to_vec();
+    }
+    let after = after?;
+    Ok(WhatIf {
+        sets: sets.to_vec(),
+        changes: compare(&before, &after),
+        before,
+        after,
+    })
+}
+
+/// One value of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepPoint {
+    pub value: String,
+    pub precision: Option<f64>,
+    pub recall: Option<f64>,
+    pub f1: Option<f64>,
+    pub flagged: u64,
+    /// The swept signal's own figures, when the key belongs to a signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<SignalFigures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub key: String,
+    /// Overrides applied under every value.
+    pub sets: Vec<String>,
+    pub points: Vec<SweepPoint>,
+}
+
+/// Parses `key=1..6` (integers, inclusive) or `key=0.6,0.7,0.8`.
+pub fn parse_sweep(spec: &str) -> Result<(String, Vec<String>)> {
+    let bad = |why: &str| {
+        Error::Usage(format!(
+            "--sweep {spec}: {why} (e.g. pricing_intent.min_count=1..6)"
+        ))
+    };
+    let (key, values) = spec
+        .split_once('=')
+        .ok_or_else(|| bad("expected KEY=FROM..TO or KEY=A,B,C"))?;
+    let values: Vec<String> = if let Some((a, b)) = values.split_once("..") {
+        let a: i64 = a
+            .trim()
+            .parse()
+            .map_err(|_| bad("FROM is not an integer"))?;
+        let b: i64 = b
+            .trim()
+            .trim_start_matches('=')
+            .parse()
+            .map_err(|_| bad("TO is not an integer"))?;
+        if b < a || b - a > 100 {
+            return Err(bad("the range must go up, by at most 100 values"));
+        }
+        (a..=b).map(|v| v.to_string()).collect()
+    } else {
+        values
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .collect()
+    };
+    if values.is_empty() {
+        return Err(bad("no values"));
+    }
+    Ok((key.trim().to_string(), values))
+}
+
+/// Backtests `cfg` with `sets` and `key=value` for each value; nothing is saved.
+pub fn sweep(
+    store: &Store,
+    cfg: &Config,
+    sets: &[String],
+    key: &str,
+    values: &[String],
+    opts: &BacktestOptions,
+    progress: &dyn Progress,
+) -> Result<Sweep> {
+    let signal = crate::signals::SignalType::parse(
+        key.trim_start_matches("signals.")
+            .split('.')
+            .next()
+            .unwrap_or(""),
+    );
+    let mut session = Session::new(store, *opts)?;
+    let mut points = Vec::new();
+    let mut failed = None;
+    for v in values {
+        let mut all = sets.to_vec();
+        all.push(format!("{key}={v}"));
+        let report = cfg
+            .with_overrides(&all)
+            .and_then(|c| session.report(&c, progress));
+        match report {
+            Ok(r) => points.push(SweepPoint {
+                value: v.clone(),
+                precision: r.precision,
+                recall: r.recall,
+                f1: r.f1,
+                flagged: r.flagged,
+                signal: signal.and_then(|s| r.per_signal.iter().find(|f| f.signal == s).cloned()),
+            }),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+    }
+    store.ensure_rollups(cfg)?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(Sweep {
+            key: key.to_string(),
+            sets: sets.to_vec(),
+            points,
+        }),
+    }
+}
+
+/// How a figure is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unit {
+    Percent,
+    Count,
+    Days,
+    Money,
+    Multiple,
+    Ratio,
+}
+
+impl Unit {
+    /// The value for a person; "n/a" when undefined.
+    pub fn show(self, v: Option<f64>) -> String {
+        let Some(v) = v else { return "n/a".into() };
+        match self {
+            Unit::Percent => format!("{:.1} %", v * 100.0),
+            Unit::Count => format!("{v:.0}"),
+            Unit::Days => format!("{v:.1} d"),
+            Unit::Money => format!("{v:.0}"),
+            Unit::Multiple => format!("{v:.1}×"),
+            Unit::Ratio => format!("{v:.2}"),
+        }
+    }
+}
+
+/// One figure before → after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub figure: String,
+    pub unit: Unit,
+    pub before: Option<f64>,
+    pub after: Option<f64>,
+}
+
+impl Change {
+    /// `precision 35.0 % → 52.0 %`.
+    pub fn text(&self) -> String {
+        format!(
+            "{} {} → {}",
+            self.figure,
+            self.unit.show(self.before),
+            self.unit.show(self.after)
+        )
+    }
+
+    pub fn changed(&self) -> bool {
+        self.before != self.after
+    }
+}
+
+/// Every headline figure and each signal's precision and recall, before → after.
+pub fn compare(before: &BacktestReport, after: &BacktestReport) -> Vec<Change> {
+    let c = |figure: &str, unit: Unit, f: &dyn Fn(&BacktestReport) -> Option<f64>| Change {
+        figure: figure.into(),
+        unit,
+        before: f(before),
+        after: f(after),
+    };
+    let count = |n: u64| Some(n as f64);
+    let mut out = vec![
+        c("precision", Unit::Percent, &|r| r.precision),
+        c("recall", Unit::Percent, &|r| r.recall),
+        c("f1", Unit::Ratio, &|r| r.f1),
+        c("flagged", Unit::Count, &|r| count(r.flagged)),
+        c("true_positives", Unit::Count, &|r| count(r.true_positives)),
+        c("false_positives", Unit::Count, &|r| {
+            count(r.false_positives)
+        }),
+        c("censored", Unit::Count, &|r| count(r.censored)),
+        c("won_accounts", Unit::Count, &|r| count(r.won_accounts)),
+        c("caught", Unit::Count, &|r| count(r.caught)),
+        c("lift", Unit::Multiple, &|r| r.lift),
+        c("median_days_to_close", Unit::Days, &|r| {
+            r.median_days_to_close
+        }),
+        c("value_won", Unit::Money, &|r| Some(r.value_won)),
+        c("roi_multiple", Unit::Multiple, &|r| r.roi_multiple),
+    ];
+    for s in crate::signals::SignalType::ALL {
+        let find = |r: &BacktestReport| r.per_signal.iter().find(|f| f.signal == s).cloned();
+        let (b, a) = (find(before), find(after));
+        let name = s.as_str();
+        out.push(Change {
+            figure: format!("{name}.precision"),
+            unit: Unit::Percent,
+            before: b.as_ref().and_then(|f| f.precision),
+            after: a.as_ref().and_then(|f| f.precision),
+        });
+        out.push(Change {
+            figure: format!("{name}.recall"),
+            unit: Unit::Percent,
+            before: b.as_ref().and_then(|f| f.recall),
+            after: a.as_ref().and_then(|f| f.recall),
+        });
+    }
+    out
+}

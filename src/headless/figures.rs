@@ -1,0 +1,439 @@
+//! `beton backtest`, `explain-signal`, `health` and `sources`: the figures of SPEC §4–6, printed.
+
+use std::time::Instant;
+
+use beton::backtest::{self, BacktestOptions, BacktestReport, Unit};
+use beton::health::Status;
+use beton::progress::Silent;
+use beton::signals::SignalType;
+use beton::store::Store;
+use beton::time::{fmt_date, fmt_ts};
+use beton::{Error, Result};
+
+use super::{Exit, as_of, context};
+use crate::cli::{Global, RangeArgs, StatusArg};
+
+fn json<T: serde::Serialize>(v: &T) {
+    out!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// The workspace and T, refusing an empty workspace like `--run-daily` does.
+fn open(g: &Global) -> Result<(beton::daily::Context, Store, i64)> {
+    let ctx = context(g)?;
+    let store = ctx.open_store()?;
+    if store.is_empty()? {
+        return Err(Error::NoData(beton::daily::NO_DATA.into()));
+    }
+    let t = as_of(g)?.unwrap_or_else(beton::time::now);
+    Ok((ctx, store, t))
+}
+
+fn options(cfg: &beton::config::Config, t: i64, r: RangeArgs) -> BacktestOptions {
+    let mut o = BacktestOptions::from_config(cfg, t);
+    o.range_days = r.range_days.unwrap_or(o.range_days);
+    o.step_days = r.step_days.unwrap_or(o.step_days);
+    o.horizon_days = r.horizon_days.unwrap_or(o.horizon_days);
+    o
+}
+
+fn pct(v: Option<f64>) -> String {
+    Unit::Percent.show(v)
+}
+
+pub fn backtest(
+    g: &Global,
+    range: RangeArgs,
+    sets: &[String],
+    sweep: Option<&str>,
+) -> Result<Exit> {
+    let (ctx, store, t) = open(g)?;
+    let opts = options(&ctx.config, t, range);
+    let started = Instant::now();
+    if let Some(spec) = sweep {
+        let (key, values) = backtest::parse_sweep(spec)?;
+        let s = backtest::sweep(&store, &ctx.config, sets, &key, &values, &opts, &Silent)?;
+        if g.json {
+            json(&s);
+            return Ok(0);
+        }
+        out!(
+            "Sweep of {key} as of {} (not saved){}",
+            fmt_ts(t),
+            extra_sets(sets)
+        );
+        out!(
+            "{:>10}  {:>9}  {:>9}  {:>5}  {:>7}",
+            "value",
+            "precision",
+            "recall",
+            "f1",
+            "flagged"
+        );
+        for p in &s.points {
+            out!(
+                "{:>10}  {:>9}  {:>9}  {:>5}  {:>7}",
+                p.value,
+                pct(p.precision),
+                pct(p.recall),
+                Unit::Ratio.show(p.f1),
+                p.flagged
+            );
+        }
+        out!("computed in {:.2} s", started.elapsed().as_secs_f64());
+        return Ok(0);
+    }
+    if !sets.is_empty() {
+        let w = backtest::what_if(&store, &ctx.config, sets, &opts, &Silent)?;
+        if g.json {
+            json(&w);
+            return Ok(0);
+        }
+        out!(
+            "What-if as of {} (not saved):{}",
+            fmt_ts(t),
+            extra_sets(sets)
+        );
+        out!("{:<34}  {:>12}  {:>12}", "figure", "before", "after");
+        for c in w
+            .changes
+            .iter()
+            .filter(|c| c.changed() || !c.figure.contains('.'))
+        {
+            let mark = if c.changed() { "*" } else { " " };
+            out!(
+                "{:<34}  {:>12}  {:>12} {mark}",
+                c.figure,
+                c.unit.show(c.before),
+                c.unit.show(c.after)
+            );
+        }
+        print_reasons("after", &w.after);
+        out!(
+            "computed in {:.2} s; to keep a setting, write it in the config file",
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(0);
+    }
+    let report = backtest::run(&store, &ctx.config, &opts, &Silent)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let id = store.save_backtest(t, &report)?;
+    if g.json {
+        json(&report);
+        return Ok(0);
+    }
+    print_report(&report);
+    let previous = store.latest_backtests(2)?.into_iter().find(|b| b.id != id);
+    if let Some(prev) = previous {
+        let changed: Vec<String> = backtest::compare(&prev.report, &report)
+            .iter()
+            .filter(|c| c.changed() && !c.figure.contains('.'))
+            .map(|c| c.text())
+            .collect();
+        let when = fmt_ts(prev.created_at);
+        if changed.is_empty() {
+            out!(
+                "same figures as the previous backtest (#{}, run {when})",
+                prev.id
+            );
+        } else {
+            out!(
+                "vs the previous backtest (#{}, run {when}, as of {}):",
+                prev.id,
+                prev.report.as_of
+            );
+            for c in changed {
+                out!("  {c}");
+            }
+        }
+    }
+    out!("saved as backtest #{id}; computed in {seconds:.2} s");
+    Ok(0)
+}
+
+fn extra_sets(sets: &[String]) -> String {
+    sets.iter().map(|s| format!(" --set {s}")).collect()
+}
+
+fn print_reasons(label: &str, r: &BacktestReport) {
+    for (figure, why) in &r.reasons {
+        out!("  n/a {label} {figure}: {why}");
+    }
+}
+
+fn print_report(r: &BacktestReport) {
+    let first = r.timeline.first().map(|d| d.date.as_str()).unwrap_or("-");
+    let last = r.timeline.last().map(|d| d.date.as_str()).unwrap_or("-");
+    out!(
+        "Backtest as of {}: {} replay dates {} … {}, every {} days; horizon {} days; flag = score ≥ {}; {} accounts",
+        r.as_of,
+        r.replay_dates,
+        first.get(..10).unwrap_or(first),
+        last.get(..10).unwrap_or(last),
+        r.step_days,
+        r.horizon_days,
+        r.threshold,
+        r.accounts
+    );
+    out!(
+        "  precision       {:>9}   {} true, {} false positives, {} censored",
+        pct(r.precision),
+        r.true_positives,
+        r.false_positives,
+        r.censored
+    );
+    out!(
+        "  recall          {:>9}   {} of {} won accounts caught",
+        pct(r.recall),
+        r.caught,
+        r.won_accounts
+    );
+    out!("  F1              {:>9}", Unit::Ratio.show(r.f1));
+    out!("  flagged         {:>9}   accounts", r.flagged);
+    out!(
+        "  lift            {:>9}   top score bucket vs [0,20)",
+        Unit::Multiple.show(r.lift)
+    );
+    out!(
+        "  days to close   {:>9}   median, true positives",
+        Unit::Days.show(r.median_days_to_close)
+    );
+    out!(
+        "  value won       {:>9}   ROI {} of annual cost {:.0}",
+        Unit::Money.show(Some(r.value_won)),
+        Unit::Multiple.show(r.roi_multiple),
+        r.annual_cost
+    );
+    out!("");
+    out!(
+        "  {:<19} {:>6} {:>8} {:>10} {:>8}",
+        "signal",
+        "fires",
+        "flagged",
+        "precision",
+        "recall"
+    );
+    for s in &r.per_signal {
+        out!(
+            "  {:<19} {:>6} {:>8} {:>10} {:>8}",
+            s.signal.as_str(),
+            s.fires,
+            s.flagged,
+            pct(s.precision),
+            pct(s.recall)
+        );
+    }
+    out!("");
+    out!(
+        "  {:<10} {:>12} {:>10} {:>11}",
+        "score",
+        "observations",
+        "converted",
+        "conversion"
+    );
+    for b in &r.buckets {
+        out!(
+            "  {:<10} {:>12} {:>10} {:>11}",
+            b.label,
+            b.observations,
+            b.converted,
+            pct(b.conversion)
+        );
+    }
+    print_reasons("", r);
+    if r.won_without_close > 0 {
+        out!(
+            "  {} won deals have no closed_at and were left out",
+            r.won_without_close
+        );
+    }
+}
+
+pub fn explain_signal(g: &Global, signal: &str, range: RangeArgs) -> Result<Exit> {
+    let t = SignalType::parse(signal).ok_or_else(|| {
+        Error::Usage(format!(
+            "unknown signal `{signal}`; one of: {}",
+            beton::config::SIGNAL_NAMES.join(", ")
+        ))
+    })?;
+    let (ctx, store, as_of) = open(g)?;
+    let opts = options(&ctx.config, as_of, range);
+    let e = backtest::explain_signal(&store, &ctx.config, t, &opts, &Silent)?;
+    if g.json {
+        json(&e);
+        return Ok(0);
+    }
+    let f = &e.figures;
+    out!("{} (base {})", t.as_str(), t.base(&ctx.config));
+    out!("  fires when {}", e.definition);
+    out!("  settings: {}", e.settings);
+    out!(
+        "  backtest as of {} ({} days, every {}): fired {} times on {} accounts; precision {}, recall {}, F1 {}",
+        fmt_date(as_of),
+        opts.range_days,
+        opts.step_days,
+        f.fires,
+        f.flagged,
+        pct(f.precision),
+        pct(f.recall),
+        Unit::Ratio.show(f.f1)
+    );
+    for (figure, why) in &f.reasons {
+        out!("  n/a {figure}: {why}");
+    }
+    out!("  sweep of {}:", e.tuning_key);
+    out!(
+        "    {:>8}  {:>9}  {:>9}  {:>5}  {:>6}",
+        "value",
+        "precision",
+        "recall",
+        "f1",
+        "fires"
+    );
+    for p in &e.sweep {
+        let s = p.signal.as_ref();
+        let mark = if p.value == e.current {
+            " (current)"
+        } else {
+            ""
+        };
+        out!(
+            "    {:>8}  {:>9}  {:>9}  {:>5}  {:>6}{mark}",
+            p.value,
+            pct(s.and_then(|s| s.precision)),
+            pct(s.and_then(|s| s.recall)),
+            Unit::Ratio.show(s.and_then(|s| s.f1)),
+            s.map_or(0, |s| s.fires)
+        );
+    }
+    out!("  advice: {}", e.advice);
+    Ok(0)
+}
+
+pub fn health(g: &Global, status: Option<StatusArg>) -> Result<Exit> {
+    let (ctx, store, t) = open(g)?;
+    let mut report = beton::health::compute(&store, &ctx.config, t)?;
+    if let Some(s) = status {
+        let want = match s {
+            StatusArg::AtRisk => Status::AtRisk,
+            StatusArg::Growing => Status::Growing,
+            StatusArg::Stable => Status::Stable,
+            StatusArg::Inactive => Status::Inactive,
+        };
+        report.accounts.retain(|a| a.status == want);
+    }
+    if g.json {
+        json(&report);
+        return Ok(0);
+    }
+    let counts: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(s, n)| format!("{n} {}", s.as_str()))
+        .collect();
+    out!(
+        "Account health as of {}: {}",
+        report.as_of,
+        counts.join(", ")
+    );
+    out!(
+        "  {:<28} {:<8} {:>6} {:>7} {:>7} {:>8} {:>9} {:>8}",
+        "account",
+        "status",
+        "users",
+        "7d",
+        "prev 7d",
+        "growth",
+        "last seen",
+        "features"
+    );
+    for a in &report.accounts {
+        out!(
+            "  {:<28} {:<8} {:>6} {:>7} {:>7} {:>8} {:>9} {:>8}",
+            a.account,
+            a.status.as_str(),
+            a.active_users_30d,
+            a.events_7d,
+            a.events_prev_7d,
+            pct(a.growth),
+            a.days_since_seen
+                .map_or("never".to_string(), |d| format!("{d:.0} d ago")),
+            a.features_30d
+        );
+    }
+    out!("  growth leaders (≥ 10 events the week before):");
+    for l in &report.growth_leaders {
+        out!(
+            "    {:<28} {:>8}  {} vs {} events",
+            l.account,
+            pct(Some(l.growth)),
+            l.events_7d,
+            l.events_prev_7d
+        );
+    }
+    out!("  feature adoption (accounts, last 30 days):");
+    for f in &report.feature_adoption {
+        out!("    {:<28} {:>6}", f.feature, f.accounts);
+    }
+    Ok(0)
+}
+
+pub fn sources(g: &Global) -> Result<Exit> {
+    let (ctx, store, t) = open(g)?;
+    let r = beton::sources::compare(&store, &ctx.config, t)?;
+    if g.json {
+        json(&r);
+        return Ok(0);
+    }
+    out!(
+        "Lead sources as of {}: {} deals created since {}",
+        r.as_of,
+        r.deals,
+        r.from.get(..10).unwrap_or(&r.from)
+    );
+    for why in r.reasons.values() {
+        out!("  n/a: {why}");
+    }
+    out!(
+        "  {:<10} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>10} {:>10} {:>8} {:>12}",
+        "source",
+        "leads",
+        "sqls",
+        "won",
+        "lost",
+        "open",
+        "win rate",
+        "close rate",
+        "avg won",
+        "cycle",
+        "open pipe"
+    );
+    for s in &r.sources {
+        out!(
+            "  {:<10} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>10} {:>10} {:>8} {:>12.0}",
+            s.lead_source,
+            s.leads,
+            s.sqls,
+            s.won,
+            s.lost,
+            s.open,
+            pct(s.win_rate),
+            pct(s.close_rate),
+            Unit::Money.show(s.avg_won_value),
+            Unit::Days.show(s.median_sales_cycle_days),
+            s.open_pipeline
+        );
+    }
+    if let Some(first) = r.sources.first() {
+        let header: Vec<&str> = first.quarters.iter().map(|q| q.quarter.as_str()).collect();
+        out!("  win rate by quarter created: {}", header.join("  "));
+        for s in &r.sources {
+            let cells: Vec<String> = s
+                .quarters
+                .iter()
+                .map(|q| format!("{:>7}", pct(q.win_rate)))
+                .collect();
+            out!("    {:<10} {}", s.lead_source, cells.join(" "));
+        }
+    }
+    Ok(0)
+}

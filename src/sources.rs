@@ -1,0 +1,223 @@
+//! Source comparison (SPEC §6): per lead source, how the deals created in the period did, as of T.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::deals::Outcome;
+use crate::error::Result;
+use crate::store::{DealRow, Store};
+use crate::time::{DAY, fmt_ts};
+
+/// Win rate of the leads one source created in one calendar quarter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarterRate {
+    /// `2026-Q2`.
+    pub quarter: String,
+    pub leads: u64,
+    pub won: u64,
+    /// null when the source had no lead that quarter.
+    pub win_rate: Option<f64>,
+}
+
+/// One lead source's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceFigures {
+    pub lead_source: String,
+    pub leads: u64,
+    pub sqls: u64,
+    pub won: u64,
+    pub lost: u64,
+    pub open: u64,
+    /// won ÷ leads.
+    pub win_rate: Option<f64>,
+    /// won ÷ (won + lost); null when none closed.
+    pub close_rate: Option<f64>,
+    pub avg_won_value: Option<f64>,
+    pub median_sales_cycle_days: Option<f64>,
+    pub open_pipeline: f64,
+    pub quarters: Vec<QuarterRate>,
+    /// Why a figure is null, by figure name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reasons: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceReport {
+    pub as_of: String,
+    pub period_days: u32,
+    /// Deals created in [from, as_of) are compared.
+    pub from: String,
+    pub deals: u64,
+    /// `pql` first, then by leads.
+    pub sources: Vec<SourceFigures>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reasons: BTreeMap<String, String>,
+}
+
+/// A deal's outcome as known at `t`: a close after `t` is still open then. A won or lost deal
+/// without `closed_at` counts as closed, since nothing says when.
+pub fn outcome_at(d: &DealRow, cfg: &Config, t: i64) -> Outcome {
+    match Outcome::of(&d.stage, cfg) {
+        Outcome::Open => Outcome::Open,
+        o if d.closed_at.is_none_or(|c| c <= t) => o,
+        _ => Outcome::Open,
+    }
+}
+
+fn quarter(ts: i64) -> (i32, u32) {
+    let dt = DateTime::<Utc>::from_timestamp_micros(ts).unwrap_or_default();
+    (dt.year(), (dt.month() - 1) / 3 + 1)
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[m]),
+        _ => Some((v[m - 1] + v[m]) / 2.0),
+    }
+}
+
+/// Compares the lead sources of the deals in the store at `t`.
+pub fn compare(store: &Store, cfg: &Config, t: i64) -> Result<SourceReport> {
+    Ok(report(&store.deals()?, cfg, t))
+}
+
+/// The SPEC §6 table of `deals` at `t`.
+pub fn report(deals: &[DealRow], cfg: &Config, t: i64) -> SourceReport {
+    let from = t - i64::from(cfg.sources.period_days) * DAY;
+    let in_period: Vec<&DealRow> = deals
+        .iter()
+        .filter(|d| d.created_at >= from && d.created_at < t)
+        .collect();
+    let mut quarters: Vec<(i32, u32)> = Vec::new();
+    let (mut q, last) = (quarter(from), quarter(t - 1));
+    while q <= last {
+        quarters.push(q);
+        q = if q.1 == 4 {
+            (q.0 + 1, 1)
+        } else {
+            (q.0, q.1 + 1)
+        };
+    }
+    let mut by_source: BTreeMap<String, Vec<&DealRow>> = BTreeMap::new();
+    for d in &in_period {
+        by_source
+            .entry(d.lead_source.trim().to_lowercase())
+            .or_default()
+            .push(d);
+    }
+    let mut sources: Vec<SourceFigures> = by_source
+        .into_iter()
+        .map(|(name, ds)| source(name, &ds, cfg, t, &quarters))
+        .collect();
+    sources.sort_by(|a, b| {
+        (b.lead_source == "pql")
+            .cmp(&(a.lead_source == "pql"))
+            .then(b.leads.cmp(&a.leads))
+            .then(a.lead_source.cmp(&b.lead_source))
+    });
+    let mut reasons = BTreeMap::new();
+    if in_period.is_empty() {
+        reasons.insert(
+            "sources".into(),
+            format!(
+                "no deal was created in the {} days before T",
+                cfg.sources.period_days
+            ),
+        );
+    }
+    SourceReport {
+        as_of: fmt_ts(t),
+        period_days: cfg.sources.period_days,
+        from: fmt_ts(from),
+        deals: in_period.len() as u64,
+        sources,
+        reasons,
+    }
+}
+
+fn source(
+    name: String,
+    deals: &[&DealRow],
+    cfg: &Config,
+    t: i64,
+    quarters: &[(i32, u32)],
+) -> SourceFigures {
+    let (mut won, mut lost, mut open, mut sqls) = (0u64, 0u64, 0u64, 0u64);
+    let (mut won_values, mut cycles, mut open_pipeline) = (Vec::new(), Vec::new(), 0.0);
+    let mut per_quarter: BTreeMap<(i32, u32), (u64, u64)> = BTreeMap::new();
+    for d in deals {
+        let o = outcome_at(d, cfg, t);
+        let slot = per_quarter.entry(quarter(d.created_at)).or_default();
+        slot.0 += 1;
+        match o {
+            Outcome::Won => {
+                won += 1;
+                slot.1 += 1;
+                won_values.extend(d.value);
+                if let Some(c) = d.closed_at {
+                    cycles.push((c - d.created_at) as f64 / DAY as f64);
+                }
+            }
+            Outcome::Lost => lost += 1,
+            Outcome::Open => {
+                open += 1;
+                open_pipeline += d.value.unwrap_or(0.0);
+            }
+        }
+        sqls += u64::from(o == Outcome::Won || d.sql_at.is_some_and(|s| s <= t));
+    }
+    let leads = deals.len() as u64;
+    let ratio = |n: u64, d: u64| (d > 0).then(|| n as f64 / d as f64);
+    let mut reasons = BTreeMap::new();
+    let close_rate = ratio(won, won + lost);
+    if close_rate.is_none() {
+        reasons.insert(
+            "close_rate".into(),
+            "no deal of this source has closed yet".into(),
+        );
+    }
+    let avg_won_value =
+        (!won_values.is_empty()).then(|| won_values.iter().sum::<f64>() / won_values.len() as f64);
+    if avg_won_value.is_none() {
+        reasons.insert("avg_won_value".into(), "no won deal with a value".into());
+    }
+    let median_sales_cycle_days = median(cycles);
+    if median_sales_cycle_days.is_none() {
+        reasons.insert(
+            "median_sales_cycle_days".into(),
+            "no won deal with a close date".into(),
+        );
+    }
+    SourceFigures {
+        lead_source: name,
+        leads,
+        sqls,
+        won,
+        lost,
+        open,
+        win_rate: ratio(won, leads),
+        close_rate,
+        avg_won_value,
+        median_sales_cycle_days,
+        open_pipeline,
+        quarters: quarters
+            .iter()
+            .map(|q| {
+                let (n, w) = per_quarter.get(q).copied().unwrap_or_default();
+                QuarterRate {
+                    quarter: format!("{}-Q{}", q.0, q.1),
+                    leads: n,
+                    won: w,
+                    win_rate: ratio(w, n),
+                }
+            })
+            .collect(),
+        reasons,
+    }
+}

@@ -1,0 +1,85 @@
+//! Saved backtests, so the latest and the previous can be shown side by side.
+
+use rusqlite::params;
+
+use super::Store;
+use crate::backtest::BacktestReport;
+use crate::error::{Error, Result};
+
+/// A backtest as saved.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedBacktest {
+    pub id: i64,
+    pub created_at: i64,
+    pub as_of: i64,
+    pub report: BacktestReport,
+}
+
+impl Store {
+    /// Saves a backtest of the settings in force; returns its id.
+    pub fn save_backtest(&self, as_of: i64, r: &BacktestReport) -> Result<i64> {
+        let json = serde_json::to_string(r)
+            .map_err(|e| Error::Usage(format!("saving the backtest: {e}")))?;
+        self.conn().execute(
+            "INSERT INTO backtests(created_at, as_of, range_days, step_days, horizon_days, threshold, precision, recall,
+                                   f1, flagged, won_accounts, lift, value_won, roi_multiple, report)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            params![
+                crate::time::now(),
+                as_of,
+                r.range_days,
+                r.step_days,
+                r.horizon_days,
+                r.threshold,
+                r.precision,
+                r.recall,
+                r.f1,
+                r.flagged as i64,
+                r.won_accounts as i64,
+                r.lift,
+                r.value_won,
+                r.roi_multiple,
+                json
+            ],
+        )?;
+        Ok(self.conn().last_insert_rowid())
+    }
+
+    /// The `n` newest saved backtests, newest first. Rows a newer beton wrote in a shape this one
+    /// cannot read are skipped.
+    pub fn latest_backtests(&self, n: usize) -> Result<Vec<SavedBacktest>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id, created_at, as_of, report FROM backtests ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([n as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, created_at, as_of, json) = row?;
+            if let Ok(report) = serde_json::from_str(&json) {
+                out.push(SavedBacktest {
+                    id,
+                    created_at,
+                    as_of,
+                    report,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Accounts with any event on a day before `day` (from the rollups).
+    pub fn accounts_seen_before(&self, day: i64) -> Result<std::collections::HashSet<i64>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT DISTINCT account_id FROM user_day WHERE day < ?1")?;
+        let rows = stmt.query_map([day], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
