@@ -221,3 +221,90 @@ fn source(
         reasons,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::parse_ts;
+
+    fn t(s: &str) -> i64 {
+        parse_ts(s).expect("timestamp")
+    }
+
+    fn deal(source: &str, stage: &str, created: &str, closed: Option<&str>, value: f64) -> DealRow {
+        DealRow {
+            deal_id: format!("{source}-{created}-{stage}"),
+            account_key: "a.com".into(),
+            name: None,
+            lead_source: source.into(),
+            stage: stage.into(),
+            value: Some(value),
+            created_at: t(created),
+            sql_at: None,
+            closed_at: closed.map(t),
+            owner_email: None,
+        }
+    }
+
+    #[test]
+    fn figures_per_source_with_quarters_and_outcomes_as_of_t() {
+        let as_of = t("2026-06-15T00:00:00Z");
+        let deals = [
+            deal("PQL", "won", "2026-01-10", Some("2026-01-20"), 100.0),
+            deal("pql", "closed_won", "2026-04-01", Some("2026-04-21"), 300.0),
+            deal("pql", "lost", "2026-04-02", Some("2026-05-01"), 50.0),
+            deal("pql", "negotiation", "2026-05-01", None, 70.0),
+            deal("pql", "won", "2026-05-02", Some("2026-07-01"), 999.0), // closes after T: open then
+            deal("inbound", "lost", "2026-02-01", Some("2026-03-01"), 10.0),
+            deal("inbound", "won", "2025-01-01", Some("2025-02-01"), 10.0), // before the period
+            deal("inbound", "won", "2026-06-15", Some("2026-06-16"), 10.0), // created at T: after
+        ];
+        let mut sql = deal("inbound", "proposal", "2026-03-01", None, 40.0);
+        sql.sql_at = Some(t("2026-03-05"));
+        let mut deals = deals.to_vec();
+        deals.push(sql);
+        let r = report(&deals, &Config::default(), as_of);
+        assert_eq!(r.deals, 7);
+        let names: Vec<&str> = r.sources.iter().map(|s| s.lead_source.as_str()).collect();
+        assert_eq!(names, vec!["pql", "inbound"]);
+        let pql = &r.sources[0];
+        assert_eq!((pql.leads, pql.sqls, pql.won, pql.lost, pql.open), (5, 2, 2, 1, 2));
+        assert_eq!(pql.win_rate, Some(0.4));
+        assert_eq!(pql.close_rate, Some(2.0 / 3.0));
+        assert_eq!(pql.avg_won_value, Some(200.0));
+        assert_eq!(pql.median_sales_cycle_days, Some(15.0));
+        assert_eq!(pql.open_pipeline, 70.0 + 999.0);
+        let quarters: Vec<(&str, u64, Option<f64>)> =
+            pql.quarters.iter().map(|q| (q.quarter.as_str(), q.leads, q.win_rate)).collect();
+        assert_eq!(
+            quarters,
+            vec![
+                ("2025-Q2", 0, None),
+                ("2025-Q3", 0, None),
+                ("2025-Q4", 0, None),
+                ("2026-Q1", 1, Some(1.0)),
+                ("2026-Q2", 4, Some(0.25)),
+            ]
+        );
+        let inbound = &r.sources[1];
+        assert_eq!((inbound.leads, inbound.sqls, inbound.won), (2, 1, 0));
+        assert_eq!((inbound.win_rate, inbound.close_rate), (Some(0.0), Some(0.0)));
+        assert_eq!((inbound.avg_won_value, inbound.median_sales_cycle_days), (None, None));
+        assert!(inbound.reasons.contains_key("avg_won_value"));
+    }
+
+    #[test]
+    fn no_deals_in_the_period_says_so() {
+        let r = report(&[], &Config::default(), t("2026-06-15"));
+        assert!(r.sources.is_empty());
+        assert!(r.reasons["sources"].contains("no deal was created"), "{:?}", r.reasons);
+    }
+
+    #[test]
+    fn a_source_with_nothing_closed_has_no_close_rate() {
+        let r = report(&[deal("partner", "discovery", "2026-06-01", None, 5.0)], &Config::default(), t("2026-06-15"));
+        let p = &r.sources[0];
+        assert_eq!((p.win_rate, p.close_rate, p.open_pipeline), (Some(0.0), None, 5.0));
+        assert_eq!(p.reasons["close_rate"], "no deal of this source has closed yet");
+    }
+}
