@@ -194,6 +194,7 @@ pub struct RangeArgs {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusArg {
+    #[value(name = "at_risk", alias = "at-risk")]
     AtRisk,
     Growing,
     Stable,

@@ -268,14 +268,20 @@ mod tests {
         let names: Vec<&str> = r.sources.iter().map(|s| s.lead_source.as_str()).collect();
         assert_eq!(names, vec!["pql", "inbound"]);
         let pql = &r.sources[0];
-        assert_eq!((pql.leads, pql.sqls, pql.won, pql.lost, pql.open), (5, 2, 2, 1, 2));
+        assert_eq!(
+            (pql.leads, pql.sqls, pql.won, pql.lost, pql.open),
+            (5, 2, 2, 1, 2)
+        );
         assert_eq!(pql.win_rate, Some(0.4));
         assert_eq!(pql.close_rate, Some(2.0 / 3.0));
         assert_eq!(pql.avg_won_value, Some(200.0));
         assert_eq!(pql.median_sales_cycle_days, Some(15.0));
         assert_eq!(pql.open_pipeline, 70.0 + 999.0);
-        let quarters: Vec<(&str, u64, Option<f64>)> =
-            pql.quarters.iter().map(|q| (q.quarter.as_str(), q.leads, q.win_rate)).collect();
+        let quarters: Vec<(&str, u64, Option<f64>)> = pql
+            .quarters
+            .iter()
+            .map(|q| (q.quarter.as_str(), q.leads, q.win_rate))
+            .collect();
         assert_eq!(
             quarters,
             vec![
@@ -288,8 +294,14 @@ mod tests {
         );
         let inbound = &r.sources[1];
         assert_eq!((inbound.leads, inbound.sqls, inbound.won), (2, 1, 0));
-        assert_eq!((inbound.win_rate, inbound.close_rate), (Some(0.0), Some(0.0)));
-        assert_eq!((inbound.avg_won_value, inbound.median_sales_cycle_days), (None, None));
+        assert_eq!(
+            (inbound.win_rate, inbound.close_rate),
+            (Some(0.0), Some(0.0))
+        );
+        assert_eq!(
+            (inbound.avg_won_value, inbound.median_sales_cycle_days),
+            (None, None)
+        );
         assert!(inbound.reasons.contains_key("avg_won_value"));
     }
 
@@ -297,14 +309,28 @@ mod tests {
     fn no_deals_in_the_period_says_so() {
         let r = report(&[], &Config::default(), t("2026-06-15"));
         assert!(r.sources.is_empty());
-        assert!(r.reasons["sources"].contains("no deal was created"), "{:?}", r.reasons);
+        assert!(
+            r.reasons["sources"].contains("no deal was created"),
+            "{:?}",
+            r.reasons
+        );
     }
 
     #[test]
     fn a_source_with_nothing_closed_has_no_close_rate() {
-        let r = report(&[deal("partner", "discovery", "2026-06-01", None, 5.0)], &Config::default(), t("2026-06-15"));
+        let r = report(
+            &[deal("partner", "discovery", "2026-06-01", None, 5.0)],
+            &Config::default(),
+            t("2026-06-15"),
+        );
         let p = &r.sources[0];
-        assert_eq!((p.win_rate, p.close_rate, p.open_pipeline), (Some(0.0), None, 5.0));
-        assert_eq!(p.reasons["close_rate"], "no deal of this source has closed yet");
+        assert_eq!(
+            (p.win_rate, p.close_rate, p.open_pipeline),
+            (Some(0.0), None, 5.0)
+        );
+        assert_eq!(
+            p.reasons["close_rate"],
+            "no deal of this source has closed yet"
+        );
     }
 }

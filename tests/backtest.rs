@@ -16,12 +16,20 @@ use serde_json::json;
 const T: &str = "2026-06-01T10:00:00Z";
 
 fn opts(t: i64) -> BacktestOptions {
-    BacktestOptions { as_of: t, range_days: 70, step_days: 7, horizon_days: 30 }
+    BacktestOptions {
+        as_of: t,
+        range_days: 70,
+        step_days: 7,
+        horizon_days: 30,
+    }
 }
 
 fn cfg() -> Config {
     // Pricing intent alone (30 + 5) routes.
-    Config { route_threshold: 35, ..Config::default() }
+    Config {
+        route_threshold: 35,
+        ..Config::default()
+    }
 }
 
 fn won(id: &str, key: &str, closed: i64, value: f64) -> DealRow {
@@ -40,7 +48,10 @@ fn won(id: &str, key: &str, closed: i64, value: f64) -> DealRow {
 }
 
 fn at(key: &str, e: EventIn) -> EventIn {
-    EventIn { account: Some(key.into()), ..e }
+    EventIn {
+        account: Some(key.into()),
+        ..e
+    }
 }
 
 fn add(store: &Store, cfg: &Config, events: &[EventIn], deals: &[DealRow]) {
@@ -62,15 +73,27 @@ fn fixture(t: i64) -> (Store, Vec<i64>) {
     let store = Store::open_in_memory().expect("store");
     let mut events = Vec::new();
     for (key, d) in [("acme.com", dates[5]), ("beta.io", dates[3])] {
-        events.push(at(key, pageview("https://app.example.com/pricing", d - 2 * DAYS)));
-        events.push(at(key, pageview("https://app.example.com/Pricing?x", d - 1 * DAYS)));
+        events.push(at(
+            key,
+            pageview("https://app.example.com/pricing", d - 2 * DAYS),
+        ));
+        events.push(at(
+            key,
+            pageview("https://app.example.com/Pricing?x", d - 1 * DAYS),
+        ));
     }
-    events.push(at("gamma.dev", ev("report_exported", "g1", dates[0] - 3 * DAYS)));
+    events.push(at(
+        "gamma.dev",
+        ev("report_exported", "g1", dates[0] - 3 * DAYS),
+    ));
     add(
         &store,
         &cfg,
         &events,
-        &[won("D1", "acme.com", dates[5] + 10 * DAYS, 1200.0), won("D2", "gamma.dev", dates[6], 800.0)],
+        &[
+            won("D1", "acme.com", dates[5] + 10 * DAYS, 1200.0),
+            won("D2", "gamma.dev", dates[6], 800.0),
+        ],
     );
     (store, dates)
 }
@@ -83,13 +106,20 @@ fn a_fixture_through_detection_gives_the_known_answer() {
     assert_eq!(r.replay_dates, 11);
     assert_eq!(dates.len(), 11);
     // acme.com: true positive after 10 days; beta.io: false positive (its horizon ended by T).
-    assert_eq!((r.flagged, r.true_positives, r.false_positives, r.censored), (2, 1, 1, 0));
+    assert_eq!(
+        (r.flagged, r.true_positives, r.false_positives, r.censored),
+        (2, 1, 1, 0)
+    );
     assert_eq!(r.precision, Some(0.5));
     // Won: acme.com (caught) and gamma.dev (no flag).
     assert_eq!((r.won_accounts, r.caught, r.recall), (2, 1, Some(0.5)));
     assert_eq!(r.median_days_to_close, Some(10.0));
     assert_eq!(r.value_won, 1200.0);
-    let p = r.per_signal.iter().find(|f| f.signal == SignalType::PricingIntent).expect("pricing");
+    let p = r
+        .per_signal
+        .iter()
+        .find(|f| f.signal == SignalType::PricingIntent)
+        .expect("pricing");
     assert_eq!((p.fires, p.flagged, p.precision), (2, 2, Some(0.5)));
 }
 
@@ -100,7 +130,10 @@ fn data_dated_after_a_replay_date_does_not_change_what_it_sees() {
     let (store, dates) = fixture(t);
     let k = 6;
     let d = dates[k];
-    let before = Loaded::load(&store, &cfg, &dates).expect("load").replay(&cfg, &Silent).expect("replay");
+    let before = Loaded::load(&store, &cfg, &dates)
+        .expect("load")
+        .replay(&cfg, &Silent)
+        .expect("replay");
     let report_before = backtest::run(&store, &cfg, &opts(t), &Silent).expect("backtest");
 
     // At D_k itself and later: pricing views, a new user, billing, a property change that makes
@@ -108,15 +141,41 @@ fn data_dated_after_a_replay_date_does_not_change_what_it_sees() {
     let mut later = vec![
         at("beta.io", pageview("/pricing", d)),
         at("beta.io", pageview("/pricing", d + 1)),
-        at("beta.io", ev("checkout_started", "b9", d + 3600 * 1_000_000)),
-        at("acme.com", identify(json!({"usage": 990, "plan_limit": 1000}), d)),
+        at(
+            "beta.io",
+            ev("checkout_started", "b9", d + 3600 * 1_000_000),
+        ),
+        at(
+            "acme.com",
+            identify(json!({"usage": 990, "plan_limit": 1000}), d),
+        ),
     ];
-    later.extend(burst(30, "late", d + DAYS).into_iter().map(|e| at("beta.io", e)));
-    add(&store, &cfg, &later, &[won("D3", "beta.io", d + 2 * DAYS, 500.0)]);
+    later.extend(
+        burst(30, "late", d + DAYS)
+            .into_iter()
+            .map(|e| at("beta.io", e)),
+    );
+    add(
+        &store,
+        &cfg,
+        &later,
+        &[won("D3", "beta.io", d + 2 * DAYS, 500.0)],
+    );
 
-    let after = Loaded::load(&store, &cfg, &dates).expect("load").replay(&cfg, &Silent).expect("replay");
-    assert_eq!(before.seen[..=k], after.seen[..=k], "dates up to D_{k} saw data from after them");
-    assert_ne!(before.seen[k + 1..], after.seen[k + 1..], "the later data should be seen after D_{k}");
+    let after = Loaded::load(&store, &cfg, &dates)
+        .expect("load")
+        .replay(&cfg, &Silent)
+        .expect("replay");
+    assert_eq!(
+        before.seen[..=k],
+        after.seen[..=k],
+        "dates up to D_{k} saw data from after them"
+    );
+    assert_ne!(
+        before.seen[k + 1..],
+        after.seen[k + 1..],
+        "the later data should be seen after D_{k}"
+    );
 
     let report_after = backtest::run(&store, &cfg, &opts(t), &Silent).expect("backtest");
     assert_eq!(report_before.timeline[..=k], report_after.timeline[..=k]);
@@ -129,14 +188,23 @@ fn saved_backtests_come_back_newest_first() {
     assert!(store.latest_backtests(2).expect("read").is_empty());
     let first = backtest::run(&store, &cfg(), &opts(t), &Silent).expect("backtest");
     let id1 = store.save_backtest(t, &first).expect("save");
-    let strict = Config { route_threshold: 100, ..cfg() };
+    let strict = Config {
+        route_threshold: 100,
+        ..cfg()
+    };
     let second = backtest::run(&store, &strict, &opts(t), &Silent).expect("backtest");
     let id2 = store.save_backtest(t, &second).expect("save");
     let saved = store.latest_backtests(2).expect("read");
-    assert_eq!(saved.iter().map(|s| s.id).collect::<Vec<_>>(), vec![id2, id1]);
+    assert_eq!(
+        saved.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![id2, id1]
+    );
     assert_eq!(saved[1].report, first);
     let changes = backtest::compare(&saved[1].report, &saved[0].report);
-    let precision = changes.iter().find(|c| c.figure == "precision").expect("precision");
+    let precision = changes
+        .iter()
+        .find(|c| c.figure == "precision")
+        .expect("precision");
     assert_eq!((precision.before, precision.after), (Some(0.5), None));
     assert_eq!(precision.text(), "precision 50.0 % → n/a");
 }
@@ -146,31 +214,64 @@ fn what_if_and_sweep_move_the_figures_without_touching_the_settings() {
     let t = ts(T);
     let (store, _) = fixture(t);
     let cfg = cfg();
-    let w = backtest::what_if(&store, &cfg, &["pricing_intent.min_count=3".into()], &opts(t), &Silent).expect("what-if");
+    let w = backtest::what_if(
+        &store,
+        &cfg,
+        &["pricing_intent.min_count=3".into()],
+        &opts(t),
+        &Silent,
+    )
+    .expect("what-if");
     assert_eq!((w.before.flagged, w.after.flagged), (2, 0));
     assert_eq!(w.after.sets, vec!["pricing_intent.min_count=3".to_string()]);
-    let flagged = w.changes.iter().find(|c| c.figure == "flagged").expect("flagged");
+    let flagged = w
+        .changes
+        .iter()
+        .find(|c| c.figure == "flagged")
+        .expect("flagged");
     assert_eq!((flagged.before, flagged.after), (Some(2.0), Some(0.0)));
     assert_eq!(cfg.signals.pricing_intent.min_count, 2);
 
     let (key, values) = backtest::parse_sweep("pricing_intent.min_count=1..3").expect("parse");
     let s = backtest::sweep(&store, &cfg, &[], &key, &values, &opts(t), &Silent).expect("sweep");
-    let got: Vec<(&str, u64)> = s.points.iter().map(|p| (p.value.as_str(), p.flagged)).collect();
+    let got: Vec<(&str, u64)> = s
+        .points
+        .iter()
+        .map(|p| (p.value.as_str(), p.flagged))
+        .collect();
     assert_eq!(got, vec![("1", 2), ("2", 2), ("3", 0)]);
     assert!(s.points[0].signal.is_some());
 
     // A what-if that changes which events count rebuilds the rollups, and puts them back.
-    let w = backtest::what_if(&store, &cfg, &["pricing_intent.url_patterns=[\"/plans\"]".into()], &opts(t), &Silent)
-        .expect("what-if");
+    let w = backtest::what_if(
+        &store,
+        &cfg,
+        &["pricing_intent.url_patterns=[\"/plans\"]".into()],
+        &opts(t),
+        &Silent,
+    )
+    .expect("what-if");
     assert_eq!(w.after.flagged, 0);
-    assert_eq!(backtest::run(&store, &cfg, &opts(t), &Silent).expect("again"), w.before);
+    assert_eq!(
+        backtest::run(&store, &cfg, &opts(t), &Silent).expect("again"),
+        w.before
+    );
 }
 
 #[test]
 fn sweep_specs_parse_ranges_and_lists_and_refuse_junk() {
     let (k, v) = backtest::parse_sweep("limit_approaching.min_ratio=0.6, 0.8").expect("list");
-    assert_eq!((k.as_str(), v), ("limit_approaching.min_ratio", vec!["0.6".to_string(), "0.8".to_string()]));
-    assert_eq!(backtest::parse_sweep("x=2..4").expect("range").1, vec!["2", "3", "4"]);
+    assert_eq!(
+        (k.as_str(), v),
+        (
+            "limit_approaching.min_ratio",
+            vec!["0.6".to_string(), "0.8".to_string()]
+        )
+    );
+    assert_eq!(
+        backtest::parse_sweep("x=2..4").expect("range").1,
+        vec!["2", "3", "4"]
+    );
     for bad in ["x", "x=", "x=5..1", "x=a..3"] {
         assert!(backtest::parse_sweep(bad).is_err(), "{bad}");
     }
@@ -180,11 +281,16 @@ fn sweep_specs_parse_ranges_and_lists_and_refuse_junk() {
 fn explain_signal_advises_from_the_sweep() {
     let t = ts(T);
     let (store, _) = fixture(t);
-    let e = backtest::explain_signal(&store, &cfg(), SignalType::PricingIntent, &opts(t), &Silent).expect("explain");
+    let e = backtest::explain_signal(&store, &cfg(), SignalType::PricingIntent, &opts(t), &Silent)
+        .expect("explain");
     assert_eq!(e.tuning_key, "pricing_intent.min_count");
     assert_eq!(e.current, "2");
     assert_eq!(e.figures.fires, 2);
-    assert!(e.definition.contains("at least 2 $pageview"), "{}", e.definition);
+    assert!(
+        e.definition.contains("at least 2 $pageview"),
+        "{}",
+        e.definition
+    );
     // min_count 1 and 2 give F1 0.5 (one true, one false positive); 3+ give 0. The current wins ties.
     assert!(e.advice.starts_with("keep min_count at 2"), "{}", e.advice);
 }

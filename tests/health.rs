@@ -10,7 +10,10 @@ use common::*;
 const TS: [&str; 2] = ["2026-05-10T00:00:00Z", "2026-05-10T13:37:11Z"];
 
 fn at(key: &str, e: EventIn) -> EventIn {
-    EventIn { account: Some(key.into()), ..e }
+    EventIn {
+        account: Some(key.into()),
+        ..e
+    }
 }
 
 #[test]
@@ -45,30 +48,63 @@ fn figures_per_account_from_windows_before_t() {
         events.push(feature("sso", t - 29 * DAYS));
         events.push(feature("api", t - 5 * DAYS));
         events.push(feature("old", t - 40 * DAYS));
-        events.extend(burst(5, "x1", t - 40 * DAYS).into_iter().map(|e| at("quiet.io", e)));
+        events.extend(
+            burst(5, "x1", t - 40 * DAYS)
+                .into_iter()
+                .map(|e| at("quiet.io", e)),
+        );
         events.push(at("gone.io", ev("report_exported", "y1", t - 60 * DAYS)));
         let store = store_with(&cfg, &events, None);
         let h = health::compute(&store, &cfg, t).expect("health");
-        let acme = h.accounts.iter().find(|a| a.account == "acme.com").expect("acme");
-        assert_eq!(acme.events_7d, 13 + 2, "13 in W plus sso and api feature_used");
+        let acme = h
+            .accounts
+            .iter()
+            .find(|a| a.account == "acme.com")
+            .expect("acme");
+        assert_eq!(
+            acme.events_7d,
+            13 + 2,
+            "13 in W plus sso and api feature_used"
+        );
         assert_eq!(acme.events_prev_7d, 10);
         assert_eq!(acme.growth, Some(0.5));
         assert_eq!(acme.status, Status::Growing);
-        assert_eq!(acme.active_users_30d, 3, "u1, u2, u3 (feature_used is by u1)");
+        assert_eq!(
+            acme.active_users_30d, 3,
+            "u1, u2, u3 (feature_used is by u1)"
+        );
         assert_eq!(acme.features_30d, 2, "sso and api; old is 40 days back");
-        assert_eq!(acme.last_seen.as_deref(), Some(beton::time::fmt_ts(t - 2 * DAYS)).as_deref());
+        assert_eq!(
+            acme.last_seen.as_deref(),
+            Some(beton::time::fmt_ts(t - 2 * DAYS)).as_deref()
+        );
         assert_eq!(acme.daily.len(), 30);
-        assert_eq!(acme.daily.iter().map(|d| u64::from(*d)).sum::<u64>(), 10 + 15 + 2 + 1);
+        assert_eq!(
+            acme.daily.iter().map(|d| u64::from(*d)).sum::<u64>(),
+            10 + 15 + 2 + 1
+        );
 
-        let quiet = h.accounts.iter().find(|a| a.account == "quiet.io").expect("quiet");
+        let quiet = h
+            .accounts
+            .iter()
+            .find(|a| a.account == "quiet.io")
+            .expect("quiet");
         assert_eq!(quiet.status, Status::Inactive, "no activity in 30 days");
-        let gone = h.accounts.iter().find(|a| a.account == "gone.io").expect("gone");
+        let gone = h
+            .accounts
+            .iter()
+            .find(|a| a.account == "gone.io")
+            .expect("gone");
         assert_eq!((gone.status, gone.growth), (Status::Inactive, None));
         assert_eq!(gone.days_since_seen, Some(60.0));
 
         assert_eq!(h.growth_leaders.len(), 1);
         assert_eq!(h.growth_leaders[0].account, "acme.com");
-        let adoption: Vec<(&str, u64)> = h.feature_adoption.iter().map(|f| (f.feature.as_str(), f.accounts)).collect();
+        let adoption: Vec<(&str, u64)> = h
+            .feature_adoption
+            .iter()
+            .map(|f| (f.feature.as_str(), f.accounts))
+            .collect();
         assert_eq!(adoption, vec![("api", 1), ("sso", 1)]);
         assert_eq!(h.counts[&Status::Inactive], 2);
     }

@@ -410,7 +410,14 @@ mod tests {
 
     /// T = day 200, range 100, step 10, horizon 30: replay dates are days 100, 110, …, 200.
     fn frame() -> Frame {
-        Frame { t: T, range_days: 100, step_days: 10, horizon_days: 30, threshold: 60, annual_cost: 1000.0 }
+        Frame {
+            t: T,
+            range_days: 100,
+            step_days: 10,
+            horizon_days: 30,
+            threshold: 60,
+            annual_cost: 1000.0,
+        }
     }
 
     fn dates() -> Vec<i64> {
@@ -421,20 +428,47 @@ mod tests {
     /// (account, day, score, signals).
     fn replay(n: usize, marks: &[(usize, i64, u32, u8)]) -> Replay {
         let dates = dates();
-        let mut seen = vec![vec![Seen { score: 0, signals: 0, active: true }; n]; dates.len()];
+        let mut seen = vec![
+            vec![
+                Seen {
+                    score: 0,
+                    signals: 0,
+                    active: true
+                };
+                n
+            ];
+            dates.len()
+        ];
         for &(i, day, score, signals) in marks {
-            let k = dates.iter().position(|d| *d == day * DAY).expect("a replay date");
-            seen[k][i] = Seen { score, signals, active: true };
+            let k = dates
+                .iter()
+                .position(|d| *d == day * DAY)
+                .expect("a replay date");
+            seen[k][i] = Seen {
+                score,
+                signals,
+                active: true,
+            };
         }
-        Replay { dates, accounts: (0..n).map(|i| format!("a{i}.com")).collect(), seen }
+        Replay {
+            dates,
+            accounts: (0..n).map(|i| format!("a{i}.com")).collect(),
+            seen,
+        }
     }
 
     fn wins(w: &[Option<(i64, f64)>]) -> Outcomes {
-        Outcomes { first_win: w.iter().map(|x| x.map(|(d, v)| (d * DAY, v))).collect(), won_without_close: 0 }
+        Outcomes {
+            first_win: w.iter().map(|x| x.map(|(d, v)| (d * DAY, v))).collect(),
+            won_without_close: 0,
+        }
     }
 
     fn per<'a>(r: &'a BacktestReport, t: SignalType) -> &'a SignalFigures {
-        r.per_signal.iter().find(|f| f.signal == t).expect("every type is listed")
+        r.per_signal
+            .iter()
+            .find(|f| f.signal == t)
+            .expect("every type is listed")
     }
 
     #[test]
@@ -453,9 +487,20 @@ mod tests {
                 (6, 150, 25, SPIKE), // below the threshold: only a usage_spike flag
             ],
         );
-        let o = wins(&[Some((140, 500.0)), None, None, Some((160, 300.0)), Some((161, 900.0)), Some((115, 50.0)), None]);
+        let o = wins(&[
+            Some((140, 500.0)),
+            None,
+            None,
+            Some((160, 300.0)),
+            Some((161, 900.0)),
+            Some((115, 50.0)),
+            None,
+        ]);
         let b = figures(&r, &o, &frame());
-        assert_eq!((b.flagged, b.true_positives, b.false_positives, b.censored), (5, 2, 2, 1));
+        assert_eq!(
+            (b.flagged, b.true_positives, b.false_positives, b.censored),
+            (5, 2, 2, 1)
+        );
         assert_eq!((b.won_accounts, b.caught), (4, 2));
         assert_eq!(b.precision, Some(0.5));
         assert_eq!(b.recall, Some(0.5));
@@ -466,19 +511,37 @@ mod tests {
         assert!(b.reasons.is_empty(), "{:?}", b.reasons);
 
         let p = per(&b, SignalType::PricingIntent);
-        assert_eq!((p.fires, p.flagged, p.true_positives, p.false_positives), (4, 3, 1, 2));
+        assert_eq!(
+            (p.fires, p.flagged, p.true_positives, p.false_positives),
+            (4, 3, 1, 2)
+        );
         assert_eq!((p.precision, p.recall), (Some(1.0 / 3.0), Some(0.25)));
         let bi = per(&b, SignalType::BillingIntent);
-        assert_eq!((bi.precision, bi.recall, bi.censored), (Some(1.0), Some(0.25), 1));
+        assert_eq!(
+            (bi.precision, bi.recall, bi.censored),
+            (Some(1.0), Some(0.25), 1)
+        );
         let us = per(&b, SignalType::UsageSpike);
-        assert_eq!((us.flagged, us.precision, us.recall), (1, Some(0.0), Some(0.0)));
+        assert_eq!(
+            (us.flagged, us.precision, us.recall),
+            (1, Some(0.0), Some(0.0))
+        );
         assert_eq!(us.f1, Some(0.0));
         let never = per(&b, SignalType::TeamGrowth);
         assert_eq!((never.precision, never.f1), (None, None));
-        assert!(never.reasons["precision"].contains("no account was flagged"), "{:?}", never.reasons);
+        assert!(
+            never.reasons["precision"].contains("no account was flagged"),
+            "{:?}",
+            never.reasons
+        );
 
         // The timeline counts prospects only: account 5 is no prospect from day 115 on.
-        let at = |day: i64| b.timeline.iter().find(|p| p.date == fmt_ts(day * DAY)).expect("date");
+        let at = |day: i64| {
+            b.timeline
+                .iter()
+                .find(|p| p.date == fmt_ts(day * DAY))
+                .expect("date")
+        };
         assert_eq!((at(130).scored, at(130).flagged), (3, 3));
         assert_eq!((at(150).scored, at(150).flagged), (1, 0));
     }
@@ -489,13 +552,21 @@ mod tests {
         let mut r = replay(6, &[]);
         for day in &mut r.seen {
             for (i, score) in [(1, 30), (2, 50), (3, 70), (4, 90)] {
-                day[i] = Seen { score, signals: SPIKE, active: true };
+                day[i] = Seen {
+                    score,
+                    signals: SPIKE,
+                    active: true,
+                };
             }
             day[5].active = false;
         }
         let o = wins(&[Some((175, 1.0)), None, None, None, Some((155, 1.0)), None]);
         let b = figures(&r, &o, &frame());
-        let got: Vec<(u64, u64)> = b.buckets.iter().map(|x| (x.observations, x.converted)).collect();
+        let got: Vec<(u64, u64)> = b
+            .buckets
+            .iter()
+            .map(|x| (x.observations, x.converted))
+            .collect();
         // Dates 100…170 have a whole horizon before T. Account 0: 8 observations, converted at
         // 150, 160, 170. Account 4: prospect at 100…150, converted at 130, 140, 150.
         assert_eq!(got, vec![(8, 3), (8, 0), (8, 0), (8, 0), (6, 3)]);
@@ -508,7 +579,11 @@ mod tests {
     fn an_empty_bucket_is_null_and_lift_uses_the_highest_non_empty_one() {
         let mut r = replay(2, &[]);
         for day in &mut r.seen {
-            day[1] = Seen { score: 45, signals: SPIKE, active: true };
+            day[1] = Seen {
+                score: 45,
+                signals: SPIKE,
+                active: true,
+            };
         }
         let o = wins(&[Some((165, 1.0)), Some((150, 1.0))]);
         let b = figures(&r, &o, &frame());
@@ -527,9 +602,20 @@ mod tests {
         let r = replay(2, &[(0, 110, 70, PRICING)]);
         let b = figures(&r, &wins(&[None, None]), &frame());
         assert_eq!((b.precision, b.false_positives), (Some(0.0), 1));
-        assert_eq!((b.recall, b.f1, b.lift, b.median_days_to_close), (None, None, None, None));
-        assert!(b.reasons["recall"].contains("no account's first won deal"), "{:?}", b.reasons);
-        assert!(b.reasons["lift"].contains("base rate is 0"), "{:?}", b.reasons);
+        assert_eq!(
+            (b.recall, b.f1, b.lift, b.median_days_to_close),
+            (None, None, None, None)
+        );
+        assert!(
+            b.reasons["recall"].contains("no account's first won deal"),
+            "{:?}",
+            b.reasons
+        );
+        assert!(
+            b.reasons["lift"].contains("base rate is 0"),
+            "{:?}",
+            b.reasons
+        );
         assert_eq!(b.reasons["median_days_to_close"], "no true positive");
         assert_eq!((b.value_won, b.roi_multiple), (0.0, Some(0.0)));
     }
@@ -538,27 +624,56 @@ mod tests {
     fn no_flags_gives_no_precision_but_a_recall_of_zero() {
         let r = replay(2, &[]);
         let b = figures(&r, &wins(&[Some((150, 10.0)), None]), &frame());
-        assert_eq!((b.flagged, b.precision, b.recall, b.f1), (0, None, Some(0.0), None));
-        assert!(b.reasons["precision"].contains("no account was flagged (score ≥ 60)"), "{:?}", b.reasons);
+        assert_eq!(
+            (b.flagged, b.precision, b.recall, b.f1),
+            (0, None, Some(0.0), None)
+        );
+        assert!(
+            b.reasons["precision"].contains("no account was flagged (score ≥ 60)"),
+            "{:?}",
+            b.reasons
+        );
         assert_eq!(b.reasons["f1"], "precision or recall is undefined");
-        assert!(b.reasons["lift"].contains("no observation scored 20 or more"), "{:?}", b.reasons);
+        assert!(
+            b.reasons["lift"].contains("no observation scored 20 or more"),
+            "{:?}",
+            b.reasons
+        );
     }
 
     #[test]
     fn all_censored_gives_no_precision_and_no_observations() {
         // Horizon 200 days: every flag's horizon ends after T, and no date is a horizon before T.
-        let f = Frame { horizon_days: 200, ..frame() };
+        let f = Frame {
+            horizon_days: 200,
+            ..frame()
+        };
         let r = replay(2, &[(0, 150, 70, PRICING), (1, 160, 70, BILLING)]);
         let b = figures(&r, &wins(&[None, None]), &f);
         assert_eq!((b.flagged, b.censored, b.precision), (2, 2, None));
-        assert!(b.reasons["precision"].contains("all 2 flagged accounts are censored"), "{:?}", b.reasons);
-        assert!(b.buckets.iter().all(|x| x.observations == 0 && x.conversion.is_none()));
-        assert!(b.reasons["lift"].starts_with("no observations"), "{:?}", b.reasons);
+        assert!(
+            b.reasons["precision"].contains("all 2 flagged accounts are censored"),
+            "{:?}",
+            b.reasons
+        );
+        assert!(
+            b.buckets
+                .iter()
+                .all(|x| x.observations == 0 && x.conversion.is_none())
+        );
+        assert!(
+            b.reasons["lift"].starts_with("no observations"),
+            "{:?}",
+            b.reasons
+        );
     }
 
     #[test]
     fn no_annual_cost_gives_no_roi() {
-        let f = Frame { annual_cost: 0.0, ..frame() };
+        let f = Frame {
+            annual_cost: 0.0,
+            ..frame()
+        };
         let b = figures(&replay(1, &[]), &wins(&[None]), &f);
         assert_eq!(b.roi_multiple, None);
         assert_eq!(b.reasons["roi_multiple"], "backtest.annual_cost is 0");
