@@ -79,7 +79,7 @@ fn fixture(t: i64) -> (Store, Vec<i64>) {
         ));
         events.push(at(
             key,
-            pageview("https://app.example.com/Pricing?x", d - 1 * DAYS),
+            pageview("https://app.example.com/Pricing?x", d - DAYS),
         ));
     }
     events.push(at(

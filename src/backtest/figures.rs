@@ -282,7 +282,7 @@ fn lift(b: &[Bucket]) -> Result<f64, String> {
     match (base.conversion, top) {
         (None, _) => Err("the [0,20) bucket has no observations".into()),
         (_, 0) => Err("no observation scored 20 or more".into()),
-        (Some(c), _) if c == 0.0 => Err(format!(
+        (Some(0.0), _) => Err(format!(
             "none of the {} observations in [0,20) converted; lift is undefined when the base rate is 0",
             base.observations
         )),
@@ -464,7 +464,7 @@ mod tests {
         }
     }
 
-    fn per<'a>(r: &'a BacktestReport, t: SignalType) -> &'a SignalFigures {
+    fn per(r: &BacktestReport, t: SignalType) -> &SignalFigures {
         r.per_signal
             .iter()
             .find(|f| f.signal == t)
