@@ -3,7 +3,7 @@
 
 mod common;
 
-use beton::backtest::{self, BacktestOptions, Loaded};
+use beton::backtest::{self, BacktestOptions};
 use beton::config::Config;
 use beton::progress::Silent;
 use beton::signals::SignalType;
@@ -130,10 +130,9 @@ fn data_dated_after_a_replay_date_does_not_change_what_it_sees() {
     let (store, dates) = fixture(t);
     let k = 6;
     let d = dates[k];
-    let before = Loaded::load(&store, &cfg, &dates)
-        .expect("load")
-        .replay(&cfg, &Silent)
-        .expect("replay");
+    let before = backtest::replay(&store, &[&cfg], &dates, &Silent)
+        .expect("replay")
+        .remove(0);
     let report_before = backtest::run(&store, &cfg, &opts(t), &Silent).expect("backtest");
 
     // At D_k itself and later: pricing views, a new user, billing, a property change that makes
@@ -162,10 +161,9 @@ fn data_dated_after_a_replay_date_does_not_change_what_it_sees() {
         &[won("D3", "beta.io", d + 2 * DAYS, 500.0)],
     );
 
-    let after = Loaded::load(&store, &cfg, &dates)
-        .expect("load")
-        .replay(&cfg, &Silent)
-        .expect("replay");
+    let after = backtest::replay(&store, &[&cfg], &dates, &Silent)
+        .expect("replay")
+        .remove(0);
     assert_eq!(
         before.seen[..=k],
         after.seen[..=k],
@@ -293,4 +291,43 @@ fn explain_signal_advises_from_the_sweep() {
     );
     // min_count 1 and 2 give F1 0.5 (one true, one false positive); 3+ give 0. The current wins ties.
     assert!(e.advice.starts_with("keep min_count at 2"), "{}", e.advice);
+}
+
+#[test]
+fn each_replay_date_scores_as_detection_at_that_date_would() {
+    let t = ts(T);
+    let cfg = Config::default();
+    let store = Store::open_in_memory().expect("store");
+    let demo = beton::demo::DemoOptions {
+        accounts: 80,
+        days: 120,
+        seed: 7,
+        as_of: t,
+        activity_scale: 1.0,
+    };
+    beton::demo::create(&store, &cfg, &demo, &Silent).expect("demo");
+    let dates = opts(t).dates();
+    let r = backtest::replay(&store, &[&cfg], &dates, &Silent)
+        .expect("replay")
+        .remove(0);
+    let mut fired_somewhere = 0;
+    for k in [0, 4, dates.len() - 1] {
+        let facts =
+            beton::signals::facts::Facts::load(&store, &cfg, &[dates[k]], None).expect("facts");
+        let alone = beton::signals::score_all(&facts, &cfg, dates[k]);
+        for (i, key) in r.accounts.iter().enumerate() {
+            let want = alone.iter().find(|s| &s.account == key);
+            let seen = r.seen[k][i];
+            assert_eq!(seen.score, want.map_or(0, |s| s.score), "{key} at D_{k}");
+            let types = want.map_or(0, |s| {
+                s.fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8))
+            });
+            assert_eq!(seen.signals, types, "{key} at D_{k}");
+            fired_somewhere += usize::from(seen.signals != 0);
+        }
+    }
+    assert!(
+        fired_somewhere > 10,
+        "the demo should fire signals: {fired_somewhere}"
+    );
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{BacktestOptions, Session, SignalFigures, SweepPoint, Unit};
+use super::{BacktestOptions, SignalFigures, SweepPoint, Unit};
 use crate::config::Config;
 use crate::error::Result;
 use crate::progress::Progress;
@@ -122,33 +122,33 @@ pub fn explain_signal(
     values.sort_by(f64::total_cmp);
     values.dedup();
 
-    let mut session = Session::new(store, *opts)?;
-    let base = session.report(cfg, progress)?;
+    let key = format!("{}.{field}", t.as_str());
+    let shown: Vec<String> = values.iter().map(|v| show_value(*v, integer)).collect();
+    let candidates = shown
+        .iter()
+        .map(|v| cfg.with_overrides(&[format!("{key}={v}")]))
+        .collect::<Result<Vec<Config>>>()?;
+    let mut all: Vec<&Config> = vec![cfg];
+    all.extend(candidates.iter());
+    let mut reports = super::reports(store, &all, opts, progress)?.into_iter();
+    let base = reports.next().ok_or(crate::error::Error::Cancelled)?;
     let figures = base
         .per_signal
         .iter()
         .find(|f| f.signal == t)
         .cloned()
         .unwrap_or_else(|| empty_figures(t));
-    let key = format!("{}.{field}", t.as_str());
-    let mut sweep = Vec::new();
-    for v in &values {
-        let shown = show_value(*v, integer);
-        let candidate = cfg.with_overrides(&[format!("{key}={shown}")])?;
-        let r = if *v == current_f {
-            base.clone()
-        } else {
-            session.report(&candidate, progress)?
-        };
-        sweep.push(SweepPoint {
-            value: shown,
+    let sweep: Vec<SweepPoint> = reports
+        .zip(shown)
+        .map(|(r, value)| SweepPoint {
+            value,
             precision: r.precision,
             recall: r.recall,
             f1: r.f1,
             flagged: r.flagged,
             signal: r.per_signal.iter().find(|f| f.signal == t).cloned(),
-        });
-    }
+        })
+        .collect();
     let current = show_value(current_f, integer);
     let advice = advise(field, &current, &sweep, &figures);
     Ok(SignalExplanation {

@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 
 pub use explain::{SignalExplanation, explain_signal, tuning_key};
 pub use figures::{BacktestReport, Bucket, DatePoint, Frame, Outcomes, SignalFigures, figures};
-pub use replay::{Loaded, Replay, Seen};
+pub use replay::{Replay, Seen, fingerprint, replay};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::store::{DealRow, Store};
+use crate::store::Store;
 use crate::time::DAY;
 
 /// The range, step and horizon of one backtest at T.
@@ -75,47 +75,56 @@ pub fn run(
     opts: &BacktestOptions,
     progress: &dyn Progress,
 ) -> Result<BacktestReport> {
-    Session::new(store, *opts)?.report(cfg, progress)
+    let mut reports = reports(store, &[cfg], opts, progress)?;
+    reports.pop().ok_or(Error::Cancelled)
 }
 
-/// Replays several candidate settings over one load of the facts when they read the same data.
-#[derive(Debug)]
-pub struct Session<'a> {
-    store: &'a Store,
-    opts: BacktestOptions,
-    dates: Vec<i64>,
-    deals: Vec<DealRow>,
-    loaded: Option<Loaded>,
-}
-
-impl<'a> Session<'a> {
-    pub fn new(store: &'a Store, opts: BacktestOptions) -> Result<Self> {
-        opts.check()?;
-        Ok(Self {
-            store,
-            opts,
-            dates: opts.dates(),
-            deals: store.deals()?,
-            loaded: None,
-        })
+/// Backtests several settings, in order. Settings that read the same data share one scan of the
+/// workspace; each group that classifies events differently rebuilds the rollups for itself, and
+/// the rollups are put back for the first settings at the end.
+pub fn reports(
+    store: &Store,
+    cfgs: &[&Config],
+    opts: &BacktestOptions,
+    progress: &dyn Progress,
+) -> Result<Vec<BacktestReport>> {
+    opts.check()?;
+    let Some(first) = cfgs.first() else {
+        return Ok(Vec::new());
+    };
+    let dates = opts.dates();
+    let deals = store.deals()?;
+    let mut out: Vec<Option<BacktestReport>> = vec![None; cfgs.len()];
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, c) in cfgs.iter().enumerate() {
+        let f = replay::fingerprint(c);
+        match groups.iter_mut().find(|g| g.0 == f) {
+            Some(g) => g.1.push(i),
+            None => groups.push((f, vec![i])),
+        }
     }
-
-    /// The report of `cfg`, loading facts only when the previous load does not fit it.
-    pub fn report(&mut self, cfg: &Config, progress: &dyn Progress) -> Result<BacktestReport> {
-        let loaded = match self.loaded.take() {
-            Some(l) if l.fits(cfg, &self.dates) => l,
-            _ => {
-                progress.stage("backtest: load");
-                Loaded::load(self.store, cfg, &self.dates)?
+    let mut result = Ok(());
+    for (_, members) in &groups {
+        progress.stage("backtest");
+        let group: Vec<&Config> = members.iter().map(|&i| cfgs[i]).collect();
+        match replay::replay(store, &group, &dates, progress) {
+            Ok(replays) => {
+                for (&i, r) in members.iter().zip(replays) {
+                    let outcomes = Outcomes::of(&deals, &r.accounts, cfgs[i], opts.as_of);
+                    out[i] = Some(figures(&r, &outcomes, &opts.frame(cfgs[i])));
+                }
             }
-        };
-        progress.stage("backtest: replay");
-        let replay = loaded.replay(cfg, progress);
-        self.loaded = Some(loaded);
-        let replay = replay?;
-        let outcomes = Outcomes::of(&self.deals, &replay.accounts, cfg, self.opts.as_of);
-        Ok(figures(&replay, &outcomes, &self.opts.frame(cfg)))
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
     }
+    if groups.len() > 1 {
+        store.ensure_rollups(first)?;
+    }
+    result?;
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// A candidate setting's backtest next to the saved settings'.
@@ -137,14 +146,11 @@ pub fn what_if(
     progress: &dyn Progress,
 ) -> Result<WhatIf> {
     let candidate = cfg.with_overrides(sets)?;
-    let mut session = Session::new(store, *opts)?;
-    let before = session.report(cfg, progress)?;
-    let mut after = session.report(&candidate, progress);
-    store.ensure_rollups(cfg)?;
-    if let Ok(a) = &mut after {
-        a.sets = sets.to_vec();
-    }
-    let after = after?;
+    let mut r = reports(store, &[cfg, &candidate], opts, progress)?.into_iter();
+    let (Some(before), Some(mut after)) = (r.next(), r.next()) else {
+        return Err(Error::Cancelled);
+    };
+    after.sets = sets.to_vec();
     Ok(WhatIf {
         sets: sets.to_vec(),
         changes: compare(&before, &after),
@@ -227,39 +233,33 @@ pub fn sweep(
             .next()
             .unwrap_or(""),
     );
-    let mut session = Session::new(store, *opts)?;
-    let mut points = Vec::new();
-    let mut failed = None;
-    for v in values {
-        let mut all = sets.to_vec();
-        all.push(format!("{key}={v}"));
-        let report = cfg
-            .with_overrides(&all)
-            .and_then(|c| session.report(&c, progress));
-        match report {
-            Ok(r) => points.push(SweepPoint {
-                value: v.clone(),
-                precision: r.precision,
-                recall: r.recall,
-                f1: r.f1,
-                flagged: r.flagged,
-                signal: signal.and_then(|s| r.per_signal.iter().find(|f| f.signal == s).cloned()),
-            }),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
+    let candidates = values
+        .iter()
+        .map(|v| {
+            let mut all = sets.to_vec();
+            all.push(format!("{key}={v}"));
+            cfg.with_overrides(&all)
+        })
+        .collect::<Result<Vec<Config>>>()?;
+    let refs: Vec<&Config> = candidates.iter().collect();
+    let points = reports(store, &refs, opts, progress)?
+        .into_iter()
+        .zip(values)
+        .map(|(r, v)| SweepPoint {
+            value: v.clone(),
+            precision: r.precision,
+            recall: r.recall,
+            f1: r.f1,
+            flagged: r.flagged,
+            signal: signal.and_then(|s| r.per_signal.iter().find(|f| f.signal == s).cloned()),
+        })
+        .collect();
     store.ensure_rollups(cfg)?;
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(Sweep {
-            key: key.to_string(),
-            sets: sets.to_vec(),
-            points,
-        }),
-    }
+    Ok(Sweep {
+        key: key.to_string(),
+        sets: sets.to_vec(),
+        points,
+    })
 }
 
 /// How a figure is shown.

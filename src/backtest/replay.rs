@@ -1,13 +1,16 @@
-//! The replay: every account scored at every replay date from facts loaded once. Each date sees
-//! only what lies before it (`AccountFacts::slice`, `props_at`), so there is no lookahead.
+//! The replay: every account scored at every replay date, under one or more settings, in one
+//! streaming pass over the workspace. Each date sees only what lies before it
+//! (`AccountFacts::slice`, `props_at`), so there is no lookahead.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::mpsc;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::signals::facts::{Facts, window_starts};
-use crate::signals::{detect, score};
+use crate::signals::facts::{AccountFacts, Facts, window_starts};
+use crate::signals::{ScoreParts, detect};
 use crate::store::Store;
 use crate::time::day_of;
 
@@ -30,112 +33,150 @@ pub struct Replay {
     pub seen: Vec<Vec<Seen>>,
 }
 
-/// Facts for every replay date, loaded once and reusable by candidate settings that read the
-/// same windows and classify events the same way (what-if and sweep runs).
-#[derive(Debug)]
-pub struct Loaded {
-    pub facts: Facts,
-    dates: Vec<i64>,
-    /// Accounts with an event on a day before the loaded range.
-    seen_before: HashSet<i64>,
-    fingerprint: String,
-}
-
-/// What decides the facts a config needs: its event classes and its window lengths.
-fn fingerprint(cfg: &Config) -> String {
+/// What decides the facts a config needs: its event classes and its window lengths. Settings
+/// with the same fingerprint are replayed over one scan.
+pub fn fingerprint(cfg: &Config) -> String {
     format!("{}|{:?}", cfg.rollup_fingerprint(), window_starts(cfg, 0))
 }
 
-impl Loaded {
-    pub fn load(store: &Store, cfg: &Config, dates: &[i64]) -> Result<Self> {
-        store.ensure_rollups(cfg)?;
-        let facts = Facts::load(store, cfg, dates, None)?;
-        let seen_before = if dates.is_empty() {
-            HashSet::new()
-        } else {
-            store.accounts_seen_before(day_of(facts.from))?
-        };
-        Ok(Self {
-            facts,
-            dates: dates.to_vec(),
-            seen_before,
-            fingerprint: fingerprint(cfg),
-        })
-    }
+/// Accounts handed to a worker at once.
+const BATCH: usize = 64;
 
-    /// True when `cfg` can be replayed on these facts.
-    pub fn fits(&self, cfg: &Config, dates: &[i64]) -> bool {
-        self.dates == dates && self.fingerprint == fingerprint(cfg)
-    }
+/// One account's [`Seen`] for every (config, date), config-major.
+type Row = (usize, Vec<Seen>);
 
-    /// Scores every account at every date under `cfg`, dates split over the available cores.
-    pub fn replay(&self, cfg: &Config, progress: &dyn Progress) -> Result<Replay> {
-        let n = self.dates.len();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |p| p.get())
-            .clamp(1, 4)
-            .min(n.max(1));
-        let done = std::sync::atomic::AtomicU64::new(0);
-        let mut seen: Vec<Option<Vec<Seen>>> = vec![None; n];
-        let parts: Vec<Vec<(usize, Option<Vec<Seen>>)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|w| {
-                    let done = &done;
-                    s.spawn(move || {
-                        (w..n)
-                            .step_by(threads)
-                            .map(|k| {
-                                if progress.is_cancelled() {
-                                    return (k, None);
-                                }
-                                let day = self.at(cfg, self.dates[k]);
-                                let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                                progress.advance(d, n as u64);
-                                (k, Some(day))
-                            })
-                            .collect()
-                    })
+/// Replays every config of `cfgs` at every date; they must share one [`fingerprint`]. The store
+/// is read on this thread while workers score.
+pub fn replay(
+    store: &Store,
+    cfgs: &[&Config],
+    dates: &[i64],
+    progress: &dyn Progress,
+) -> Result<Vec<Replay>> {
+    let Some(first) = cfgs.first() else {
+        return Ok(Vec::new());
+    };
+    debug_assert!(cfgs.iter().all(|c| fingerprint(c) == fingerprint(first)));
+    store.ensure_rollups(first)?;
+    let from = dates
+        .iter()
+        .map(|d| window_starts(first, *d)[0])
+        .min()
+        .unwrap_or(0);
+    let seen_before = if dates.is_empty() {
+        Default::default()
+    } else {
+        store.accounts_seen_before(day_of(from))?
+    };
+    let total = store.account_count()?;
+    let features = store.feature_names()?;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 4);
+
+    let mut keys = Vec::new();
+    let (tx, rx) = mpsc::sync_channel::<Vec<(usize, AccountFacts)>>(workers * 2);
+    let rx = Mutex::new(rx);
+    let rows: Vec<Row> = std::thread::scope(|s| -> Result<Vec<Row>> {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (rx, seen_before, features) = (&rx, &seen_before, &features);
+                s.spawn(move || {
+                    let mut out: Vec<Row> = Vec::new();
+                    loop {
+                        let batch = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => break,
+                        };
+                        let Ok(batch) = batch else { break };
+                        for (i, a) in batch {
+                            let active_from = if seen_before.contains(&a.id) {
+                                i64::MIN
+                            } else {
+                                first_start(&a)
+                            };
+                            out.push((i, account(&a, cfgs, dates, active_from, features)));
+                        }
+                    }
+                    out
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
-        for (k, day) in parts.into_iter().flatten() {
-            seen[k] = day;
-        }
-        let seen: Option<Vec<Vec<Seen>>> = seen.into_iter().collect();
-        let seen = seen.ok_or(Error::Cancelled)?;
-        let accounts = self.facts.accounts.iter().map(|a| a.key.clone()).collect();
-        Ok(Replay {
-            dates: self.dates.clone(),
-            accounts,
-            seen,
-        })
-    }
-
-    /// Every account at one date.
-    fn at(&self, cfg: &Config, d: i64) -> Vec<Seen> {
-        self.facts
-            .accounts
-            .iter()
-            .map(|a| {
-                let fired = detect(a, cfg, d, &self.facts.features);
-                let signals = fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8));
-                let score = if fired.is_empty() {
-                    0
-                } else {
-                    score(a, fired, cfg).score
-                };
-                let active = self.seen_before.contains(&a.id)
-                    || a.units.first().is_some_and(|u| u.start < d);
-                Seen {
-                    score,
-                    signals,
-                    active,
-                }
             })
-            .collect()
+            .collect();
+        let mut batch = Vec::with_capacity(BATCH);
+        let scanned = Facts::scan(store, first, dates, None, |a, _| {
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            batch.push((keys.len(), a.clone()));
+            keys.push(a.key.clone());
+            if batch.len() == BATCH {
+                progress.advance(keys.len() as u64, total);
+                // A closed channel means a worker panicked; joining below re-raises it.
+                let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+            }
+            Ok(())
+        });
+        if !batch.is_empty() {
+            let _ = tx.send(batch);
+        }
+        drop(tx);
+        let rows = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect();
+        scanned.map(|_| rows)
+    })?;
+    progress.advance(keys.len() as u64, total);
+
+    let n = keys.len();
+    let mut out: Vec<Replay> = cfgs
+        .iter()
+        .map(|_| Replay {
+            dates: dates.to_vec(),
+            accounts: keys.clone(),
+            seen: vec![vec![Seen::default(); n]; dates.len()],
+        })
+        .collect();
+    for (i, row) in rows {
+        for (j, r) in out.iter_mut().enumerate() {
+            for k in 0..dates.len() {
+                r.seen[k][i] = row[j * dates.len() + k];
+            }
+        }
     }
+    Ok(out)
+}
+
+/// The start of an account's first loaded unit (they are sorted), or `i64::MAX` when none.
+fn first_start(a: &AccountFacts) -> i64 {
+    a.units.first().map_or(i64::MAX, |u| u.start)
+}
+
+/// One account under every config at every date. `active_from`: its first event (or earlier).
+fn account(
+    a: &AccountFacts,
+    cfgs: &[&Config],
+    dates: &[i64],
+    active_from: i64,
+    features: &HashMap<i64, String>,
+) -> Vec<Seen> {
+    let mut out = Vec::with_capacity(cfgs.len() * dates.len());
+    for cfg in cfgs {
+        for &d in dates {
+            let fired = detect(a, cfg, d, features);
+            let signals = fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8));
+            let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
+            let score = if fired.is_empty() {
+                0
+            } else {
+                ScoreParts::of(&bases, cfg).score()
+            };
+            out.push(Seen {
+                score,
+                signals,
+                active: active_from < d,
+            });
+        }
+    }
+    out
 }

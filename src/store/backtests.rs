@@ -74,6 +74,13 @@ impl Store {
         Ok(out)
     }
 
+    pub fn account_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn()
+            .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Accounts with any event on a day before `day` (from the rollups).
     pub fn accounts_seen_before(&self, day: i64) -> Result<std::collections::HashSet<i64>> {
         let mut stmt = self
