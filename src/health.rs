@@ -97,7 +97,6 @@ pub const LEADERS: usize = 10;
 /// Health of every account at `t`.
 pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     store.ensure_rollups(cfg)?;
-    let facts = Facts::load(store, cfg, &[t], None)?;
     let classifier = Classifier::new(cfg);
     let activity: Vec<i64> = store
         .names()?
@@ -107,17 +106,15 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
         .collect();
     let last_seen = store.last_seen(t, &activity)?;
     let mut adoption: BTreeMap<i64, u64> = BTreeMap::new();
-    let mut accounts: Vec<AccountHealth> = facts
-        .accounts
-        .iter()
-        .map(|a| {
-            let (h, features) = account(a, t, last_seen.get(&a.id).copied());
-            for f in features {
-                *adoption.entry(f).or_default() += 1;
-            }
-            h
-        })
-        .collect();
+    let mut accounts = Vec::new();
+    let (_, _, features) = Facts::scan(store, cfg, &[t], None, |a, _| {
+        let (h, used) = account(a, t, last_seen.get(&a.id).copied());
+        for f in used {
+            *adoption.entry(f).or_default() += 1;
+        }
+        accounts.push(h);
+        Ok(())
+    })?;
     accounts.sort_by(|x, y| x.account.cmp(&y.account));
 
     let mut counts: BTreeMap<Status, u64> = Status::ALL.iter().map(|s| (*s, 0)).collect();
@@ -145,11 +142,7 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     let mut feature_adoption: Vec<FeatureUse> = adoption
         .into_iter()
         .map(|(f, n)| FeatureUse {
-            feature: facts
-                .features
-                .get(&f)
-                .cloned()
-                .unwrap_or_else(|| f.to_string()),
+            feature: features.get(&f).cloned().unwrap_or_else(|| f.to_string()),
             accounts: n,
         })
         .collect();
