@@ -107,7 +107,8 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     let last_seen = store.last_seen(t, &activity)?;
     let mut adoption: BTreeMap<i64, u64> = BTreeMap::new();
     let mut accounts = Vec::new();
-    let (_, _, features) = Facts::scan(store, cfg, &[t], None, |a, _| {
+    // Health reads no account properties.
+    let (_, _, features) = Facts::scan(store, cfg, &[t], None, Some(&[]), |a, _| {
         let (h, used) = account(a, t, last_seen.get(&a.id).copied());
         for f in used {
             *adoption.entry(f).or_default() += 1;

@@ -9,9 +9,9 @@ use std::sync::mpsc;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::signals::facts::{AccountFacts, Facts, window_starts};
-use crate::signals::{ScoreParts, detect};
-use crate::store::Store;
+use crate::signals::facts::{AccountFacts, Facts, signal_window_starts};
+use crate::signals::{ScoreParts, detect, rule_properties};
+use crate::store::{Store, id_range};
 use crate::time::day_of;
 
 /// One account at one replay date.
@@ -36,7 +36,7 @@ pub struct Replay {
 /// What decides the facts a config needs: its event classes and its window lengths. Settings
 /// with the same fingerprint are replayed over one scan.
 pub fn fingerprint(cfg: &Config) -> String {
-    format!("{}|{:?}", cfg.rollup_fingerprint(), window_starts(cfg, 0))
+    format!("{}|{:?}", cfg.rollup_fingerprint(), signal_window_starts(cfg, 0))
 }
 
 /// Accounts handed to a worker at once.
@@ -60,7 +60,7 @@ pub fn replay(
     store.ensure_rollups(first)?;
     let from = dates
         .iter()
-        .map(|d| window_starts(first, *d)[0])
+        .map(|d| signal_window_starts(first, *d)[0])
         .min()
         .unwrap_or(0);
     let seen_before = if dates.is_empty() {
@@ -103,7 +103,10 @@ pub fn replay(
             })
             .collect();
         let mut batch = Vec::with_capacity(BATCH);
-        let scanned = Facts::scan(store, first, dates, None, |a, _| {
+        let mut keep: Vec<&str> = cfgs.iter().flat_map(|c| rule_properties(c)).collect();
+        keep.sort_unstable();
+        keep.dedup();
+        let scanned = Facts::scan_in_with(store, first, dates, id_range(None), Some(&keep), signal_window_starts, |a, _| {
             if progress.is_cancelled() {
                 return Err(Error::Cancelled);
             }

@@ -95,6 +95,16 @@ pub struct Facts {
 
 /// The start of every window detection and health use at `t`, earliest first.
 pub fn window_starts(cfg: &Config, t: i64) -> Vec<i64> {
+    let mut v = signal_window_starts(cfg, t);
+    // Health (SPEC §4): fixed 7, 14, 30 and 44 days.
+    v.extend([7, 14, 30, 44].map(|n| t - n * DAY));
+    v.sort_unstable();
+    v
+}
+
+/// The start of every window the eight signals use at `t`, earliest first (no health windows:
+/// the backtest reads fewer days event by event).
+pub fn signal_window_starts(cfg: &Config, t: i64) -> Vec<i64> {
     let s = &cfg.signals;
     let d = |n: u32| i64::from(n) * DAY;
     let mut v = vec![
@@ -109,8 +119,6 @@ pub fn window_starts(cfg: &Config, t: i64) -> Vec<i64> {
         t - d(s.support_engagement.window_days),
         t - d(s.billing_intent.window_days),
     ];
-    // Health (SPEC §4): fixed 7, 14, 30 and 44 days.
-    v.extend([7, 14, 30, 44].map(|n| t - n * DAY));
     v.sort_unstable();
     v
 }
@@ -155,6 +163,20 @@ impl Facts {
         dates: &[i64],
         ids: (i64, i64),
         keep: Option<&[&str]>,
+        f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
+    ) -> Result<(i64, i64, HashMap<i64, String>)> {
+        Self::scan_in_with(store, cfg, dates, ids, keep, window_starts, f)
+    }
+
+    /// [`Facts::scan_in`] with the windows `starts` gives (e.g. [`signal_window_starts`]): only
+    /// their edges are read event by event, so only windows from it are exact.
+    pub fn scan_in_with(
+        store: &Store,
+        cfg: &Config,
+        dates: &[i64],
+        ids: (i64, i64),
+        keep: Option<&[&str]>,
+        starts: fn(&Config, i64) -> Vec<i64>,
         mut f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
     ) -> Result<(i64, i64, HashMap<i64, String>)> {
         let (lo, hi) = ids;
@@ -165,7 +187,7 @@ impl Facts {
         let mut edges = BTreeSet::new();
         let mut from = to;
         for &t in dates {
-            let starts = window_starts(cfg, t);
+            let starts = starts(cfg, t);
             from = from.min(starts[0]);
             edges.insert(t);
             edges.extend(starts);
