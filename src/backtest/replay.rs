@@ -36,7 +36,11 @@ pub struct Replay {
 /// What decides the facts a config needs: its event classes and its window lengths. Settings
 /// with the same fingerprint are replayed over one scan.
 pub fn fingerprint(cfg: &Config) -> String {
-    format!("{}|{:?}", cfg.rollup_fingerprint(), signal_window_starts(cfg, 0))
+    format!(
+        "{}|{:?}",
+        cfg.rollup_fingerprint(),
+        signal_window_starts(cfg, 0)
+    )
 }
 
 /// Accounts handed to a worker at once.
