@@ -68,7 +68,7 @@ impl BacktestOptions {
     }
 }
 
-/// Runs the backtest of `cfg` at `opts.as_of`.
+/// Runs the backtest of `cfg` at `opts.as_of`. Nothing is saved: `Store::save_backtest` does that.
 pub fn run(
     store: &Store,
     cfg: &Config,
@@ -95,8 +95,10 @@ pub fn reports(
     let dates = opts.dates();
     let deals = store.deals()?;
     let mut out: Vec<Option<BacktestReport>> = vec![None; cfgs.len()];
+    // Equal settings are replayed once: `same[i]` is the first index with settings equal to i's.
+    let same: Vec<usize> = (0..cfgs.len()).map(|i| (0..i).find(|&j| cfgs[j] == cfgs[i]).unwrap_or(i)).collect();
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-    for (i, c) in cfgs.iter().enumerate() {
+    for (i, c) in cfgs.iter().enumerate().filter(|(i, _)| same[*i] == *i) {
         let f = replay::fingerprint(c);
         match groups.iter_mut().find(|g| g.0 == f) {
             Some(g) => g.1.push(i),
@@ -124,6 +126,11 @@ pub fn reports(
         store.ensure_rollups(first)?;
     }
     result?;
+    for (i, &j) in same.iter().enumerate() {
+        if i != j {
+            out[i] = out[j].clone();
+        }
+    }
     Ok(out.into_iter().flatten().collect())
 }
 
