@@ -331,3 +331,17 @@ fn each_replay_date_scores_as_detection_at_that_date_would() {
         "the demo should fire signals: {fired_somewhere}"
     );
 }
+
+#[test]
+fn a_cancelled_backtest_stops_with_cancelled() {
+    struct Stop;
+    impl beton::progress::Progress for Stop {
+        fn is_cancelled(&self) -> bool {
+            true
+        }
+    }
+    let t = ts(T);
+    let (store, _) = fixture(t);
+    let err = backtest::run(&store, &cfg(), &opts(t), &Stop).expect_err("cancelled");
+    assert!(matches!(err, beton::Error::Cancelled), "{err}");
+}
