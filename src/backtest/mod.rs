@@ -96,7 +96,9 @@ pub fn reports(
     let deals = store.deals()?;
     let mut out: Vec<Option<BacktestReport>> = vec![None; cfgs.len()];
     // Equal settings are replayed once: `same[i]` is the first index with settings equal to i's.
-    let same: Vec<usize> = (0..cfgs.len()).map(|i| (0..i).find(|&j| cfgs[j] == cfgs[i]).unwrap_or(i)).collect();
+    let same: Vec<usize> = (0..cfgs.len())
+        .map(|i| (0..i).find(|&j| cfgs[j] == cfgs[i]).unwrap_or(i))
+        .collect();
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, c) in cfgs.iter().enumerate().filter(|(i, _)| same[*i] == *i) {
         let f = replay::fingerprint(c);
