@@ -621,6 +621,30 @@ mod tests {
     }
 
     #[test]
+    fn deals_but_no_wins_is_like_no_deals() {
+        let lost = DealRow {
+            deal_id: "L1".into(),
+            account_key: "a0.com".into(),
+            name: None,
+            lead_source: "pql".into(),
+            stage: "closed_lost".into(),
+            value: Some(100.0),
+            created_at: 100 * DAY,
+            sql_at: None,
+            closed_at: Some(150 * DAY),
+            owner_email: None,
+        };
+        let r = replay(2, &[(0, 110, 70, PRICING)]);
+        let o = Outcomes::of(&[lost], &r.accounts, &Config::default(), T);
+        let b = figures(&r, &o, &frame());
+        assert_eq!(
+            (b.won_accounts, b.recall, b.false_positives, b.value_won),
+            (0, None, 1, 0.0)
+        );
+        assert!(b.reasons.contains_key("recall") && b.reasons.contains_key("lift"));
+    }
+
+    #[test]
     fn no_flags_gives_no_precision_but_a_recall_of_zero() {
         let r = replay(2, &[]);
         let b = figures(&r, &wins(&[Some((150, 10.0)), None]), &frame());
