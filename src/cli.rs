@@ -150,7 +150,6 @@ pub enum Command {
     Sources,
 }
 
-
 #[derive(Debug, Subcommand)]
 pub enum AttioCommand {
     /// Create the deal attributes, lead_source options and stage the sync needs (only what is missing).
@@ -176,7 +175,6 @@ pub enum SyncService {
         allow_demo: bool,
     },
 }
-
 
 /// The backtest range; each defaults to the `[backtest]` settings.
 #[derive(Debug, Clone, Copy, Args)]

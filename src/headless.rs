@@ -120,8 +120,12 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
                     allow_demo,
                 },
         }) => crate::attio_cmd::sync_cmd(g, dry_run, pull, allow_demo),
-        Some(Command::Backtest { range, sets, sweep }) => figures::backtest(g, range, &sets, sweep.as_deref()),
-        Some(Command::ExplainSignal { signal, range }) => figures::explain_signal(g, &signal, range),
+        Some(Command::Backtest { range, sets, sweep }) => {
+            figures::backtest(g, range, &sets, sweep.as_deref())
+        }
+        Some(Command::ExplainSignal { signal, range }) => {
+            figures::explain_signal(g, &signal, range)
+        }
         Some(Command::Health { status }) => figures::health(g, status),
         Some(Command::Sources) => figures::sources(g),
     }

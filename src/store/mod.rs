@@ -2,8 +2,8 @@
 //! and its children are the only places that write SQL for the local store.
 
 mod attio;
-mod capture;
 mod backtests;
+mod capture;
 mod ingest;
 mod posthog;
 mod read;
