@@ -110,19 +110,27 @@ pub fn replay(
         let mut keep: Vec<&str> = cfgs.iter().flat_map(|c| rule_properties(c)).collect();
         keep.sort_unstable();
         keep.dedup();
-        let scanned = Facts::scan_in_with(store, first, dates, id_range(None), Some(&keep), signal_window_starts, |a, _| {
-            if progress.is_cancelled() {
-                return Err(Error::Cancelled);
-            }
-            batch.push((keys.len(), a.clone()));
-            keys.push(a.key.clone());
-            if batch.len() == BATCH {
-                progress.advance(keys.len() as u64, total);
-                // A closed channel means a worker panicked; joining below re-raises it.
-                let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
-            }
-            Ok(())
-        });
+        let scanned = Facts::scan_in_with(
+            store,
+            first,
+            dates,
+            id_range(None),
+            Some(&keep),
+            signal_window_starts,
+            |a, _| {
+                if progress.is_cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                batch.push((keys.len(), a.clone()));
+                keys.push(a.key.clone());
+                if batch.len() == BATCH {
+                    progress.advance(keys.len() as u64, total);
+                    // A closed channel means a worker panicked; joining below re-raises it.
+                    let _ = tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)));
+                }
+                Ok(())
+            },
+        );
         if !batch.is_empty() {
             let _ = tx.send(batch);
         }
