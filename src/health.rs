@@ -116,6 +116,64 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
         accounts.push(h);
         Ok(())
     })?;
+    let adoption = adoption
+        .into_iter()
+        .map(|(f, n)| {
+            (
+                features.get(&f).cloned().unwrap_or_else(|| f.to_string()),
+                n,
+            )
+        })
+        .collect();
+    Ok(assemble(accounts, adoption, t))
+}
+
+/// Windowed activity of one account, as a backend that aggregates at the source (PostHog)
+/// returns it: SPEC §4's inputs without the per-day series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counts {
+    pub active_users_30d: u64,
+    pub events_7d: u64,
+    pub events_prev_7d: u64,
+    /// Activity in [T − 14 d, T) and in [T − 44 d, T − 14 d).
+    pub events_14d: u64,
+    pub events_44_14d: u64,
+    pub features_30d: u64,
+    pub last_seen: Option<i64>,
+}
+
+/// Health from per-account counts aggregated elsewhere. Accounts with any activity in the last
+/// 30 days have an active user, so "no activity in 30 days" is `active_users_30d == 0`. The
+/// daily series and feature adoption need per-day and per-feature rows: they are left empty.
+pub fn from_counts(rows: impl IntoIterator<Item = (String, Counts)>, t: i64) -> HealthReport {
+    let accounts = rows
+        .into_iter()
+        .map(|(account, c)| {
+            let last_30d = u64::from(c.active_users_30d > 0);
+            let (w, p) = (c.events_7d, c.events_prev_7d);
+            AccountHealth {
+                account,
+                status: status(w, p, c.events_14d, c.events_44_14d, last_30d),
+                active_users_30d: c.active_users_30d,
+                events_7d: w,
+                events_prev_7d: p,
+                growth: (p > 0).then(|| (w as f64 - p as f64) / p as f64),
+                last_seen: c.last_seen.map(fmt_ts),
+                days_since_seen: c.last_seen.map(|l| (t - l) as f64 / DAY as f64),
+                features_30d: c.features_30d,
+                daily: Vec::new(),
+            }
+        })
+        .collect();
+    assemble(accounts, BTreeMap::new(), t)
+}
+
+/// Counts per status, growth leaders and feature adoption around per-account health.
+fn assemble(
+    mut accounts: Vec<AccountHealth>,
+    adoption: BTreeMap<String, u64>,
+    t: i64,
+) -> HealthReport {
     accounts.sort_by(|x, y| x.account.cmp(&y.account));
 
     let mut counts: BTreeMap<Status, u64> = Status::ALL.iter().map(|s| (*s, 0)).collect();
@@ -142,23 +200,20 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     growth_leaders.truncate(LEADERS);
     let mut feature_adoption: Vec<FeatureUse> = adoption
         .into_iter()
-        .map(|(f, n)| FeatureUse {
-            feature: features.get(&f).cloned().unwrap_or_else(|| f.to_string()),
-            accounts: n,
-        })
+        .map(|(feature, accounts)| FeatureUse { feature, accounts })
         .collect();
     feature_adoption.sort_by(|x, y| {
         y.accounts
             .cmp(&x.accounts)
             .then_with(|| x.feature.cmp(&y.feature))
     });
-    Ok(HealthReport {
+    HealthReport {
         as_of: fmt_ts(t),
         counts,
         accounts,
         growth_leaders,
         feature_adoption,
-    })
+    }
 }
 
 /// SPEC §4's status from the week, the week before, and activity over 14, 30 and 44 days.

@@ -655,6 +655,33 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
 }
 
 #[test]
+fn health_on_posthog_comes_from_the_counts_query() {
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    let t = beton::time::parse_ts("2026-05-01T06:00:00Z").unwrap();
+    let h = beton::posthog::health(&client(&fake, 20), &cfg, t).unwrap();
+    let a = h.accounts.iter().find(|a| a.account == "a.com").unwrap();
+    assert_eq!(
+        (
+            a.events_7d,
+            a.events_prev_7d,
+            a.active_users_30d,
+            a.features_30d
+        ),
+        (40, 20, 2, 1)
+    );
+    assert_eq!(a.status, beton::health::Status::Growing);
+    assert_eq!(a.growth, Some(1.0));
+    assert_eq!(a.last_seen.as_deref(), Some("2026-04-30T12:00:00Z"));
+    // b.com: 5 vs 5 is below the baseline of 10, so stable.
+    let b = h.accounts.iter().find(|a| a.account == "b.com").unwrap();
+    assert_eq!(b.status, beton::health::Status::Stable);
+    assert_eq!(h.accounts.len(), 5);
+    assert_eq!(h.growth_leaders[0].account, "a.com");
+}
+
+#[test]
 fn a_failed_capture_is_sent_by_the_next_run() {
     let fake = Fake::start();
     let cfg = config(&fake, 100);

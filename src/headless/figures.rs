@@ -311,7 +311,13 @@ pub fn explain_signal(g: &Global, signal: &str, range: RangeArgs) -> Result<Exit
 
 pub fn health(g: &Global, status: Option<StatusArg>) -> Result<Exit> {
     let (ctx, store, t) = open(g)?;
-    let mut report = beton::health::compute(&store, &ctx.config, t)?;
+    let mut report = if ctx.config.source == beton::config::SourceKind::Posthog {
+        let fail = |e: beton::posthog::PosthogError| beton::Error::Usage(e.to_string());
+        let client = beton::posthog::client_for(&ctx.paths, &ctx.config).map_err(fail)?;
+        beton::posthog::health(&client, &ctx.config, t).map_err(fail)?
+    } else {
+        beton::health::compute(&store, &ctx.config, t)?
+    };
     if let Some(s) = status {
         let want = match s {
             StatusArg::AtRisk => Status::AtRisk,

@@ -193,6 +193,29 @@ pub fn settings(cfg: &Config) -> Result<&PosthogSettings, PosthogError> {
 }
 
 /// A client for the configured project, with the run's query budget.
+/// Account health (SPEC §4) from the same HogQL counts query detection runs.
+pub fn health(
+    client: &Client,
+    cfg: &Config,
+    t: i64,
+) -> Result<crate::health::HealthReport, PosthogError> {
+    let t = t - t.rem_euclid(crate::time::SECOND);
+    let d = hogql::detect(client, cfg, t)?;
+    let rows = d.health.into_iter().map(|(account, h)| {
+        let c = crate::health::Counts {
+            active_users_30d: h.active_users_30d,
+            events_7d: h.events_7d,
+            events_prev_7d: h.events_prev_7d,
+            events_14d: h.events_14d,
+            events_44_14d: h.events_44_14d,
+            features_30d: h.features_30d,
+            last_seen: h.last_seen,
+        };
+        (account, c)
+    });
+    Ok(crate::health::from_counts(rows, t))
+}
+
 pub fn client_for(paths: &Paths, cfg: &Config) -> Result<Client, PosthogError> {
     let s = settings(cfg)?;
     let key = load_key(paths)?.ok_or_else(|| {
