@@ -130,7 +130,7 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
 
 /// Windowed activity of one account, as a backend that aggregates at the source (PostHog)
 /// returns it: SPEC §4's inputs without the per-day series.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Counts {
     pub active_users_30d: u64,
     pub events_7d: u64,
@@ -139,6 +139,7 @@ pub struct Counts {
     pub events_14d: u64,
     pub events_44_14d: u64,
     pub features_30d: u64,
+    /// The last activity event before T (PostHog looks within the 44 days it reads).
     pub last_seen: Option<i64>,
 }
 

@@ -324,17 +324,7 @@ LIMIT {lim}",
 }
 
 /// The health figures of SPEC §4 for one account, as the counts query returns them.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct HealthFigures {
-    pub active_users_30d: u64,
-    pub events_7d: u64,
-    pub events_prev_7d: u64,
-    pub events_14d: u64,
-    pub events_44_14d: u64,
-    pub features_30d: u64,
-    /// Last activity within the 44 days the query reads, if any.
-    pub last_seen: Option<i64>,
-}
+pub type HealthFigures = crate::health::Counts;
 
 /// The answers of the detection queries, all pages joined, by query name.
 pub type Answers = BTreeMap<String, Rows>;

@@ -201,18 +201,7 @@ pub fn health(
 ) -> Result<crate::health::HealthReport, PosthogError> {
     let t = t - t.rem_euclid(crate::time::SECOND);
     let d = hogql::detect(client, cfg, t)?;
-    let rows = d.health.into_iter().map(|(account, h)| {
-        let c = crate::health::Counts {
-            active_users_30d: h.active_users_30d,
-            events_7d: h.events_7d,
-            events_prev_7d: h.events_prev_7d,
-            events_14d: h.events_14d,
-            events_44_14d: h.events_44_14d,
-            features_30d: h.features_30d,
-            last_seen: h.last_seen,
-        };
-        (account, c)
-    });
+    let rows = d.health;
     Ok(crate::health::from_counts(rows, t))
 }
 

@@ -427,18 +427,32 @@ pub fn rules(m: &Metrics, cfg: &Config, t: i64) -> Vec<Fired> {
 
 /// Scores one account from its fired signals.
 pub fn score(a: &AccountFacts, fired: Vec<Fired>, cfg: &Config) -> AccountScore {
+    score_fired(a.id, &a.key, fired, cfg)
+}
+
+/// The score, tier and routing of SPEC §3 for an account's fired signals.
+pub fn score_fired(account_id: i64, key: &str, fired: Vec<Fired>, cfg: &Config) -> AccountScore {
     let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
     let parts = ScoreParts::of(&bases, cfg);
     let score = if fired.is_empty() { 0 } else { parts.score() };
     AccountScore {
-        account_id: a.id,
-        account: a.key.clone(),
+        account_id,
+        account: key.to_string(),
         score,
         tier: Tier::of(score, cfg),
         routed: !fired.is_empty() && score >= cfg.route_threshold,
         parts,
         fired,
     }
+}
+
+/// The queue's order: best score first, then by account key.
+pub fn sort_scores(scores: &mut [AccountScore]) {
+    scores.sort_by(|x, y| {
+        y.score
+            .cmp(&x.score)
+            .then_with(|| x.account.cmp(&y.account))
+    });
 }
 
 /// Scores accounts from metrics any backend computed (`(account id, key, metrics)`), with the
@@ -449,28 +463,10 @@ pub fn score_metrics(items: &[(i64, String, Metrics)], cfg: &Config, t: i64) -> 
         .iter()
         .filter_map(|(id, key, m)| {
             let fired = rules(m, cfg, t);
-            if fired.is_empty() {
-                return None;
-            }
-            let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
-            let parts = ScoreParts::of(&bases, cfg);
-            let score = parts.score();
-            Some(AccountScore {
-                account_id: *id,
-                account: key.clone(),
-                score,
-                tier: Tier::of(score, cfg),
-                routed: score >= cfg.route_threshold,
-                parts,
-                fired,
-            })
+            (!fired.is_empty()).then(|| score_fired(*id, key, fired, cfg))
         })
         .collect();
-    out.sort_by(|x, y| {
-        y.score
-            .cmp(&x.score)
-            .then_with(|| x.account.cmp(&y.account))
-    });
+    sort_scores(&mut out);
     out
 }
 
@@ -484,11 +480,7 @@ pub fn score_all(facts: &Facts, cfg: &Config, t: i64) -> Vec<AccountScore> {
             (!fired.is_empty()).then(|| score(a, fired, cfg))
         })
         .collect();
-    out.sort_by(|x, y| {
-        y.score
-            .cmp(&x.score)
-            .then_with(|| x.account.cmp(&y.account))
-    });
+    sort_scores(&mut out);
     out
 }
 
@@ -538,11 +530,7 @@ pub fn score_scan(
     };
     store.set_mmap(false)?;
     let (mut out, seen) = scanned?;
-    out.sort_by(|x, y| {
-        y.score
-            .cmp(&x.score)
-            .then_with(|| x.account.cmp(&y.account))
-    });
+    sort_scores(&mut out);
     Ok((out, seen))
 }
 

@@ -487,17 +487,7 @@ impl<'c> Ingest<'c> {
         }
         for ev in rows {
             let seq = self.next_seq;
-            let added = self.insert.execute(params![
-                ev.ts,
-                seq,
-                ev.uuid.as_ref().map(Uuid::bytes),
-                ev.account,
-                ev.user,
-                ev.name,
-                ev.url,
-                ev.feature
-            ])?;
-            if added == 0 {
+            if self.insert_one(ev, seq)? == 0 {
                 self.stats.duplicates += 1;
                 continue;
             }
@@ -550,19 +540,24 @@ impl<'c> Ingest<'c> {
         }
         for ev in chunks.remainder() {
             let seq = self.next_seq;
-            self.insert.execute(params![
-                ev.ts,
-                seq,
-                ev.uuid.as_ref().map(Uuid::bytes),
-                ev.account,
-                ev.user,
-                ev.name,
-                ev.url,
-                ev.feature
-            ])?;
+            self.insert_one(ev, seq)?;
             self.stored(ev, seq)?;
         }
         self.maybe_flush()
+    }
+
+    /// Writes one row (a no-op for a uuid already stored); returns the rows written.
+    fn insert_one(&mut self, ev: &Resolved, seq: i64) -> Result<usize> {
+        Ok(self.insert.execute(params![
+            ev.ts,
+            seq,
+            ev.uuid.as_ref().map(Uuid::bytes),
+            ev.account,
+            ev.user,
+            ev.name,
+            ev.url,
+            ev.feature
+        ])?)
     }
 
     /// Books a row that was written with `seq`.
