@@ -39,6 +39,8 @@ pub struct Config {
     pub deals: DealSettings,
     pub backtest: BacktestSettings,
     pub sources: SourceSettings,
+    /// Terminal app key bindings that replace the defaults, by action (`quit = ["q", "ctrl-q"]`).
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
     /// The PostHog connection (`beton connect posthog` writes it); absent until connected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posthog: Option<PosthogSettings>,
@@ -256,6 +258,7 @@ impl Default for Config {
             deals: DealSettings::default(),
             backtest: BacktestSettings::default(),
             sources: SourceSettings::default(),
+            keys: Default::default(),
             posthog: None,
             attio: None,
         }
@@ -650,6 +653,17 @@ impl Config {
         if !(self.backtest.annual_cost.is_finite() && self.backtest.annual_cost >= 0.0) {
             return fail("backtest.annual_cost", "must be a number ≥ 0");
         }
+        for (action, keys) in &self.keys {
+            if !KEY_ACTIONS.contains(&action.as_str()) {
+                return Err((
+                    format!("keys.{action}"),
+                    format!("is not an action; the actions are {}", KEY_ACTIONS.join(", ")),
+                ));
+            }
+            if keys.is_empty() || keys.iter().any(|k| k.trim().is_empty()) {
+                return Err((format!("keys.{action}"), "must list at least one non-empty key".into()));
+            }
+        }
         if let Some(p) = &self.posthog {
             if p.group_type_index > 4 {
                 return fail("posthog.group_type_index", "must be between 0 and 4");
@@ -790,6 +804,34 @@ pub const SIGNAL_NAMES: [&str; 8] = [
     "billing_intent",
 ];
 
+/// The terminal app's actions that `[keys]` can bind, in the order the help lists them.
+pub const KEY_ACTIONS: [&str; 24] = [
+    "quit",
+    "help",
+    "next_pane",
+    "prev_pane",
+    "hot_queue",
+    "health",
+    "sources",
+    "backtest",
+    "up",
+    "down",
+    "page_up",
+    "page_down",
+    "top",
+    "bottom",
+    "open",
+    "back",
+    "filter",
+    "sort",
+    "reverse",
+    "export",
+    "copy",
+    "tune",
+    "rerun",
+    "cancel",
+];
+
 /// The 1-based line where a dotted key is set in `text`, if it is.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let doc = toml_edit::Document::parse(text).ok()?;
@@ -923,6 +965,16 @@ mod tests {
             .with_overrides(&["route_threshold=high".into()])
             .unwrap_err();
         assert!(err.to_string().contains("route_threshold"), "{err}");
+    }
+
+    #[test]
+    fn key_bindings_name_known_actions() {
+        let cfg = Config::parse("[keys]\nquit = [\"x\", \"ctrl-q\"]\n", "c.toml").unwrap();
+        assert_eq!(cfg.keys["quit"], vec!["x".to_string(), "ctrl-q".to_string()]);
+        let err = Config::parse("\n[keys]\nqiut = [\"x\"]\n", "c.toml").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("keys.qiut"), "{err}");
+        let err = Config::parse("[keys]\nquit = []\n", "c.toml").unwrap_err().to_string();
+        assert!(err.contains("keys.quit"), "{err}");
     }
 
     #[test]

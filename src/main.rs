@@ -5,6 +5,9 @@ mod cli;
 #[macro_use]
 mod headless;
 mod posthog_cmd;
+mod tui;
+
+use std::io::IsTerminal;
 
 use clap::Parser;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
@@ -48,13 +51,17 @@ fn init_tracing(global: &cli::Global, headless: bool) {
 
 fn main() {
     let cli = Cli::parse();
-    let _ = color_eyre::install();
     let interactive = !cli.run_daily && cli.command.is_none();
-    init_tracing(&cli.global, !interactive);
+    // The app needs a terminal; piped, `beton` prints the queue like --run-daily does.
+    let tui = interactive && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let _ = if tui { tui::install_hooks() } else { color_eyre::install() };
+    init_tracing(&cli.global, !tui);
     let result = if cli.run_daily && cli.command.is_some() {
-        Err(beton::Error::Usage(
-            "--run-daily runs the whole pipeline and takes no command".into(),
-        ))
+        Err(beton::Error::Usage("--run-daily runs the whole pipeline and takes no command".into()))
+    } else if tui {
+        headless::context(&cli.global)
+            .and_then(|ctx| Ok((ctx, headless::as_of(&cli.global)?)))
+            .and_then(|(ctx, as_of)| tui::run(ctx.paths, ctx.config, as_of))
     } else if interactive {
         headless::first_run(&cli.global)
     } else {

@@ -1,0 +1,256 @@
+//! What the panes show, loaded from the core on a worker thread (never in render, never on the
+//! UI thread): the latest run's queue with account context, and one account's detail.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use beton::config::{Config, SourceKind};
+use beton::daily::{Context, RunOptions, run_daily};
+use beton::deals::Outcome;
+use beton::progress::Progress;
+use beton::signals::facts::Facts;
+use beton::signals::{AccountScore, Fired, ScoreParts, SignalType, Tier};
+use beton::store::{Classifier, DealRow, Store};
+use beton::time::DAY;
+use beton::{Error, Result};
+
+/// One account of the hot queue with what an analyst wants beside the score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueEntry {
+    pub score: AccountScore,
+    pub last_seen: Option<i64>,
+    pub arr: Option<f64>,
+    pub owner: Option<String>,
+    /// The CRM record's address once the account is synced.
+    pub crm: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunInfo {
+    pub id: i64,
+    pub as_of: i64,
+    pub started_at: i64,
+}
+
+/// Everything the panes show, swapped in whole when a load or a re-run finishes.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub run: Option<RunInfo>,
+    pub demo: bool,
+    /// Where the data comes from, as the status bar says it.
+    pub source: String,
+    pub queue: Vec<QueueEntry>,
+    /// Accounts per score decile: [0,10), [10,20), …, [90,100].
+    pub histogram: [u64; 10],
+    pub figures: super::figures::Figures,
+    /// Things to tell the user once (a demo workspace was created, a step failed).
+    pub notes: Vec<String>,
+}
+
+/// One account in full, for the detail view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub entry: QueueEntry,
+    pub as_of: i64,
+    /// Activity events per day over the 30 days before the run, oldest first.
+    pub daily: Vec<u32>,
+    pub props: Vec<(String, String)>,
+    pub deals: Vec<(DealRow, Outcome)>,
+}
+
+/// Startup: creates the demo workspace on an empty local workspace (and says so), runs detection
+/// when there is no run yet, then loads the latest run.
+pub fn startup(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Result<Snapshot> {
+    let mut notes = Vec::new();
+    progress.stage("opening the workspace");
+    if let Some(s) = beton::demo::ensure(ctx, progress)? {
+        notes.push(format!(
+            "No data yet: created a DEMO workspace ({} accounts, {} events, {} deals). \
+             `beton import` brings your own.",
+            s.accounts, s.events, s.deals
+        ));
+    }
+    let store = ctx.open_store()?;
+    let mut fresh = None;
+    if store.latest_run("daily")?.is_none() {
+        drop(store);
+        fresh = Some(run_daily(ctx, &RunOptions { as_of }, progress)?);
+    }
+    let store = ctx.open_store()?;
+    let mut snap = match fresh {
+        Some(r) => from_scores(&store, &ctx.config, r.report.run_id, r.scores)?,
+        None => from_store(&store, &ctx.config)?,
+    };
+    snap.figures = super::figures::load(&store, &ctx.config, snap.run.map(|r| r.as_of), progress);
+    snap.notes.splice(0..0, notes);
+    Ok(snap)
+}
+
+/// `r`: one run of the pipeline, then the figures, as a fresh snapshot.
+pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Result<Snapshot> {
+    let result = run_daily(ctx, &RunOptions { as_of }, progress)?;
+    let store = ctx.open_store()?;
+    let mut snap = from_scores(&store, &ctx.config, result.report.run_id, result.scores)?;
+    for s in &result.report.steps {
+        if s.status == beton::daily::StepStatus::Failed {
+            snap.notes.push(format!("step {} failed: {}", s.name, s.detail));
+        }
+    }
+    if progress.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    snap.figures = super::figures::rerun(&store, &ctx.config, snap.run.map(|r| r.as_of), progress);
+    Ok(snap)
+}
+
+/// The latest run as recorded in the store (scores and evidence; parts recomputed from bases).
+pub fn from_store(store: &Store, cfg: &Config) -> Result<Snapshot> {
+    let Some(run) = store.latest_run("daily")? else {
+        return Ok(Snapshot { source: source_label(store, cfg)?, ..Default::default() });
+    };
+    let mut fired: HashMap<String, Vec<Fired>> = HashMap::new();
+    for s in store.run_signals(run.id)? {
+        let Some(signal) = SignalType::parse(&s.signal) else { continue };
+        fired.entry(s.account).or_default().push(Fired {
+            signal,
+            base: s.base,
+            evidence: s.evidence,
+            numbers: Default::default(),
+        });
+    }
+    let ids: HashMap<String, i64> = store.accounts()?.into_iter().map(|(id, key, _)| (key, id)).collect();
+    let scores = store
+        .run_scores(run.id)?
+        .into_iter()
+        .map(|r| {
+            let fired = fired.remove(&r.account).unwrap_or_default();
+            let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
+            AccountScore {
+                account_id: ids.get(&r.account).copied().unwrap_or_default(),
+                tier: match r.tier.as_str() {
+                    "hot" => Tier::Hot,
+                    "warm" => Tier::Warm,
+                    _ => Tier::Cool,
+                },
+                account: r.account,
+                score: r.score,
+                routed: r.routed,
+                parts: ScoreParts::of(&bases, cfg),
+                fired,
+            }
+        })
+        .collect();
+    from_scores(store, cfg, run.id, scores)
+}
+
+/// A snapshot of run `run_id` from its scores, with last seen, ARR and owner added.
+pub fn from_scores(store: &Store, cfg: &Config, run_id: i64, scores: Vec<AccountScore>) -> Result<Snapshot> {
+    let run = store
+        .latest_run("daily")?
+        .filter(|r| r.id == run_id)
+        .map(|r| RunInfo { id: r.id, as_of: r.as_of, started_at: r.started_at });
+    let t = run.map(|r| r.as_of).unwrap_or_else(beton::time::now);
+    let props: HashMap<i64, Map<String, Value>> = store
+        .accounts()?
+        .into_iter()
+        .filter_map(|(id, _, snap)| Some((id, serde_json::from_str(&snap?).ok()?)))
+        .collect();
+    let classifier = Classifier::new(cfg);
+    let activity: Vec<i64> = classifier
+        .classes(&store.names()?)
+        .into_iter()
+        .filter(|(_, c)| c.activity)
+        .map(|(id, _)| id)
+        .collect();
+    let seen = store.last_seen(t, &activity)?;
+    let mut histogram = [0u64; 10];
+    let queue = scores
+        .into_iter()
+        .map(|score| {
+            histogram[(score.score / 10).min(9) as usize] += 1;
+            let p = props.get(&score.account_id);
+            QueueEntry {
+                last_seen: seen.get(&score.account_id).copied(),
+                arr: p.and_then(|p| beton::signals::numeric(p.get("arr"))),
+                owner: p.and_then(|p| p.get("owner_email")).and_then(Value::as_str).map(str::to_string),
+                crm: None,
+                score,
+            }
+        })
+        .collect();
+    Ok(Snapshot {
+        run,
+        demo: store.meta("demo")?.is_some(),
+        source: source_label(store, cfg)?,
+        queue,
+        histogram,
+        figures: Default::default(),
+        notes: Vec::new(),
+    })
+}
+
+fn source_label(store: &Store, cfg: &Config) -> Result<String> {
+    Ok(match cfg.source {
+        SourceKind::Posthog => "PostHog".into(),
+        SourceKind::Local if store.meta("demo")?.is_some() => "DEMO data".into(),
+        SourceKind::Local => "local workspace".into(),
+    })
+}
+
+/// One account's detail as of `t`: 30 days of activity, properties as of `t`, its deals. An
+/// account outside the queue (opened from the health pane) shows with score 0.
+pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Result<Detail> {
+    let store = ctx.open_store()?;
+    let entry = match entry {
+        Some(e) => e,
+        None => {
+            let id = store
+                .account_id(key)?
+                .ok_or_else(|| Error::Usage(format!("no account `{key}` in this workspace")))?;
+            QueueEntry {
+                score: AccountScore {
+                    account_id: id,
+                    account: key.to_string(),
+                    score: 0,
+                    tier: Tier::Cool,
+                    routed: false,
+                    parts: ScoreParts::default(),
+                    fired: Vec::new(),
+                },
+                last_seen: None,
+                arr: None,
+                owner: None,
+                crm: None,
+            }
+        }
+    };
+    let id = entry.score.account_id;
+    let facts = Facts::load(&store, &ctx.config, &[t], Some(id))?;
+    let mut daily = vec![0u32; 30];
+    let mut props = Vec::new();
+    if let Some(a) = facts.accounts.first() {
+        for u in a.slice(t - 30 * DAY, t) {
+            let day = usize::try_from((u.start - (t - 30 * DAY)) / DAY).unwrap_or(0).min(29);
+            daily[day] = daily[day].saturating_add(u.activity);
+        }
+        props = a.props_at(t).into_iter().map(|(k, v)| (k, show_value(&v))).collect();
+    }
+    let deals = store
+        .deals()?
+        .into_iter()
+        .filter(|d| d.account_key == entry.score.account)
+        .map(|d| {
+            let o = Outcome::of(&d.stage, &ctx.config);
+            (d, o)
+        })
+        .collect();
+    Ok(Detail { entry, as_of: t, daily, props, deals })
+}
+
+fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

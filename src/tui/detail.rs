@@ -1,0 +1,146 @@
+//! The account detail (Enter): the score's parts, every evidence line, 30 days of activity,
+//! properties, deals and the CRM link.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
+
+use super::app::App;
+use super::data::Detail;
+
+pub fn render(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let Some(v) = &app.detail else { return };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {} (Esc closes, y copies) ", v.key), t.title()));
+    let Some(d) = &v.data else {
+        let msg = match &v.error {
+            Some(e) => Line::from(Span::styled(format!("could not load {}: {e}", v.key), t.error())),
+            None => Line::from("loading…"),
+        };
+        f.render_widget(Paragraph::new(msg).block(block), area);
+        return;
+    };
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let wide = inner.width >= 100;
+    let (left, right) = if wide {
+        let [l, r] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(inner);
+        (l, Some(r))
+    } else {
+        (inner, None)
+    };
+    let [spark_area, text_area] = Layout::vertical([Constraint::Length(4), Constraint::Min(1)]).areas(left);
+    let total: u64 = d.daily.iter().map(|&n| u64::from(n)).sum();
+    let data: Vec<u64> = d.daily.iter().map(|&n| u64::from(n)).collect();
+    f.render_widget(
+        Sparkline::default()
+            .block(Block::default().title(format!(
+                "activity, 30 days to {}: {total} events",
+                beton::time::fmt_date(d.as_of)
+            )))
+            .data(&data)
+            .style(t.bar()),
+        spark_area,
+    );
+    let mut lines = score_lines(d, app);
+    if right.is_none() {
+        lines.push(Line::from(""));
+        lines.extend(prop_lines(d, app));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((v.scroll, 0)), text_area);
+    if let Some(r) = right {
+        let block = Block::default().borders(Borders::LEFT);
+        f.render_widget(Paragraph::new(prop_lines(d, app)).block(block).wrap(Wrap { trim: false }), r);
+    }
+}
+
+fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let cfg = &app.config;
+    let s = &d.entry.score;
+    let mut out = vec![Line::from(vec![
+        Span::styled(format!("score {} ", s.score), t.title()),
+        Span::styled(s.tier.as_str().to_string(), t.tier(s.tier)),
+        Span::raw(if s.routed {
+            format!(" · routed to the CRM (≥ {})", cfg.route_threshold)
+        } else {
+            format!(" · not routed (threshold {})", cfg.route_threshold)
+        }),
+    ])];
+    if s.fired.is_empty() {
+        out.push(Line::from("no signal fired in the latest run"));
+    }
+    for fired in &s.fired {
+        out.push(Line::from(vec![
+            Span::styled(format!("  +{:<3}", fired.base), t.good()),
+            Span::styled(format!("{:<19}", fired.signal.as_str()), t.header()),
+            Span::raw(fired.evidence.clone()),
+        ]));
+    }
+    if !s.fired.is_empty() {
+        out.push(Line::from(format!(
+            "  = {} base, capped at {} → {}; bonus {} × {} types = {} (cap {}) → {}",
+            s.parts.base_sum,
+            cfg.score.cap,
+            s.parts.capped,
+            cfg.score.bonus_per_type,
+            s.fired.len(),
+            s.parts.bonus,
+            cfg.score.bonus_cap,
+            s.score
+        )));
+    }
+    out.push(Line::from(""));
+    out.push(Line::from(Span::styled("deals", t.header())));
+    if d.deals.is_empty() {
+        out.push(Line::from("  none"));
+    }
+    for (deal, outcome) in &d.deals {
+        out.push(Line::from(format!(
+            "  {} {:<8} {:<5} {:>10} created {} closed {}",
+            deal.deal_id,
+            deal.lead_source,
+            outcome.as_str(),
+            deal.value.map(money).unwrap_or_else(|| "-".into()),
+            beton::time::fmt_date(deal.created_at),
+            deal.closed_at.map(beton::time::fmt_date).unwrap_or_else(|| "-".into())
+        )));
+    }
+    out.push(Line::from(""));
+    out.push(Line::from(match &d.entry.crm {
+        Some(link) => format!("CRM: {link}"),
+        None => "CRM: not synced".to_string(),
+    }));
+    out
+}
+
+fn prop_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
+    let mut out = vec![Line::from(Span::styled(
+        format!("properties as of {}", beton::time::fmt_date(d.as_of)),
+        app.theme.header(),
+    ))];
+    if let Some(seen) = d.entry.last_seen {
+        out.push(Line::from(format!("  last seen: {}", beton::time::fmt_date(seen))));
+    }
+    for (k, v) in &d.props {
+        out.push(Line::from(format!("  {k}: {v}")));
+    }
+    out
+}
+
+/// 24000 → "24,000".
+pub fn money(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}

@@ -1,0 +1,183 @@
+//! The table model every pane shares: cells with their text, sort key and tone, and per pane a
+//! grid state (filter, sort column, selection, scroll) that `update` keeps and render reads.
+
+use beton::signals::Tier;
+
+/// How a cell is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Plain,
+    Tier(Tier),
+    Status,
+    Bar,
+    Dim,
+}
+
+/// How a column sorts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Key {
+    Num(f64),
+    Text(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cell {
+    pub text: String,
+    pub key: Key,
+    pub tone: Tone,
+}
+
+impl Cell {
+    pub fn text(s: impl Into<String>) -> Self {
+        let text = s.into();
+        Self { key: Key::Text(text.to_lowercase()), text, tone: Tone::Plain }
+    }
+
+    pub fn num(text: impl Into<String>, value: f64) -> Self {
+        Self { text: text.into(), key: Key::Num(value), tone: Tone::Plain }
+    }
+
+    pub fn tone(mut self, tone: Tone) -> Self {
+        self.tone = tone;
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    /// Width in cells; 0 fills what is left.
+    pub width: u16,
+    /// When the terminal is narrow, columns with the highest `drop` go first; 0 always shows.
+    pub drop: u8,
+}
+
+pub const fn col(name: &'static str, width: u16) -> Column {
+    Column { name, width, drop: 0 }
+}
+
+pub const fn opt(name: &'static str, width: u16, drop: u8) -> Column {
+    Column { name, width, drop }
+}
+
+/// The columns that fit in `width` cells, leaving `fill_min` for the widest flexible column.
+pub fn fitting(columns: &[Column], width: u16, fill_min: u16) -> Vec<usize> {
+    let mut shown: Vec<usize> = (0..columns.len()).collect();
+    loop {
+        let fixed: u16 = shown.iter().map(|&i| columns[i].width).sum::<u16>() + shown.len() as u16;
+        let fills = shown.iter().any(|&i| columns[i].width == 0);
+        if fixed + if fills { fill_min } else { 0 } <= width {
+            return shown;
+        }
+        let Some(pos) = shown
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| columns[**i].drop > 0)
+            .max_by_key(|(_, i)| columns[**i].drop)
+            .map(|(p, _)| p)
+        else {
+            return shown;
+        };
+        shown.remove(pos);
+    }
+}
+
+/// A pane's table. Column 0 holds the row's key (the account key, the lead source, the signal).
+#[derive(Debug, Clone, Default)]
+pub struct TableData {
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Cell>>,
+    /// Lower-cased text of each row, for the filter.
+    pub haystack: Vec<String>,
+}
+
+impl TableData {
+    pub fn new(columns: Vec<Column>, rows: Vec<Vec<Cell>>) -> Self {
+        let haystack = rows
+            .iter()
+            .map(|r| r.iter().map(|c| c.text.to_lowercase()).collect::<Vec<_>>().join("\u{1f}"))
+            .collect();
+        Self { columns, rows, haystack }
+    }
+
+    /// The rows of `view` as CSV text, with the header.
+    pub fn csv(&self, view: &[usize]) -> Result<String, csv::Error> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(self.columns.iter().map(|c| c.name))?;
+        for &i in view {
+            w.write_record(self.rows[i].iter().map(|c| c.text.as_str()))?;
+        }
+        let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+}
+
+/// What the user did to a table: the rows shown, in order, and where the cursor is.
+#[derive(Debug, Clone, Default)]
+pub struct Grid {
+    pub filter: String,
+    /// Sort column and whether it is reversed; `None` keeps the table's own order.
+    pub sort: Option<(usize, bool)>,
+    pub selected: usize,
+    pub offset: usize,
+    /// Indices into `TableData::rows`.
+    pub view: Vec<usize>,
+}
+
+impl Grid {
+    /// Recomputes `view` after the data, filter or sort changed; keeps the selected row if it is
+    /// still shown.
+    pub fn refresh(&mut self, data: &TableData) {
+        let keep = self.view.get(self.selected).and_then(|&i| data.rows.get(i)).map(|r| r[0].text.clone());
+        let needle = self.filter.to_lowercase();
+        self.view = (0..data.rows.len()).filter(|&i| needle.is_empty() || data.haystack[i].contains(&needle)).collect();
+        if let Some((col, reverse)) = self.sort {
+            let cmp = |a: &usize, b: &usize| {
+                let (x, y) = (&data.rows[*a][col].key, &data.rows[*b][col].key);
+                let o = match (x, y) {
+                    (Key::Num(x), Key::Num(y)) => y.total_cmp(x),
+                    (Key::Text(x), Key::Text(y)) => x.cmp(y),
+                    (Key::Num(_), Key::Text(_)) => std::cmp::Ordering::Less,
+                    (Key::Text(_), Key::Num(_)) => std::cmp::Ordering::Greater,
+                };
+                if reverse { o.reverse() } else { o }
+            };
+            self.view.sort_by(cmp);
+        }
+        self.selected = keep
+            .and_then(|k| self.view.iter().position(|&i| data.rows[i][0].text == k))
+            .unwrap_or(0);
+        self.offset = self.offset.min(self.selected);
+    }
+
+    /// Moves the selection by `delta` rows, keeping it inside the view and on screen.
+    pub fn step(&mut self, delta: isize, page: usize) {
+        if self.view.is_empty() {
+            self.selected = 0;
+            return;
+        }
+        let last = self.view.len() - 1;
+        self.selected = self.selected.saturating_add_signed(delta).min(last);
+        self.scroll_to(page);
+    }
+
+    pub fn select(&mut self, row: usize, page: usize) {
+        self.selected = row.min(self.view.len().saturating_sub(1));
+        self.scroll_to(page);
+    }
+
+    /// Keeps the selection inside the `page` rows that show.
+    pub fn scroll_to(&mut self, page: usize) {
+        let page = page.max(1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + page {
+            self.offset = self.selected + 1 - page;
+        }
+    }
+
+    /// The row index of the selection in the data, if any row shows.
+    pub fn current(&self) -> Option<usize> {
+        self.view.get(self.selected).copied()
+    }
+}

@@ -1,0 +1,90 @@
+//! Background work on plain threads (the core is synchronous, and its HTTP clients must not run
+//! inside the UI's tokio runtime), reporting progress and results to the loop's channel.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use beton::daily::Context;
+use beton::progress::{CancelFlag, Progress};
+
+use super::action::Action;
+use super::data::{self, QueueEntry};
+
+/// A [`Progress`] that posts to the UI's channel, at most once per 0.5 % of a stage.
+pub struct ChannelProgress {
+    tx: UnboundedSender<Action>,
+    cancel: Arc<CancelFlag>,
+    last: AtomicU64,
+}
+
+impl ChannelProgress {
+    pub fn new(tx: UnboundedSender<Action>, cancel: Arc<CancelFlag>) -> Self {
+        Self { tx, cancel, last: AtomicU64::new(u64::MAX) }
+    }
+}
+
+impl Progress for ChannelProgress {
+    fn stage(&self, name: &str) {
+        self.last.store(u64::MAX, Ordering::Relaxed);
+        let _ = self.tx.send(Action::JobStage(name.to_string()));
+    }
+
+    fn advance(&self, done: u64, total: u64) {
+        let step = if total > 0 { done.saturating_mul(200) / total } else { done };
+        if self.last.swap(step, Ordering::Relaxed) != step {
+            let _ = self.tx.send(Action::JobProgress(done, total));
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.is_set()
+    }
+}
+
+fn message(e: &beton::Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+pub fn startup(ctx: Context, as_of: Option<i64>, tx: UnboundedSender<Action>, cancel: Arc<CancelFlag>) {
+    std::thread::spawn(move || {
+        let progress = ChannelProgress::new(tx.clone(), cancel);
+        let action = match data::startup(&ctx, as_of, &progress) {
+            Ok(s) => Action::Loaded(Box::new(s)),
+            Err(e) => {
+                tracing::warn!("startup: {e}");
+                Action::JobFailed(message(&e))
+            }
+        };
+        let _ = tx.send(action);
+    });
+}
+
+pub fn rerun(ctx: Context, as_of: Option<i64>, tx: UnboundedSender<Action>, cancel: Arc<CancelFlag>) {
+    std::thread::spawn(move || {
+        let progress = ChannelProgress::new(tx.clone(), cancel);
+        let started = std::time::Instant::now();
+        let action = match data::rerun(&ctx, as_of, &progress) {
+            Ok(s) => {
+                tracing::info!("re-run finished in {:.2} s", started.elapsed().as_secs_f64());
+                Action::RunFinished(Box::new(s))
+            }
+            Err(e) => {
+                tracing::warn!("re-run: {e}");
+                Action::JobFailed(message(&e))
+            }
+        };
+        let _ = tx.send(action);
+    });
+}
+
+pub fn detail(ctx: Context, key: String, entry: Option<QueueEntry>, as_of: i64, tx: UnboundedSender<Action>) {
+    std::thread::spawn(move || {
+        let action = match data::detail(&ctx, &key, entry, as_of) {
+            Ok(d) => Action::DetailLoaded(Box::new(d)),
+            Err(e) => Action::DetailFailed(message(&e)),
+        };
+        let _ = tx.send(action);
+    });
+}
