@@ -64,6 +64,9 @@ pub struct Detail {
 pub fn startup(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Result<Snapshot> {
     let mut notes = Vec::new();
     progress.stage("opening the workspace");
+    if ctx.config.source == SourceKind::Local && ctx.open_store()?.is_empty()? {
+        progress.stage("creating the DEMO workspace");
+    }
     if let Some(s) = beton::demo::ensure(ctx, progress)? {
         notes.push(format!(
             "No data yet: created a DEMO workspace ({} accounts, {} events, {} deals). \

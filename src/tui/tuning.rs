@@ -200,15 +200,17 @@ pub fn set_or_insert(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_ed
     }
     let parts: Vec<&str> = key.split('.').collect();
     let (last, parents) = parts.split_last().ok_or("empty key")?;
-    let mut table = doc.as_table_mut();
+    let mut item = doc.as_item_mut();
     for p in parents {
-        let item = table.entry(p).or_insert_with(|| {
+        let table = item.as_table_like_mut().ok_or_else(|| format!("`{key}`: `{p}` is not under a table"))?;
+        if table.get(p).is_none() {
             let mut t = toml_edit::Table::new();
             t.set_implicit(true);
-            toml_edit::Item::Table(t)
-        });
-        table = item.as_table_mut().ok_or_else(|| format!("`{p}` in `{key}` is not a table in the file"))?;
+            table.insert(p, toml_edit::Item::Table(t));
+        }
+        item = table.get_mut(p).ok_or_else(|| format!("`{key}`: cannot add `{p}`"))?;
     }
+    let table = item.as_table_like_mut().ok_or_else(|| format!("`{key}` is not under a table in the file"))?;
     table.insert(last, toml_edit::Item::Value(value));
     Ok(())
 }
@@ -278,7 +280,7 @@ mod tests {
         t.begin();
         t.backspace();
         t.type_char('4');
-        assert!(t.commit());
+        assert!(t.commit(), "{:?}", t.error);
         assert_eq!(t.config().unwrap().signals.pricing_intent.min_count, 4);
         assert!(t.text().contains("[signals.pricing_intent]"), "{}", t.text());
     }

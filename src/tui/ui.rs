@@ -24,11 +24,13 @@ pub struct Areas {
 pub fn areas(area: Rect) -> Areas {
     let [tabs, body, status] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(2)]).areas(area);
-    let (table, side) = if body.width >= 110 {
-        let [t, s] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(body);
+    // Tables want the width: the picture goes beside them only on very wide terminals.
+    let (table, side) = if body.width >= 160 {
+        let [t, s] = Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(body);
         (t, s)
     } else {
-        let [t, s] = Layout::vertical([Constraint::Min(6), Constraint::Length(9)]).areas(body);
+        let side = if body.height >= 30 { 12 } else { 8 };
+        let [t, s] = Layout::vertical([Constraint::Min(6), Constraint::Length(side)]).areas(body);
         (t, s)
     };
     Areas { tabs, body, table, side, status }
@@ -122,14 +124,20 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         spans.push(Span::styled(format!(" {} ", snap.source), t.title()));
     }
     match snap.run {
-        Some(r) => spans.push(Span::raw(format!(
-            " run {} at {} ({}) as of {} · {} in queue",
-            r.id,
-            beton::time::fmt_ts(r.started_at - r.started_at.rem_euclid(beton::time::SECOND)),
-            age(app.now, r.started_at),
-            beton::time::fmt_date(r.as_of),
-            snap.queue.len()
-        ))),
+        Some(r) => {
+            let at = if area.width >= 110 {
+                format!(" at {}", beton::time::fmt_ts(r.started_at - r.started_at.rem_euclid(beton::time::SECOND)))
+            } else {
+                String::new()
+            };
+            spans.push(Span::raw(format!(
+                " run {}{at} ({}) as of {} · {} in queue",
+                r.id,
+                age(app.now, r.started_at),
+                beton::time::fmt_date(r.as_of),
+                snap.queue.len()
+            )))
+        }
         None if app.loaded => spans.push(Span::raw(" no run yet")),
         None => spans.push(Span::raw(" loading…")),
     }
@@ -165,7 +173,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         Some(n) => Line::from(Span::styled(n.text.clone(), if n.error { t.error() } else { t.good() })),
         None => Line::from(Span::styled(
             format!(
-                "{} detail · {} filter · {} sort · {} export · {} copy · {} tune · {} re-run · {} quit",
+                "{} detail  {} filter  {} sort  {} export  {} copy  {} tune  {} re-run  {} quit",
                 app.keymap.hint(Command::Open),
                 app.keymap.hint(Command::Filter),
                 app.keymap.hint(Command::Sort),

@@ -33,11 +33,11 @@ pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
         col("account", 22),
         col("tier", 4),
         col("score", 5),
-        opt("signals", 22, 2),
+        opt("signals", 22, 3),
         col("top evidence", 0),
-        opt("last seen", 10, 1),
-        opt("ARR", 8, 3),
-        opt("owner", 18, 4),
+        opt("last seen", 10, 2),
+        opt("ARR", 8, 4),
+        opt("owner", 18, 5),
         col("CRM", 6),
     ];
     let rows = snap
@@ -101,6 +101,6 @@ pub fn side(f: &mut Frame, area: Rect, app: &App) {
             Bar::default().value(n).label(Line::from(format!("{}", i * 10))).style(t.tier(tier))
         })
         .collect();
-    let width = (chart.width.saturating_sub(10) / 10).clamp(1, 6);
+    let width = (chart.width.saturating_sub(10) / 10).clamp(1, 8);
     f.render_widget(BarChart::default().data(BarGroup::default().bars(&bars)).bar_width(width).bar_gap(1), chart);
 }

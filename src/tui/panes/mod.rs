@@ -58,7 +58,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App) {
 pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &Theme, title: &str) {
     let block = Block::default().borders(Borders::ALL).title(Span::styled(title.to_string(), theme.title()));
     let inner_w = area.width.saturating_sub(2);
-    let shown = fitting(&data.columns, inner_w, 16);
+    let shown = fitting(&data.columns, inner_w, 28);
     let page = usize::from(area.height.saturating_sub(3));
     let header = Row::new(shown.iter().map(|&c| {
         let name = data.columns[c].name;
