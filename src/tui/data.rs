@@ -195,7 +195,10 @@ pub fn from_scores(store: &Store, cfg: &Config, run_id: i64, scores: Vec<Account
 
 fn source_label(store: &Store, cfg: &Config) -> Result<String> {
     Ok(match cfg.source {
-        SourceKind::Posthog => "PostHog".into(),
+        SourceKind::Posthog => match &cfg.posthog {
+            Some(p) => format!("PostHog project {}", p.project_id),
+            None => "PostHog".into(),
+        },
         SourceKind::Local if store.meta("demo")?.is_some() => "DEMO data".into(),
         SourceKind::Local => "local workspace".into(),
     })

@@ -321,7 +321,7 @@ fn fixture() -> &'static Fixture {
         let paths = Paths { config_file: dir.path().join("config.toml"), data_dir: dir.path().to_path_buf() };
         let ctx = Context { paths, config: Config::default() };
         let store = ctx.open_store().unwrap();
-        let opts = beton::demo::DemoOptions { accounts: 60, days: 200, seed: 7, as_of: T };
+        let opts = beton::demo::DemoOptions { accounts: 60, days: 200, seed: 7, as_of: T, ..Default::default() };
         beton::demo::create(&store, &ctx.config, &opts, &Silent).unwrap();
         drop(store);
         let snap = data::startup(&ctx, Some(T), &Silent).unwrap();
