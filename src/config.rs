@@ -657,11 +657,17 @@ impl Config {
             if !KEY_ACTIONS.contains(&action.as_str()) {
                 return Err((
                     format!("keys.{action}"),
-                    format!("is not an action; the actions are {}", KEY_ACTIONS.join(", ")),
+                    format!(
+                        "is not an action; the actions are {}",
+                        KEY_ACTIONS.join(", ")
+                    ),
                 ));
             }
             if keys.is_empty() || keys.iter().any(|k| k.trim().is_empty()) {
-                return Err((format!("keys.{action}"), "must list at least one non-empty key".into()));
+                return Err((
+                    format!("keys.{action}"),
+                    "must list at least one non-empty key".into(),
+                ));
             }
         }
         if let Some(p) = &self.posthog {
@@ -970,10 +976,17 @@ mod tests {
     #[test]
     fn key_bindings_name_known_actions() {
         let cfg = Config::parse("[keys]\nquit = [\"x\", \"ctrl-q\"]\n", "c.toml").unwrap();
-        assert_eq!(cfg.keys["quit"], vec!["x".to_string(), "ctrl-q".to_string()]);
-        let err = Config::parse("\n[keys]\nqiut = [\"x\"]\n", "c.toml").unwrap_err().to_string();
+        assert_eq!(
+            cfg.keys["quit"],
+            vec!["x".to_string(), "ctrl-q".to_string()]
+        );
+        let err = Config::parse("\n[keys]\nqiut = [\"x\"]\n", "c.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3") && err.contains("keys.qiut"), "{err}");
-        let err = Config::parse("[keys]\nquit = []\n", "c.toml").unwrap_err().to_string();
+        let err = Config::parse("[keys]\nquit = []\n", "c.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("keys.quit"), "{err}");
     }
 

@@ -54,10 +54,16 @@ fn main() {
     let interactive = !cli.run_daily && cli.command.is_none();
     // The app needs a terminal; piped, `beton` prints the queue like --run-daily does.
     let tui = interactive && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-    let _ = if tui { tui::install_hooks() } else { color_eyre::install() };
+    let _ = if tui {
+        tui::install_hooks()
+    } else {
+        color_eyre::install()
+    };
     init_tracing(&cli.global, !tui);
     let result = if cli.run_daily && cli.command.is_some() {
-        Err(beton::Error::Usage("--run-daily runs the whole pipeline and takes no command".into()))
+        Err(beton::Error::Usage(
+            "--run-daily runs the whole pipeline and takes no command".into(),
+        ))
     } else if tui {
         headless::context(&cli.global)
             .and_then(|ctx| Ok((ctx, headless::as_of(&cli.global)?)))

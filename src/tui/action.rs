@@ -45,10 +45,19 @@ pub enum Effect {
     Startup(Arc<CancelFlag>),
     /// Re-run detection and the figures.
     Run(Arc<CancelFlag>),
-    LoadDetail { key: String, entry: Option<QueueEntry>, as_of: i64 },
-    Export { path: PathBuf, text: String },
+    LoadDetail {
+        key: String,
+        entry: Option<QueueEntry>,
+        as_of: i64,
+    },
+    Export {
+        path: PathBuf,
+        text: String,
+    },
     /// Put text on the clipboard (OSC 52).
     Copy(String),
     OpenTuning,
-    SaveConfig { text: String },
+    SaveConfig {
+        text: String,
+    },
 }

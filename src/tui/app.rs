@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 use ratatui::layout::Rect;
 
 use beton::config::Config;
@@ -85,7 +87,13 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, config_path: PathBuf, data_dir: PathBuf, theme: Theme, now: i64) -> Self {
+    pub fn new(
+        config: Config,
+        config_path: PathBuf,
+        data_dir: PathBuf,
+        theme: Theme,
+        now: i64,
+    ) -> Self {
         let (keymap, errors) = Keymap::new(&config.keys);
         Self {
             config,
@@ -105,7 +113,10 @@ impl App {
             job: None,
             detail: None,
             tuning: None,
-            notice: errors.first().map(|e| Notice { text: e.clone(), error: true }),
+            notice: errors.first().map(|e| Notice {
+                text: e.clone(),
+                error: true,
+            }),
             loaded: false,
             quit: false,
         }
@@ -114,7 +125,13 @@ impl App {
     /// Starts the startup load.
     pub fn start(&mut self) -> Effect {
         let cancel = Arc::new(CancelFlag::default());
-        self.job = Some(Job { kind: JobKind::Startup, stage: "loading".into(), done: 0, total: 0, cancel: cancel.clone() });
+        self.job = Some(Job {
+            kind: JobKind::Startup,
+            stage: "loading".into(),
+            done: 0,
+            total: 0,
+            cancel: cancel.clone(),
+        });
         Effect::Startup(cancel)
     }
 
@@ -125,7 +142,10 @@ impl App {
     }
 
     fn say(&mut self, text: impl Into<String>, error: bool) {
-        self.notice = Some(Notice { text: text.into(), error });
+        self.notice = Some(Notice {
+            text: text.into(),
+            error,
+        });
     }
 
     /// Puts a new snapshot in place: tables rebuilt, filters and sorts kept.
@@ -184,12 +204,20 @@ impl App {
             }
             Action::JobFailed(e) => {
                 let kind = self.job.take().map(|j| j.kind);
-                let what = if kind == Some(JobKind::Startup) { "loading the workspace" } else { "re-run" };
+                let what = if kind == Some(JobKind::Startup) {
+                    "loading the workspace"
+                } else {
+                    "re-run"
+                };
                 self.loaded = true;
                 self.say(format!("{what}: {e}"), true);
             }
             Action::DetailLoaded(d) => {
-                if let Some(v) = self.detail.as_mut().filter(|v| v.key == d.entry.score.account) {
+                if let Some(v) = self
+                    .detail
+                    .as_mut()
+                    .filter(|v| v.key == d.entry.score.account)
+                {
                     v.data = Some(*d);
                 }
             }
@@ -215,7 +243,11 @@ impl App {
                 match errors.first() {
                     Some(e) => self.say(e.clone(), true),
                     None => self.say(
-                        format!("saved {}; {} re-runs with it", self.config_path.display(), self.keymap.hint(Command::Rerun)),
+                        format!(
+                            "saved {}; {} re-runs with it",
+                            self.config_path.display(),
+                            self.keymap.hint(Command::Rerun)
+                        ),
                         false,
                     ),
                 }
@@ -240,7 +272,9 @@ impl App {
         if self.filtering {
             return self.filter_key(k);
         }
-        if self.overlay == Overlay::Tuning && self.tuning.as_ref().is_some_and(|t| t.editing.is_some()) {
+        if self.overlay == Overlay::Tuning
+            && self.tuning.as_ref().is_some_and(|t| t.editing.is_some())
+        {
             return self.edit_key(k);
         }
         let cmd = self.keymap.command(&k);
@@ -268,7 +302,13 @@ impl App {
             KeyCode::Backspace => {
                 g.filter.pop();
             }
-            KeyCode::Char(c) if !k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => g.filter.push(c),
+            KeyCode::Char(c)
+                if !k
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
+                g.filter.push(c)
+            }
             _ => return None,
         }
         g.refresh(&self.tables[self.pane]);
@@ -285,7 +325,13 @@ impl App {
             }
             KeyCode::Esc => t.cancel_edit(),
             KeyCode::Backspace => t.backspace(),
-            KeyCode::Char(c) if !k.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => t.type_char(c),
+            KeyCode::Char(c)
+                if !k
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
+                t.type_char(c)
+            }
             _ => {}
         }
         None
@@ -318,7 +364,9 @@ impl App {
     fn tuning_key(&mut self, k: KeyEvent, cmd: Option<Command>) -> Option<Effect> {
         let page = self.page();
         let t = self.tuning.as_mut()?;
-        if k.code == KeyCode::Char('w') || (k.code == KeyCode::Char('s') && k.modifiers.contains(KeyModifiers::CONTROL)) {
+        if k.code == KeyCode::Char('w')
+            || (k.code == KeyCode::Char('s') && k.modifiers.contains(KeyModifiers::CONTROL))
+        {
             return match t.config() {
                 Ok(_) => Some(Effect::SaveConfig { text: t.text() }),
                 Err(e) => {
@@ -391,7 +439,9 @@ impl App {
             }
             Command::Export => return self.export(),
             Command::Copy => {
-                let key = g.current().map(|i| self.tables[self.pane].rows[i][0].text.clone());
+                let key = g
+                    .current()
+                    .map(|i| self.tables[self.pane].rows[i][0].text.clone());
                 return match key {
                     Some(key) => {
                         self.say(format!("copied {key}"), false);
@@ -403,12 +453,23 @@ impl App {
             Command::Tune => return Some(Effect::OpenTuning),
             Command::Rerun => {
                 if self.job.is_some() {
-                    self.say(format!("a job is running; {} cancels it", self.keymap.hint(Command::Cancel)), false);
+                    self.say(
+                        format!(
+                            "a job is running; {} cancels it",
+                            self.keymap.hint(Command::Cancel)
+                        ),
+                        false,
+                    );
                     return None;
                 }
                 let cancel = Arc::new(CancelFlag::default());
-                self.job =
-                    Some(Job { kind: JobKind::Rerun, stage: "starting".into(), done: 0, total: 0, cancel: cancel.clone() });
+                self.job = Some(Job {
+                    kind: JobKind::Rerun,
+                    stage: "starting".into(),
+                    done: 0,
+                    total: 0,
+                    cancel: cancel.clone(),
+                });
                 self.notice = None;
                 return Some(Effect::Run(cancel));
             }
@@ -430,9 +491,19 @@ impl App {
         }
         let i = self.grids[self.pane].current()?;
         let key = self.tables[self.pane].rows[i][0].text.clone();
-        let entry = self.snapshot.queue.iter().find(|e| e.score.account == key).cloned();
+        let entry = self
+            .snapshot
+            .queue
+            .iter()
+            .find(|e| e.score.account == key)
+            .cloned();
         let as_of = self.snapshot.run.map_or(self.now, |r| r.as_of);
-        self.detail = Some(DetailView { key: key.clone(), data: None, error: None, scroll: 0 });
+        self.detail = Some(DetailView {
+            key: key.clone(),
+            data: None,
+            error: None,
+            scroll: 0,
+        });
         self.overlay = Overlay::Detail;
         Some(Effect::LoadDetail { key, entry, as_of })
     }
@@ -447,7 +518,10 @@ impl App {
             .map(|t| t.format("%Y%m%d-%H%M%S").to_string())
             .unwrap_or_default();
         let name = PANES[self.pane].to_lowercase().replace(' ', "-");
-        let path = self.data_dir.join("exports").join(format!("{name}-{stamp}.csv"));
+        let path = self
+            .data_dir
+            .join("exports")
+            .join(format!("{name}-{stamp}.csv"));
         match table.csv(&self.grids[self.pane].view) {
             Ok(text) => Some(Effect::Export { path, text }),
             Err(e) => {
@@ -481,7 +555,8 @@ impl App {
                     if let Some(i) = ui::tab_at(m.column) {
                         self.pane = i;
                     }
-                } else if m.row >= a.table.y + 2 && m.row < a.table.y + a.table.height.saturating_sub(1)
+                } else if m.row >= a.table.y + 2
+                    && m.row < a.table.y + a.table.height.saturating_sub(1)
                     && m.column >= a.table.x
                     && m.column < a.table.x + a.table.width
                 {

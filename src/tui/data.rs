@@ -97,7 +97,8 @@ pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Resu
     let mut snap = from_scores(&store, &ctx.config, result.report.run_id, result.scores)?;
     for s in &result.report.steps {
         if s.status == beton::daily::StepStatus::Failed {
-            snap.notes.push(format!("step {} failed: {}", s.name, s.detail));
+            snap.notes
+                .push(format!("step {} failed: {}", s.name, s.detail));
         }
     }
     if progress.is_cancelled() {
@@ -110,11 +111,16 @@ pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Resu
 /// The latest run as recorded in the store (scores and evidence; parts recomputed from bases).
 pub fn from_store(store: &Store, cfg: &Config) -> Result<Snapshot> {
     let Some(run) = store.latest_run("daily")? else {
-        return Ok(Snapshot { source: source_label(store, cfg)?, ..Default::default() });
+        return Ok(Snapshot {
+            source: source_label(store, cfg)?,
+            ..Default::default()
+        });
     };
     let mut fired: HashMap<String, Vec<Fired>> = HashMap::new();
     for s in store.run_signals(run.id)? {
-        let Some(signal) = SignalType::parse(&s.signal) else { continue };
+        let Some(signal) = SignalType::parse(&s.signal) else {
+            continue;
+        };
         fired.entry(s.account).or_default().push(Fired {
             signal,
             base: s.base,
@@ -122,7 +128,11 @@ pub fn from_store(store: &Store, cfg: &Config) -> Result<Snapshot> {
             numbers: Default::default(),
         });
     }
-    let ids: HashMap<String, i64> = store.accounts()?.into_iter().map(|(id, key, _)| (key, id)).collect();
+    let ids: HashMap<String, i64> = store
+        .accounts()?
+        .into_iter()
+        .map(|(id, key, _)| (key, id))
+        .collect();
     let scores = store
         .run_scores(run.id)?
         .into_iter()
@@ -148,11 +158,20 @@ pub fn from_store(store: &Store, cfg: &Config) -> Result<Snapshot> {
 }
 
 /// A snapshot of run `run_id` from its scores, with last seen, ARR and owner added.
-pub fn from_scores(store: &Store, cfg: &Config, run_id: i64, scores: Vec<AccountScore>) -> Result<Snapshot> {
+pub fn from_scores(
+    store: &Store,
+    cfg: &Config,
+    run_id: i64,
+    scores: Vec<AccountScore>,
+) -> Result<Snapshot> {
     let run = store
         .latest_run("daily")?
         .filter(|r| r.id == run_id)
-        .map(|r| RunInfo { id: r.id, as_of: r.as_of, started_at: r.started_at });
+        .map(|r| RunInfo {
+            id: r.id,
+            as_of: r.as_of,
+            started_at: r.started_at,
+        });
     let t = run.map(|r| r.as_of).unwrap_or_else(beton::time::now);
     let props: HashMap<i64, Map<String, Value>> = store
         .accounts()?
@@ -168,20 +187,32 @@ pub fn from_scores(store: &Store, cfg: &Config, run_id: i64, scores: Vec<Account
         .collect();
     let seen = store.last_seen(t, &activity)?;
     let mut histogram = [0u64; 10];
-    let queue = scores
-        .into_iter()
-        .map(|score| {
-            histogram[(score.score / 10).min(9) as usize] += 1;
-            let p = props.get(&score.account_id);
-            QueueEntry {
-                last_seen: seen.get(&score.account_id).copied(),
-                arr: p.and_then(|p| beton::signals::numeric(p.get("arr"))),
-                owner: p.and_then(|p| p.get("owner_email")).and_then(Value::as_str).map(str::to_string),
-                crm: None,
-                score,
-            }
-        })
-        .collect();
+    let mut queue = Vec::with_capacity(scores.len());
+    for score in scores {
+        histogram[(score.score / 10).min(9) as usize] += 1;
+        let p = props.get(&score.account_id);
+        // Only routed accounts become CRM deals; look them up only when Attio is connected.
+        let crm = match &cfg.attio {
+            Some(a) if score.routed => store.attio_deal(score.account_id)?.map(|(record, _)| {
+                if a.workspace.is_empty() {
+                    format!("Attio deal {record}")
+                } else {
+                    format!("Attio deal {record} in workspace {}", a.workspace)
+                }
+            }),
+            _ => None,
+        };
+        queue.push(QueueEntry {
+            last_seen: seen.get(&score.account_id).copied(),
+            arr: p.and_then(|p| beton::signals::numeric(p.get("arr"))),
+            owner: p
+                .and_then(|p| p.get("owner_email"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            crm,
+            score,
+        });
+    }
     Ok(Snapshot {
         run,
         demo: store.meta("demo")?.is_some(),
@@ -237,10 +268,16 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
     let mut props = Vec::new();
     if let Some(a) = facts.accounts.first() {
         for u in a.slice(t - 30 * DAY, t) {
-            let day = usize::try_from((u.start - (t - 30 * DAY)) / DAY).unwrap_or(0).min(29);
+            let day = usize::try_from((u.start - (t - 30 * DAY)) / DAY)
+                .unwrap_or(0)
+                .min(29);
             daily[day] = daily[day].saturating_add(u.activity);
         }
-        props = a.props_at(t).into_iter().map(|(k, v)| (k, show_value(&v))).collect();
+        props = a
+            .props_at(t)
+            .into_iter()
+            .map(|(k, v)| (k, show_value(&v)))
+            .collect();
     }
     let deals = store
         .deals()?
@@ -251,7 +288,13 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
             (d, o)
         })
         .collect();
-    Ok(Detail { entry, as_of: t, daily, props, deals })
+    Ok(Detail {
+        entry,
+        as_of: t,
+        daily,
+        props,
+        deals,
+    })
 }
 
 fn show_value(v: &Value) -> String {

@@ -12,12 +12,16 @@ use super::data::Detail;
 pub fn render(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let Some(v) = &app.detail else { return };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(Span::styled(format!(" {} (Esc closes, y copies) ", v.key), t.title()));
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(
+        format!(" {} (Esc closes, y copies) ", v.key),
+        t.title(),
+    ));
     let Some(d) = &v.data else {
         let msg = match &v.error {
-            Some(e) => Line::from(Span::styled(format!("could not load {}: {e}", v.key), t.error())),
+            Some(e) => Line::from(Span::styled(
+                format!("could not load {}: {e}", v.key),
+                t.error(),
+            )),
             None => Line::from("loading…"),
         };
         f.render_widget(Paragraph::new(msg).block(block), area);
@@ -27,12 +31,14 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
     f.render_widget(block, area);
     let wide = inner.width >= 100;
     let (left, right) = if wide {
-        let [l, r] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(inner);
+        let [l, r] = Layout::horizontal([Constraint::Percentage(60), Constraint::Percentage(40)])
+            .areas(inner);
         (l, Some(r))
     } else {
         (inner, None)
     };
-    let [spark_area, text_area] = Layout::vertical([Constraint::Length(4), Constraint::Min(1)]).areas(left);
+    let [spark_area, text_area] =
+        Layout::vertical([Constraint::Length(4), Constraint::Min(1)]).areas(left);
     let total: u64 = d.daily.iter().map(|&n| u64::from(n)).sum();
     let data: Vec<u64> = d.daily.iter().map(|&n| u64::from(n)).collect();
     f.render_widget(
@@ -50,10 +56,20 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
         lines.push(Line::from(""));
         lines.extend(prop_lines(d, app));
     }
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).scroll((v.scroll, 0)), text_area);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((v.scroll, 0)),
+        text_area,
+    );
     if let Some(r) = right {
         let block = Block::default().borders(Borders::LEFT);
-        f.render_widget(Paragraph::new(prop_lines(d, app)).block(block).wrap(Wrap { trim: false }), r);
+        f.render_widget(
+            Paragraph::new(prop_lines(d, app))
+                .block(block)
+                .wrap(Wrap { trim: false }),
+            r,
+        );
     }
 }
 
@@ -106,7 +122,9 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
             outcome.as_str(),
             deal.value.map(money).unwrap_or_else(|| "-".into()),
             beton::time::fmt_date(deal.created_at),
-            deal.closed_at.map(beton::time::fmt_date).unwrap_or_else(|| "-".into())
+            deal.closed_at
+                .map(beton::time::fmt_date)
+                .unwrap_or_else(|| "-".into())
         )));
     }
     out.push(Line::from(""));
@@ -123,7 +141,10 @@ fn prop_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
         app.theme.header(),
     ))];
     if let Some(seen) = d.entry.last_seen {
-        out.push(Line::from(format!("  last seen: {}", beton::time::fmt_date(seen))));
+        out.push(Line::from(format!(
+            "  last seen: {}",
+            beton::time::fmt_date(seen)
+        )));
     }
     for (k, v) in &d.props {
         out.push(Line::from(format!("  {k}: {v}")));

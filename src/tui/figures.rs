@@ -15,7 +15,9 @@ const NOT_BUILT: &str = "the health, sources and backtest engines are not in thi
 
 /// Loads the figures at `t` (stored backtest reports; health and sources computed).
 pub fn load(_store: &Store, _cfg: &Config, _t: Option<i64>, _progress: &dyn Progress) -> Figures {
-    Figures { missing: Some(NOT_BUILT.into()) }
+    Figures {
+        missing: Some(NOT_BUILT.into()),
+    }
 }
 
 /// Recomputes every figure at `t` after a re-run, the backtest included.

@@ -138,7 +138,9 @@ impl Keymap {
         let mut listing = Vec::new();
         let mut errors = Vec::new();
         for (name, defaults) in DEFAULTS {
-            let Some(command) = Command::of_name(name) else { continue };
+            let Some(command) = Command::of_name(name) else {
+                continue;
+            };
             let keys: Vec<String> = match overrides.get(name) {
                 Some(keys) => keys.clone(),
                 None => defaults.iter().map(|k| k.to_string()).collect(),
@@ -177,7 +179,9 @@ fn normalize(ev: &KeyEvent) -> Key {
     let mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
     match ev.code {
         KeyCode::Char(c) => (KeyCode::Char(c), mods - KeyModifiers::SHIFT),
-        KeyCode::Tab if mods.contains(KeyModifiers::SHIFT) => (KeyCode::BackTab, mods - KeyModifiers::SHIFT),
+        KeyCode::Tab if mods.contains(KeyModifiers::SHIFT) => {
+            (KeyCode::BackTab, mods - KeyModifiers::SHIFT)
+        }
         KeyCode::BackTab => (KeyCode::BackTab, mods - KeyModifiers::SHIFT),
         code => (code, mods),
     }
@@ -206,7 +210,11 @@ pub fn parse_key(s: &str) -> Option<Key> {
     }
     let mut chars = rest.chars();
     let code = match (chars.next(), chars.next()) {
-        (Some(c), None) => KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) { c.to_ascii_lowercase() } else { c }),
+        (Some(c), None) => KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        }),
         _ => match rest.to_ascii_lowercase().as_str() {
             "enter" | "return" => KeyCode::Enter,
             "esc" | "escape" => KeyCode::Esc,
@@ -223,7 +231,9 @@ pub fn parse_key(s: &str) -> Option<Key> {
             "space" => KeyCode::Char(' '),
             "backspace" => KeyCode::Backspace,
             "delete" | "del" => KeyCode::Delete,
-            f if f.starts_with('f') => KeyCode::F(f[1..].parse().ok().filter(|n| (1..=12).contains(n))?),
+            f if f.starts_with('f') => {
+                KeyCode::F(f[1..].parse().ok().filter(|n| (1..=12).contains(n))?)
+            }
             _ => return None,
         },
     };
@@ -236,12 +246,27 @@ mod tests {
 
     #[test]
     fn parses_names_modifiers_and_characters() {
-        assert_eq!(parse_key("q"), Some((KeyCode::Char('q'), KeyModifiers::NONE)));
-        assert_eq!(parse_key("G"), Some((KeyCode::Char('G'), KeyModifiers::NONE)));
-        assert_eq!(parse_key("ctrl-D"), Some((KeyCode::Char('d'), KeyModifiers::CONTROL)));
-        assert_eq!(parse_key("shift-tab"), Some((KeyCode::BackTab, KeyModifiers::NONE)));
+        assert_eq!(
+            parse_key("q"),
+            Some((KeyCode::Char('q'), KeyModifiers::NONE))
+        );
+        assert_eq!(
+            parse_key("G"),
+            Some((KeyCode::Char('G'), KeyModifiers::NONE))
+        );
+        assert_eq!(
+            parse_key("ctrl-D"),
+            Some((KeyCode::Char('d'), KeyModifiers::CONTROL))
+        );
+        assert_eq!(
+            parse_key("shift-tab"),
+            Some((KeyCode::BackTab, KeyModifiers::NONE))
+        );
         assert_eq!(parse_key("f5"), Some((KeyCode::F(5), KeyModifiers::NONE)));
-        assert_eq!(parse_key("-"), Some((KeyCode::Char('-'), KeyModifiers::NONE)));
+        assert_eq!(
+            parse_key("-"),
+            Some((KeyCode::Char('-'), KeyModifiers::NONE))
+        );
         assert_eq!(parse_key("ctrl-"), None);
         assert_eq!(parse_key("f13"), None);
         assert_eq!(parse_key("hyper"), None);
@@ -250,12 +275,18 @@ mod tests {
     #[test]
     fn overrides_replace_an_actions_defaults() {
         let mut o = std::collections::BTreeMap::new();
-        o.insert("quit".to_string(), vec!["x".to_string(), "nonsense-key".to_string()]);
+        o.insert(
+            "quit".to_string(),
+            vec!["x".to_string(), "nonsense-key".to_string()],
+        );
         let (km, errors) = Keymap::new(&o);
         assert_eq!(errors.len(), 1, "{errors:?}");
         let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
         assert_eq!(km.command(&key('x')), Some(Command::Quit));
         assert_eq!(km.command(&key('q')), None);
-        assert_eq!(km.command(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Command::Bottom));
+        assert_eq!(
+            km.command(&KeyEvent::new(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Command::Bottom)
+        );
     }
 }

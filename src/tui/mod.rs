@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
 use crossterm::execute;
-use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
 use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
@@ -57,7 +59,12 @@ pub fn install_hooks() -> color_eyre::Result<()> {
 /// Gives the terminal back: cooked mode, main screen, cursor, no mouse capture.
 pub fn restore() {
     let _ = disable_raw_mode();
-    let _ = execute!(std::io::stdout(), DisableMouseCapture, LeaveAlternateScreen, crossterm::cursor::Show);
+    let _ = execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
 }
 
 /// Restores the terminal when dropped, whatever way the app ends.
@@ -76,17 +83,32 @@ fn term_err(e: std::io::Error) -> Error {
 /// Runs the app until the user quits. `as_of` fixes the detection time (tests, what-ifs).
 pub fn run(paths: Paths, config: Config, as_of: Option<i64>) -> Result<i32> {
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(term_err)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(term_err)?;
     enable_raw_mode().map_err(term_err)?;
     let _guard = TerminalGuard;
     execute!(std::io::stdout(), EnterAlternateScreen, EnableMouseCapture).map_err(term_err)?;
     let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout())).map_err(term_err)?;
     terminal.clear().map_err(term_err)?;
     let size = terminal.size().map_err(term_err)?;
-    let mut app = App::new(config, paths.config_file.clone(), paths.data_dir.clone(), theme::Theme::from_env(), beton::time::now());
+    let mut app = App::new(
+        config,
+        paths.config_file.clone(),
+        paths.data_dir.clone(),
+        theme::Theme::from_env(),
+        beton::time::now(),
+    );
     app.size = (size.width, size.height);
     let (tx, rx) = unbounded_channel();
-    let looper = Looper { paths, as_of, tx, started, first_data: false };
+    let looper = Looper {
+        paths,
+        as_of,
+        tx,
+        started,
+        first_data: false,
+    };
     let result = runtime.block_on(looper.run(&mut terminal, &mut app, rx));
     drop(terminal);
     result.map(|()| 0)
@@ -103,13 +125,21 @@ struct Looper {
 type Term = Terminal<CrosstermBackend<std::io::Stdout>>;
 
 impl Looper {
-    async fn run(mut self, terminal: &mut Term, app: &mut App, mut rx: UnboundedReceiver<Action>) -> Result<()> {
+    async fn run(
+        mut self,
+        terminal: &mut Term,
+        app: &mut App,
+        mut rx: UnboundedReceiver<Action>,
+    ) -> Result<()> {
         let mut events = EventStream::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let effect = app.start();
         self.perform(app, effect);
         terminal.draw(|f| ui::render(f, app)).map_err(term_err)?;
-        tracing::info!("first frame after {} ms", self.started.elapsed().as_millis());
+        tracing::info!(
+            "first frame after {} ms",
+            self.started.elapsed().as_millis()
+        );
         let mut term_signal = terminate_signal();
         loop {
             let action = tokio::select! {
@@ -158,7 +188,10 @@ impl Looper {
     }
 
     fn context(&self, app: &App) -> Context {
-        Context { paths: self.paths.clone(), config: app.config.clone() }
+        Context {
+            paths: self.paths.clone(),
+            config: app.config.clone(),
+        }
     }
 
     /// Carries out an effect; quick ones (files, clipboard) answer at once with an action.
@@ -179,7 +212,11 @@ impl Looper {
             }
             Effect::Export { path, text } => Some(match write_atomic(&path, &text) {
                 Ok(()) => Action::Notice(
-                    format!("exported {} rows to {}", text.lines().count().saturating_sub(1), path.display()),
+                    format!(
+                        "exported {} rows to {}",
+                        text.lines().count().saturating_sub(1),
+                        path.display()
+                    ),
                     false,
                 ),
                 Err(e) => Action::Notice(format!("export: {e}"), true),
@@ -192,15 +229,23 @@ impl Looper {
             }
             Effect::OpenTuning => Some(match std::fs::read_to_string(&self.paths.config_file) {
                 Ok(text) => Action::TuningOpened(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Action::TuningOpened(TEMPLATE.to_string()),
-                Err(e) => Action::Notice(format!("{}: {e}", self.paths.config_file.display()), true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    Action::TuningOpened(TEMPLATE.to_string())
+                }
+                Err(e) => {
+                    Action::Notice(format!("{}: {e}", self.paths.config_file.display()), true)
+                }
             }),
             Effect::SaveConfig { text } => {
                 let origin = self.paths.config_file.display().to_string();
-                Some(match Config::parse(&text, &origin).and_then(|c| write_atomic(&self.paths.config_file, &text).map(|()| c)) {
-                    Ok(cfg) => Action::ConfigSaved(Box::new(cfg)),
-                    Err(e) => Action::Notice(e.to_string(), true),
-                })
+                Some(
+                    match Config::parse(&text, &origin)
+                        .and_then(|c| write_atomic(&self.paths.config_file, &text).map(|()| c))
+                    {
+                        Ok(cfg) => Action::ConfigSaved(Box::new(cfg)),
+                        Err(e) => Action::Notice(e.to_string(), true),
+                    },
+                )
             }
         }
     }
@@ -220,7 +265,10 @@ fn translate(e: Event) -> Option<Action> {
 fn terminate_signal() -> Signals {
     use tokio::signal::unix::{SignalKind, signal};
     Signals(
-        [SignalKind::terminate(), SignalKind::hangup()].into_iter().filter_map(|k| signal(k).ok()).collect(),
+        [SignalKind::terminate(), SignalKind::hangup()]
+            .into_iter()
+            .filter_map(|k| signal(k).ok())
+            .collect(),
     )
 }
 
@@ -258,7 +306,11 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

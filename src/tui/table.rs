@@ -30,11 +30,19 @@ pub struct Cell {
 impl Cell {
     pub fn text(s: impl Into<String>) -> Self {
         let text = s.into();
-        Self { key: Key::Text(text.to_lowercase()), text, tone: Tone::Plain }
+        Self {
+            key: Key::Text(text.to_lowercase()),
+            text,
+            tone: Tone::Plain,
+        }
     }
 
     pub fn num(text: impl Into<String>, value: f64) -> Self {
-        Self { text: text.into(), key: Key::Num(value), tone: Tone::Plain }
+        Self {
+            text: text.into(),
+            key: Key::Num(value),
+            tone: Tone::Plain,
+        }
     }
 
     pub fn tone(mut self, tone: Tone) -> Self {
@@ -53,7 +61,11 @@ pub struct Column {
 }
 
 pub const fn col(name: &'static str, width: u16) -> Column {
-    Column { name, width, drop: 0 }
+    Column {
+        name,
+        width,
+        drop: 0,
+    }
 }
 
 pub const fn opt(name: &'static str, width: u16, drop: u8) -> Column {
@@ -95,9 +107,18 @@ impl TableData {
     pub fn new(columns: Vec<Column>, rows: Vec<Vec<Cell>>) -> Self {
         let haystack = rows
             .iter()
-            .map(|r| r.iter().map(|c| c.text.to_lowercase()).collect::<Vec<_>>().join("\u{1f}"))
+            .map(|r| {
+                r.iter()
+                    .map(|c| c.text.to_lowercase())
+                    .collect::<Vec<_>>()
+                    .join("\u{1f}")
+            })
             .collect();
-        Self { columns, rows, haystack }
+        Self {
+            columns,
+            rows,
+            haystack,
+        }
     }
 
     /// The rows of `view` as CSV text, with the header.
@@ -107,7 +128,9 @@ impl TableData {
         for &i in view {
             w.write_record(self.rows[i].iter().map(|c| c.text.as_str()))?;
         }
-        let bytes = w.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+        let bytes = w
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
@@ -128,9 +151,15 @@ impl Grid {
     /// Recomputes `view` after the data, filter or sort changed; keeps the selected row if it is
     /// still shown.
     pub fn refresh(&mut self, data: &TableData) {
-        let keep = self.view.get(self.selected).and_then(|&i| data.rows.get(i)).map(|r| r[0].text.clone());
+        let keep = self
+            .view
+            .get(self.selected)
+            .and_then(|&i| data.rows.get(i))
+            .map(|r| r[0].text.clone());
         let needle = self.filter.to_lowercase();
-        self.view = (0..data.rows.len()).filter(|&i| needle.is_empty() || data.haystack[i].contains(&needle)).collect();
+        self.view = (0..data.rows.len())
+            .filter(|&i| needle.is_empty() || data.haystack[i].contains(&needle))
+            .collect();
         if let Some((col, reverse)) = self.sort {
             let cmp = |a: &usize, b: &usize| {
                 let (x, y) = (&data.rows[*a][col].key, &data.rows[*b][col].key);

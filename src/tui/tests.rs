@@ -31,7 +31,12 @@ fn entry(account: &str, score: u32, signals: &[SignalType]) -> QueueEntry {
     let cfg = Config::default();
     let fired: Vec<Fired> = signals
         .iter()
-        .map(|s| Fired { signal: *s, base: s.base(&cfg), evidence: format!("{} evidence", s.as_str()), numbers: Default::default() })
+        .map(|s| Fired {
+            signal: *s,
+            base: s.base(&cfg),
+            evidence: format!("{} evidence", s.as_str()),
+            numbers: Default::default(),
+        })
         .collect();
     let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
     QueueEntry {
@@ -53,13 +58,29 @@ fn entry(account: &str, score: u32, signals: &[SignalType]) -> QueueEntry {
 
 fn synthetic(run_id: i64) -> Snapshot {
     let queue = vec![
-        entry("acme.com", 95, &[SignalType::BillingIntent, SignalType::PricingIntent, SignalType::UsageSpike]),
-        entry("zeta.io", 75, &[SignalType::BillingIntent, SignalType::TeamGrowth]),
+        entry(
+            "acme.com",
+            95,
+            &[
+                SignalType::BillingIntent,
+                SignalType::PricingIntent,
+                SignalType::UsageSpike,
+            ],
+        ),
+        entry(
+            "zeta.io",
+            75,
+            &[SignalType::BillingIntent, SignalType::TeamGrowth],
+        ),
         entry("beta.io", 45, &[SignalType::BillingIntent]),
         entry("delta.dev", 35, &[SignalType::PricingIntent]),
     ];
     Snapshot {
-        run: Some(RunInfo { id: run_id, as_of: T, started_at: T }),
+        run: Some(RunInfo {
+            id: run_id,
+            as_of: T,
+            started_at: T,
+        }),
         source: "local workspace".into(),
         queue,
         ..Default::default()
@@ -67,7 +88,13 @@ fn synthetic(run_id: i64) -> Snapshot {
 }
 
 fn app_with(snap: Snapshot) -> App {
-    let mut app = App::new(Config::default(), PathBuf::from("config.toml"), PathBuf::from("data"), Theme { color: false }, T);
+    let mut app = App::new(
+        Config::default(),
+        PathBuf::from("config.toml"),
+        PathBuf::from("data"),
+        Theme { color: false },
+        T,
+    );
     app.size = (120, 40);
     let _ = app.start();
     app.update(Action::Loaded(Box::new(snap)));
@@ -75,7 +102,11 @@ fn app_with(snap: Snapshot) -> App {
 }
 
 fn accounts(app: &App, pane: usize) -> Vec<String> {
-    app.grids[pane].view.iter().map(|&i| app.tables[pane].rows[i][0].text.clone()).collect()
+    app.grids[pane]
+        .view
+        .iter()
+        .map(|&i| app.tables[pane].rows[i][0].text.clone())
+        .collect()
 }
 
 #[test]
@@ -90,25 +121,43 @@ fn panes_switch_with_digits_tab_and_backtab() {
     assert_eq!(app.pane, 0);
     app.update(code(KeyCode::BackTab));
     assert_eq!(app.pane, 3);
-    app.update(Action::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::SHIFT)));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Tab,
+        KeyModifiers::SHIFT,
+    )));
     assert_eq!(app.pane, 2);
 }
 
 #[test]
 fn sort_cycles_columns_and_reverses() {
     let mut app = app_with(synthetic(1));
-    assert_eq!(accounts(&app, 0), ["acme.com", "zeta.io", "beta.io", "delta.dev"]);
+    assert_eq!(
+        accounts(&app, 0),
+        ["acme.com", "zeta.io", "beta.io", "delta.dev"]
+    );
     app.update(key('s'));
     assert_eq!(app.grids[0].sort, Some((0, false)));
-    assert_eq!(accounts(&app, 0), ["acme.com", "beta.io", "delta.dev", "zeta.io"]);
+    assert_eq!(
+        accounts(&app, 0),
+        ["acme.com", "beta.io", "delta.dev", "zeta.io"]
+    );
     app.update(key('S'));
-    assert_eq!(accounts(&app, 0), ["zeta.io", "delta.dev", "beta.io", "acme.com"]);
+    assert_eq!(
+        accounts(&app, 0),
+        ["zeta.io", "delta.dev", "beta.io", "acme.com"]
+    );
     app.update(key('s'));
     app.update(key('s'));
     assert_eq!(app.grids[0].sort, Some((2, false)), "score column");
-    assert_eq!(accounts(&app, 0), ["acme.com", "zeta.io", "beta.io", "delta.dev"]);
+    assert_eq!(
+        accounts(&app, 0),
+        ["acme.com", "zeta.io", "beta.io", "delta.dev"]
+    );
     app.update(key('S'));
-    assert_eq!(accounts(&app, 0), ["delta.dev", "beta.io", "zeta.io", "acme.com"]);
+    assert_eq!(
+        accounts(&app, 0),
+        ["delta.dev", "beta.io", "zeta.io", "acme.com"]
+    );
 }
 
 #[test]
@@ -134,7 +183,11 @@ fn filter_narrows_as_typed_and_esc_clears() {
     app.update(key('i'));
     app.update(key('l'));
     app.update(key('l'));
-    assert_eq!(accounts(&app, 0), ["acme.com", "zeta.io", "beta.io"], "evidence text is searched too");
+    assert_eq!(
+        accounts(&app, 0),
+        ["acme.com", "zeta.io", "beta.io"],
+        "evidence text is searched too"
+    );
     app.update(code(KeyCode::Backspace));
     app.update(code(KeyCode::Esc));
     assert_eq!(app.grids[0].filter, "");
@@ -147,7 +200,9 @@ fn a_result_arriving_on_another_pane_swaps_data_and_keeps_the_pane() {
     app.update(key('/'));
     app.update(key('z'));
     app.update(code(KeyCode::Enter));
-    let Some(Effect::Run(_)) = app.update(key('r')) else { panic!("r starts a run") };
+    let Some(Effect::Run(_)) = app.update(key('r')) else {
+        panic!("r starts a run")
+    };
     assert!(app.job.is_some());
     app.update(key('4'));
     app.update(key('?'));
@@ -155,22 +210,41 @@ fn a_result_arriving_on_another_pane_swaps_data_and_keeps_the_pane() {
     app.update(code(KeyCode::Esc));
     app.update(Action::JobStage("detect".into()));
     app.update(Action::JobProgress(5, 10));
-    assert_eq!(app.job.as_ref().map(|j| (j.stage.as_str(), j.done, j.total)), Some(("detect", 5, 10)));
+    assert_eq!(
+        app.job
+            .as_ref()
+            .map(|j| (j.stage.as_str(), j.done, j.total)),
+        Some(("detect", 5, 10))
+    );
     let mut next = synthetic(2);
-    next.queue.push(entry("zulu.ai", 80, &[SignalType::BillingIntent, SignalType::LimitApproaching]));
+    next.queue.push(entry(
+        "zulu.ai",
+        80,
+        &[SignalType::BillingIntent, SignalType::LimitApproaching],
+    ));
     app.update(Action::RunFinished(Box::new(next)));
     assert_eq!(app.pane, 3);
     assert!(app.job.is_none());
     assert_eq!(app.snapshot.run.map(|r| r.id), Some(2));
-    assert_eq!(app.previous.as_ref().and_then(|p| p.run).map(|r| r.id), Some(1));
-    assert_eq!(accounts(&app, 0), ["zeta.io", "zulu.ai"], "the filter applies to the new rows");
+    assert_eq!(
+        app.previous.as_ref().and_then(|p| p.run).map(|r| r.id),
+        Some(1)
+    );
+    assert_eq!(
+        accounts(&app, 0),
+        ["zeta.io", "zulu.ai"],
+        "the filter applies to the new rows"
+    );
 }
 
 #[test]
 fn a_failed_run_keeps_the_data_and_says_why() {
     let mut app = app_with(synthetic(1));
     assert!(matches!(app.update(key('r')), Some(Effect::Run(_))));
-    assert!(app.update(key('r')).is_none(), "no second run while one is in flight");
+    assert!(
+        app.update(key('r')).is_none(),
+        "no second run while one is in flight"
+    );
     let cancel = app.job.as_ref().map(|j| j.cancel.clone()).unwrap();
     app.update(key('c'));
     assert!(cancel.is_set());
@@ -179,20 +253,46 @@ fn a_failed_run_keeps_the_data_and_says_why() {
     let n = app.notice.clone().unwrap();
     assert!(n.error && n.text.contains("cancelled"), "{n:?}");
     assert_eq!(app.snapshot.queue.len(), 4);
-    assert!(matches!(app.update(key('r')), Some(Effect::Run(_))), "a new run can start");
+    assert!(
+        matches!(app.update(key('r')), Some(Effect::Run(_))),
+        "a new run can start"
+    );
+}
+
+#[test]
+fn the_crm_column_tells_routed_from_synced() {
+    let mut snap = synthetic(1);
+    snap.queue[1].crm = Some("Attio deal rec_1".into());
+    let app = app_with(snap);
+    let crm: Vec<&str> = app.tables[0]
+        .rows
+        .iter()
+        .map(|r| r[8].text.as_str())
+        .collect();
+    assert_eq!(crm, ["routed", "synced", "", ""]);
 }
 
 #[test]
 fn enter_opens_the_selected_accounts_detail() {
     let mut app = app_with(synthetic(1));
     app.update(key('j'));
-    let Some(Effect::LoadDetail { key: k, entry, as_of }) = app.update(code(KeyCode::Enter)) else { panic!() };
+    let Some(Effect::LoadDetail {
+        key: k,
+        entry,
+        as_of,
+    }) = app.update(code(KeyCode::Enter))
+    else {
+        panic!()
+    };
     assert_eq!(k, "zeta.io");
     assert_eq!(entry.map(|e| e.score.score), Some(75));
     assert_eq!(as_of, T);
     assert_eq!(app.overlay, Overlay::Detail);
     app.update(Action::DetailFailed("gone".into()));
-    assert_eq!(app.detail.as_ref().and_then(|d| d.error.clone()).as_deref(), Some("gone"));
+    assert_eq!(
+        app.detail.as_ref().and_then(|d| d.error.clone()).as_deref(),
+        Some("gone")
+    );
     app.update(code(KeyCode::Esc));
     assert_eq!(app.overlay, Overlay::None);
     assert!(app.detail.is_none());
@@ -208,18 +308,38 @@ fn copy_and_export_act_on_the_current_table() {
     app.update(key('e'));
     app.update(key('t'));
     app.update(code(KeyCode::Enter));
-    let Some(Effect::Export { path, text }) = app.update(key('e')) else { panic!("e exports") };
-    assert!(path.starts_with("data/exports") && path.extension().is_some_and(|e| e == "csv"), "{path:?}");
+    let Some(Effect::Export { path, text }) = app.update(key('e')) else {
+        panic!("e exports")
+    };
+    assert!(
+        path.starts_with("data/exports") && path.extension().is_some_and(|e| e == "csv"),
+        "{path:?}"
+    );
     let lines: Vec<&str> = text.lines().collect();
-    assert!(lines[0].starts_with("account,tier,score,signals,top evidence"), "{}", lines[0]);
-    assert_eq!(lines.len(), 2, "header and the one row the filter leaves: {text}");
+    assert!(
+        lines[0].starts_with("account,tier,score,signals,top evidence"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines.len(),
+        2,
+        "header and the one row the filter leaves: {text}"
+    );
     assert!(lines[1].starts_with("zeta.io,hot,75"), "{}", lines[1]);
 }
 
 #[test]
 fn mouse_wheel_scrolls_and_clicks_select_then_open() {
     let mut app = app_with(synthetic(1));
-    let m = |kind, column, row| Action::Mouse(MouseEvent { kind, column, row, modifiers: KeyModifiers::NONE });
+    let m = |kind, column, row| {
+        Action::Mouse(MouseEvent {
+            kind,
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
     app.update(m(MouseEventKind::ScrollDown, 10, 10));
     assert_eq!(app.grids[0].selected, 3);
     app.update(m(MouseEventKind::ScrollUp, 10, 10));
@@ -227,7 +347,10 @@ fn mouse_wheel_scrolls_and_clicks_select_then_open() {
     // Rows start below the tab line, the border and the header.
     app.update(m(MouseEventKind::Down(MouseButton::Left), 10, 4));
     assert_eq!(app.grids[0].selected, 1);
-    assert!(matches!(app.update(m(MouseEventKind::Down(MouseButton::Left), 10, 4)), Some(Effect::LoadDetail { .. })));
+    assert!(matches!(
+        app.update(m(MouseEventKind::Down(MouseButton::Left), 10, 4)),
+        Some(Effect::LoadDetail { .. })
+    ));
     app.update(code(KeyCode::Esc));
     let tab = (0..120).find(|&x| super::ui::tab_at(x) == Some(2)).unwrap();
     app.update(m(MouseEventKind::Down(MouseButton::Left), tab, 0));
@@ -240,7 +363,14 @@ fn tuning_validates_as_typed_and_saves_the_file_text() {
     assert!(matches!(app.update(key('t')), Some(Effect::OpenTuning)));
     app.update(Action::TuningOpened(TEMPLATE.to_string()));
     assert_eq!(app.overlay, Overlay::Tuning);
-    let pos = app.tuning.as_ref().unwrap().fields.iter().position(|f| f.key == "route_threshold").unwrap();
+    let pos = app
+        .tuning
+        .as_ref()
+        .unwrap()
+        .fields
+        .iter()
+        .position(|f| f.key == "route_threshold")
+        .unwrap();
     for _ in 0..pos {
         app.update(key('j'));
     }
@@ -248,7 +378,10 @@ fn tuning_validates_as_typed_and_saves_the_file_text() {
     app.update(code(KeyCode::Backspace));
     app.update(code(KeyCode::Backspace));
     app.update(key('x'));
-    assert!(app.tuning.as_ref().unwrap().error.is_some(), "x is not a number");
+    assert!(
+        app.tuning.as_ref().unwrap().error.is_some(),
+        "x is not a number"
+    );
     app.update(code(KeyCode::Backspace));
     app.update(key('5'));
     app.update(key('0'));
@@ -257,9 +390,14 @@ fn tuning_validates_as_typed_and_saves_the_file_text() {
     assert!(!app.quit, "q is typed into the value while editing");
     app.update(code(KeyCode::Backspace));
     app.update(code(KeyCode::Enter));
-    let Some(Effect::SaveConfig { text }) = app.update(key('w')) else { panic!("w saves") };
+    let Some(Effect::SaveConfig { text }) = app.update(key('w')) else {
+        panic!("w saves")
+    };
     assert!(text.contains("route_threshold = 50\n"), "{text}");
-    assert!(text.contains("# Score at or above which an account becomes a CRM candidate."), "comments kept");
+    assert!(
+        text.contains("# Score at or above which an account becomes a CRM candidate."),
+        "comments kept"
+    );
     let cfg = Config::parse(&text, "t").unwrap();
     app.update(Action::ConfigSaved(Box::new(cfg)));
     assert_eq!(app.config.route_threshold, 50);
@@ -297,10 +435,19 @@ fn ctrl_c_quits_from_anywhere_and_cancels_work() {
 #[test]
 fn configured_keys_replace_the_defaults() {
     let cfg = Config::parse("[keys]\nquit = [\"x\"]\nrerun = [\"f5\"]\n", "t").unwrap();
-    let mut app = App::new(cfg, PathBuf::from("c"), PathBuf::from("d"), Theme { color: false }, T);
+    let mut app = App::new(
+        cfg,
+        PathBuf::from("c"),
+        PathBuf::from("d"),
+        Theme { color: false },
+        T,
+    );
     app.update(Action::Loaded(Box::new(synthetic(1))));
     assert!(app.update(key('q')).is_none());
-    assert!(matches!(app.update(code(KeyCode::F(5))), Some(Effect::Run(_))));
+    assert!(matches!(
+        app.update(code(KeyCode::F(5))),
+        Some(Effect::Run(_))
+    ));
     assert!(matches!(app.update(key('x')), Some(Effect::Quit)));
 }
 
@@ -318,17 +465,34 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let paths = Paths { config_file: dir.path().join("config.toml"), data_dir: dir.path().to_path_buf() };
-        let ctx = Context { paths, config: Config::default() };
+        let paths = Paths {
+            config_file: dir.path().join("config.toml"),
+            data_dir: dir.path().to_path_buf(),
+        };
+        let ctx = Context {
+            paths,
+            config: Config::default(),
+        };
         let store = ctx.open_store().unwrap();
-        let opts = beton::demo::DemoOptions { accounts: 60, days: 200, seed: 7, as_of: T, ..Default::default() };
+        let opts = beton::demo::DemoOptions {
+            accounts: 60,
+            days: 200,
+            seed: 7,
+            as_of: T,
+            ..Default::default()
+        };
         beton::demo::create(&store, &ctx.config, &opts, &Silent).unwrap();
         drop(store);
         let snap = data::startup(&ctx, Some(T), &Silent).unwrap();
         let mut ctx2 = ctx.clone();
         ctx2.config.route_threshold = 45;
         let after = data::rerun(&ctx2, Some(T), &Silent).unwrap();
-        Fixture { _dir: dir, ctx, snap, after }
+        Fixture {
+            _dir: dir,
+            ctx,
+            snap,
+            after,
+        }
     })
 }
 
@@ -346,7 +510,8 @@ fn render(app: &App, w: u16, h: u16) -> String {
     let mut out = out;
     for s in [&fixture().snap, &fixture().after] {
         if let Some(r) = s.run {
-            let ts = beton::time::fmt_ts(r.started_at - r.started_at.rem_euclid(beton::time::SECOND));
+            let ts =
+                beton::time::fmt_ts(r.started_at - r.started_at.rem_euclid(beton::time::SECOND));
             out = out.replace(&ts, "[started]");
         }
     }
@@ -355,7 +520,13 @@ fn render(app: &App, w: u16, h: u16) -> String {
 
 fn demo_app() -> App {
     let f = fixture();
-    let mut app = App::new(f.ctx.config.clone(), PathBuf::from("config.toml"), PathBuf::from("data"), Theme { color: false }, T);
+    let mut app = App::new(
+        f.ctx.config.clone(),
+        PathBuf::from("config.toml"),
+        PathBuf::from("data"),
+        Theme { color: false },
+        T,
+    );
     app.update(Action::Loaded(Box::new(f.snap.clone())));
     app.notice = None;
     if let Some(r) = f.snap.run {
@@ -374,8 +545,14 @@ fn snapshot_both(name: &str, app: &mut App) {
 #[test]
 fn render_panes() {
     let mut app = demo_app();
-    for (i, name) in ["hot_queue", "health", "sources", "backtest"].iter().enumerate() {
-        app.update(Action::Key(KeyEvent::new(KeyCode::Char(char::from(b'1' + i as u8)), KeyModifiers::NONE)));
+    for (i, name) in ["hot_queue", "health", "sources", "backtest"]
+        .iter()
+        .enumerate()
+    {
+        app.update(Action::Key(KeyEvent::new(
+            KeyCode::Char(char::from(b'1' + i as u8)),
+            KeyModifiers::NONE,
+        )));
         snapshot_both(name, &mut app);
     }
 }
@@ -396,7 +573,14 @@ fn render_detail_help_and_tuning() {
     let mut app = demo_app();
     let entry = f.snap.queue.first().cloned().unwrap();
     let key_ = entry.score.account.clone();
-    let Some(Effect::LoadDetail { key: k, entry: e, as_of }) = app.update(code(KeyCode::Enter)) else { panic!() };
+    let Some(Effect::LoadDetail {
+        key: k,
+        entry: e,
+        as_of,
+    }) = app.update(code(KeyCode::Enter))
+    else {
+        panic!()
+    };
     assert_eq!(k, key_);
     let d = data::detail(&f.ctx, &k, e, as_of).unwrap();
     assert_eq!(d.daily.len(), 30);
@@ -423,10 +607,22 @@ fn render_small_terminal_message_and_no_color() {
     assert!(text.contains("70×20") && text.contains("80×24"), "{text}");
     let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
     term.draw(|f| super::ui::render(f, &app)).unwrap();
-    let colored = term.backend().buffer().content.iter().any(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset);
+    let colored = term
+        .backend()
+        .buffer()
+        .content
+        .iter()
+        .any(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset);
     assert!(!colored, "NO_COLOR: no cell has a colour");
     let mut app = demo_app();
     app.theme = Theme { color: true };
     term.draw(|f| super::ui::render(f, &app)).unwrap();
-    assert!(term.backend().buffer().content.iter().any(|c| c.fg == ratatui::style::Color::Red), "hot rows are red");
+    assert!(
+        term.backend()
+            .buffer()
+            .content
+            .iter()
+            .any(|c| c.fg == ratatui::style::Color::Red),
+        "hot rows are red"
+    );
 }

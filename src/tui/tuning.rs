@@ -42,7 +42,9 @@ const SECTIONS: [&str; 2] = ["tiers", "score"];
 impl Tuning {
     /// Opens the file's text; fails when it does not parse as TOML or as settings.
     pub fn open(text: &str) -> Result<Self, String> {
-        let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
+        let doc: toml_edit::DocumentMut = text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| e.to_string())?;
         let cfg = Config::parse(text, "config file").map_err(|e| e.to_string())?;
         let fields = fields_of(&cfg)?;
         Ok(Self {
@@ -69,7 +71,10 @@ impl Tuning {
         if self.editing.is_some() || self.fields.is_empty() {
             return;
         }
-        self.selected = self.selected.saturating_add_signed(delta).min(self.fields.len() - 1);
+        self.selected = self
+            .selected
+            .saturating_add_signed(delta)
+            .min(self.fields.len() - 1);
         let page = page.max(1);
         if self.selected < self.offset {
             self.offset = self.selected;
@@ -114,7 +119,8 @@ impl Tuning {
         let (Some(buf), Some(f)) = (&self.editing, self.fields.get(self.selected)) else {
             return Err("nothing is being edited".into());
         };
-        let (_, value) = parse_override(&format!("{}={}", f.key, buf)).map_err(|e| e.to_string())?;
+        let (_, value) =
+            parse_override(&format!("{}={}", f.key, buf)).map_err(|e| e.to_string())?;
         let mut doc = self.doc.clone();
         set_or_insert(&mut doc, &f.key, value)?;
         let cfg = Config::parse(&doc.to_string(), &f.key).map_err(|e| e.to_string())?;
@@ -132,7 +138,10 @@ impl Tuning {
                     self.fields = fields
                         .into_iter()
                         .map(|mut f| {
-                            f.changed = self.original.iter().any(|o| o.key == f.key && o.value != f.value);
+                            f.changed = self
+                                .original
+                                .iter()
+                                .any(|o| o.key == f.key && o.value != f.value);
                             f
                         })
                         .collect();
@@ -164,11 +173,17 @@ impl Tuning {
 /// The editable settings of `cfg`, as TOML values.
 fn fields_of(cfg: &Config) -> Result<Vec<Field>, String> {
     let text = toml::to_string(cfg).map_err(|e| e.to_string())?;
-    let doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| e.to_string())?;
+    let doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.to_string())?;
     let mut out = Vec::new();
     let mut push = |key: String, item: &toml_edit::Item| {
         if let Some(v) = item.as_value() {
-            out.push(Field { key, value: v.to_string().trim().to_string(), changed: false });
+            out.push(Field {
+                key,
+                value: v.to_string().trim().to_string(),
+                changed: false,
+            });
         }
     };
     for k in TOP {
@@ -184,7 +199,11 @@ fn fields_of(cfg: &Config) -> Result<Vec<Field>, String> {
         }
     }
     for name in beton::config::SIGNAL_NAMES {
-        if let Some(t) = doc.get("signals").and_then(|s| s.get(name)).and_then(|i| i.as_table()) {
+        if let Some(t) = doc
+            .get("signals")
+            .and_then(|s| s.get(name))
+            .and_then(|i| i.as_table())
+        {
             for (k, item) in t.iter() {
                 push(format!("signals.{name}.{k}"), item);
             }
@@ -194,7 +213,11 @@ fn fields_of(cfg: &Config) -> Result<Vec<Field>, String> {
 }
 
 /// Sets a dotted key, adding it (and its tables) when the file does not have it yet.
-pub fn set_or_insert(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_edit::Value) -> Result<(), String> {
+pub fn set_or_insert(
+    doc: &mut toml_edit::DocumentMut,
+    key: &str,
+    value: toml_edit::Value,
+) -> Result<(), String> {
     if set_path(doc, key, value.clone()).is_ok() {
         return Ok(());
     }
@@ -202,15 +225,21 @@ pub fn set_or_insert(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_ed
     let (last, parents) = parts.split_last().ok_or("empty key")?;
     let mut item = doc.as_item_mut();
     for p in parents {
-        let table = item.as_table_like_mut().ok_or_else(|| format!("`{key}`: `{p}` is not under a table"))?;
+        let table = item
+            .as_table_like_mut()
+            .ok_or_else(|| format!("`{key}`: `{p}` is not under a table"))?;
         if table.get(p).is_none() {
             let mut t = toml_edit::Table::new();
             t.set_implicit(true);
             table.insert(p, toml_edit::Item::Table(t));
         }
-        item = table.get_mut(p).ok_or_else(|| format!("`{key}`: cannot add `{p}`"))?;
+        item = table
+            .get_mut(p)
+            .ok_or_else(|| format!("`{key}`: cannot add `{p}`"))?;
     }
-    let table = item.as_table_like_mut().ok_or_else(|| format!("`{key}` is not under a table in the file"))?;
+    let table = item
+        .as_table_like_mut()
+        .ok_or_else(|| format!("`{key}` is not under a table in the file"))?;
     table.insert(last, toml_edit::Item::Value(value));
     Ok(())
 }
@@ -218,35 +247,76 @@ pub fn set_or_insert(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_ed
 pub fn render(f: &mut Frame, area: Rect, t: &Tuning, theme: &Theme, path: &str) {
     let [list, edit] = Layout::vertical([Constraint::Min(3), Constraint::Length(4)]).areas(area);
     let page = usize::from(list.height.saturating_sub(3));
-    let rows = t.fields.iter().enumerate().skip(t.offset).take(page).map(|(i, fld)| {
-        let style = if i == t.selected { theme.selected() } else { ratatui::style::Style::new() };
-        let value = match (&t.editing, i == t.selected) {
-            (Some(buf), true) => format!("{buf}▏"),
-            _ => fld.value.clone(),
-        };
-        Row::new(vec![fld.key.clone(), value, if fld.changed { "changed".into() } else { String::new() }])
+    let rows = t
+        .fields
+        .iter()
+        .enumerate()
+        .skip(t.offset)
+        .take(page)
+        .map(|(i, fld)| {
+            let style = if i == t.selected {
+                theme.selected()
+            } else {
+                ratatui::style::Style::new()
+            };
+            let value = match (&t.editing, i == t.selected) {
+                (Some(buf), true) => format!("{buf}▏"),
+                _ => fld.value.clone(),
+            };
+            Row::new(vec![
+                fld.key.clone(),
+                value,
+                if fld.changed {
+                    "changed".into()
+                } else {
+                    String::new()
+                },
+            ])
             .style(style)
-    });
-    let title = format!(" Tune: {path}{} ", if t.dirty() { " (unsaved)" } else { "" });
-    let table = Table::new(rows, [Constraint::Length(44), Constraint::Fill(1), Constraint::Length(8)])
-        .header(Row::new(vec!["setting", "value", ""]).style(theme.header()))
-        .block(Block::default().borders(Borders::ALL).title(Span::styled(title, theme.title())));
+        });
+    let title = format!(
+        " Tune: {path}{} ",
+        if t.dirty() { " (unsaved)" } else { "" }
+    );
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(44),
+            Constraint::Fill(1),
+            Constraint::Length(8),
+        ],
+    )
+    .header(Row::new(vec!["setting", "value", ""]).style(theme.header()))
+    .block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(title, theme.title())),
+    );
     f.render_widget(table, list);
     let mut lines = vec![];
     match (&t.editing, &t.error) {
         (Some(_), Some(e)) => lines.push(Line::from(Span::styled(format!("✗ {e}"), theme.error()))),
-        (Some(_), None) => lines.push(Line::from(Span::styled("✓ valid: Enter keeps it, Esc drops it", theme.good()))),
+        (Some(_), None) => lines.push(Line::from(Span::styled(
+            "✓ valid: Enter keeps it, Esc drops it",
+            theme.good(),
+        ))),
         (None, Some(e)) => lines.push(Line::from(Span::styled(format!("✗ {e}"), theme.error()))),
-        (None, None) if t.confirm_discard => {
-            lines.push(Line::from(Span::styled("unsaved changes: w saves, Esc again discards them", theme.error())))
-        }
-        (None, None) => lines.push(Line::from("Enter edits the selected value; values are TOML (4, 0.6, true, [\"/pricing\"]).")),
+        (None, None) if t.confirm_discard => lines.push(Line::from(Span::styled(
+            "unsaved changes: w saves, Esc again discards them",
+            theme.error(),
+        ))),
+        (None, None) => lines.push(Line::from(
+            "Enter edits the selected value; values are TOML (4, 0.6, true, [\"/pricing\"]).",
+        )),
     }
     lines.push(Line::from(Span::styled(
         "↑↓ select · Enter edit/keep · Esc cancel/close · w save (keeps comments) · then r re-runs",
         theme.dim(),
     )));
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::TOP)), edit);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::default().borders(Borders::TOP)),
+        edit,
+    );
 }
 
 #[cfg(test)]
@@ -257,14 +327,24 @@ mod tests {
     fn edits_keep_comments_and_reject_bad_values() {
         let text = "# mine\nroute_threshold = 60 # routing\n";
         let mut t = Tuning::open(text).unwrap();
-        t.selected = t.fields.iter().position(|f| f.key == "route_threshold").unwrap();
+        t.selected = t
+            .fields
+            .iter()
+            .position(|f| f.key == "route_threshold")
+            .unwrap();
         t.begin();
         t.backspace();
         t.backspace();
         for c in "500".chars() {
             t.type_char(c);
         }
-        assert!(t.error.as_deref().is_some_and(|e| e.contains("at most 100")), "{:?}", t.error);
+        assert!(
+            t.error
+                .as_deref()
+                .is_some_and(|e| e.contains("at most 100")),
+            "{:?}",
+            t.error
+        );
         assert!(!t.commit());
         t.begin();
         t.backspace();
@@ -272,16 +352,27 @@ mod tests {
         assert_eq!(t.error, None);
         assert!(t.commit());
         let out = t.text();
-        assert!(out.contains("# mine") && out.contains("route_threshold = 65 # routing"), "{out}");
+        assert!(
+            out.contains("# mine") && out.contains("route_threshold = 65 # routing"),
+            "{out}"
+        );
         assert!(t.dirty());
 
-        let k = t.fields.iter().position(|f| f.key == "signals.pricing_intent.min_count").unwrap();
+        let k = t
+            .fields
+            .iter()
+            .position(|f| f.key == "signals.pricing_intent.min_count")
+            .unwrap();
         t.selected = k;
         t.begin();
         t.backspace();
         t.type_char('4');
         assert!(t.commit(), "{:?}", t.error);
         assert_eq!(t.config().unwrap().signals.pricing_intent.min_count, 4);
-        assert!(t.text().contains("[signals.pricing_intent]"), "{}", t.text());
+        assert!(
+            t.text().contains("[signals.pricing_intent]"),
+            "{}",
+            t.text()
+        );
     }
 }

@@ -22,18 +22,29 @@ pub struct Areas {
 }
 
 pub fn areas(area: Rect) -> Areas {
-    let [tabs, body, status] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(2)]).areas(area);
+    let [tabs, body, status] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(2),
+    ])
+    .areas(area);
     // Tables want the width: the picture goes beside them only on very wide terminals.
     let (table, side) = if body.width >= 160 {
-        let [t, s] = Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)]).areas(body);
+        let [t, s] = Layout::horizontal([Constraint::Percentage(65), Constraint::Percentage(35)])
+            .areas(body);
         (t, s)
     } else {
         let side = if body.height >= 30 { 12 } else { 8 };
         let [t, s] = Layout::vertical([Constraint::Min(6), Constraint::Length(side)]).areas(body);
         (t, s)
     };
-    Areas { tabs, body, table, side, status }
+    Areas {
+        tabs,
+        body,
+        table,
+        side,
+        status,
+    }
 }
 
 const TAB_START: u16 = 8;
@@ -62,7 +73,12 @@ pub fn render(f: &mut Frame, app: &App) {
             "The terminal is {}×{}; Beton needs at least {}×{}.\nMake the window larger, or press q to quit.",
             area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
         );
-        f.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }).alignment(Alignment::Center), area);
+        f.render_widget(
+            Paragraph::new(msg)
+                .wrap(Wrap { trim: true })
+                .alignment(Alignment::Center),
+            area,
+        );
         return;
     }
     let a = areas(area);
@@ -70,7 +86,13 @@ pub fn render(f: &mut Frame, app: &App) {
     match app.overlay {
         Overlay::Detail => super::detail::render(f, a.body, app),
         Overlay::Tuning => match &app.tuning {
-            Some(t) => super::tuning::render(f, a.body, t, &app.theme, &app.config_path.display().to_string()),
+            Some(t) => super::tuning::render(
+                f,
+                a.body,
+                t,
+                &app.theme,
+                &app.config_path.display().to_string(),
+            ),
             None => super::panes::render(f, a, app),
         },
         Overlay::None | Overlay::Help => super::panes::render(f, a, app),
@@ -85,11 +107,12 @@ fn tabs(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let mut spans = vec![Span::styled(" Beton ", t.title()), Span::raw(" ")];
     for i in 0..PANES.len() {
-        let style = if i == app.pane && app.overlay != Overlay::Detail && app.overlay != Overlay::Tuning {
-            t.tab_active()
-        } else {
-            ratatui::style::Style::new()
-        };
+        let style =
+            if i == app.pane && app.overlay != Overlay::Detail && app.overlay != Overlay::Tuning {
+                t.tab_active()
+            } else {
+                ratatui::style::Style::new()
+            };
         spans.push(Span::styled(tab_label(i), style));
         spans.push(Span::raw("│"));
     }
@@ -115,7 +138,8 @@ pub fn age(now: i64, then: i64) -> String {
 
 fn status(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
-    let [top, bottom] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
     let snap = &app.snapshot;
     let mut spans = Vec::new();
     if snap.demo {
@@ -126,7 +150,12 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
     match snap.run {
         Some(r) => {
             let at = if area.width >= 110 {
-                format!(" at {}", beton::time::fmt_ts(r.started_at - r.started_at.rem_euclid(beton::time::SECOND)))
+                format!(
+                    " at {}",
+                    beton::time::fmt_ts(
+                        r.started_at - r.started_at.rem_euclid(beton::time::SECOND)
+                    )
+                )
             } else {
                 String::new()
             };
@@ -144,33 +173,64 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
     let g = &app.grids[app.pane];
     if !g.filter.is_empty() || app.filtering {
         spans.push(Span::styled(
-            format!(" · filter /{}{}", g.filter, if app.filtering { "▏" } else { "" }),
+            format!(
+                " · filter /{}{}",
+                g.filter,
+                if app.filtering { "▏" } else { "" }
+            ),
             t.title(),
         ));
     }
     if let Some((col, rev)) = g.sort
         && let Some(c) = app.tables[app.pane].columns.get(col)
     {
-        spans.push(Span::raw(format!(" · sort {}{}", c.name, if rev { " ↑" } else { " ↓" })));
+        spans.push(Span::raw(format!(
+            " · sort {}{}",
+            c.name,
+            if rev { " ↑" } else { " ↓" }
+        )));
     }
     f.render_widget(Paragraph::new(Line::from(spans)), top);
 
     if let Some(j) = &app.job {
-        let ratio = if j.total > 0 { (j.done as f64 / j.total as f64).clamp(0.0, 1.0) } else { 0.0 };
+        let ratio = if j.total > 0 {
+            (j.done as f64 / j.total as f64).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let what = match j.kind {
             super::app::JobKind::Startup => "loading",
             super::app::JobKind::Rerun => "re-running",
         };
         let label = if j.total > 0 {
-            format!("{what}: {} {}/{} · {} cancels", j.stage, j.done, j.total, app.keymap.hint(Command::Cancel))
+            format!(
+                "{what}: {} {}/{} · {} cancels",
+                j.stage,
+                j.done,
+                j.total,
+                app.keymap.hint(Command::Cancel)
+            )
         } else {
-            format!("{what}: {} · {} cancels", j.stage, app.keymap.hint(Command::Cancel))
+            format!(
+                "{what}: {} · {} cancels",
+                j.stage,
+                app.keymap.hint(Command::Cancel)
+            )
         };
-        f.render_widget(Gauge::default().ratio(ratio).label(label).gauge_style(t.bar()), bottom);
+        f.render_widget(
+            Gauge::default()
+                .ratio(ratio)
+                .label(label)
+                .gauge_style(t.bar()),
+            bottom,
+        );
         return;
     }
     let line = match &app.notice {
-        Some(n) => Line::from(Span::styled(n.text.clone(), if n.error { t.error() } else { t.good() })),
+        Some(n) => Line::from(Span::styled(
+            n.text.clone(),
+            if n.error { t.error() } else { t.good() },
+        )),
         None => Line::from(Span::styled(
             format!(
                 "{} detail  {} filter  {} sort  {} export  {} copy  {} tune  {} re-run  {} quit",

@@ -21,7 +21,11 @@ pub struct ChannelProgress {
 
 impl ChannelProgress {
     pub fn new(tx: UnboundedSender<Action>, cancel: Arc<CancelFlag>) -> Self {
-        Self { tx, cancel, last: AtomicU64::new(u64::MAX) }
+        Self {
+            tx,
+            cancel,
+            last: AtomicU64::new(u64::MAX),
+        }
     }
 }
 
@@ -32,7 +36,11 @@ impl Progress for ChannelProgress {
     }
 
     fn advance(&self, done: u64, total: u64) {
-        let step = if total > 0 { done.saturating_mul(200) / total } else { done };
+        let step = if total > 0 {
+            done.saturating_mul(200) / total
+        } else {
+            done
+        };
         if self.last.swap(step, Ordering::Relaxed) != step {
             let _ = self.tx.send(Action::JobProgress(done, total));
         }
@@ -47,7 +55,12 @@ fn message(e: &beton::Error) -> String {
     e.to_string().lines().next().unwrap_or_default().to_string()
 }
 
-pub fn startup(ctx: Context, as_of: Option<i64>, tx: UnboundedSender<Action>, cancel: Arc<CancelFlag>) {
+pub fn startup(
+    ctx: Context,
+    as_of: Option<i64>,
+    tx: UnboundedSender<Action>,
+    cancel: Arc<CancelFlag>,
+) {
     std::thread::spawn(move || {
         let progress = ChannelProgress::new(tx.clone(), cancel);
         let action = match data::startup(&ctx, as_of, &progress) {
@@ -61,13 +74,21 @@ pub fn startup(ctx: Context, as_of: Option<i64>, tx: UnboundedSender<Action>, ca
     });
 }
 
-pub fn rerun(ctx: Context, as_of: Option<i64>, tx: UnboundedSender<Action>, cancel: Arc<CancelFlag>) {
+pub fn rerun(
+    ctx: Context,
+    as_of: Option<i64>,
+    tx: UnboundedSender<Action>,
+    cancel: Arc<CancelFlag>,
+) {
     std::thread::spawn(move || {
         let progress = ChannelProgress::new(tx.clone(), cancel);
         let started = std::time::Instant::now();
         let action = match data::rerun(&ctx, as_of, &progress) {
             Ok(s) => {
-                tracing::info!("re-run finished in {:.2} s", started.elapsed().as_secs_f64());
+                tracing::info!(
+                    "re-run finished in {:.2} s",
+                    started.elapsed().as_secs_f64()
+                );
                 Action::RunFinished(Box::new(s))
             }
             Err(e) => {
@@ -79,7 +100,13 @@ pub fn rerun(ctx: Context, as_of: Option<i64>, tx: UnboundedSender<Action>, canc
     });
 }
 
-pub fn detail(ctx: Context, key: String, entry: Option<QueueEntry>, as_of: i64, tx: UnboundedSender<Action>) {
+pub fn detail(
+    ctx: Context,
+    key: String,
+    entry: Option<QueueEntry>,
+    as_of: i64,
+    tx: UnboundedSender<Action>,
+) {
     std::thread::spawn(move || {
         let action = match data::detail(&ctx, &key, entry, as_of) {
             Ok(d) => Action::DetailLoaded(Box::new(d)),

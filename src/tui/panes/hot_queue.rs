@@ -45,7 +45,12 @@ pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
         .iter()
         .map(|e| {
             let s = &e.score;
-            let top = s.fired.iter().max_by_key(|f| f.base).map(|f| f.evidence.clone()).unwrap_or_default();
+            let top = s
+                .fired
+                .iter()
+                .max_by_key(|f| f.base)
+                .map(|f| f.evidence.clone())
+                .unwrap_or_default();
             let signals: Vec<&str> = s.fired.iter().map(|f| short(f.signal)).collect();
             let crm = match (&e.crm, s.routed) {
                 (Some(_), _) => "synced",
@@ -87,7 +92,9 @@ pub fn side(f: &mut Frame, area: Rect, app: &App) {
         Span::styled(format!("{} cool", count(Tier::Cool)), t.tier(Tier::Cool)),
         Span::raw(format!(" · {routed} routed")),
     ]);
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(" Scores ", t.title()));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(" Scores ", t.title()));
     let inner = block.inner(area);
     f.render_widget(block, area);
     let [top, chart] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(inner);
@@ -98,9 +105,18 @@ pub fn side(f: &mut Frame, area: Rect, app: &App) {
         .enumerate()
         .map(|(i, &n)| {
             let tier = Tier::of(i as u32 * 10, &app.config);
-            Bar::default().value(n).label(Line::from(format!("{}", i * 10))).style(t.tier(tier))
+            Bar::default()
+                .value(n)
+                .label(Line::from(format!("{}", i * 10)))
+                .style(t.tier(tier))
         })
         .collect();
     let width = (chart.width.saturating_sub(10) / 10).clamp(1, 8);
-    f.render_widget(BarChart::default().data(BarGroup::default().bars(&bars)).bar_width(width).bar_gap(1), chart);
+    f.render_widget(
+        BarChart::default()
+            .data(BarGroup::default().bars(&bars))
+            .bar_width(width)
+            .bar_gap(1),
+        chart,
+    );
 }

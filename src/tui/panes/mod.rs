@@ -31,18 +31,29 @@ pub fn tables(snap: &Snapshot, cfg: &Config) -> [TableData; 4] {
 
 pub fn render(f: &mut Frame, a: Areas, app: &App) {
     let empty = match app.pane {
-        0 if app.snapshot.run.is_none() => Some(if app.loaded { "no run yet: r runs detection" } else { "loading…" }),
+        0 if app.snapshot.run.is_none() => Some(if app.loaded {
+            "no run yet: r runs detection"
+        } else {
+            "loading…"
+        }),
         1..=3 if !app.loaded => Some("loading…"),
         _ => None,
     };
     if let Some(msg) = empty {
-        let block = Block::default().borders(Borders::ALL).title(format!(" {} ", PANES[app.pane]));
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .title(format!(" {} ", PANES[app.pane]));
         f.render_widget(Paragraph::new(msg).block(block), a.body);
         return;
     }
     let g = &app.grids[app.pane];
     let t = &app.tables[app.pane];
-    let title = format!(" {} · {} of {} ", PANES[app.pane], g.view.len(), t.rows.len());
+    let title = format!(
+        " {} · {} of {} ",
+        PANES[app.pane],
+        g.view.len(),
+        t.rows.len()
+    );
     match app.pane {
         0 => {
             table(f, a.table, t, g, &app.theme, &title);
@@ -56,7 +67,9 @@ pub fn render(f: &mut Frame, a: Areas, app: &App) {
 
 /// Draws the visible rows of a table (only those: 10,000 rows cost nothing to scroll).
 pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &Theme, title: &str) {
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(title.to_string(), theme.title()));
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title.to_string(), theme.title()));
     let inner_w = area.width.saturating_sub(2);
     let shown = fitting(&data.columns, inner_w, 28);
     let page = usize::from(area.height.saturating_sub(3));
@@ -70,21 +83,31 @@ pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &T
         WCell::from(format!("{name}{mark}"))
     }))
     .style(theme.header());
-    let rows = grid.view.iter().enumerate().skip(grid.offset).take(page).map(|(pos, &i)| {
-        let cells = shown.iter().map(|&c| {
-            let cell = &data.rows[i][c];
-            let style = match cell.tone {
-                Tone::Plain => Style::new(),
-                Tone::Tier(tier) => theme.tier(tier),
-                Tone::Status => theme.status_word(&cell.text),
-                Tone::Bar => theme.bar(),
-                Tone::Dim => theme.dim(),
-            };
-            WCell::from(Span::styled(cell.text.clone(), style))
+    let rows = grid
+        .view
+        .iter()
+        .enumerate()
+        .skip(grid.offset)
+        .take(page)
+        .map(|(pos, &i)| {
+            let cells = shown.iter().map(|&c| {
+                let cell = &data.rows[i][c];
+                let style = match cell.tone {
+                    Tone::Plain => Style::new(),
+                    Tone::Tier(tier) => theme.tier(tier),
+                    Tone::Status => theme.status_word(&cell.text),
+                    Tone::Bar => theme.bar(),
+                    Tone::Dim => theme.dim(),
+                };
+                WCell::from(Span::styled(cell.text.clone(), style))
+            });
+            let row = Row::new(cells);
+            if pos == grid.selected {
+                row.style(theme.selected())
+            } else {
+                row
+            }
         });
-        let row = Row::new(cells);
-        if pos == grid.selected { row.style(theme.selected()) } else { row }
-    });
     let widths: Vec<Constraint> = shown
         .iter()
         .map(|&c| match data.columns[c].width {
@@ -97,11 +120,19 @@ pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &T
 
 /// A bordered block of text lines.
 pub fn text(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>, theme: &Theme) {
-    let block = Block::default().borders(Borders::ALL).title(Span::styled(format!(" {title} "), theme.title()));
-    f.render_widget(Paragraph::new(lines).block(block).wrap(Wrap { trim: false }), area);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {title} "), theme.title()));
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 /// 0.4231 → "42.3 %"; none → "–".
 pub fn pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.1} %", v * 100.0)).unwrap_or_else(|| "–".into())
+    v.map(|v| format!("{:.1} %", v * 100.0))
+        .unwrap_or_else(|| "–".into())
 }
