@@ -9,6 +9,7 @@ use beton::config::Config;
 use beton::progress::CancelFlag;
 
 use super::data::{Detail, QueueEntry, Snapshot};
+use super::figures::Figures;
 
 #[derive(Debug)]
 pub enum Action {
@@ -23,8 +24,10 @@ pub enum Action {
     JobStage(String),
     /// Background work advanced: done of total (0: unknown).
     JobProgress(u64, u64),
-    /// The startup load finished.
+    /// The startup load of the queue finished (the figures follow).
     Loaded(Box<Snapshot>),
+    /// The startup load of the health, sources and backtest figures finished.
+    FiguresLoaded(Box<Figures>),
     /// A re-run finished: the panes swap to it.
     RunFinished(Box<Snapshot>),
     /// Startup or a re-run failed (or was cancelled); the message says why.

@@ -137,7 +137,7 @@ impl App {
 
     /// Rows of the table that fit on screen now.
     pub fn page(&self) -> usize {
-        let a = ui::areas(Rect::new(0, 0, self.size.0, self.size.1));
+        let a = ui::areas(Rect::new(0, 0, self.size.0, self.size.1), self.pane);
         usize::from(a.table.height.saturating_sub(3)).max(1)
     }
 
@@ -156,6 +156,9 @@ impl App {
         }
         if let Some(note) = snap.notes.last() {
             self.say(note.clone(), note.starts_with("step "));
+        }
+        if let Some(e) = snap.figures.errors.first() {
+            self.say(e.clone(), true);
         }
         self.snapshot = snap;
         self.loaded = true;
@@ -189,8 +192,23 @@ impl App {
                 }
             }
             Action::Loaded(snap) => {
-                self.job = None;
                 self.swap(*snap);
+                if let Some(j) = &mut self.job {
+                    j.stage = "figures".into();
+                }
+            }
+            Action::FiguresLoaded(figures) => {
+                self.job = None;
+                if let Some(e) = figures.errors.first() {
+                    self.say(e.clone(), true);
+                }
+                self.snapshot.figures = *figures;
+                self.snapshot.fill_last_seen();
+                let tables = super::panes::tables(&self.snapshot, &self.config);
+                for (i, t) in tables.into_iter().enumerate() {
+                    self.tables[i] = t;
+                    self.grids[i].refresh(&self.tables[i]);
+                }
             }
             Action::RunFinished(snap) => {
                 self.job = None;
@@ -533,7 +551,7 @@ impl App {
 
     fn mouse(&mut self, m: MouseEvent) -> Option<Effect> {
         let page = self.page();
-        let a = ui::areas(Rect::new(0, 0, self.size.0, self.size.1));
+        let a = ui::areas(Rect::new(0, 0, self.size.0, self.size.1), self.pane);
         let scroll = |d: isize, app: &mut Self| match app.overlay {
             Overlay::Detail => {
                 if let Some(v) = &mut app.detail {

@@ -11,7 +11,7 @@ use beton::deals::Outcome;
 use beton::progress::Progress;
 use beton::signals::facts::Facts;
 use beton::signals::{AccountScore, Fired, ScoreParts, SignalType, Tier};
-use beton::store::{Classifier, DealRow, Store};
+use beton::store::{DealRow, Store};
 use beton::time::DAY;
 use beton::{Error, Result};
 
@@ -48,6 +48,28 @@ pub struct Snapshot {
     pub notes: Vec<String>,
 }
 
+impl Snapshot {
+    /// Last seen per queue account, from the health figures.
+    pub fn fill_last_seen(&mut self) {
+        let Some(h) = &self.figures.health else {
+            return;
+        };
+        let seen: HashMap<&str, i64> = h
+            .accounts
+            .iter()
+            .filter_map(|a| {
+                Some((
+                    a.account.as_str(),
+                    beton::time::parse_ts(a.last_seen.as_deref()?)?,
+                ))
+            })
+            .collect();
+        for e in &mut self.queue {
+            e.last_seen = seen.get(e.score.account.as_str()).copied();
+        }
+    }
+}
+
 /// One account in full, for the detail view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detail {
@@ -75,6 +97,7 @@ pub fn startup(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Re
         ));
     }
     let store = ctx.open_store()?;
+    tracing::debug!(target: "beton::tui::timing", "workspace open");
     let mut fresh = None;
     if store.latest_run("daily")?.is_none() {
         drop(store);
@@ -85,9 +108,18 @@ pub fn startup(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Re
         Some(r) => from_scores(&store, &ctx.config, r.report.run_id, r.scores)?,
         None => from_store(&store, &ctx.config)?,
     };
-    snap.figures = super::figures::load(&store, &ctx.config, snap.run.map(|r| r.as_of), progress);
     snap.notes.splice(0..0, notes);
     Ok(snap)
+}
+
+/// The figures at the latest run's T (a first backtest is run and saved when there is none).
+pub fn figures(
+    ctx: &Context,
+    t: Option<i64>,
+    progress: &dyn Progress,
+) -> Result<super::figures::Figures> {
+    let store = ctx.open_store()?;
+    Ok(super::figures::load(&store, &ctx.config, t, progress))
 }
 
 /// `r`: one run of the pipeline, then the figures, as a fresh snapshot.
@@ -105,6 +137,7 @@ pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Resu
         return Err(Error::Cancelled);
     }
     snap.figures = super::figures::rerun(&store, &ctx.config, snap.run.map(|r| r.as_of), progress);
+    snap.fill_last_seen();
     Ok(snap)
 }
 
@@ -172,20 +205,13 @@ pub fn from_scores(
             as_of: r.as_of,
             started_at: r.started_at,
         });
-    let t = run.map(|r| r.as_of).unwrap_or_else(beton::time::now);
+    let started = std::time::Instant::now();
     let props: HashMap<i64, Map<String, Value>> = store
         .accounts()?
         .into_iter()
         .filter_map(|(id, _, snap)| Some((id, serde_json::from_str(&snap?).ok()?)))
         .collect();
-    let classifier = Classifier::new(cfg);
-    let activity: Vec<i64> = classifier
-        .classes(&store.names()?)
-        .into_iter()
-        .filter(|(_, c)| c.activity)
-        .map(|(id, _)| id)
-        .collect();
-    let seen = store.last_seen(t, &activity)?;
+    tracing::debug!(target: "beton::tui::timing", "account properties read in {} ms", started.elapsed().as_millis());
     let mut histogram = [0u64; 10];
     let mut queue = Vec::with_capacity(scores.len());
     for score in scores {
@@ -203,7 +229,9 @@ pub fn from_scores(
             _ => None,
         };
         queue.push(QueueEntry {
-            last_seen: seen.get(&score.account_id).copied(),
+            // Filled in from the health figures, which read it anyway (it costs seconds on a
+            // large workspace, and the first frame must not wait for it).
+            last_seen: None,
             arr: p.and_then(|p| beton::signals::numeric(p.get("arr"))),
             owner: p
                 .and_then(|p| p.get("owner_email"))

@@ -1,26 +1,92 @@
-//! The figure engines' reports (health, sources, backtest) as the panes show them.
+//! The figure engines' reports as the Health, Sources and Backtest panes show them: health and
+//! sources computed at the run's T, the latest saved backtest and the one before it.
 
+use beton::backtest::{self, BacktestOptions, Change};
 use beton::config::Config;
+use beton::health::HealthReport;
 use beton::progress::Progress;
-use beton::store::Store;
+use beton::sources::SourceReport;
+use beton::store::{SavedBacktest, Store};
 
-/// The reports of the Health, Sources and Backtest panes.
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
-    /// Why the figures are not shown, when they are not.
-    pub missing: Option<String>,
+    pub health: Option<HealthReport>,
+    pub sources: Option<SourceReport>,
+    pub backtest: Option<SavedBacktest>,
+    pub previous: Option<SavedBacktest>,
+    /// Latest against previous, headline figures and per signal.
+    pub changes: Vec<Change>,
+    /// Why a figure is missing, one line per engine that failed.
+    pub errors: Vec<String>,
 }
 
-const NOT_BUILT: &str = "the health, sources and backtest engines are not in this build yet";
+/// Loads the figures at `t`: health and sources computed, backtests as saved. When no backtest
+/// was saved yet (first start), one is run and saved.
+pub fn load(store: &Store, cfg: &Config, t: Option<i64>, progress: &dyn Progress) -> Figures {
+    let Some(t) = t else {
+        return Figures::default();
+    };
+    let mut f = load_without_backtest(store, cfg, t, progress);
+    match store.latest_backtests(2) {
+        Ok(saved) if saved.is_empty() => run_backtest(store, cfg, t, progress, &mut f),
+        Ok(saved) => {
+            let mut it = saved.into_iter();
+            f.backtest = it.next();
+            f.previous = it.next();
+        }
+        Err(e) => f.errors.push(format!("backtest: {e}")),
+    }
+    f.compare();
+    f
+}
 
-/// Loads the figures at `t` (stored backtest reports; health and sources computed).
-pub fn load(_store: &Store, _cfg: &Config, _t: Option<i64>, _progress: &dyn Progress) -> Figures {
-    Figures {
-        missing: Some(NOT_BUILT.into()),
+/// After a re-run: every figure again, with a fresh backtest saved beside the previous one.
+pub fn rerun(store: &Store, cfg: &Config, t: Option<i64>, progress: &dyn Progress) -> Figures {
+    let Some(t) = t else {
+        return Figures::default();
+    };
+    let mut f = load_without_backtest(store, cfg, t, progress);
+    run_backtest(store, cfg, t, progress, &mut f);
+    f.compare();
+    f
+}
+
+fn load_without_backtest(store: &Store, cfg: &Config, t: i64, progress: &dyn Progress) -> Figures {
+    let mut f = Figures::default();
+    progress.stage("health");
+    match beton::health::compute(store, cfg, t) {
+        Ok(h) => f.health = Some(h),
+        Err(e) => f.errors.push(format!("health: {e}")),
+    }
+    progress.stage("sources");
+    match beton::sources::compare(store, cfg, t) {
+        Ok(s) => f.sources = Some(s),
+        Err(e) => f.errors.push(format!("sources: {e}")),
+    }
+    f
+}
+
+fn run_backtest(store: &Store, cfg: &Config, t: i64, progress: &dyn Progress, f: &mut Figures) {
+    let opts = BacktestOptions::from_config(cfg, t);
+    let saved = backtest::run(store, cfg, &opts, progress)
+        .and_then(|r| store.save_backtest(t, &r).map(|_| ()))
+        .and_then(|()| store.latest_backtests(2));
+    match saved {
+        Ok(saved) => {
+            let mut it = saved.into_iter();
+            f.backtest = it.next();
+            f.previous = it.next();
+        }
+        Err(beton::Error::Cancelled) => f.errors.push("backtest: cancelled".into()),
+        Err(e) => f.errors.push(format!("backtest: {e}")),
     }
 }
 
-/// Recomputes every figure at `t` after a re-run, the backtest included.
-pub fn rerun(store: &Store, cfg: &Config, t: Option<i64>, progress: &dyn Progress) -> Figures {
-    load(store, cfg, t, progress)
+impl Figures {
+    fn compare(&mut self) {
+        self.changes = match (&self.previous, &self.backtest) {
+            (Some(p), Some(l)) => backtest::compare(&p.report, &l.report),
+            _ => Vec::new(),
+        };
+    }
 }

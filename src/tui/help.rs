@@ -36,7 +36,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
         .unwrap_or(0)
         .min(22);
     let height = (items.len() as u16 + 2).min(area.height);
-    let width = 76.min(area.width);
+    let width = 92.min(area.width);
     let [v] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);

@@ -98,6 +98,9 @@ fn app_with(snap: Snapshot) -> App {
     app.size = (120, 40);
     let _ = app.start();
     app.update(Action::Loaded(Box::new(snap)));
+    assert!(app.job.is_some(), "the startup job waits for the figures");
+    app.update(Action::FiguresLoaded(Box::default()));
+    assert!(app.job.is_none());
     app
 }
 
@@ -483,10 +486,17 @@ fn fixture() -> &'static Fixture {
         };
         beton::demo::create(&store, &ctx.config, &opts, &Silent).unwrap();
         drop(store);
-        let snap = data::startup(&ctx, Some(T), &Silent).unwrap();
+        let mut snap = data::startup(&ctx, Some(T), &Silent).unwrap();
+        snap.figures = data::figures(&ctx, Some(T), &Silent).unwrap();
+        snap.fill_last_seen();
+        assert!(snap.figures.errors.is_empty(), "{:?}", snap.figures.errors);
         let mut ctx2 = ctx.clone();
         ctx2.config.route_threshold = 45;
         let after = data::rerun(&ctx2, Some(T), &Silent).unwrap();
+        assert!(
+            after.figures.previous.is_some(),
+            "the re-run's backtest is saved beside the first"
+        );
         Fixture {
             _dir: dir,
             ctx,
@@ -507,7 +517,6 @@ fn render(app: &App, w: u16, h: u16) -> String {
         out.push('\n');
     }
     // Run start times are wall-clock: filter them.
-    let mut out = out;
     for s in [&fixture().snap, &fixture().after] {
         if let Some(r) = s.run {
             let ts =
@@ -598,6 +607,30 @@ fn render_detail_help_and_tuning() {
     app.update(code(KeyCode::Enter));
     app.update(key('0'));
     snapshot_both("tuning", &mut app);
+}
+
+#[test]
+fn the_rerun_changes_the_backtest_and_the_pane_shows_before_and_after() {
+    let f = fixture();
+    let before = f.snap.figures.backtest.as_ref().unwrap();
+    let after = f.after.figures.backtest.as_ref().unwrap();
+    assert_eq!(before.report.threshold, 60);
+    assert_eq!(after.report.threshold, 45);
+    assert!(after.report.flagged >= before.report.flagged);
+    assert!(
+        f.after.figures.changes.iter().any(|c| c.changed()),
+        "a lower threshold changes some figure"
+    );
+    let mut app = demo_app();
+    app.update(Action::RunFinished(Box::new(f.after.clone())));
+    app.update(key('4'));
+    app.update(Action::Resize(120, 40));
+    let text = render(&app, 120, 40);
+    assert!(
+        text.contains("previous") && text.contains("change"),
+        "{text}"
+    );
+    assert!(text.contains("threshold 45"), "{text}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub struct Areas {
     pub status: Rect,
 }
 
-pub fn areas(area: Rect) -> Areas {
+pub fn areas(area: Rect, pane: usize) -> Areas {
     let [tabs, body, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -34,7 +34,13 @@ pub fn areas(area: Rect) -> Areas {
             .areas(body);
         (t, s)
     } else {
-        let side = if body.height >= 30 { 12 } else { 8 };
+        // The backtest's figures need 11 rows; the other pictures do with fewer on small screens.
+        let side = match (pane, body.height >= 30) {
+            (3, true) => 13,
+            (3, false) => 11,
+            (_, true) => 12,
+            (_, false) => 8,
+        };
         let [t, s] = Layout::vertical([Constraint::Min(6), Constraint::Length(side)]).areas(body);
         (t, s)
     };
@@ -81,7 +87,7 @@ pub fn render(f: &mut Frame, app: &App) {
         );
         return;
     }
-    let a = areas(area);
+    let a = areas(area, app.pane);
     tabs(f, a.tabs, app);
     match app.overlay {
         Overlay::Detail => super::detail::render(f, a.body, app),

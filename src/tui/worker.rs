@@ -36,11 +36,7 @@ impl Progress for ChannelProgress {
     }
 
     fn advance(&self, done: u64, total: u64) {
-        let step = if total > 0 {
-            done.saturating_mul(200) / total
-        } else {
-            done
-        };
+        let step = done.saturating_mul(200).checked_div(total).unwrap_or(done);
         if self.last.swap(step, Ordering::Relaxed) != step {
             let _ = self.tx.send(Action::JobProgress(done, total));
         }
@@ -63,12 +59,21 @@ pub fn startup(
 ) {
     std::thread::spawn(move || {
         let progress = ChannelProgress::new(tx.clone(), cancel);
-        let action = match data::startup(&ctx, as_of, &progress) {
-            Ok(s) => Action::Loaded(Box::new(s)),
+        let t = match data::startup(&ctx, as_of, &progress) {
+            Ok(s) => {
+                let t = s.run.map(|r| r.as_of);
+                let _ = tx.send(Action::Loaded(Box::new(s)));
+                t
+            }
             Err(e) => {
                 tracing::warn!("startup: {e}");
-                Action::JobFailed(message(&e))
+                let _ = tx.send(Action::JobFailed(message(&e)));
+                return;
             }
+        };
+        let action = match data::figures(&ctx, t, &progress) {
+            Ok(f) => Action::FiguresLoaded(Box::new(f)),
+            Err(e) => Action::JobFailed(message(&e)),
         };
         let _ = tx.send(action);
     });

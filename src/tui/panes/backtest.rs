@@ -1,18 +1,192 @@
-//! The backtest pane.
+//! Backtest: precision, recall, F1, lift, value won, ROI and median days to close, the previous
+//! backtest beside the latest with the change; conversion by score bucket as bars; per-signal
+//! precision and recall.
 
 use ratatui::Frame;
-use ratatui::text::Line;
+use ratatui::layout::{Constraint, Layout};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph};
 
 use super::super::app::App;
 use super::super::figures::Figures;
-use super::super::table::TableData;
+use super::super::table::{Cell, TableData, col, opt};
 use super::super::ui::Areas;
+use super::pct;
 
-pub fn table(_f: &Figures) -> TableData {
-    TableData::default()
+/// The headline figures, in the order shown, with their short labels.
+const HEADLINE: [(&str, &str); 9] = [
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("f1", "F1"),
+    ("flagged", "flagged"),
+    ("won_accounts", "won accts"),
+    ("lift", "lift"),
+    ("median_days_to_close", "days to close"),
+    ("value_won", "value won"),
+    ("roi_multiple", "ROI"),
+];
+
+fn change_of(f: &Figures, figure: &str) -> Option<String> {
+    let c = f.changes.iter().find(|c| c.figure == figure)?;
+    match (c.before, c.after) {
+        (Some(b), Some(a)) if c.changed() => {
+            let d = a - b;
+            Some(match c.unit {
+                beton::backtest::Unit::Percent => format!("{:+.1} pt", d * 100.0),
+                _ => format!("{}{}", if d > 0.0 { "+" } else { "" }, c.unit.show(Some(d))),
+            })
+        }
+        (Some(_), Some(_)) => Some("=".into()),
+        _ if c.changed() => Some("changed".into()),
+        _ => Some("=".into()),
+    }
+}
+
+pub fn table(f: &Figures) -> TableData {
+    let columns = vec![
+        col("signal", 19),
+        opt("fires", 6, 3),
+        col("flagged", 7),
+        opt("TP", 5, 2),
+        opt("FP", 5, 1),
+        col("precision", 9),
+        col("recall", 8),
+        col("F1", 5),
+        opt("Δ precision", 11, 4),
+        opt("Δ recall", 9, 5),
+    ];
+    let Some(b) = &f.backtest else {
+        return TableData::new(columns, Vec::new());
+    };
+    let rows = b
+        .report
+        .per_signal
+        .iter()
+        .map(|s| {
+            let name = s.signal.as_str();
+            let v = |x: Option<f64>| x.unwrap_or(f64::MIN);
+            vec![
+                Cell::text(name),
+                Cell::num(s.fires.to_string(), s.fires as f64),
+                Cell::num(s.flagged.to_string(), s.flagged as f64),
+                Cell::num(s.true_positives.to_string(), s.true_positives as f64),
+                Cell::num(s.false_positives.to_string(), s.false_positives as f64),
+                Cell::num(pct(s.precision), v(s.precision)),
+                Cell::num(pct(s.recall), v(s.recall)),
+                Cell::num(
+                    s.f1.map(|x| format!("{x:.2}"))
+                        .unwrap_or_else(|| "–".into()),
+                    v(s.f1),
+                ),
+                Cell::text(change_of(f, &format!("{name}.precision")).unwrap_or_default()),
+                Cell::text(change_of(f, &format!("{name}.recall")).unwrap_or_default()),
+            ]
+        })
+        .collect();
+    TableData::new(columns, rows)
 }
 
 pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
-    let why = app.snapshot.figures.missing.clone().unwrap_or_default();
-    super::text(f, a.body, title, vec![Line::from(why)], &app.theme);
+    let figures = &app.snapshot.figures;
+    let t = &app.theme;
+    let Some(latest) = &figures.backtest else {
+        let why = figures
+            .errors
+            .iter()
+            .find(|e| e.starts_with("backtest"))
+            .cloned()
+            .unwrap_or_else(|| "no backtest yet: r runs one".into());
+        super::text(f, a.body, title, vec![Line::from(why)], t);
+        return;
+    };
+    let r = &latest.report;
+    let title = format!(
+        "{}· as of {} · {} dates, horizon {} d, threshold {} ",
+        title,
+        r.as_of.get(..10).unwrap_or(&r.as_of),
+        r.replay_dates,
+        r.horizon_days,
+        r.threshold
+    );
+    super::table(f, a.table, &app.tables[3], &app.grids[3], t, &title);
+    let [head, buckets] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(a.side);
+    let prev = figures.previous.as_ref().map(|p| &p.report);
+    let mut lines = Vec::new();
+    for (name, label) in HEADLINE {
+        let Some(c) = figures.changes.iter().find(|c| c.figure == name) else {
+            lines.push(Line::from(format!("{label:<13}{:>10}", headline(r, name))));
+            continue;
+        };
+        let ch = change_of(figures, name).unwrap_or_default();
+        let style = if c.changed() {
+            t.title()
+        } else {
+            ratatui::style::Style::new()
+        };
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{label:<13}{:>10}{:>10}{:>9}",
+                c.unit.show(c.before),
+                c.unit.show(c.after),
+                ch
+            ),
+            style,
+        )));
+    }
+    let head_title = if prev.is_some() {
+        " figure · previous · latest · change "
+    } else {
+        " figures (no previous backtest yet) "
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(head_title, t.title()));
+    f.render_widget(Paragraph::new(lines).block(block), head);
+    let bars: Vec<Bar> = r
+        .buckets
+        .iter()
+        .map(|b| {
+            Bar::default()
+                .value(b.conversion.map_or(0, |c| (c * 1000.0).round() as u64))
+                .text_value(pct(b.conversion))
+                .label(Line::from(b.label.clone()))
+                .style(t.bar())
+        })
+        .collect();
+    let width = (buckets.width.saturating_sub(2) / r.buckets.len().max(1) as u16)
+        .saturating_sub(1)
+        .clamp(3, 10);
+    f.render_widget(
+        BarChart::default()
+            .block(Block::default().borders(Borders::ALL).title(Span::styled(
+                format!(
+                        " conversion by score · lift {} ",
+                        r.lift
+                            .map(|l| format!("{l:.1}×"))
+                            .unwrap_or_else(|| "n/a".into())
+                    ),
+                t.title(),
+            )))
+            .data(BarGroup::default().bars(&bars))
+            .bar_width(width)
+            .bar_gap(1),
+        buckets,
+    );
+}
+
+/// A headline figure of a report alone (no previous backtest to compare with).
+fn headline(r: &beton::backtest::BacktestReport, name: &str) -> String {
+    use beton::backtest::Unit;
+    match name {
+        "precision" => Unit::Percent.show(r.precision),
+        "recall" => Unit::Percent.show(r.recall),
+        "f1" => Unit::Ratio.show(r.f1),
+        "flagged" => r.flagged.to_string(),
+        "won_accounts" => r.won_accounts.to_string(),
+        "lift" => Unit::Multiple.show(r.lift),
+        "median_days_to_close" => Unit::Days.show(r.median_days_to_close),
+        "value_won" => Unit::Money.show(Some(r.value_won)),
+        _ => Unit::Multiple.show(r.roi_multiple),
+    }
 }

@@ -1,18 +1,167 @@
-//! The health pane.
+//! Account health: status, active users, week-over-week growth and a sparkline of daily activity
+//! per account; growth leaders, at-risk accounts and feature adoption beside it.
 
 use ratatui::Frame;
-use ratatui::text::Line;
+use ratatui::layout::{Constraint, Direction, Layout};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders};
+
+use beton::health::Status;
 
 use super::super::app::App;
 use super::super::figures::Figures;
-use super::super::table::TableData;
+use super::super::table::{Cell, TableData, Tone, col, opt};
 use super::super::ui::Areas;
 
-pub fn table(_f: &Figures) -> TableData {
-    TableData::default()
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Daily counts as block characters, scaled to the busiest day; a day with none is a space.
+pub fn sparkline(daily: &[u32]) -> String {
+    let max = daily.iter().copied().max().unwrap_or(0);
+    daily
+        .iter()
+        .map(|&n| match n {
+            0 => ' ',
+            _ => SPARK[((u64::from(n) * 7).div_ceil(u64::from(max.max(1)))).min(7) as usize],
+        })
+        .collect()
+}
+
+fn growth_text(g: Option<f64>) -> String {
+    g.map(|g| format!("{:+.0} %", g * 100.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+pub fn table(f: &Figures) -> TableData {
+    let columns = vec![
+        col("account", 22),
+        col("status", 8),
+        col("users", 5),
+        col("7d", 6),
+        opt("prev 7d", 7, 2),
+        col("growth", 7),
+        opt("last seen", 10, 3),
+        opt("feat.", 5, 4),
+        opt("activity, 30 days", 30, 1),
+    ];
+    let Some(h) = &f.health else {
+        return TableData::new(columns, Vec::new());
+    };
+    let rows = h
+        .accounts
+        .iter()
+        .map(|a| {
+            vec![
+                Cell::text(&a.account),
+                Cell::text(a.status.as_str()).tone(Tone::Status),
+                Cell::num(a.active_users_30d.to_string(), a.active_users_30d as f64),
+                Cell::num(a.events_7d.to_string(), a.events_7d as f64),
+                Cell::num(a.events_prev_7d.to_string(), a.events_prev_7d as f64),
+                Cell::num(growth_text(a.growth), a.growth.unwrap_or(f64::MIN)),
+                Cell::num(
+                    a.last_seen
+                        .as_deref()
+                        .map(|s| s.get(..10).unwrap_or(s))
+                        .unwrap_or("-")
+                        .to_string(),
+                    -a.days_since_seen.unwrap_or(f64::MAX),
+                ),
+                Cell::num(a.features_30d.to_string(), a.features_30d as f64),
+                Cell::num(
+                    sparkline(&a.daily),
+                    a.daily.iter().map(|&n| f64::from(n)).sum(),
+                )
+                .tone(Tone::Bar),
+            ]
+        })
+        .collect();
+    TableData::new(columns, rows)
 }
 
 pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
-    let why = app.snapshot.figures.missing.clone().unwrap_or_default();
-    super::text(f, a.body, title, vec![Line::from(why)], &app.theme);
+    let figures = &app.snapshot.figures;
+    let Some(h) = &figures.health else {
+        let why = figures
+            .errors
+            .iter()
+            .find(|e| e.starts_with("health"))
+            .cloned()
+            .unwrap_or_else(|| "no figures yet".into());
+        super::text(f, a.body, title, vec![Line::from(why)], &app.theme);
+        return;
+    };
+    super::table(f, a.table, &app.tables[1], &app.grids[1], &app.theme, title);
+    let t = &app.theme;
+    let counts: Vec<String> = Status::ALL
+        .iter()
+        .map(|s| format!("{} {}", h.counts.get(s).copied().unwrap_or(0), s.as_str()))
+        .collect();
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(format!(" {} ", counts.join(" · ")), t.title()));
+    let inner = block.inner(a.side);
+    f.render_widget(block, a.side);
+    let [leaders, risk, adoption] = Layout::horizontal([
+        Constraint::Percentage(30),
+        Constraint::Percentage(30),
+        Constraint::Percentage(40),
+    ])
+    .areas(inner);
+    let rows = usize::from(inner.height.saturating_sub(1));
+    let mut lines = vec![Line::from(Span::styled("growth leaders", t.header()))];
+    lines.extend(h.growth_leaders.iter().take(rows).map(|g| {
+        Line::from(format!(
+            "{:<18.18} {}",
+            g.account,
+            growth_text(Some(g.growth))
+        ))
+    }));
+    f.render_widget(ratatui::widgets::Paragraph::new(lines), leaders);
+    let mut at_risk: Vec<_> = h
+        .accounts
+        .iter()
+        .filter(|x| x.status == Status::AtRisk)
+        .collect();
+    at_risk.sort_by(|x, y| {
+        y.events_prev_7d
+            .cmp(&x.events_prev_7d)
+            .then_with(|| x.account.cmp(&y.account))
+    });
+    let mut lines = vec![Line::from(Span::styled(
+        "at risk",
+        t.status_word("at_risk"),
+    ))];
+    lines.extend(at_risk.iter().take(rows).map(|x| {
+        Line::from(format!(
+            "{:<18.18} {}→{}",
+            x.account, x.events_prev_7d, x.events_7d
+        ))
+    }));
+    if at_risk.is_empty() {
+        lines.push(Line::from("none"));
+    }
+    f.render_widget(ratatui::widgets::Paragraph::new(lines), risk);
+    let bars: Vec<Bar> = h
+        .feature_adoption
+        .iter()
+        .take(rows.min(8))
+        .map(|u| {
+            Bar::default()
+                .value(u.accounts)
+                .label(Line::from(u.feature.clone()))
+                .style(t.bar())
+        })
+        .collect();
+    f.render_widget(
+        BarChart::default()
+            .block(Block::default().title(Span::styled(
+                "feature adoption, accounts in 30 days",
+                t.header(),
+            )))
+            .direction(Direction::Horizontal)
+            .data(BarGroup::default().bars(&bars))
+            .bar_width(1)
+            .bar_gap(0),
+        adoption,
+    );
 }
