@@ -236,6 +236,29 @@ fn opens_on_a_fresh_workspace_tunes_reruns_and_quits_cleanly() {
 }
 
 #[test]
+fn a_panic_restores_the_terminal_and_reports() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed, and this test drives the app through it");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux::start(
+        "panic",
+        &script(dir.path(), "").replacen("sh -c '", "sh -c 'BETON_TEST_PANIC=1 ", 1),
+        100,
+        30,
+    );
+    let code = wait_file(&dir.path().join("exit.txt"), 120);
+    assert_eq!(code.trim(), "101", "a panic exits with Rust's panic code");
+    assert_restored(&t, dir.path());
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.txt")).unwrap();
+    assert!(
+        stderr.contains("BETON_TEST_PANIC: a panic while the terminal app is up"),
+        "color-eyre's report: {stderr}"
+    );
+}
+
+#[test]
 fn ctrl_c_and_a_small_terminal_leave_the_terminal_restored() {
     if !Tmux::available() {
         eprintln!("skipped: tmux is not installed, and this test drives the app through it");

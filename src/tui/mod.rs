@@ -140,6 +140,11 @@ impl Looper {
             "first frame after {} ms",
             self.started.elapsed().as_millis()
         );
+        // The end-to-end tests check that a panic gives the terminal back (debug builds only).
+        #[cfg(debug_assertions)]
+        if std::env::var_os("BETON_TEST_PANIC").is_some() {
+            panic!("BETON_TEST_PANIC: a panic while the terminal app is up");
+        }
         let mut term_signal = terminate_signal();
         loop {
             let action = tokio::select! {
