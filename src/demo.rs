@@ -415,12 +415,20 @@ pub fn generate(
     let mut accounts = make_accounts(opts, &mut rng, first_day, last_day);
     let mut summary = DemoSummary::default();
 
+    // ARR draws from its own stream so that adding it left every other generated value as it was.
+    let mut arr_rng = Rng::new(opts.seed ^ 0xA88);
     for a in &accounts {
         let mut props = Map::new();
         props.insert("name".into(), json!(a.name));
         props.insert("domain".into(), json!(a.key));
         props.insert("owner_email".into(), json!(a.owner));
         props.insert("industry".into(), json!(*rng.pick(INDUSTRIES)));
+        let arr = match a.plan {
+            "business" => arr_rng.range(24, 150) * 1000,
+            "team" => arr_rng.range(3, 24) * 1000,
+            _ => 0,
+        };
+        props.insert("arr".into(), json!(arr));
         sink.account(&a.key, a.created.max(first_day - 400) * DAY, &props)?;
         summary.accounts += 1;
     }
