@@ -221,3 +221,42 @@ fn a_big_fresh_import_writes_every_row_once() {
     let again = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
     assert_eq!((again.imported, again.duplicates), (0, 330));
 }
+
+#[test]
+fn a_first_import_into_a_file_is_all_or_nothing_and_leaves_wal_on() {
+    let cfg = Config::default();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.sqlite");
+    let store = Store::open(&path).unwrap();
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("cable pulled"))
+        }
+    }
+    let reader = std::io::Read::chain(Cursor::new(GOOD.as_bytes().to_vec()), Failing);
+    let broken = Input {
+        name: "broken.jsonl".into(),
+        reader: Box::new(reader),
+        size: None,
+    };
+    assert!(import_events(&store, &cfg, broken, None, &Silent).is_err());
+    assert_eq!(
+        store.counts().unwrap().events,
+        0,
+        "nothing of the failed import stays"
+    );
+    let r = import_events(&store, &cfg, input(GOOD), None, &Silent).unwrap();
+    assert_eq!(r.imported, 2);
+    assert!(
+        !dir.path().join("w.sqlite-journal").exists(),
+        "the rollback journal is gone"
+    );
+    // The same connection is back in WAL mode: its next write goes to the WAL file.
+    let again = import_events(&store, &cfg, input(GOOD), None, &Silent).unwrap();
+    assert_eq!((again.imported, again.duplicates), (0, 2));
+    assert!(
+        dir.path().join("w.sqlite-wal").exists(),
+        "journal_mode is WAL again"
+    );
+}
