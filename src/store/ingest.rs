@@ -395,8 +395,10 @@ impl<'c> Ingest<'c> {
         // to the file, instead of into the WAL and then once more into the file at checkpoint.
         // The journal still makes the import all-or-nothing. Back to WAL when it ends.
         let journal = empty && store.path().is_some() && {
-            let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
-            mode.eq_ignore_ascii_case("delete")
+            // Another open connection keeps WAL on (SQLite refuses or answers "wal"): fine.
+            let mode: rusqlite::Result<String> =
+                conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0));
+            mode.is_ok_and(|m| m.eq_ignore_ascii_case("delete"))
         };
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let next_seq: i64 = match store.meta("next_seq")?.and_then(|v| v.parse().ok()) {
