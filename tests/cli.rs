@@ -114,7 +114,7 @@ fn run_daily_json_has_the_spec_fields_and_is_stable() {
         out.status.success() && s.contains(&format!("score {}", accounts[0]["score"])),
         "{s}"
     );
-    assert!(s.contains("diversity bonus"), "{s}");
+    assert!(s.contains("bonus 5 ×"), "{s}");
     let csv = w.run(&["scores", "--tier", "hot", "--format", "csv"]);
     let csv = text(&csv.stdout);
     assert!(csv.starts_with("account,score,tier,routed,signals"));

@@ -110,51 +110,18 @@ pub fn queries(cfg: &Config, p: &PosthogSettings, t: i64) -> Vec<HogQl> {
     let t = t - t.rem_euclid(SECOND);
     let s = &cfg.signals;
     let g = format!("$group_{}", p.group_type_index);
-    let mut v = Map::new();
-    let mut put = |k: String, val: Value| -> String {
-        v.insert(k.clone(), val);
-        format!("{{{k}}}")
-    };
-    let names =
-        |prefix: &str, list: &[String], put: &mut dyn FnMut(String, Value) -> String| -> String {
-            if list.is_empty() {
-                return "(1 = 0)".into();
-            }
-            let parts: Vec<String> = list
-                .iter()
-                .enumerate()
-                .map(|(i, n)| match n.strip_suffix('*') {
-                    Some(pre) => format!(
-                        "startsWith(event, {})",
-                        put(format!("{prefix}{i}"), pre.into())
-                    ),
-                    None => format!("event = {}", put(format!("{prefix}{i}"), n.as_str().into())),
-                })
-                .collect();
-            format!("({})", parts.join(" OR "))
-        };
-    let support = names("sup", &s.support_engagement.events, &mut put);
-    let billing = names("bil", &s.billing_intent.events, &mut put);
-    let pv = put("pageview".into(), "$pageview".into());
+    let mut v = super::hogql::Values::default();
+    let support = v.names("sup", "event", &s.support_engagement.events);
+    let billing = v.names("bil", "event", &s.billing_intent.events);
+    let pv = v.put("pageview", "$pageview");
     let urls: Vec<String> = s
         .pricing_intent
         .url_patterns
         .iter()
         .enumerate()
         .map(|(i, u)| {
-            format!(
-                "properties.$current_url ILIKE {}",
-                put(
-                    format!("url{i}"),
-                    format!(
-                        "%{}%",
-                        u.replace('\\', "\\\\")
-                            .replace('%', "\\%")
-                            .replace('_', "\\_")
-                    )
-                    .into()
-                )
-            )
+            let p = v.put(&format!("url{i}"), super::hogql::contains_pattern(u));
+            format!("properties.$current_url ILIKE {p}")
         })
         .collect();
     let urls = if urls.is_empty() {
@@ -162,10 +129,10 @@ pub fn queries(cfg: &Config, p: &PosthogSettings, t: i64) -> Vec<HogQl> {
     } else {
         urls.join(" OR ")
     };
-    let fe = put("feature_event".into(), FEATURE_EVENT.into());
-    let gi = put("identify_event".into(), "$groupidentify".into());
-    let from = put("from".into(), fmt_ts(t - 30 * DAY).into());
-    let to = put("t".into(), fmt_ts(t).into());
+    let fe = v.put("feature_event", FEATURE_EVENT);
+    let gi = v.put("identify_event", "$groupidentify");
+    let from = v.put("from", fmt_ts(t - 30 * DAY));
+    let to = v.put("t", fmt_ts(t));
     let sources = HogQl {
         name: SOURCES.into(),
         sql: format!(
@@ -179,7 +146,7 @@ pub fn queries(cfg: &Config, p: &PosthogSettings, t: i64) -> Vec<HogQl> {
 FROM events
 WHERE timestamp >= toDateTime({from}) AND timestamp < toDateTime({to})"
         ),
-        values: std::mem::take(&mut v),
+        values: v.0,
     };
     let keys = prop_keys(cfg);
     let mut gv = Map::new();

@@ -25,10 +25,10 @@ pub const PROPS: &str = "beton_detect_props";
 
 /// Values for `{placeholders}`, named in order of use.
 #[derive(Default)]
-struct Values(Map<String, Value>);
+pub(super) struct Values(pub(super) Map<String, Value>);
 
 impl Values {
-    fn put(&mut self, name: &str, v: impl Into<Value>) -> String {
+    pub(super) fn put(&mut self, name: &str, v: impl Into<Value>) -> String {
         self.0.insert(name.to_string(), v.into());
         format!("{{{name}}}")
     }
@@ -40,7 +40,7 @@ impl Values {
     }
 
     /// `(event = {a0} OR startsWith(event, {a1}) …)` for a name list (trailing `*` = prefix).
-    fn names(&mut self, prefix: &str, col: &str, list: &[String]) -> String {
+    pub(super) fn names(&mut self, prefix: &str, col: &str, list: &[String]) -> String {
         if list.is_empty() {
             return "(1 = 0)".into();
         }
@@ -60,7 +60,7 @@ impl Values {
 }
 
 /// ILIKE pattern for a case-insensitive substring.
-fn contains_pattern(s: &str) -> String {
+pub(super) fn contains_pattern(s: &str) -> String {
     let mut out = String::from("%");
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {

@@ -537,6 +537,22 @@ pub fn score_scan(
 /// Accounts (by id span) from which detection uses a second thread.
 const PARALLEL_FROM: i64 = 2000;
 
+/// The arithmetic of a score in one line: "80 base, capped at 80 → 80; bonus 5 × 3 types = 15
+/// (cap 20) → 95".
+pub fn parts_line(s: &AccountScore, cfg: &Config) -> String {
+    format!(
+        "{} base, capped at {} → {}; bonus {} × {} types = {} (cap {}) → {}",
+        s.parts.base_sum,
+        cfg.score.cap,
+        s.parts.capped,
+        cfg.score.bonus_per_type,
+        s.fired.len(),
+        s.parts.bonus,
+        cfg.score.bonus_cap,
+        s.score
+    )
+}
+
 /// The score's parts and evidence, as lines for a person.
 pub fn explain(s: &AccountScore, cfg: &Config) -> Vec<String> {
     let mut lines = vec![format!(
@@ -557,17 +573,7 @@ pub fn explain(s: &AccountScore, cfg: &Config) -> Vec<String> {
             f.evidence
         ));
     }
-    lines.push(format!(
-        "  = {} base, capped at {} → {}; diversity bonus {} × {} types = {} (cap {}) → score {}",
-        s.parts.base_sum,
-        cfg.score.cap,
-        s.parts.capped,
-        cfg.score.bonus_per_type,
-        s.fired.len(),
-        s.parts.bonus,
-        cfg.score.bonus_cap,
-        s.score
-    ));
+    lines.push(format!("  = {}", parts_line(s, cfg)));
     lines.push(if s.routed {
         format!("  routed to the CRM (score ≥ {})", cfg.route_threshold)
     } else {

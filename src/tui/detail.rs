@@ -98,15 +98,8 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
     }
     if !s.fired.is_empty() {
         out.push(Line::from(format!(
-            "  = {} base, capped at {} → {}; bonus {} × {} types = {} (cap {}) → {}",
-            s.parts.base_sum,
-            cfg.score.cap,
-            s.parts.capped,
-            cfg.score.bonus_per_type,
-            s.fired.len(),
-            s.parts.bonus,
-            cfg.score.bonus_cap,
-            s.score
+            "  = {}",
+            beton::signals::parts_line(s, cfg)
         )));
     }
     out.push(Line::from(""));
