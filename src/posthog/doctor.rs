@@ -114,21 +114,7 @@ pub fn queries(cfg: &Config, p: &PosthogSettings, t: i64) -> Vec<HogQl> {
     let support = v.names("sup", "event", &s.support_engagement.events);
     let billing = v.names("bil", "event", &s.billing_intent.events);
     let pv = v.put("pageview", "$pageview");
-    let urls: Vec<String> = s
-        .pricing_intent
-        .url_patterns
-        .iter()
-        .enumerate()
-        .map(|(i, u)| {
-            let p = v.put(&format!("url{i}"), super::hogql::contains_pattern(u));
-            format!("properties.$current_url ILIKE {p}")
-        })
-        .collect();
-    let urls = if urls.is_empty() {
-        "(1 = 0)".to_string()
-    } else {
-        urls.join(" OR ")
-    };
+    let urls = v.pricing_urls(&s.pricing_intent.url_patterns);
     let fe = v.put("feature_event", FEATURE_EVENT);
     let gi = v.put("identify_event", "$groupidentify");
     let from = v.put("from", fmt_ts(t - 30 * DAY));

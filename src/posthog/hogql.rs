@@ -59,8 +59,26 @@ impl Values {
     }
 }
 
+impl Values {
+    /// `$current_url ILIKE {url0} OR …` for the pricing URL patterns (case-insensitive substrings).
+    pub(super) fn pricing_urls(&mut self, patterns: &[String]) -> String {
+        if patterns.is_empty() {
+            return "(1 = 0)".into();
+        }
+        let parts: Vec<String> = patterns
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let v = self.put(&format!("url{i}"), contains_pattern(p));
+                format!("properties.$current_url ILIKE {v}")
+            })
+            .collect();
+        parts.join(" OR ")
+    }
+}
+
 /// ILIKE pattern for a case-insensitive substring.
-pub(super) fn contains_pattern(s: &str) -> String {
+fn contains_pattern(s: &str) -> String {
     let mut out = String::from("%");
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -133,23 +151,7 @@ pub fn counts_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> Hog
     let from = starts.iter().copied().min().unwrap_or(t);
     let act = v.names("ex", "event", &cfg.activity_exclude);
     let pv = v.put("pageview", "$pageview");
-    let urls: Vec<String> = s
-        .pricing_intent
-        .url_patterns
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            format!(
-                "properties.$current_url ILIKE {}",
-                v.put(&format!("url{i}"), contains_pattern(p))
-            )
-        })
-        .collect();
-    let urls = if urls.is_empty() {
-        "(1 = 0)".to_string()
-    } else {
-        urls.join(" OR ")
-    };
+    let urls = v.pricing_urls(&s.pricing_intent.url_patterns);
     let support = v.names("sup", "event", &s.support_engagement.events);
     let billing = v.names("bil", "event", &s.billing_intent.events);
     let fe = v.put("feature_event", FEATURE_EVENT);

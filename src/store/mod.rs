@@ -19,7 +19,7 @@ pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepSta
 pub use backtests::SavedBacktest;
 pub use ingest::{EventIn, Ingest, IngestStats, NewEntry, Resolved, Resolver};
 pub use posthog::Provisioned;
-pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, UserDay, Window, id_range};
+pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, Window, id_range};
 pub use runs::{Emission, cooled_down};
 
 use crate::config::{Config, name_matches};

@@ -29,19 +29,6 @@ pub struct Window {
     pub raw_days: std::collections::BTreeSet<i64>,
 }
 
-/// One rollup row of `user_day`.
-#[derive(Debug, Clone, Copy)]
-pub struct UserDay {
-    pub day: i64,
-    pub account: i64,
-    pub user: i64,
-    pub activity: i64,
-    pub pricing: i64,
-    pub support: i64,
-    pub billing: i64,
-    pub last_ts: Option<i64>,
-}
-
 /// One raw event, as detection needs it; the URL borrows from the row being read.
 #[derive(Debug, Clone, Copy)]
 pub struct RawEvent<'a> {
@@ -105,12 +92,7 @@ impl Store {
             .optional()?)
     }
 
-    /// Every `$group_set`, by account then time.
-    pub fn prop_history(&self) -> Result<Vec<(i64, i64, String)>> {
-        self.prop_history_in(i64::MIN, i64::MAX)
-    }
-
-    /// [`Store::prop_history`] for the accounts with ids in `lo..=hi`.
+    /// Every `$group_set` of the accounts with ids in `lo..=hi`, by account then time.
     pub fn prop_history_in(&self, lo: i64, hi: i64) -> Result<Vec<(i64, i64, String)>> {
         let mut stmt = self.conn().prepare(
             "SELECT account_id, ts, props FROM prop_history WHERE account_id BETWEEN ?1 AND ?2
@@ -118,58 +100,6 @@ impl Store {
         )?;
         let rows = stmt.query_map([lo, hi], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Streams `user_day` rows of the window's days that are not read raw.
-    pub fn for_user_days(
-        &self,
-        w: &Window,
-        only: Option<i64>,
-        mut f: impl FnMut(UserDay),
-    ) -> Result<()> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT day, account_id, user_id, activity, pricing, support, billing, last_ts FROM user_day
-             WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR account_id = ?3)",
-        )?;
-        let mut rows = stmt.query(params![w.from_day, w.to_day, only])?;
-        while let Some(r) = rows.next()? {
-            let day: i64 = r.get(0)?;
-            if w.raw_days.contains(&day) {
-                continue;
-            }
-            f(UserDay {
-                day,
-                account: r.get(1)?,
-                user: r.get(2)?,
-                activity: r.get(3)?,
-                pricing: r.get(4)?,
-                support: r.get(5)?,
-                billing: r.get(6)?,
-                last_ts: r.get(7)?,
-            });
-        }
-        Ok(())
-    }
-
-    /// Streams `feature_day` rows (day, account, feature) of the window's days not read raw.
-    pub fn for_feature_days(
-        &self,
-        w: &Window,
-        only: Option<i64>,
-        mut f: impl FnMut(i64, i64, i64),
-    ) -> Result<()> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT day, account_id, feature_id FROM feature_day
-             WHERE day >= ?1 AND day <= ?2 AND (?3 IS NULL OR account_id = ?3)",
-        )?;
-        let mut rows = stmt.query(params![w.from_day, w.to_day, only])?;
-        while let Some(r) = rows.next()? {
-            let day: i64 = r.get(0)?;
-            if !w.raw_days.contains(&day) {
-                f(day, r.get(1)?, r.get(2)?);
-            }
-        }
-        Ok(())
     }
 
     /// Streams each account's packed rollup (see [`super::units`]), in account id order.
