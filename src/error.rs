@@ -13,6 +13,8 @@ pub enum Error {
     },
     #[error("workspace database: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("workspace database: {0}")]
+    Damaged(String),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]

@@ -33,9 +33,42 @@ fn duplicates_inside_one_file_count_once_on_a_fresh_workspace() {
     assert_eq!(
         (r.imported, r.duplicates),
         (0, 4),
-        "the index built at commit dedupes later imports"
+        "the stored uuids of the day dedupe later imports"
     );
     assert_eq!(store.counts().unwrap().events, 2);
+}
+
+/// Dedupe is on the uuid within the event's UTC day, as PostHog's own events table (whose
+/// ReplacingMergeTree key holds the date and the uuid): a re-sent event always keeps its time.
+#[test]
+fn a_uuid_dedupes_within_its_utc_day_across_imports() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let ev = |uuid: &str, ts: &str| {
+        format!(
+            r#"{{"uuid":"{uuid}","event":"$pageview","distinct_id":"u1","timestamp":"{ts}","properties":{{"$groups":{{"company":"acme.com"}}}}}}"#
+        )
+    };
+    let u = "0190a000-0000-7000-8000-0000000000aa";
+    let first = [
+        ev(u, "2026-05-01T23:59:59Z"),
+        ev("t-1", "2026-05-02T00:00:00Z"),
+    ]
+    .join("\n");
+    let r = import_events(&store, &cfg, input(&first), None, &Silent).unwrap();
+    assert_eq!((r.imported, r.duplicates), (2, 0));
+    // Same day, another time: still the stored event. The same uuids a day later: new events.
+    let second = [
+        ev(u, "2026-05-01T08:00:00Z"),
+        ev("t-1", "2026-05-02T18:00:00Z"),
+        ev(u, "2026-05-02T00:00:01Z"),
+        ev("t-1", "2026-05-01T12:00:00Z"),
+        ev(u, "2026-05-02T09:00:00Z"),
+    ]
+    .join("\n");
+    let r = import_events(&store, &cfg, input(&second), None, &Silent).unwrap();
+    assert_eq!((r.imported, r.duplicates), (2, 3));
+    assert_eq!(store.counts().unwrap().events, 4);
 }
 
 #[test]
@@ -197,13 +230,16 @@ fn deals_csv_and_jsonl_with_upsert_by_id() {
 fn a_big_fresh_import_writes_every_row_once() {
     let cfg = Config::default();
     let store = Store::open_in_memory().unwrap();
-    // 300 events, every tenth one repeated: the multi-row path and its remainder both run.
+    // 10,000 events over two days, every tenth one repeated: full blocks of 4,096 are written
+    // while reading and the part-filled ones at commit.
     let mut text = String::new();
-    for i in 0..300 {
+    for i in 0..10_000 {
         let line = format!(
-            r#"{{"uuid":"0190a000-0000-7000-8000-{i:012}","event":"e{}","distinct_id":"u{}","timestamp":"2026-05-01T12:{:02}:00Z","properties":{{"$groups":{{"company":"a{}.com"}}}}}}"#,
+            r#"{{"uuid":"0190a000-0000-7000-8000-{i:012}","event":"e{}","distinct_id":"u{}","timestamp":"2026-05-{:02}T{:02}:{:02}:00Z","properties":{{"$groups":{{"company":"a{}.com"}}}}}}"#,
             i % 7,
             i % 13,
+            1 + i % 2,
+            i % 24,
             i % 60,
             i % 5
         );
@@ -215,11 +251,24 @@ fn a_big_fresh_import_writes_every_row_once() {
         }
     }
     let r = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
-    assert_eq!((r.rows, r.imported, r.duplicates), (330, 300, 30));
-    assert_eq!(store.counts().unwrap().events, 300);
+    assert_eq!((r.rows, r.imported, r.duplicates), (11_000, 10_000, 1_000));
+    assert_eq!(store.counts().unwrap().events, 10_000);
     assert_eq!(store.counts().unwrap().accounts, 5);
+    let day2 = beton::time::parse_ts("2026-05-02T00:00:00Z").unwrap();
+    let mut per_day = [0; 2];
+    store
+        .for_raw_events(
+            day2 - beton::time::DAY,
+            day2 + beton::time::DAY,
+            None,
+            |e| {
+                per_day[usize::from(e.ts >= day2)] += 1;
+            },
+        )
+        .unwrap();
+    assert_eq!(per_day, [5_000, 5_000]);
     let again = import_events(&store, &cfg, input(&text), None, &Silent).unwrap();
-    assert_eq!((again.imported, again.duplicates), (0, 330));
+    assert_eq!((again.imported, again.duplicates), (0, 11_000));
 }
 
 #[test]

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::{Map, Value};
 
 use super::Store;
+use super::units::UnitKey;
 use crate::error::Result;
 
 /// A routed account of a run, as the Attio sync needs it.
@@ -165,15 +166,15 @@ impl Store {
         from_day: i64,
         to_day: i64,
     ) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT u.key, sum(d.activity) AS n FROM user_day d JOIN users u ON u.id = d.user_id
-             WHERE d.day >= ?2 AND d.day < ?3 AND d.account_id = ?1 AND d.activity > 0
-             GROUP BY u.key ORDER BY n DESC, u.key",
-        )?;
-        let rows = stmt.query_map(params![account_id, from_day, to_day], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+        let mut per_user: HashMap<i64, i64> = HashMap::new();
+        self.account_units_between(account_id, from_day, to_day, |k, c| {
+            if let UnitKey::User { user, .. } = k
+                && c.activity > 0
+            {
+                *per_user.entry(user).or_default() += c.activity as i64;
+            }
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.named_counts("SELECT key FROM users WHERE id = ?1", per_user)
     }
 
     /// Per feature, the days in `[from_day, to_day)` it was used on, most used first.
@@ -183,15 +184,28 @@ impl Store {
         from_day: i64,
         to_day: i64,
     ) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT f.name, count(*) AS n FROM feature_day d JOIN features f ON f.id = d.feature_id
-             WHERE d.day >= ?2 AND d.day < ?3 AND d.account_id = ?1
-             GROUP BY f.name ORDER BY n DESC, f.name",
-        )?;
-        let rows = stmt.query_map(params![account_id, from_day, to_day], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+        let mut per_feature: HashMap<i64, i64> = HashMap::new();
+        self.account_units_between(account_id, from_day, to_day, |k, _| {
+            if let UnitKey::Feature { feature, .. } = k {
+                *per_feature.entry(feature).or_default() += 1;
+            }
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.named_counts("SELECT name FROM features WHERE id = ?1", per_feature)
+    }
+
+    /// Counts by id, as (name, count), highest count first then by name.
+    fn named_counts(
+        &self,
+        name_sql: &str,
+        counts: HashMap<i64, i64>,
+    ) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn().prepare_cached(name_sql)?;
+        let mut out = Vec::with_capacity(counts.len());
+        for (id, n) in counts {
+            out.push((stmt.query_row([id], |r| r.get::<_, String>(0))?, n));
+        }
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
     }
 
     /// The cached company of an account: its domain and record id (None: not in Attio).

@@ -83,10 +83,16 @@ impl Store {
 
     /// Accounts with any event on a day before `day` (from the rollups).
     pub fn accounts_seen_before(&self, day: i64) -> Result<std::collections::HashSet<i64>> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT DISTINCT account_id FROM user_day WHERE day < ?1")?;
-        let rows = stmt.query_map([day], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let mut out = std::collections::HashSet::new();
+        self.for_account_units(None, |account, data| {
+            // Units run newest day first: the account qualifies when its oldest is before `day`.
+            let mut oldest = None;
+            super::units::decode(data, i64::MIN, |k, _| oldest = Some(k.day()));
+            if oldest.is_some_and(|d| d < day) {
+                out.insert(account);
+            }
+            Ok(())
+        })?;
+        Ok(out)
     }
 }

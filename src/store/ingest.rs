@@ -2,15 +2,17 @@
 //! detection reads, accumulated in memory and merged in key order.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use rusqlite::{Connection, Statement, params};
 
+use super::blocks::{self, Builder, Packed, UuidRef};
 use super::units::{self, DayCounts, UnitKey, Units};
 use super::{Classifier, NameClass, Store};
 use crate::config::Config;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::time::day_of;
 
 /// Rollup entries held in memory before they are merged into SQLite.
@@ -49,7 +51,7 @@ struct Counts {
     last_ts: Option<i64>,
 }
 
-/// In-memory rollup deltas, merged into `user_day` and `feature_day` by [`Rollup::flush`].
+/// In-memory rollup deltas, merged into `account_units` by [`Rollup::flush`].
 #[derive(Default)]
 pub(super) struct Rollup {
     user_day: FxHashMap<(i64, i64, i64), Counts>,
@@ -86,14 +88,10 @@ impl Rollup {
         }
     }
 
-    /// Merges the deltas into SQLite in primary-key order and empties the buffers.
+    /// Merges the deltas into each account's packed rollup and empties the buffers.
     pub(super) fn flush(&mut self, conn: &Connection) -> Result<()> {
-        let mut rows: Vec<_> = self.user_day.drain().collect();
-        rows.sort_unstable_by_key(|(k, _)| *k);
-        let mut feats: Vec<_> = self.feature_day.drain().collect();
-        feats.sort_unstable();
         let mut by_account: HashMap<i64, Units> = HashMap::new();
-        for ((day, a, user), c) in &rows {
+        for ((day, a, user), c) in self.user_day.drain() {
             let counts = DayCounts {
                 activity: c.activity as u64,
                 pricing: c.pricing as u64,
@@ -101,49 +99,21 @@ impl Rollup {
                 billing: c.billing as u64,
                 last_ts: c.last_ts,
             };
-            by_account.entry(*a).or_default().insert(
-                UnitKey::User {
-                    day: *day,
-                    user: *user,
-                },
-                counts,
-            );
+            by_account
+                .entry(a)
+                .or_default()
+                .insert(UnitKey::User { day, user }, counts);
         }
-        for (day, a, feature) in &feats {
-            by_account.entry(*a).or_default().insert(
-                UnitKey::Feature {
-                    day: *day,
-                    feature: *feature,
-                },
-                DayCounts::default(),
-            );
+        for (day, a, feature) in self.feature_day.drain() {
+            by_account
+                .entry(a)
+                .or_default()
+                .insert(UnitKey::Feature { day, feature }, DayCounts::default());
         }
         let mut accounts: Vec<_> = by_account.into_iter().collect();
         accounts.sort_unstable_by_key(|(a, _)| *a);
         for (account, deltas) in &accounts {
             units::merge(conn, *account, deltas)?;
-        }
-        let mut up = conn.prepare_cached(
-            "INSERT INTO user_day(day, account_id, user_id, activity, pricing, support, billing, last_ts)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT(day, account_id, user_id) DO UPDATE SET
-               activity = activity + excluded.activity,
-               pricing = pricing + excluded.pricing,
-               support = support + excluded.support,
-               billing = billing + excluded.billing,
-               last_ts = CASE WHEN last_ts IS NULL OR excluded.last_ts > last_ts
-                              THEN excluded.last_ts ELSE last_ts END",
-        )?;
-        for ((day, a, u), c) in rows {
-            up.execute(params![
-                day, a, u, c.activity, c.pricing, c.support, c.billing, c.last_ts
-            ])?;
-        }
-        let mut ins = conn.prepare_cached(
-            "INSERT OR IGNORE INTO feature_day(day, account_id, feature_id) VALUES (?1, ?2, ?3)",
-        )?;
-        for (day, a, f) in feats {
-            ins.execute(params![day, a, f])?;
         }
         Ok(())
     }
@@ -240,10 +210,10 @@ impl Uuid {
         }
     }
 
-    fn bytes(&self) -> &[u8] {
+    fn as_ref(&self) -> UuidRef<'_> {
         match self {
-            Uuid::Bytes(b) => b,
-            Uuid::Text(t) => t.as_bytes(),
+            Uuid::Bytes(b) => UuidRef::Bytes(*b),
+            Uuid::Text(t) => UuidRef::Text(t),
         }
     }
 }
@@ -322,21 +292,24 @@ impl Resolver {
 /// One import: everything it writes is committed together by [`Ingest::commit`], or not at all.
 pub struct Ingest<'c> {
     conn: &'c Connection,
-    insert: Statement<'c>,
     insert_props: Statement<'c>,
     resolver: Option<Resolver>,
     rollup: Rollup,
     next_seq: i64,
     stats: IngestStats,
-    /// On a workspace with no events yet, uuids are deduplicated here and the unique index is
-    /// built once at commit: far cheaper than keeping it up to date row by row.
-    fresh: Option<SeenUuids>,
+    /// The workspace had no events when the import began: no stored day to check uuids against.
+    fresh: bool,
+    /// The uuids of each day this import touched: the stored ones (loaded on first touch) and
+    /// the ones it wrote.
+    seen: FxHashMap<i64, SeenUuids>,
+    /// The block being filled for each day.
+    open: FxHashMap<i64, Builder>,
     /// The import runs with a rollback journal and turns WAL back on when it ends.
     journal: bool,
     done: bool,
 }
 
-/// The uuids one import has written, for a fresh workspace.
+/// The uuids of one day.
 #[derive(Default)]
 struct SeenUuids {
     bytes: FxHashSet<u128>,
@@ -345,44 +318,36 @@ struct SeenUuids {
 
 impl SeenUuids {
     /// True when `uuid` is new.
-    fn insert(&mut self, uuid: &Uuid) -> bool {
+    fn insert(&mut self, uuid: UuidRef<'_>) -> bool {
         match uuid {
-            Uuid::Bytes(b) => self.bytes.insert(u128::from_be_bytes(*b)),
-            Uuid::Text(t) => self.text.insert(t.clone()),
+            UuidRef::Bytes(b) => self.bytes.insert(u128::from_be_bytes(b)),
+            UuidRef::Text(t) => !self.text.contains(t) && self.text.insert(t.to_string()),
         }
+    }
+
+    /// The uuids stored for `day`.
+    fn load(conn: &Connection, day: i64) -> Result<Self> {
+        let mut seen = Self::default();
+        let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE day = ?1")?;
+        let mut rows = stmt.query([day])?;
+        while let Some(r) = rows.next()? {
+            let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+            blocks::decode(day, data, |e| {
+                if let Some(u) = e.uuid {
+                    seen.insert(u);
+                }
+            })
+            .map_err(|d| damaged(day, d))?;
+        }
+        Ok(seen)
     }
 }
 
-/// Rows per statement on the fresh-workspace path.
-const MULTI: usize = 64;
-
-/// `INSERT INTO events … VALUES (…), (…), …` for `n` rows.
-fn multi_insert(n: usize) -> String {
-    let mut sql = String::from(
-        "INSERT INTO events(ts, seq, uuid, account_id, user_id, name_id, url, feature_id) VALUES ",
-    );
-    for i in 0..n {
-        let b = i * 8;
-        if i > 0 {
-            sql.push(',');
-        }
-        sql.push_str(&format!(
-            "(?{},?{},?{},?{},?{},?{},?{},?{})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7,
-            b + 8
-        ));
-    }
-    sql
+/// The error for a block of `day` that does not decode.
+pub(super) fn damaged(day: i64, d: blocks::Damaged) -> Error {
+    let date = crate::time::fmt_date(day * crate::time::DAY);
+    Error::Damaged(format!("{d} (day {date})"))
 }
-
-/// The index `schema_v1.sql` creates on `events(uuid)`.
-const UUID_INDEX: &str = "CREATE UNIQUE INDEX events_uuid ON events(uuid) WHERE uuid IS NOT NULL";
 
 impl<'c> Ingest<'c> {
     /// Starts an import transaction. Brings the rollups up to date with `cfg` first.
@@ -390,7 +355,9 @@ impl<'c> Ingest<'c> {
         store.ensure_rollups(cfg)?;
         let conn = store.conn();
         let empty: bool =
-            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM events)", [], |r| r.get(0))?;
+            conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM event_blocks)", [], |r| {
+                r.get(0)
+            })?;
         // A first import writes a whole database: with a rollback journal its pages go straight
         // to the file, instead of into the WAL and then once more into the file at checkpoint.
         // The journal still makes the import all-or-nothing. Back to WAL when it ends.
@@ -401,22 +368,12 @@ impl<'c> Ingest<'c> {
             mode.is_ok_and(|m| m.eq_ignore_ascii_case("delete"))
         };
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        let next_seq: i64 = match store.meta("next_seq")?.and_then(|v| v.parse().ok()) {
+        let next_seq = match store.meta("next_seq")?.and_then(|v| v.parse().ok()) {
             Some(n) => n,
-            None => conn.query_row("SELECT coalesce(max(seq), 0) + 1 FROM events", [], |r| {
-                r.get(0)
-            })?,
+            None => store.max_seq()? + 1,
         };
-        if empty {
-            // Dropped inside this transaction: a rollback brings it back.
-            conn.execute_batch("DROP INDEX IF EXISTS events_uuid")?;
-        }
         Ok(Self {
             conn,
-            insert: conn.prepare(
-                "INSERT OR IGNORE INTO events(ts, seq, uuid, account_id, user_id, name_id, url, feature_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?,
             insert_props: conn.prepare(
                 "INSERT INTO prop_history(account_id, ts, seq, props) VALUES (?1, ?2, ?3, ?4)",
             )?,
@@ -424,7 +381,9 @@ impl<'c> Ingest<'c> {
             rollup: Rollup::default(),
             next_seq,
             stats: IngestStats::default(),
-            fresh: empty.then(SeenUuids::default),
+            fresh: empty,
+            seen: FxHashMap::default(),
+            open: FxHashMap::default(),
             journal,
             done: false,
         })
@@ -491,85 +450,63 @@ impl<'c> Ingest<'c> {
         Ok(())
     }
 
-    /// Writes resolved rows and the names they introduced; duplicates (by uuid) are no-ops.
+    /// Writes resolved rows and the names they introduced. An event whose uuid is already
+    /// stored for its UTC day (or came earlier in this import) is a duplicate and a no-op.
     pub fn write(&mut self, new: &[NewEntry], rows: &[Resolved]) -> Result<()> {
         self.write_names(new)?;
-        if self.fresh.is_some() {
-            return self.write_fresh(rows);
-        }
         for ev in rows {
-            let seq = self.next_seq;
-            if self.insert_one(ev, seq)? == 0 {
+            let day = day_of(ev.ts);
+            let uuid = ev.uuid.as_ref().map(Uuid::as_ref);
+            if let Some(u) = uuid
+                && !self.first_sight(day, u)?
+            {
                 self.stats.duplicates += 1;
                 continue;
             }
-            self.stored(ev, seq)?;
-        }
-        self.maybe_flush()
-    }
-
-    /// On a fresh workspace duplicates are known before writing, so rows go in
-    /// [`MULTI`] at a time with one statement: far less work per row for SQLite.
-    fn write_fresh(&mut self, rows: &[Resolved]) -> Result<()> {
-        let mut keep: Vec<&Resolved> = Vec::with_capacity(rows.len());
-        if let Some(seen) = &mut self.fresh {
-            for ev in rows {
-                if ev.uuid.as_ref().is_some_and(|u| !seen.insert(u)) {
-                    self.stats.duplicates += 1;
-                } else {
-                    keep.push(ev);
-                }
-            }
-        }
-        let mut chunks = keep.chunks_exact(MULTI);
-        if keep.len() >= MULTI {
-            let mut multi = self.conn.prepare_cached(&multi_insert(MULTI))?;
-            for chunk in &mut chunks {
-                let first = self.next_seq;
-                let mut values: Vec<&dyn rusqlite::ToSql> = Vec::with_capacity(MULTI * 8);
-                let seqs: Vec<i64> = (first..first + MULTI as i64).collect();
-                let uuids: Vec<Option<&[u8]>> = chunk
-                    .iter()
-                    .map(|ev| ev.uuid.as_ref().map(Uuid::bytes))
-                    .collect();
-                for (i, ev) in chunk.iter().enumerate() {
-                    values.extend([
-                        &ev.ts as &dyn rusqlite::ToSql,
-                        &seqs[i],
-                        &uuids[i],
-                        &ev.account,
-                        &ev.user,
-                        &ev.name,
-                        &ev.url,
-                        &ev.feature,
-                    ]);
-                }
-                multi.execute(values.as_slice())?;
-                for (i, ev) in chunk.iter().enumerate() {
-                    self.stored(ev, seqs[i])?;
-                }
-            }
-        }
-        for ev in chunks.remainder() {
             let seq = self.next_seq;
-            self.insert_one(ev, seq)?;
+            let block = self.open.entry(day).or_insert_with(|| Builder::new(day));
+            block.push(&Packed {
+                ts: ev.ts,
+                seq,
+                uuid,
+                account: ev.account,
+                user: ev.user,
+                name: ev.name,
+                url: ev.url.as_deref(),
+                feature: ev.feature,
+            });
+            if block.is_full() {
+                let full = std::mem::replace(block, Builder::new(day));
+                self.write_block(&full)?;
+            }
             self.stored(ev, seq)?;
         }
         self.maybe_flush()
     }
 
-    /// Writes one row (a no-op for a uuid already stored); returns the rows written.
-    fn insert_one(&mut self, ev: &Resolved, seq: i64) -> Result<usize> {
-        Ok(self.insert.execute(params![
-            ev.ts,
-            seq,
-            ev.uuid.as_ref().map(Uuid::bytes),
-            ev.account,
-            ev.user,
-            ev.name,
-            ev.url,
-            ev.feature
-        ])?)
+    /// True when `uuid` is not yet stored for `day` (and notes it).
+    fn first_sight(&mut self, day: i64, uuid: UuidRef<'_>) -> Result<bool> {
+        let seen = match self.seen.entry(day) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(if self.fresh {
+                SeenUuids::default()
+            } else {
+                SeenUuids::load(self.conn, day)?
+            }),
+        };
+        Ok(seen.insert(uuid))
+    }
+
+    fn write_block(&self, b: &Builder) -> Result<()> {
+        if b.n == 0 {
+            return Ok(());
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO event_blocks(day, n, min_ts, max_ts, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![b.day, b.n as i64, b.min_ts, b.max_ts, b.data])?;
+        Ok(())
     }
 
     /// Books a row that was written with `seq`.
@@ -643,12 +580,14 @@ impl<'c> Ingest<'c> {
     /// Merges the rollups and commits everything.
     pub fn commit(mut self) -> Result<IngestStats> {
         let started = std::time::Instant::now();
+        let mut open: Vec<_> = std::mem::take(&mut self.open).into_values().collect();
+        open.sort_unstable_by_key(|b| b.day);
+        for b in &open {
+            self.write_block(b)?;
+        }
+        let written = started.elapsed();
         self.rollup.flush(self.conn)?;
         let flushed = started.elapsed();
-        if self.fresh.take().is_some() {
-            self.conn.execute_batch(UUID_INDEX)?;
-        }
-        let indexed = started.elapsed();
         self.conn.execute(
             "INSERT INTO meta(key, value) VALUES ('next_seq', ?1)
              ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -658,10 +597,10 @@ impl<'c> Ingest<'c> {
         self.done = true;
         self.restore_wal()?;
         tracing::info!(
-            "import commit: rollups merged in {:.2} s, uuid index {:.2} s, commit {:.2} s",
-            flushed.as_secs_f64(),
-            (indexed - flushed).as_secs_f64(),
-            (started.elapsed() - indexed).as_secs_f64()
+            "import commit: last blocks written in {:.2} s, rollups merged in {:.2} s, commit {:.2} s",
+            written.as_secs_f64(),
+            (flushed - written).as_secs_f64(),
+            (started.elapsed() - flushed).as_secs_f64()
         );
         Ok(self.stats)
     }

@@ -3,6 +3,7 @@
 
 mod attio;
 mod backtests;
+pub mod blocks;
 mod capture;
 mod ingest;
 mod posthog;
@@ -25,14 +26,99 @@ pub use runs::{Emission, cooled_down};
 use crate::config::{Config, name_matches};
 use crate::error::{Error, Result};
 
+/// One schema step: code to run first (if any), then SQL.
+struct Migration {
+    code: Option<fn(&Connection) -> Result<()>>,
+    sql: &'static str,
+}
+
+const fn sql(sql: &'static str) -> Migration {
+    Migration { code: None, sql }
+}
+
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[
-    include_str!("schema_v1.sql"),
-    include_str!("schema_v2_posthog.sql"),
-    include_str!("schema_v3_attio.sql"),
-    include_str!("schema_v4_capture.sql"),
-    include_str!("schema_backtests.sql"),
+const MIGRATIONS: &[Migration] = &[
+    sql(include_str!("schema_v1.sql")),
+    sql(include_str!("schema_v2_posthog.sql")),
+    sql(include_str!("schema_v3_attio.sql")),
+    sql(include_str!("schema_v4_capture.sql")),
+    sql(include_str!("schema_backtests.sql")),
+    Migration {
+        code: Some(events_to_blocks),
+        sql: include_str!("schema_v6_blocks.sql"),
+    },
 ];
+
+/// Copies the `events` rows of a workspace written before schema 6 into `event_blocks`.
+fn events_to_blocks(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE event_blocks (
+            id INTEGER PRIMARY KEY,
+            day INTEGER NOT NULL,
+            n INTEGER NOT NULL,
+            min_ts INTEGER NOT NULL,
+            max_ts INTEGER NOT NULL,
+            data BLOB NOT NULL
+        );
+        CREATE INDEX event_blocks_day ON event_blocks(day, max_ts);",
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT ts, seq, uuid, account_id, user_id, name_id, url, feature_id FROM events ORDER BY ts, seq",
+    )?;
+    let mut insert = conn.prepare(
+        "INSERT INTO event_blocks(day, n, min_ts, max_ts, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut put = |b: &blocks::Builder| -> Result<()> {
+        if b.n > 0 {
+            insert.execute(params![b.day, b.n as i64, b.min_ts, b.max_ts, b.data])?;
+        }
+        Ok(())
+    };
+    let mut rows = stmt.query([])?;
+    let mut block: Option<blocks::Builder> = None;
+    while let Some(r) = rows.next()? {
+        let ts: i64 = r.get(0)?;
+        let day = crate::time::day_of(ts);
+        let b = match &mut block {
+            Some(b) if b.day == day && !b.is_full() => b,
+            other => {
+                if let Some(done) = other.take() {
+                    put(&done)?;
+                }
+                other.insert(blocks::Builder::new(day))
+            }
+        };
+        let uuid = r
+            .get_ref(2)?
+            .as_blob_or_null()
+            .map_err(rusqlite::Error::from)?;
+        // The old column held a parsed uuid's 16 bytes, or a non-uuid's text. Sixteen printable
+        // ASCII bytes are read as text: a real uuid is that by chance about once in 10 million.
+        let uuid = uuid.map(|u| match <[u8; 16]>::try_from(u) {
+            Ok(bytes) if !bytes.iter().all(|b| (0x20..0x7f).contains(b)) => {
+                blocks::UuidRef::Bytes(bytes)
+            }
+            _ => blocks::UuidRef::Text(std::str::from_utf8(u).unwrap_or_default()),
+        });
+        b.push(&blocks::Packed {
+            ts,
+            seq: r.get(1)?,
+            uuid,
+            account: r.get(3)?,
+            user: r.get(4)?,
+            name: r.get(5)?,
+            url: r
+                .get_ref(6)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?,
+            feature: r.get(7)?,
+        });
+    }
+    if let Some(b) = block {
+        put(&b)?;
+    }
+    Ok(())
+}
 
 pub struct Store {
     conn: Connection,
@@ -85,9 +171,12 @@ impl Store {
                 MIGRATIONS.len()
             )));
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(done) {
             let tx = self.conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
+            if let Some(code) = m.code {
+                code(&tx)?;
+            }
+            tx.execute_batch(m.sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
@@ -143,7 +232,7 @@ impl Store {
     /// True when the workspace holds no events, accounts or deals.
     pub fn is_empty(&self) -> Result<bool> {
         let n: i64 = self.conn.query_row(
-            "SELECT (SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1))
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM event_blocks LIMIT 1))
                   + (SELECT count(*) FROM (SELECT 1 FROM accounts LIMIT 1))
                   + (SELECT count(*) FROM (SELECT 1 FROM deals LIMIT 1))",
             [],
@@ -156,14 +245,14 @@ impl Store {
         let one = |sql: &str| -> Result<i64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
         Ok(WorkspaceCounts {
             accounts: one("SELECT count(*) FROM accounts")?,
-            events: one("SELECT count(*) FROM events")?,
+            events: one("SELECT coalesce(sum(n), 0) FROM event_blocks")?,
             deals: one("SELECT count(*) FROM deals")?,
             first_event: self
                 .conn
-                .query_row("SELECT min(ts) FROM events", [], |r| r.get(0))?,
+                .query_row("SELECT min(min_ts) FROM event_blocks", [], |r| r.get(0))?,
             last_event: self
                 .conn
-                .query_row("SELECT max(ts) FROM events", [], |r| r.get(0))?,
+                .query_row("SELECT max(max_ts) FROM event_blocks", [], |r| r.get(0))?,
         })
     }
 
@@ -175,28 +264,21 @@ impl Store {
             return Ok(false);
         }
         let tx = self.conn.unchecked_transaction()?;
-        tx.execute_batch(
-            "DELETE FROM user_day; DELETE FROM feature_day; DELETE FROM account_units;",
-        )?;
+        tx.execute_batch("DELETE FROM account_units")?;
         let classes = Classifier::new(cfg).classes(&self.names()?);
         let classifier = Classifier::new(cfg);
         let mut rollup = ingest::Rollup::default();
-        {
-            let mut stmt = tx.prepare(
-                "SELECT ts, account_id, user_id, name_id, url, feature_id FROM events ORDER BY ts, seq",
-            )?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let name_id: i64 = r.get(3)?;
-                let class = classes.get(&name_id).copied().unwrap_or_default();
-                let url: Option<String> = r.get(4)?;
-                let pricing =
-                    class.pageview && url.as_deref().is_some_and(|u| classifier.is_pricing(u));
-                rollup.add(r.get(0)?, r.get(1)?, r.get(2)?, class, pricing, r.get(5)?);
-                if rollup.len() > ingest::FLUSH_AT {
-                    rollup.flush(&tx)?;
-                }
+        let mut flush_err = None;
+        self.for_packed_events(i64::MIN, i64::MAX, |e| {
+            let class = classes.get(&e.name).copied().unwrap_or_default();
+            let pricing = class.pageview && e.url.is_some_and(|u| classifier.is_pricing(u));
+            rollup.add(e.ts, e.account, e.user, class, pricing, e.feature);
+            if rollup.len() > ingest::FLUSH_AT && flush_err.is_none() {
+                flush_err = rollup.flush(&tx).err();
             }
+        })?;
+        if let Some(e) = flush_err {
+            return Err(e);
         }
         rollup.flush(&tx)?;
         tx.execute(
@@ -364,6 +446,166 @@ mod tests {
         drop(store);
         let err = Store::open(&path).unwrap_err().to_string();
         assert!(err.contains("newer beton"), "{err}");
+    }
+
+    #[test]
+    fn a_schema_5_workspace_moves_its_events_into_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.sqlite");
+        let conn = Connection::open(&path).unwrap();
+        for m in &MIGRATIONS[..5] {
+            conn.execute_batch(m.sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        let day = 20_000 * crate::time::DAY;
+        let bytes: Vec<u8> = (1..=16).collect();
+        conn.execute_batch(
+            "INSERT INTO accounts(id, key) VALUES (1, 'acme.com'), (2, 'beta.io');
+             INSERT INTO users(id, key) VALUES (1, 'u1');
+             INSERT INTO event_names(id, name) VALUES (1, '$pageview'), (2, 'feature_used');
+             INSERT INTO features(id, name) VALUES (1, 'reports');
+             INSERT INTO meta(key, value) VALUES ('next_seq', '5');",
+        )
+        .unwrap();
+        let mut insert = conn
+            .prepare("INSERT INTO events(ts, seq, uuid, account_id, user_id, name_id, url, feature_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+            .unwrap();
+        let text_uuid: &[u8] = b"import-row-17";
+        let sixteen_chars: &[u8] = b"ABCDEFGHIJKLMNOP";
+        let none: Option<&[u8]> = None;
+        insert
+            .execute(params![
+                day + 10,
+                1,
+                bytes,
+                1,
+                1,
+                1,
+                "https://x.io/pricing",
+                None::<i64>
+            ])
+            .unwrap();
+        insert
+            .execute(params![day + 5, 2, text_uuid, 2, 1, 2, None::<String>, 1])
+            .unwrap();
+        insert
+            .execute(params![
+                day + crate::time::DAY + 1,
+                3,
+                sixteen_chars,
+                1,
+                1,
+                2,
+                None::<String>,
+                1
+            ])
+            .unwrap();
+        insert
+            .execute(params![
+                day + 7,
+                4,
+                none,
+                1,
+                1,
+                1,
+                None::<String>,
+                None::<i64>
+            ])
+            .unwrap();
+        drop(insert);
+        drop(conn);
+
+        let store = Store::open(&path).unwrap();
+        let mut got = Vec::new();
+        store
+            .for_packed_events(i64::MIN, i64::MAX, |e| {
+                got.push((
+                    e.ts - day,
+                    e.seq,
+                    e.uuid.map(|u| format!("{u:?}")),
+                    e.account,
+                    e.name,
+                    e.url.map(str::to_string),
+                    e.feature,
+                ));
+            })
+            .unwrap();
+        got.sort_by_key(|g| g.1);
+        let b: [u8; 16] = bytes.clone().try_into().unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    10,
+                    1,
+                    Some(format!("{:?}", blocks::UuidRef::Bytes(b))),
+                    1,
+                    1,
+                    Some("https://x.io/pricing".into()),
+                    None
+                ),
+                (
+                    5,
+                    2,
+                    Some("Text(\"import-row-17\")".into()),
+                    2,
+                    2,
+                    None,
+                    Some(1)
+                ),
+                (
+                    crate::time::DAY + 1,
+                    3,
+                    Some("Text(\"ABCDEFGHIJKLMNOP\")".into()),
+                    1,
+                    2,
+                    None,
+                    Some(1)
+                ),
+                (7, 4, None, 1, 1, None, None),
+            ]
+        );
+        let counts = store.counts().unwrap();
+        assert_eq!(
+            (counts.events, counts.first_event, counts.last_event),
+            (4, Some(day + 5), Some(day + crate::time::DAY + 1))
+        );
+        for gone in ["events", "user_day", "feature_day"] {
+            let n: i64 = store
+                .conn()
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE name = ?1",
+                    [gone],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 0, "{gone} is dropped");
+        }
+
+        // The moved uuids still deduplicate: the same three events again are no-ops.
+        let cfg = Config::default();
+        let mut ingest = Ingest::begin(&store, &cfg).unwrap();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        for (uuid, ts) in [
+            (hex.as_str(), day + 10),
+            ("import-row-17", day + 5),
+            ("ABCDEFGHIJKLMNOP", day + crate::time::DAY + 1),
+        ] {
+            ingest
+                .event(&EventIn {
+                    uuid: Some(uuid.into()),
+                    event: "$pageview".into(),
+                    distinct_id: "u1".into(),
+                    ts,
+                    account: Some("acme.com".into()),
+                    url: None,
+                    feature: None,
+                    group_set: None,
+                })
+                .unwrap();
+        }
+        let stats = ingest.commit().unwrap();
+        assert_eq!((stats.inserted, stats.duplicates), (0, 3));
     }
 
     #[test]

@@ -4,7 +4,10 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::Store;
+use super::blocks::{self, Packed};
+use super::units::{self, DayCounts, UnitKey};
 use crate::error::Result;
+use crate::time::day_of;
 
 /// A deal as imported (SPEC §1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -152,26 +155,54 @@ impl Store {
         hi: i64,
         mut f: impl FnMut(RawEvent<'_>),
     ) -> Result<()> {
+        self.for_packed_events(from, to, |e| {
+            if (lo..=hi).contains(&e.account) {
+                f(RawEvent {
+                    ts: e.ts,
+                    account: e.account,
+                    user: e.user,
+                    name: e.name,
+                    url: e.url,
+                    feature: e.feature,
+                });
+            }
+        })
+    }
+
+    /// Streams every stored event with `from <= ts < to`, block by block (time order between
+    /// blocks of a day is not guaranteed).
+    pub(super) fn for_packed_events(
+        &self,
+        from: i64,
+        to: i64,
+        mut f: impl FnMut(Packed<'_>),
+    ) -> Result<()> {
+        if from >= to {
+            return Ok(());
+        }
         let mut stmt = self.conn().prepare_cached(
-            "SELECT ts, account_id, user_id, name_id, url, feature_id FROM events
-             WHERE ts >= ?1 AND ts < ?2 AND account_id BETWEEN ?3 AND ?4",
+            "SELECT day, data FROM event_blocks
+             WHERE day BETWEEN ?1 AND ?2 AND max_ts >= ?3 AND min_ts < ?4",
         )?;
-        let mut rows = stmt.query(params![from, to, lo, hi])?;
+        let mut rows = stmt.query(params![day_of(from), day_of(to - 1), from, to])?;
         while let Some(r) = rows.next()? {
-            let url = r
-                .get_ref(4)?
-                .as_str_or_null()
-                .map_err(rusqlite::Error::from)?;
-            f(RawEvent {
-                ts: r.get(0)?,
-                account: r.get(1)?,
-                user: r.get(2)?,
-                name: r.get(3)?,
-                url,
-                feature: r.get(5)?,
-            });
+            let day: i64 = r.get(0)?;
+            let data = r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            blocks::decode(day, data, |e| {
+                if e.ts >= from && e.ts < to {
+                    f(e);
+                }
+            })
+            .map_err(|d| super::ingest::damaged(day, d))?;
         }
         Ok(())
+    }
+
+    /// The largest event sequence number stored (0 when none).
+    pub(super) fn max_seq(&self) -> Result<i64> {
+        let mut max = 0;
+        self.for_packed_events(i64::MIN, i64::MAX, |e| max = max.max(e.seq))?;
+        Ok(max)
     }
 
     /// Last activity per account before `t` (from the rollups; the day of `t` read raw).
@@ -180,16 +211,20 @@ impl Store {
         t: i64,
         activity_names: &[i64],
     ) -> Result<std::collections::HashMap<i64, i64>> {
-        let day = crate::time::day_of(t);
+        let day = day_of(t);
         let mut out = std::collections::HashMap::new();
-        let mut stmt = self.conn().prepare_cached(
-            "SELECT account_id, max(last_ts) FROM user_day WHERE day < ?1 AND last_ts IS NOT NULL GROUP BY account_id",
-        )?;
-        let rows = stmt.query_map([day], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (a, ts) = row?;
-            out.insert(a, ts);
-        }
+        self.for_account_units(None, |account, data| {
+            let mut last: Option<i64> = None;
+            units::decode(data, i64::MIN, |k, c| {
+                if k.day() < day {
+                    last = last.max(c.last_ts);
+                }
+            });
+            if let Some(ts) = last {
+                out.insert(account, ts);
+            }
+            Ok(())
+        })?;
         self.for_raw_events(day * crate::time::DAY, t, None, |e| {
             if activity_names.contains(&e.name) {
                 let slot = out.entry(e.account).or_insert(e.ts);
@@ -197,6 +232,24 @@ impl Store {
             }
         })?;
         Ok(out)
+    }
+
+    /// One account's rollup units of days in `[from_day, to_day)`.
+    pub(super) fn account_units_between(
+        &self,
+        account: i64,
+        from_day: i64,
+        to_day: i64,
+        mut f: impl FnMut(UnitKey, DayCounts),
+    ) -> Result<()> {
+        self.for_account_units(Some(account), |_, data| {
+            units::decode(data, from_day, |k, c| {
+                if k.day() < to_day {
+                    f(k, c);
+                }
+            });
+            Ok(())
+        })
     }
 
     /// Every deal, with its account key.
