@@ -3,7 +3,7 @@
 //! in one transaction.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::store::{DealRow, EventIn, Ingest, NewEntry, Resolved, Resolver, Store};
+use crate::store::{DealRow, EventRef, Ingest, NewEntry, Resolved, Resolver, Store};
 use crate::time::parse_ts;
 
 /// How many bad rows a report lists one by one (all are counted).
@@ -160,7 +160,7 @@ struct RawProps<'a> {
     #[serde(rename = "$current_url", borrow, default)]
     current_url: Option<Cow<'a, str>>,
     #[serde(rename = "$groups", borrow, default)]
-    groups: Option<HashMap<Cow<'a, str>, Scalar<'a>>>,
+    groups: Option<Groups<'a>>,
     #[serde(borrow, default)]
     feature: Option<Scalar<'a>>,
     #[serde(rename = "$group_type", borrow, default)]
@@ -171,28 +171,133 @@ struct RawProps<'a> {
     group_set: Option<Map<String, Value>>,
 }
 
-/// A JSON string, number or boolean, as text; null and anything else is absent.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Scalar<'a> {
-    Str(#[serde(borrow)] Cow<'a, str>),
-    Num(serde_json::Number),
-    Bool(bool),
-    Other(serde::de::IgnoredAny),
+/// `$groups`: group type → key, in the order written (a handful of entries, so no hashing).
+#[derive(Default)]
+struct Groups<'a>(Vec<(Cow<'a, str>, Scalar<'a>)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Groups<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Groups<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of group keys")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<Text<'a>, Scalar<'a>>()? {
+                    out.push((k.0, v));
+                }
+                Ok(Groups(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
 }
 
-impl Scalar<'_> {
-    fn text(&self) -> Option<String> {
+impl<'a> Groups<'a> {
+    fn take(self, group_type: &str) -> Option<Scalar<'a>> {
+        self.0
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == group_type)
+            .map(|(_, v)| v)
+    }
+}
+
+/// A JSON string, borrowed from the line unless it had escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match Scalar::deserialize(d)? {
+            Scalar::Str(s) => Ok(Text(s)),
+            _ => Err(serde::de::Error::custom("expected a string")),
+        }
+    }
+}
+
+/// A JSON string, number or boolean, as text; null and anything else is absent.
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Num(serde_json::Number),
+    Bool(bool),
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess};
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Scalar<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Num(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Num(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Scalar<'a>, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(Scalar::Other, Scalar::Num))
+            }
+            fn visit_bool<E>(self, v: bool) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Bool(v))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_none<E>(self) -> std::result::Result<Scalar<'a>, E> {
+                Ok(Scalar::Other)
+            }
+            fn visit_seq<S: SeqAccess<'de>>(
+                self,
+                mut seq: S,
+            ) -> std::result::Result<Scalar<'a>, S::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+            fn visit_map<M: MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<Scalar<'a>, M::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Scalar::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> Scalar<'a> {
+    fn into_text(self) -> Option<Cow<'a, str>> {
         match self {
-            Scalar::Str(s) if !s.is_empty() => Some(s.to_string()),
-            Scalar::Num(n) => Some(n.to_string()),
-            Scalar::Bool(b) => Some(b.to_string()),
+            Scalar::Str(s) if !s.is_empty() => Some(s),
+            Scalar::Num(n) => Some(Cow::Owned(n.to_string())),
+            Scalar::Bool(b) => Some(Cow::Owned(b.to_string())),
             _ => None,
         }
     }
 }
 
-fn check_event(raw: RawEvent<'_>, group_type: &str) -> std::result::Result<EventIn, String> {
+fn check_event<'a>(
+    raw: RawEvent<'a>,
+    group_type: &str,
+) -> std::result::Result<EventRef<'a>, String> {
     let event = raw
         .event
         .filter(|e| !e.is_empty())
@@ -202,37 +307,38 @@ fn check_event(raw: RawEvent<'_>, group_type: &str) -> std::result::Result<Event
         parse_ts(&stamp).ok_or_else(|| format!("bad `timestamp` {stamp:?}: expected RFC 3339"))?;
     let distinct_id = raw
         .distinct_id
-        .as_ref()
-        .and_then(Scalar::text)
+        .and_then(Scalar::into_text)
         .ok_or("missing `distinct_id`")?;
     let props = raw.properties.unwrap_or_default();
     let identify = event == "$groupidentify" && props.group_type.as_deref() == Some(group_type);
     let account = if identify {
-        props.group_key.as_ref().and_then(Scalar::text)
+        props.group_key.and_then(Scalar::into_text)
     } else {
         props
             .groups
-            .as_ref()
-            .and_then(|g| g.get(group_type))
-            .and_then(Scalar::text)
+            .and_then(|g| g.take(group_type))
+            .and_then(Scalar::into_text)
     };
-    Ok(EventIn {
-        uuid: raw.uuid.filter(|u| !u.is_empty()).map(Cow::into_owned),
+    Ok(EventRef {
+        uuid: raw.uuid.filter(|u| !u.is_empty()),
         distinct_id,
         ts,
         account,
         url: if event == "$pageview" {
-            props.current_url.map(Cow::into_owned)
+            props.current_url
         } else {
             None
         },
-        feature: props.feature.as_ref().and_then(Scalar::text),
+        feature: props.feature.and_then(Scalar::into_text),
         group_set: if identify { props.group_set } else { None },
-        event: event.into_owned(),
+        event,
     })
 }
 
-fn parse_json_event(line: &str, group_type: &str) -> std::result::Result<EventIn, String> {
+fn parse_json_event<'a>(
+    line: &'a str,
+    group_type: &str,
+) -> std::result::Result<EventRef<'a>, String> {
     let raw: RawEvent = serde_json::from_str(line).map_err(|e| format!("bad JSON: {e}"))?;
     check_event(raw, group_type)
 }
@@ -251,21 +357,25 @@ struct CsvEvent {
     properties: Option<String>,
 }
 
-fn parse_csv_event(row: CsvEvent, group_type: &str) -> std::result::Result<EventIn, String> {
-    let props_text = row.properties.unwrap_or_default();
+fn parse_csv_event<'a>(
+    row: &'a CsvEvent,
+    group_type: &str,
+) -> std::result::Result<EventRef<'a>, String> {
+    let props_text = row.properties.as_deref().unwrap_or_default();
     let properties = if props_text.trim().is_empty() {
         None
     } else {
         Some(
-            serde_json::from_str::<RawProps>(&props_text)
+            serde_json::from_str::<RawProps>(props_text)
                 .map_err(|e| format!("bad JSON in `properties`: {e}"))?,
         )
     };
+    let borrowed = |s: &'a Option<String>| s.as_deref().map(Cow::Borrowed);
     let raw = RawEvent {
-        uuid: row.uuid.map(Cow::Owned),
-        event: row.event.map(Cow::Owned),
-        distinct_id: row.distinct_id.map(|d| Scalar::Str(Cow::Owned(d))),
-        timestamp: row.timestamp.map(Cow::Owned),
+        uuid: borrowed(&row.uuid),
+        event: borrowed(&row.event),
+        distinct_id: borrowed(&row.distinct_id).map(Scalar::Str),
+        timestamp: borrowed(&row.timestamp),
         properties,
     };
     check_event(raw, group_type)
@@ -321,6 +431,15 @@ struct Batch {
 
 const BATCH: usize = 8192;
 
+impl Batch {
+    fn new() -> Self {
+        Self {
+            rows: Vec::with_capacity(BATCH),
+            ..Self::default()
+        }
+    }
+}
+
 /// Parses and resolves `input` on a second thread, feeding `sink` in order. Returns the format
 /// and the resolver (to hand back to the ingest).
 fn parse_events(
@@ -336,63 +455,80 @@ fn parse_events(
         None => sniff(&mut reader)?,
     };
     let name = input.name.clone();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Batch, Error>>(8);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Batch, Error>>(32);
     let parser = std::thread::spawn(move || {
-        let mut batch = Batch::default();
+        let mut batch = Batch::new();
         let mut push =
-            |batch: &mut Batch, line: u64, item: std::result::Result<EventIn, String>| {
+            |batch: &mut Batch, line: u64, item: std::result::Result<EventRef<'_>, String>| {
                 batch.read += 1;
-                match item.map(|e| resolver.resolve(e)) {
+                match item.map(|e| resolver.resolve_ref(e)) {
                     Ok(Some(row)) => batch.rows.push(row),
                     Ok(None) => batch.without_account += 1,
                     Err(reason) => batch.bad.push((line, reason)),
                 }
                 if batch.read as usize >= BATCH {
                     batch.new = resolver.take_new();
-                    return tx.send(Ok(std::mem::take(batch))).is_ok();
+                    return tx.send(Ok(std::mem::replace(batch, Batch::new()))).is_ok();
                 }
                 true
             };
         match format {
             Format::Jsonl => {
-                let mut line = String::new();
                 let mut n = 0u64;
-                loop {
-                    line.clear();
-                    match reader.read_line(&mut line) {
-                        Ok(0) => break,
-                        Ok(k) => batch.bytes += k as u64,
-                        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                            n += 1;
-                            // Skip the rest of this line.
-                            let mut junk = Vec::new();
-                            let _ = reader.read_until(b'\n', &mut junk);
-                            if !push(&mut batch, n, Err("not UTF-8 text".to_string())) {
-                                return resolver;
-                            }
-                            continue;
+                let mut handle = |batch: &mut Batch, n: u64, bytes: &[u8]| {
+                    batch.bytes += bytes.len() as u64;
+                    match std::str::from_utf8(bytes) {
+                        Ok(text) => {
+                            let text = text.trim();
+                            text.is_empty() || push(batch, n, parse_json_event(text, &group_type))
                         }
+                        Err(_) => push(batch, n, Err("not UTF-8 text".to_string())),
+                    }
+                };
+                // Lines are parsed where they lie in the reader's buffer; only a line that
+                // straddles two fills is copied out first.
+                let mut straddling = Vec::new();
+                loop {
+                    let used = match reader.fill_buf() {
+                        Ok([]) => break,
+                        Ok(buf) => match memchr::memchr(b'\n', buf) {
+                            Some(i) => {
+                                n += 1;
+                                if !handle(&mut batch, n, &buf[..=i]) {
+                                    return resolver;
+                                }
+                                Some(i + 1)
+                            }
+                            None => None,
+                        },
                         Err(e) => {
                             let _ = tx.send(Err(Error::io(Path::new(&name), e)));
                             return resolver;
                         }
-                    }
-                    n += 1;
-                    let text = line.trim();
-                    if !text.is_empty() && !push(&mut batch, n, parse_json_event(text, &group_type))
-                    {
-                        return resolver;
+                    };
+                    match used {
+                        Some(k) => reader.consume(k),
+                        None => {
+                            straddling.clear();
+                            if let Err(e) = reader.read_until(b'\n', &mut straddling) {
+                                let _ = tx.send(Err(Error::io(Path::new(&name), e)));
+                                return resolver;
+                            }
+                            n += 1;
+                            if !handle(&mut batch, n, &straddling) {
+                                return resolver;
+                            }
+                        }
                     }
                 }
             }
             Format::Csv => {
                 let mut ok = true;
                 for_csv_rows::<CsvEvent>(reader, |line, row| {
-                    ok = push(
-                        &mut batch,
-                        line,
-                        row.and_then(|r| parse_csv_event(r, &group_type)),
-                    );
+                    ok = match row {
+                        Ok(r) => push(&mut batch, line, parse_csv_event(&r, &group_type)),
+                        Err(e) => push(&mut batch, line, Err(e)),
+                    };
                     ok
                 });
                 if !ok {

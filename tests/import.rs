@@ -115,6 +115,79 @@ fn bad_rows_are_skipped_with_line_and_reason_and_the_rest_is_kept() {
     assert_eq!(store.counts().unwrap().events, 2);
 }
 
+/// The shapes the fast parser has to get right: CRLF endings, a line that is not UTF-8, escaped
+/// strings, numbers and booleans as ids, `$groups` with other group types and non-string values.
+#[test]
+fn jsonl_edge_shapes_parse_like_the_spec_says() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let mut bytes = Vec::new();
+    let line = |bytes: &mut Vec<u8>, l: &str| {
+        bytes.extend_from_slice(l.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    };
+    line(
+        &mut bytes,
+        r#"{"event":"$pageview","distinct_id":42,"timestamp":"2026-05-01T12:00:00Z","properties":{"$current_url":"https:\/\/x.io\/pricing","$groups":{"project":{"id":1},"company":"esc\u00e9.com"}}}"#,
+    );
+    line(
+        &mut bytes,
+        r#"{"event":"feature_used","distinct_id":true,"timestamp":"2026-05-01T12:00:01Z","properties":{"feature":7,"$groups":{"company":1234}}}"#,
+    );
+    line(
+        &mut bytes,
+        r#"{"event":"x","distinct_id":"u","timestamp":"2026-05-01T12:00:02Z","properties":{"$groups":{"company":null,"team":"t"}}}"#,
+    );
+    line(
+        &mut bytes,
+        r#"{"event":"x","distinct_id":null,"timestamp":"2026-05-01T12:00:03Z"}"#,
+    );
+    bytes.extend_from_slice(b"{\"event\":\"\xff\"}\r\n");
+    line(
+        &mut bytes,
+        r#"{"event":"x","distinct_id":"u","timestamp":"2026-05-01T12:00:04Z","properties":{"$groups":[1,2]}}"#,
+    );
+    let r = import_events(
+        &store,
+        &cfg,
+        Input {
+            name: "edge.jsonl".into(),
+            reader: Box::new(Cursor::new(bytes)),
+            size: None,
+        },
+        None,
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.rows, r.imported, r.without_account, r.skipped),
+        (6, 2, 1, 3),
+        "{:?}",
+        r.errors
+    );
+    let reasons: Vec<(u64, &str)> = r
+        .errors
+        .iter()
+        .map(|e| (e.line, e.reason.as_str()))
+        .collect();
+    assert_eq!(reasons[0], (4, "missing `distinct_id`"));
+    assert_eq!(reasons[1], (5, "not UTF-8 text"));
+    assert_eq!(reasons[2].0, 6);
+    assert!(reasons[2].1.starts_with("bad JSON"), "{reasons:?}");
+    let keys: Vec<String> = store.accounts().unwrap().into_iter().map(|a| a.1).collect();
+    assert_eq!(keys, ["esc\u{e9}.com", "1234"]);
+    let mut urls = Vec::new();
+    store
+        .for_raw_events(i64::MIN, i64::MAX, None, |e| {
+            urls.push(e.url.map(str::to_string))
+        })
+        .unwrap();
+    assert!(
+        urls.contains(&Some("https://x.io/pricing".to_string())),
+        "{urls:?}"
+    );
+}
+
 #[test]
 fn csv_events_with_json_properties() {
     let cfg = Config::default();

@@ -1,6 +1,7 @@
 //! Writing events: one transaction per import, uuid dedupe, dictionary interning, and the rollups
 //! detection reads, accumulated in memory and merged in key order.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
@@ -32,6 +33,19 @@ pub struct EventIn {
     /// The `feature` property.
     pub feature: Option<String>,
     /// `$group_set` of a `$groupidentify` for the configured group type.
+    pub group_set: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// An [`EventIn`] whose text borrows from where it was read (the import's line buffer).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRef<'a> {
+    pub uuid: Option<Cow<'a, str>>,
+    pub event: Cow<'a, str>,
+    pub distinct_id: Cow<'a, str>,
+    pub ts: i64,
+    pub account: Option<Cow<'a, str>>,
+    pub url: Option<Cow<'a, str>>,
+    pub feature: Option<Cow<'a, str>>,
     pub group_set: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
@@ -253,6 +267,21 @@ impl Resolver {
 
     /// Resolves one event; `None` when it has no account.
     pub fn resolve(&mut self, ev: EventIn) -> Option<Resolved> {
+        let borrowed = Cow::Borrowed;
+        self.resolve_ref(EventRef {
+            uuid: ev.uuid.as_deref().map(borrowed),
+            event: Cow::Borrowed(&ev.event),
+            distinct_id: Cow::Borrowed(&ev.distinct_id),
+            ts: ev.ts,
+            account: ev.account.as_deref().map(borrowed),
+            url: ev.url.as_deref().map(borrowed),
+            feature: ev.feature.as_deref().map(borrowed),
+            group_set: ev.group_set,
+        })
+    }
+
+    /// [`Resolver::resolve`] for borrowed text: nothing is copied but a page view's URL.
+    pub fn resolve_ref(&mut self, ev: EventRef<'_>) -> Option<Resolved> {
         let account = self
             .accounts
             .id(ev.account.as_deref()?, Table::Accounts, &mut self.new);
@@ -277,7 +306,7 @@ impl Resolver {
             pricing: url
                 .as_deref()
                 .is_some_and(|u| self.classifier.is_pricing(u)),
-            url,
+            url: url.map(Cow::into_owned),
             feature,
             group_set: ev.group_set,
         })

@@ -144,14 +144,24 @@ pub fn encode(units: &Units) -> Vec<u8> {
 }
 
 /// Calls `f` for each unit of a day ≥ `min_day`, newest first; stops quietly at a damaged tail.
-pub fn decode(data: &[u8], min_day: i64, mut f: impl FnMut(UnitKey, DayCounts)) {
+pub fn decode(data: &[u8], min_day: i64, f: impl FnMut(UnitKey, DayCounts)) {
+    decode_until(data, min_day, f);
+}
+
+/// [`decode`], returning where it stopped: the offset of the first unit older than `min_day`
+/// (or of a damaged tail, or the end).
+fn decode_until(data: &[u8], min_day: i64, mut f: impl FnMut(UnitKey, DayCounts)) -> usize {
     let mut r = Reader { data, pos: 0 };
-    while let Some(tag) = r.next() {
+    loop {
+        let start = r.pos;
+        let Some(tag) = r.next() else {
+            return start;
+        };
         let (Some(day), Some(id)) = (r.next().map(unzig), r.next().map(unzig)) else {
-            return;
+            return start;
         };
         if day < min_day {
-            return;
+            return start;
         }
         if tag == 1 {
             f(UnitKey::Feature { day, feature: id }, DayCounts::default());
@@ -161,7 +171,7 @@ pub fn decode(data: &[u8], min_day: i64, mut f: impl FnMut(UnitKey, DayCounts)) 
         for slot in &mut n {
             match r.next() {
                 Some(v) => *slot = v,
-                None => return,
+                None => return start,
             }
         }
         let last_ts = (n[4] > 0).then(|| day * DAY + n[4] as i64 - 1);
@@ -178,26 +188,39 @@ pub fn decode(data: &[u8], min_day: i64, mut f: impl FnMut(UnitKey, DayCounts)) 
     }
 }
 
+/// Merges `deltas` into a packed blob. Only the units of the days the deltas reach are decoded;
+/// the older ones are copied as they are, so adding a new day to a long history costs little.
+pub fn merge_into(old: &[u8], deltas: &Units) -> Vec<u8> {
+    let Some(min_day) = deltas.keys().next().map(UnitKey::day) else {
+        return old.to_vec();
+    };
+    let mut units = Units::new();
+    let tail = decode_until(old, min_day, |k, c| {
+        units.insert(k, c);
+    });
+    for (k, c) in deltas {
+        units.entry(*k).or_default().merge(c);
+    }
+    let mut out = encode(&units);
+    out.extend_from_slice(&old[tail..]);
+    out
+}
+
 /// Merges rollup deltas of one account into its stored blob.
 pub fn merge(conn: &Connection, account: i64, deltas: &Units) -> Result<()> {
     let old: Option<Vec<u8>> = conn
         .prepare_cached("SELECT data FROM account_units WHERE account_id = ?1")?
         .query_row([account], |r| r.get(0))
         .optional()?;
-    let mut units = Units::new();
-    if let Some(old) = old {
-        decode(&old, i64::MIN, |k, c| {
-            units.insert(k, c);
-        });
-    }
-    for (k, c) in deltas {
-        units.entry(*k).or_default().merge(c);
-    }
+    let data = match old {
+        Some(old) => merge_into(&old, deltas),
+        None => encode(deltas),
+    };
     conn.prepare_cached(
         "INSERT INTO account_units(account_id, data) VALUES (?1, ?2)
          ON CONFLICT(account_id) DO UPDATE SET data = excluded.data",
     )?
-    .execute(params![account, encode(&units)])?;
+    .execute(params![account, data])?;
     Ok(())
 }
 
@@ -249,5 +272,59 @@ mod tests {
             ..Default::default()
         });
         assert_eq!((c.activity, c.pricing, c.last_ts), (3, 1, Some(10)));
+    }
+
+    /// Merging decodes only the days the deltas reach, and gives what a full merge gives:
+    /// deltas on a new day, on the newest stored day, and on an old day (a backfill).
+    #[test]
+    fn merge_into_equals_a_full_merge() {
+        let unit = |day: i64, user: i64, activity: u64| {
+            (
+                UnitKey::User { day, user },
+                DayCounts {
+                    activity,
+                    last_ts: Some(day * DAY + 60),
+                    ..Default::default()
+                },
+            )
+        };
+        let stored: Units = [
+            unit(10, 1, 3),
+            unit(10, 2, 1),
+            unit(11, 1, 4),
+            (
+                UnitKey::Feature {
+                    day: 11,
+                    feature: 5,
+                },
+                DayCounts::default(),
+            ),
+            unit(12, 3, 2),
+        ]
+        .into_iter()
+        .collect();
+        let old = encode(&stored);
+        for deltas in [
+            vec![unit(13, 1, 1), unit(14, 2, 2)],
+            vec![unit(12, 3, 5), unit(12, 4, 1), unit(13, 1, 1)],
+            vec![
+                unit(10, 2, 7),
+                (
+                    UnitKey::Feature {
+                        day: 11,
+                        feature: 6,
+                    },
+                    DayCounts::default(),
+                ),
+            ],
+        ] {
+            let deltas: Units = deltas.into_iter().collect();
+            let mut full = stored.clone();
+            for (k, c) in &deltas {
+                full.entry(*k).or_default().merge(c);
+            }
+            assert_eq!(merge_into(&old, &deltas), encode(&full), "{deltas:?}");
+        }
+        assert_eq!(merge_into(&old, &Units::new()), old);
     }
 }
