@@ -1,9 +1,9 @@
-//! A packed copy of each account's rollup rows: one BLOB per account in `account_units`, so
-//! detection reads one row per account instead of one per (day, user). It holds exactly what
-//! `user_day` and `feature_day` hold for the account, and is merged on every rollup flush.
+//! Each account's rollup, packed: one BLOB per account in `account_units`, so detection reads one
+//! row per account instead of one per (day, user). It holds a unit per (day, user) with events and
+//! per (day, feature) used, and is merged on every rollup flush.
 //!
-//! Format: a stream of LEB128 varints, newest day first (so a reader can stop at its window). A user-day is `0, day, user, activity, pricing, support,
-//! billing, last` (last = microseconds into the day of the last activity + 1, 0 for none); a
+//! Format: a stream of LEB128 varints, newest day first (so a reader can stop at its window). A
+//! user-day is `0, day, user, activity, pricing, support, billing, last` (last = microseconds into the day of the last activity + 1, 0 for none); a
 //! feature-day is `1, day, feature`. Days are zigzag-encoded.
 
 use std::collections::BTreeMap;
