@@ -180,7 +180,27 @@ impl Store {
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
-        Ok(())
+        self.reclaim_space()
+    }
+
+    /// Gives the space of dropped tables back to the disk once it is over a quarter of the file
+    /// (after schema 6 moved a big `events` table into blocks). It builds the new file in a
+    /// temporary file, not in memory.
+    fn reclaim_space(&self) -> Result<()> {
+        let pages: i64 = self
+            .conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))?;
+        let free: i64 = self
+            .conn
+            .pragma_query_value(None, "freelist_count", |r| r.get(0))?;
+        if free < 1024 || free * 4 < pages || self.path().is_none() {
+            return Ok(());
+        }
+        tracing::info!("reclaiming {free} free pages of {pages}");
+        self.conn.pragma_update(None, "temp_store", "FILE")?;
+        let vacuum = self.conn.execute_batch("VACUUM");
+        self.conn.pragma_update(None, "temp_store", "MEMORY")?;
+        Ok(vacuum?)
     }
 
     /// Maps up to 4 GiB of the file for reads (on) or reads through the page cache (off).
@@ -570,6 +590,11 @@ mod tests {
             (counts.events, counts.first_event, counts.last_event),
             (4, Some(day + 5), Some(day + crate::time::DAY + 1))
         );
+        let free: i64 = store
+            .conn()
+            .pragma_query_value(None, "freelist_count", |r| r.get(0))
+            .unwrap();
+        assert!(free < 1024, "{free} free pages left");
         for gone in ["events", "user_day", "feature_day"] {
             let n: i64 = store
                 .conn()
