@@ -211,6 +211,15 @@ fn first_sync_creates_everything_and_second_sync_sends_nothing() {
         .find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("acme.com"))
         .unwrap();
     assert_eq!(Fake::deal_text(acme, "name").as_deref(), Some("PQL – Acme"));
+    // The deal's web address from Attio's answer is kept for the TUI's detail.
+    let acme_id = store.account_id("acme.com").unwrap().unwrap();
+    assert_eq!(
+        store.attio_deal_link(acme_id).unwrap(),
+        Some((
+            acme.id.clone(),
+            Some(format!("https://app.attio.com/x/deals/{}", acme.id))
+        ))
+    );
     assert_eq!(Fake::deal_text(acme, "stage").as_deref(), Some("Lead"));
     assert_eq!(Fake::deal_text(acme, "lead_source").as_deref(), Some("pql"));
     assert_eq!(

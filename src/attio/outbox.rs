@@ -170,7 +170,10 @@ pub fn send_step(
         .to_string();
     let what = match step.kind.as_str() {
         "company" => Completion::Company { domain: &domain },
-        "deal" => Completion::Deal { digest: &digest },
+        "deal" => Completion::Deal {
+            digest: &digest,
+            web_url: shown_url(data.get("web_url").and_then(Value::as_str)),
+        },
         _ => Completion::Other,
     };
     if id.is_empty() && matches!(what, Completion::Company { .. } | Completion::Deal { .. }) {
@@ -185,6 +188,12 @@ pub fn send_step(
         id,
         found: false,
     })
+}
+
+/// A record's `web_url` as Beton keeps it to show in the terminal: a plain https address (no
+/// spaces or control characters that could move the cursor), or nothing.
+fn shown_url(url: Option<&str>) -> Option<&str> {
+    url.filter(|u| u.starts_with("https://") && u.chars().all(|c| c.is_ascii_graphic()))
 }
 
 /// Sends a note or task, which Attio would duplicate if sent twice: after a timeout or 5xx (the
@@ -360,5 +369,20 @@ mod tests {
             blame(&body, "Referenced record \"bf071e1f-6035\" not found.")
                 .starts_with("associated_company = {")
         );
+    }
+
+    #[test]
+    fn only_plain_https_addresses_are_kept() {
+        let ok = "https://app.attio.com/acme/deals/record/0f2b";
+        assert_eq!(shown_url(Some(ok)), Some(ok));
+        for bad in [
+            "http://app.attio.com/x",
+            "https://app.attio.com/x\u{1b}[2J",
+            "https://app.attio.com/a b",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(shown_url(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(shown_url(None), None);
     }
 }

@@ -77,8 +77,14 @@ pub struct OutboxStep {
 /// What a confirmed step changes in the local state, in the same transaction as "done".
 #[derive(Debug, Clone, PartialEq)]
 pub enum Completion<'a> {
-    Company { domain: &'a str },
-    Deal { digest: &'a str },
+    Company {
+        domain: &'a str,
+    },
+    Deal {
+        digest: &'a str,
+        /// The record's address in Attio's web app, when Attio gave one.
+        web_url: Option<&'a str>,
+    },
     Other,
 }
 
@@ -261,6 +267,18 @@ impl Store {
             .optional()?)
     }
 
+    /// The Attio deal of an account for people: its record id and web address (when known).
+    pub fn attio_deal_link(&self, account_id: i64) -> Result<Option<(String, Option<String>)>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT record_id, web_url FROM attio_deals WHERE account_id = ?1",
+                [account_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// Adds steps in one transaction. A step whose key exists is left alone, unless Attio had
     /// rejected it: then it is pending again with the new body. Returns how many are new or revived.
     pub fn outbox_add(&self, steps: &[OutboxStep], t: i64) -> Result<usize> {
@@ -353,12 +371,12 @@ impl Store {
             Completion::Company { domain } => {
                 upsert_company(&tx, step.account_id, domain, Some(result), t)?;
             }
-            Completion::Deal { digest } => {
+            Completion::Deal { digest, web_url } => {
                 tx.execute(
-                    "INSERT INTO attio_deals(account_id, record_id, digest, synced_at) VALUES (?1, ?2, ?3, ?4)
+                    "INSERT INTO attio_deals(account_id, record_id, digest, synced_at, web_url) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT(account_id) DO UPDATE SET record_id = excluded.record_id, digest = excluded.digest,
-                       synced_at = excluded.synced_at",
-                    params![step.account_id, result, digest, t],
+                       synced_at = excluded.synced_at, web_url = coalesce(excluded.web_url, web_url)",
+                    params![step.account_id, result, digest, t, web_url],
                 )?;
             }
             Completion::Other => {}

@@ -47,6 +47,7 @@ const MIGRATIONS: &[Migration] = &[
         code: Some(events_to_blocks),
         sql: include_str!("schema_v6_blocks.sql"),
     },
+    sql(include_str!("schema_v7_attio_url.sql")),
 ];
 
 /// Copies the `events` rows of a workspace written before schema 6 into `event_blocks`.

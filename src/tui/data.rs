@@ -219,13 +219,15 @@ pub fn from_scores(
         let p = props.get(&score.account_id);
         // Only routed accounts become CRM deals; look them up only when Attio is connected.
         let crm = match &cfg.attio {
-            Some(a) if score.routed => store.attio_deal(score.account_id)?.map(|(record, _)| {
-                if a.workspace.is_empty() {
-                    format!("Attio deal {record}")
-                } else {
-                    format!("Attio deal {record} in workspace {}", a.workspace)
-                }
-            }),
+            Some(a) if score.routed => {
+                store
+                    .attio_deal_link(score.account_id)?
+                    .map(|(record, url)| match url {
+                        Some(url) => format!("Attio deal {url}"),
+                        None if a.workspace.is_empty() => format!("Attio deal {record}"),
+                        None => format!("Attio deal {record} in workspace {}", a.workspace),
+                    })
+            }
             _ => None,
         };
         queue.push(QueueEntry {

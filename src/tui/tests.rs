@@ -659,3 +659,70 @@ fn render_small_terminal_message_and_no_color() {
         "hot rows are red"
     );
 }
+
+/// A synced deal shows Attio's web address in the detail; one synced before Beton kept the
+/// address shows its record id and workspace.
+#[test]
+fn a_synced_deal_links_to_attio() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.attio = Some(beton::config::AttioSettings {
+        workspace: "acme".into(),
+        ..Default::default()
+    });
+    let ctx = Context {
+        paths: Paths {
+            config_file: dir.path().join("config.toml"),
+            data_dir: dir.path().to_path_buf(),
+        },
+        config,
+    };
+    let store = ctx.open_store().unwrap();
+    let opts = beton::demo::DemoOptions {
+        accounts: 40,
+        days: 120,
+        seed: 3,
+        as_of: T,
+        ..Default::default()
+    };
+    beton::demo::create(&store, &ctx.config, &opts, &Silent).unwrap();
+    let snap = data::startup(&ctx, Some(T), &Silent).unwrap();
+    let routed: Vec<i64> = snap
+        .queue
+        .iter()
+        .filter(|e| e.score.routed)
+        .map(|e| e.score.account_id)
+        .take(3)
+        .collect();
+    assert_eq!(routed.len(), 3, "the demo routes some accounts");
+    assert!(
+        snap.queue.iter().all(|e| e.crm.is_none()),
+        "nothing synced yet"
+    );
+    let db = rusqlite::Connection::open(dir.path().join("workspace.sqlite")).unwrap();
+    db.execute(
+        "INSERT INTO attio_deals(account_id, record_id, digest, synced_at, web_url)
+         VALUES (?1, 'rec-a', 'd', 0, 'https://app.attio.com/acme/deals/record/rec-a'),
+                (?2, 'rec-b', 'd', 0, NULL)",
+        [routed[0], routed[1]],
+    )
+    .unwrap();
+    let snap = data::from_store(&store, &ctx.config).unwrap();
+    let crm = |id: i64| {
+        snap.queue
+            .iter()
+            .find(|e| e.score.account_id == id)
+            .unwrap()
+            .crm
+            .clone()
+    };
+    assert_eq!(
+        crm(routed[0]).as_deref(),
+        Some("Attio deal https://app.attio.com/acme/deals/record/rec-a")
+    );
+    assert_eq!(
+        crm(routed[1]).as_deref(),
+        Some("Attio deal rec-b in workspace acme")
+    );
+    assert_eq!(crm(routed[2]), None);
+}
