@@ -129,7 +129,7 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
 }
 
 /// Windowed activity of one account, as a backend that aggregates at the source (PostHog)
-/// returns it: SPEC §4's inputs without the per-day series.
+/// returns it: SPEC §4's inputs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Counts {
     pub active_users_30d: u64,
@@ -141,15 +141,22 @@ pub struct Counts {
     pub features_30d: u64,
     /// The last activity event before T (PostHog looks within the 44 days it reads).
     pub last_seen: Option<i64>,
+    /// Activity per UTC day as [`AccountHealth::daily`]; empty when the source gave none.
+    pub daily: Vec<u32>,
+    /// The features used in the last 30 days (for feature adoption).
+    pub features: Vec<String>,
 }
 
 /// Health from per-account counts aggregated elsewhere. Accounts with any activity in the last
-/// 30 days have an active user, so "no activity in 30 days" is `active_users_30d == 0`. The
-/// daily series and feature adoption need per-day and per-feature rows: they are left empty.
+/// 30 days have an active user, so "no activity in 30 days" is `active_users_30d == 0`.
 pub fn from_counts(rows: impl IntoIterator<Item = (String, Counts)>, t: i64) -> HealthReport {
+    let mut adoption: BTreeMap<String, u64> = BTreeMap::new();
     let accounts = rows
         .into_iter()
         .map(|(account, c)| {
+            for f in &c.features {
+                *adoption.entry(f.clone()).or_default() += 1;
+            }
             let last_30d = u64::from(c.active_users_30d > 0);
             let (w, p) = (c.events_7d, c.events_prev_7d);
             AccountHealth {
@@ -162,11 +169,11 @@ pub fn from_counts(rows: impl IntoIterator<Item = (String, Counts)>, t: i64) -> 
                 last_seen: c.last_seen.map(fmt_ts),
                 days_since_seen: c.last_seen.map(|l| (t - l) as f64 / DAY as f64),
                 features_30d: c.features_30d,
-                daily: Vec::new(),
+                daily: c.daily,
             }
         })
         .collect();
-    assemble(accounts, BTreeMap::new(), t)
+    assemble(accounts, adoption, t)
 }
 
 /// Counts per status, growth leaders and feature adoption around per-account health.

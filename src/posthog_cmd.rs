@@ -350,9 +350,11 @@ fn score_answers(cfg: &beton::config::Config, t: i64, file: &std::path::Path) ->
                 "signals": s.fired.iter().map(|f| f.signal.as_str()).collect::<Vec<_>>()})
         })
         .collect();
+    let health = beton::health::from_counts(d.health, t);
     out!(
         "{}",
-        serde_json::json!({"as_of": fmt_ts(t), "accounts_scored": items.len(), "accounts": accounts})
+        serde_json::json!({"as_of": fmt_ts(t), "accounts_scored": items.len(), "accounts": accounts,
+            "health": health})
     );
     Ok(0)
 }

@@ -103,6 +103,40 @@ def load(session, out):
     return int(n)
 
 
+HEALTH_FIELDS = ("status", "active_users_30d", "events_7d", "events_prev_7d", "features_30d", "daily", "last_seen")
+
+
+def compare_health(t, local, remote):
+    """SPEC §4 from the counts query against the local workspace: every field of every account
+    the query returns, and feature adoption. PostHog only sees accounts with events in the 44
+    days it reads; an account missing there must have had no activity in the last 30 days."""
+    mine = {a["account"]: a for a in local["accounts"]}
+    theirs = {a["account"]: a for a in remote["accounts"]}
+    diffs = []
+    for key, a in sorted(theirs.items()):
+        b = mine.get(key)
+        if b is None:
+            diffs.append(f"{key}: only in HogQL")
+            continue
+        for f in HEALTH_FIELDS:
+            if a[f] != b[f]:
+                diffs.append(f"{key}.{f}: local {b[f]!r}, HogQL {a[f]!r}")
+    for key, b in sorted(mine.items()):
+        if key not in theirs and (any(b["daily"]) or b["features_30d"] or b["active_users_30d"]):
+            diffs.append(f"{key}: active locally, missing in HogQL")
+    if local["feature_adoption"] != remote["feature_adoption"]:
+        diffs.append(f"feature adoption: local {local['feature_adoption']}, HogQL {remote['feature_adoption']}")
+    if diffs:
+        print(f"T={t}: health DIFFERENT ({len(diffs)}):")
+        for d in diffs[:10]:
+            print(f"  {d}")
+        return 1
+    days = sum(sum(a["daily"]) for a in theirs.values())
+    print(f"T={t}: health of {len(theirs)} accounts identical ({len(mine) - len(theirs)} more only locally, all quiet for 30 days; "
+          f"{days} activity events in the daily series; {len(remote['feature_adoption'])} features in adoption)")
+    return 0
+
+
 def main():
     need_chdb()
     from chdb import session as chs
@@ -158,6 +192,7 @@ def main():
             print(f"T={t}: DIFFERENT: {len(mine)} local vs {len(theirs)} HogQL")
             print(f"  only local: {only_local[:10]}")
             print(f"  only HogQL: {only_hogql[:10]}")
+        failures += compare_health(t, json.loads(beton(binary, env, "health", "--json", "--as-of", t)), remote["health"])
     sys.exit(1 if failures else 0)
 
 

@@ -52,7 +52,7 @@ fn config(fake: &Fake, page: u32) -> Config {
     }
 }
 
-const COUNT_COLS: [&str; 14] = [
+const COUNT_COLS: [&str; 16] = [
     "account",
     "activity",
     "activity_before",
@@ -67,12 +67,16 @@ const COUNT_COLS: [&str; 14] = [
     "active_users_30d",
     "features_30d",
     "last_seen",
+    "daily",
+    "features",
 ];
 
 /// Five accounts: a.com spikes and views pricing, c.com has a billing event, e.com three new
 /// features and two new users, d.com is near its plan limit; b.com is quiet.
 fn load_answers(fake: &Fake, cfg: &Config) {
-    let row = |a: &str, act: u64, before: u64, pricing: u64, billing: u64| {
+    let row = |a: &str, act: u64, before: u64, pricing: u64, billing: u64, features: &[&str]| {
+        // All of the last 7 days' activity on the day of T, for the sparkline.
+        let daily: Vec<u64> = (0..30).map(|i| if i == 29 { act } else { 0 }).collect();
         json!([
             a,
             act,
@@ -86,19 +90,21 @@ fn load_answers(fake: &Fake, cfg: &Config) {
             act + before,
             0,
             2,
-            1,
-            "2026-04-30T12:00:00Z"
+            features.len(),
+            "2026-04-30T12:00:00Z",
+            daily,
+            features
         ])
         .as_array()
         .unwrap()
         .clone()
     };
     let counts = vec![
-        row("a.com", 40, 20, 3, 0),
-        row("b.com", 5, 5, 0, 0),
-        row("c.com", 12, 10, 0, 1),
-        row("d.com", 1, 1, 0, 0),
-        row("e.com", 8, 9, 0, 0),
+        row("a.com", 40, 20, 3, 0, &["reports"]),
+        row("b.com", 5, 5, 0, 0, &[]),
+        row("c.com", 12, 10, 0, 1, &["api", "reports"]),
+        row("d.com", 1, 1, 0, 0, &["reports"]),
+        row("e.com", 8, 9, 0, 0, &["api"]),
     ];
     let new = vec![
         json!(["e.com", ["reports", "api", "sso"], 2])
@@ -679,6 +685,15 @@ fn health_on_posthog_comes_from_the_counts_query() {
     assert_eq!(b.status, beton::health::Status::Stable);
     assert_eq!(h.accounts.len(), 5);
     assert_eq!(h.growth_leaders[0].account, "a.com");
+    // The sparkline and feature adoption come from the same query (SPEC §4).
+    assert_eq!(a.daily.len(), beton::health::SPARK_DAYS);
+    assert_eq!((a.daily[29], a.daily[..29].iter().sum::<u32>()), (40, 0));
+    let adoption: Vec<(&str, u64)> = h
+        .feature_adoption
+        .iter()
+        .map(|f| (f.feature.as_str(), f.accounts))
+        .collect();
+    assert_eq!(adoption, [("reports", 3), ("api", 2)]);
 }
 
 #[test]

@@ -168,6 +168,20 @@ pub fn counts_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> Hog
     let h14 = v.ts("h14", t - 14 * DAY);
     let h30 = v.ts("h30", t - 30 * DAY);
     let h44 = v.ts("h44", t - 44 * DAY);
+    // Activity per UTC day for the health sparkline: the day of T (up to T) and the 29 before.
+    let first_day = crate::time::day_of(t - 1) - crate::health::SPARK_DAYS as i64 + 1;
+    let edges: Vec<String> = (0..crate::health::SPARK_DAYS as i64)
+        .map(|i| v.ts(&format!("day{i}"), (first_day + i) * DAY))
+        .collect();
+    let daily: Vec<String> = edges
+        .iter()
+        .enumerate()
+        .map(|(i, from)| match edges.get(i + 1) {
+            Some(to) => format!("countIf(act AND ts >= {from} AND ts < {to})"),
+            None => format!("countIf(act AND ts >= {from})"),
+        })
+        .collect();
+    let daily = daily.join(", ");
     let lim = limit(&mut v, page);
     let sql = format!(
         "SELECT account,
@@ -183,7 +197,9 @@ pub fn counts_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> Hog
     countIf(act AND ts >= {h44} AND ts < {h14}) AS events_44_14d,
     uniqExactIf(uid, act AND ts >= {h30}) AS active_users_30d,
     uniqExactIf(feature, is_feature AND ts >= {h30}) AS features_30d,
-    maxIf(ts, act) AS last_seen
+    maxIf(ts, act) AS last_seen,
+    [{daily}] AS daily,
+    arraySort(groupUniqArrayIf(feature, is_feature AND ts >= {h30} AND feature != '')) AS features
 FROM (
     SELECT {g} AS account, timestamp AS ts, person_id AS uid, properties.feature AS feature,
         NOT {act} AS act,
@@ -402,8 +418,19 @@ fn as_u64(v: Option<&Value>) -> u64 {
     }
 }
 
+/// The items of a JSON array (none for anything else).
+fn list(v: Option<&Value>) -> impl Iterator<Item = &Value> {
+    v.and_then(Value::as_array).into_iter().flatten()
+}
+
+/// An instant as the query API gives it: RFC 3339, or ClickHouse's `2026-03-13 19:16:01.696553`
+/// (UTC, as every query runs in UTC).
 fn as_ts(v: Option<&Value>) -> Option<i64> {
-    let t = crate::time::parse_ts(v?.as_str()?)?;
+    let s = v?.as_str()?;
+    let t = crate::time::parse_ts(s).or_else(|| {
+        let (date, time) = s.split_once(' ')?;
+        crate::time::parse_ts(&format!("{date}T{time}Z"))
+    })?;
     (t > 0).then_some(t)
 }
 
@@ -438,6 +465,9 @@ pub fn from_answers(cfg: &Config, answers: &Answers) -> Result<Detection, Postho
             c("features_30d")?,
             c("last_seen")?,
         ];
+        // Optional, so answers saved before they existed still score.
+        let daily = rows.columns.iter().position(|n| n == "daily");
+        let features = rows.columns.iter().position(|n| n == "features");
         for r in &rows.rows {
             let Some(k) = key(r, acc) else { continue };
             let n = |i: usize| as_u64(r.get(i));
@@ -458,6 +488,12 @@ pub fn from_answers(cfg: &Config, answers: &Answers) -> Result<Detection, Postho
                     events_44_14d: n(h[4]),
                     features_30d: n(h[5]),
                     last_seen: as_ts(r.get(h[6])),
+                    daily: list(daily.and_then(|i| r.get(i)))
+                        .map(|v| u32::try_from(as_u64(Some(v))).unwrap_or(u32::MAX))
+                        .collect(),
+                    features: list(features.and_then(|i| r.get(i)))
+                        .filter_map(|v| v.as_str().filter(|f| !f.is_empty()).map(str::to_string))
+                        .collect(),
                 },
             );
         }
@@ -557,6 +593,17 @@ mod tests {
     #[test]
     fn like_patterns_escape_wildcards() {
         assert_eq!(contains_pattern("/a_b%c"), "%/a\\_b\\%c%");
+    }
+
+    #[test]
+    fn times_are_read_in_rfc_3339_and_clickhouse_form() {
+        let t = crate::time::parse_ts("2026-03-13T19:16:01.696553Z");
+        for s in ["2026-03-13T19:16:01.696553Z", "2026-03-13 19:16:01.696553"] {
+            assert_eq!(as_ts(Some(&Value::from(s))), t, "{s}");
+        }
+        for s in ["1970-01-01 00:00:00", "yesterday", ""] {
+            assert_eq!(as_ts(Some(&Value::from(s))), None, "{s}");
+        }
     }
 
     #[test]
