@@ -7,6 +7,7 @@
 //! user, name, feature + 1 (0: none), URL length + 1 (0: none) then its bytes, and the uuid: 0
 //! (none), 1 then 16 bytes, or its text length + 2 then its bytes.
 
+use super::varint::{Reader, put, unzig, zig};
 use crate::time::DAY;
 
 /// Events per block. A block is about 150 KB; a day of a 10 M-event workspace is ~15 blocks.
@@ -99,9 +100,9 @@ impl Builder {
 
 /// Calls `f` for each event of a block, in the order written. A damaged block is an error.
 pub fn decode<'a>(day: i64, data: &'a [u8], mut f: impl FnMut(Packed<'a>)) -> Result<(), Damaged> {
-    let mut r = Reader { data, pos: 0 };
+    let mut r = Checked(Reader::new(data));
     let (mut ts, mut seq) = (day * DAY, 0i64);
-    while r.pos < data.len() {
+    while r.0.pos < data.len() {
         ts += unzig(r.varint()?);
         seq += unzig(r.varint()?);
         let account = r.varint()? as i64;
@@ -143,50 +144,16 @@ impl std::fmt::Display for Damaged {
     }
 }
 
-fn put(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
+/// [`Reader`] with a damaged block as the error.
+struct Checked<'a>(Reader<'a>);
 
-fn zig(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzig(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
+impl<'a> Checked<'a> {
     fn varint(&mut self) -> Result<u64, Damaged> {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let byte = *self.data.get(self.pos).ok_or(Damaged)?;
-            self.pos += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(v);
-            }
-            shift += 7;
-            if shift > 63 {
-                return Err(Damaged);
-            }
-        }
+        self.0.next().ok_or(Damaged)
     }
 
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], Damaged> {
-        let end = self.pos.checked_add(n).ok_or(Damaged)?;
-        let out = self.data.get(self.pos..end).ok_or(Damaged)?;
-        self.pos = end;
-        Ok(out)
+        self.0.bytes(n).ok_or(Damaged)
     }
 
     fn text(&mut self, n: usize) -> Result<&'a str, Damaged> {

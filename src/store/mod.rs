@@ -10,6 +10,7 @@ mod posthog;
 mod read;
 mod runs;
 pub mod units;
+mod varint;
 
 use std::collections::HashMap;
 use std::path::Path;

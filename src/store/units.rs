@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::varint::{Reader, put, unzig, zig};
 use crate::error::Result;
 use crate::time::DAY;
 
@@ -73,50 +74,6 @@ impl DayCounts {
 
 pub type Units = BTreeMap<UnitKey, DayCounts>;
 
-fn put(out: &mut Vec<u8>, mut v: u64) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn zig(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzig(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl Reader<'_> {
-    fn next(&mut self) -> Option<u64> {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let byte = *self.data.get(self.pos)?;
-            self.pos += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-            shift += 7;
-            if shift > 63 {
-                return None;
-            }
-        }
-    }
-}
-
 pub fn encode(units: &Units) -> Vec<u8> {
     let mut out = Vec::with_capacity(units.len() * 8);
     for (k, c) in units.iter().rev() {
@@ -151,7 +108,7 @@ pub fn decode(data: &[u8], min_day: i64, f: impl FnMut(UnitKey, DayCounts)) {
 /// [`decode`], returning where it stopped: the offset of the first unit older than `min_day`
 /// (or of a damaged tail, or the end).
 fn decode_until(data: &[u8], min_day: i64, mut f: impl FnMut(UnitKey, DayCounts)) -> usize {
-    let mut r = Reader { data, pos: 0 };
+    let mut r = Reader::new(data);
     loop {
         let start = r.pos;
         let Some(tag) = r.next() else {
