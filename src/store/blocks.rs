@@ -96,6 +96,23 @@ impl Builder {
     pub fn is_full(&self) -> bool {
         self.n >= BLOCK
     }
+
+    /// Stores the block as one `event_blocks` row (nothing when it is empty).
+    pub fn write(&self, conn: &rusqlite::Connection) -> crate::error::Result<()> {
+        if self.n > 0 {
+            conn.prepare_cached(
+                "INSERT INTO event_blocks(day, n, min_ts, max_ts, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(rusqlite::params![
+                self.day,
+                self.n as i64,
+                self.min_ts,
+                self.max_ts,
+                self.data
+            ])?;
+        }
+        Ok(())
+    }
 }
 
 /// Calls `f` for each event of a block, in the order written. A damaged block is an error.

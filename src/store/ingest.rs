@@ -506,7 +506,7 @@ impl<'c> Ingest<'c> {
             });
             if block.is_full() {
                 let full = std::mem::replace(block, Builder::new(day));
-                self.write_block(&full)?;
+                full.write(self.conn)?;
             }
             self.stored(ev, seq)?;
         }
@@ -524,18 +524,6 @@ impl<'c> Ingest<'c> {
             }),
         };
         Ok(seen.insert(uuid))
-    }
-
-    fn write_block(&self, b: &Builder) -> Result<()> {
-        if b.n == 0 {
-            return Ok(());
-        }
-        self.conn
-            .prepare_cached(
-                "INSERT INTO event_blocks(day, n, min_ts, max_ts, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![b.day, b.n as i64, b.min_ts, b.max_ts, b.data])?;
-        Ok(())
     }
 
     /// Books a row that was written with `seq`.
@@ -612,7 +600,7 @@ impl<'c> Ingest<'c> {
         let mut open: Vec<_> = std::mem::take(&mut self.open).into_values().collect();
         open.sort_unstable_by_key(|b| b.day);
         for b in &open {
-            self.write_block(b)?;
+            b.write(self.conn)?;
         }
         let written = started.elapsed();
         self.rollup.flush(self.conn)?;

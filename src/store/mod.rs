@@ -67,15 +67,6 @@ fn events_to_blocks(conn: &Connection) -> Result<()> {
     let mut stmt = conn.prepare(
         "SELECT ts, seq, uuid, account_id, user_id, name_id, url, feature_id FROM events ORDER BY ts, seq",
     )?;
-    let mut insert = conn.prepare(
-        "INSERT INTO event_blocks(day, n, min_ts, max_ts, data) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    let mut put = |b: &blocks::Builder| -> Result<()> {
-        if b.n > 0 {
-            insert.execute(params![b.day, b.n as i64, b.min_ts, b.max_ts, b.data])?;
-        }
-        Ok(())
-    };
     let mut rows = stmt.query([])?;
     let mut block: Option<blocks::Builder> = None;
     while let Some(r) = rows.next()? {
@@ -85,7 +76,7 @@ fn events_to_blocks(conn: &Connection) -> Result<()> {
             Some(b) if b.day == day && !b.is_full() => b,
             other => {
                 if let Some(done) = other.take() {
-                    put(&done)?;
+                    done.write(conn)?;
                 }
                 other.insert(blocks::Builder::new(day))
             }
@@ -117,7 +108,7 @@ fn events_to_blocks(conn: &Connection) -> Result<()> {
         });
     }
     if let Some(b) = block {
-        put(&b)?;
+        b.write(conn)?;
     }
     Ok(())
 }
