@@ -267,15 +267,14 @@ impl Resolver {
 
     /// Resolves one event; `None` when it has no account.
     pub fn resolve(&mut self, ev: EventIn) -> Option<Resolved> {
-        let borrowed = Cow::Borrowed;
         self.resolve_ref(EventRef {
-            uuid: ev.uuid.as_deref().map(borrowed),
+            uuid: ev.uuid.as_deref().map(Cow::Borrowed),
             event: Cow::Borrowed(&ev.event),
             distinct_id: Cow::Borrowed(&ev.distinct_id),
             ts: ev.ts,
-            account: ev.account.as_deref().map(borrowed),
-            url: ev.url.as_deref().map(borrowed),
-            feature: ev.feature.as_deref().map(borrowed),
+            account: ev.account.as_deref().map(Cow::Borrowed),
+            url: ev.url.as_deref().map(Cow::Borrowed),
+            feature: ev.feature.as_deref().map(Cow::Borrowed),
             group_set: ev.group_set,
         })
     }
