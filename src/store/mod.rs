@@ -164,19 +164,26 @@ impl Store {
                 MIGRATIONS.len()
             )));
         }
+        let mut moved = false;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(done) {
             let tx = self.conn.unchecked_transaction()?;
             if let Some(code) = m.code {
                 code(&tx)?;
+                moved = true;
             }
             tx.execute_batch(m.sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
         }
-        self.reclaim_space()
+        // Only right after a migration that moved data: a VACUUM at any other open could wait
+        // on another process's import.
+        if moved {
+            self.reclaim_space()?;
+        }
+        Ok(())
     }
 
-    /// Gives the space of dropped tables back to the disk once it is over a quarter of the file
+    /// Gives the space of dropped tables back to the disk when it is over a quarter of the file
     /// (after schema 6 moved a big `events` table into blocks). It builds the new file in a
     /// temporary file, not in memory.
     fn reclaim_space(&self) -> Result<()> {
