@@ -94,12 +94,16 @@ pub enum Command {
     /// Check what the PostHog project has, which signals can fire, and the query budget.
     Doctor,
     /// The HogQL Beton sends: `--dump` prints every query as JSON lines {name, query, values};
-    /// `--score FILE` scores query answers ({name, columns, rows} lines) as detection would.
+    /// `--score FILE` scores query answers ({name, columns, rows} lines) as detection would;
+    /// `--backtest FILE` runs the backtest at T from answers at every replay date (lines with
+    /// `as_of`) and the first-seen answer, with the workspace's deals.
     Hogql {
-        #[arg(long, conflicts_with = "score")]
+        #[arg(long, conflicts_with_all = ["score", "backtest"])]
         dump: bool,
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "backtest")]
         score: Option<std::path::PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        backtest: Option<std::path::PathBuf>,
     },
     /// List the latest run's scores.
     Scores {

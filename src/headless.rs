@@ -108,7 +108,11 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
             crate::posthog_cmd::provision(g, dry_run, recreate)
         }
         Some(Command::Doctor) => crate::posthog_cmd::doctor(g),
-        Some(Command::Hogql { dump, score }) => crate::posthog_cmd::hogql(g, dump, score),
+        Some(Command::Hogql {
+            dump,
+            score,
+            backtest,
+        }) => crate::posthog_cmd::hogql(g, dump, score, backtest),
         Some(Command::Attio {
             command: AttioCommand::Setup { dry_run },
         }) => crate::attio_cmd::setup_cmd(g, dry_run),

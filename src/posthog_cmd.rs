@@ -268,7 +268,12 @@ pub fn provision(g: &Global, dry_run: bool, recreate: bool) -> Result<Exit> {
     })
 }
 
-pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Result<Exit> {
+pub fn hogql(
+    g: &Global,
+    dump: bool,
+    score: Option<std::path::PathBuf>,
+    backtest: Option<std::path::PathBuf>,
+) -> Result<Exit> {
     let ctx = context(g)?;
     let cfg = &ctx.config;
     let t = as_of(g)?.unwrap_or_else(now);
@@ -277,9 +282,12 @@ pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Resul
     if let Some(file) = score {
         return score_answers(cfg, t, &file);
     }
+    if let Some(file) = backtest {
+        return backtest_answers(&ctx, t, &file);
+    }
     if !dump {
         return Err(Error::Usage(
-            "say what to do: --dump, or --score FILE".into(),
+            "say what to do: --dump, --score FILE or --backtest FILE".into(),
         ));
     }
     let mut all = hogql::detection_queries(
@@ -290,6 +298,12 @@ pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Resul
         "",
         p.page_size,
     );
+    all.push(hogql::first_seen_query(
+        cfg,
+        p.group_type_index,
+        "",
+        p.page_size,
+    ));
     all.extend(doctor::queries(cfg, &p, t));
     for q in all {
         out!(
@@ -307,34 +321,97 @@ pub fn hogql(g: &Global, dump: bool, score: Option<std::path::PathBuf>) -> Resul
     Ok(0)
 }
 
-/// Scores answers given as JSON lines `{name, columns, rows}` with the detection rules.
-fn score_answers(cfg: &beton::config::Config, t: i64, file: &std::path::Path) -> Result<Exit> {
+/// Query answers from JSON lines `{name, columns, rows}` (and `as_of` for the backtest's),
+/// grouped by `as_of` (None for lines without one) then name.
+fn read_answers(
+    file: &std::path::Path,
+) -> Result<std::collections::BTreeMap<Option<i64>, Answers>> {
     let text = std::fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
-    let mut answers = Answers::new();
+    let mut out: std::collections::BTreeMap<Option<i64>, Answers> = Default::default();
     for (i, line) in text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| Error::Usage(format!("{}:{}: bad JSON: {e}", file.display(), i + 1)))?;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            Error::Usage(format!("{}:{}: {what}: {e}", file.display(), i + 1))
+        };
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| bad("bad JSON", &e))?;
         let name = v
             .get("name")
             .and_then(|n| n.as_str())
             .unwrap_or("")
             .to_string();
+        let as_of = match v.get("as_of").and_then(|a| a.as_str()) {
+            Some(a) => Some(beton::time::parse_ts(a).ok_or_else(|| bad("as_of", &a))?),
+            None => None,
+        };
         let columns: Vec<String> =
             serde_json::from_value(v.get("columns").cloned().unwrap_or_default())
-                .map_err(|e| Error::Usage(format!("{}:{}: columns: {e}", file.display(), i + 1)))?;
+                .map_err(|e| bad("columns", &e))?;
         let rows: Vec<Vec<serde_json::Value>> =
             serde_json::from_value(v.get("rows").cloned().unwrap_or_default())
-                .map_err(|e| Error::Usage(format!("{}:{}: rows: {e}", file.display(), i + 1)))?;
-        let entry = answers.entry(name).or_insert_with(|| Rows {
-            columns: columns.clone(),
-            rows: Vec::new(),
-        });
+                .map_err(|e| bad("rows", &e))?;
+        let entry = out
+            .entry(as_of)
+            .or_default()
+            .entry(name)
+            .or_insert_with(|| Rows {
+                columns: columns.clone(),
+                rows: Vec::new(),
+            });
         entry.rows.extend(rows);
     }
+    Ok(out)
+}
+
+/// The backtest at `t` from answers: the detection queries' at every replay date, and the
+/// first-seen query's; deals from the workspace. Prints the report as JSON (nothing is saved).
+fn backtest_answers(ctx: &beton::daily::Context, t: i64, file: &std::path::Path) -> Result<Exit> {
+    let cfg = &ctx.config;
+    let mut answers = read_answers(file)?;
+    let undated = answers.remove(&None).unwrap_or_default();
+    let first = undated.get(hogql::FIRST_SEEN).ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: no {} answer",
+            file.display(),
+            hogql::FIRST_SEEN
+        ))
+    })?;
+    let first_seen = hogql::first_seen_from(first)?;
+    let store = ctx.open_store()?;
+    let deals = store.deals()?;
+    let opts = beton::backtest::BacktestOptions::from_config(cfg, t);
+    let dates = opts.dates();
+    let replay = beton::backtest::replay_metrics(
+        cfg,
+        &dates,
+        &first_seen,
+        deals.iter().map(|d| d.account_key.clone()),
+        |d| {
+            let d = d - d.rem_euclid(beton::time::SECOND);
+            let a = answers.get(&Some(d)).ok_or_else(|| {
+                Error::Usage(format!(
+                    "{}: no answers as of {}",
+                    file.display(),
+                    fmt_ts(d)
+                ))
+            })?;
+            Ok(hogql::from_answers(cfg, a)?.metrics)
+        },
+        &beton::progress::Silent,
+    )?;
+    let report = beton::backtest::report_of(&replay, &deals, cfg, &opts);
+    out!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    Ok(0)
+}
+
+/// Scores answers given as JSON lines `{name, columns, rows}` with the detection rules.
+fn score_answers(cfg: &beton::config::Config, t: i64, file: &std::path::Path) -> Result<Exit> {
+    let answers = read_answers(file)?.into_values().next().unwrap_or_default();
     let d = hogql::from_answers(cfg, &answers)?;
     let items: Vec<_> = d
         .metrics

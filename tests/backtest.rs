@@ -3,7 +3,7 @@
 
 mod common;
 
-use beton::backtest::{self, BacktestOptions};
+use beton::backtest::{self, BacktestOptions, Source};
 use beton::config::Config;
 use beton::progress::Silent;
 use beton::signals::SignalType;
@@ -102,7 +102,7 @@ fn fixture(t: i64) -> (Store, Vec<i64>) {
 fn a_fixture_through_detection_gives_the_known_answer() {
     let t = ts(T);
     let (store, dates) = fixture(t);
-    let r = backtest::run(&store, &cfg(), &opts(t), &Silent).expect("backtest");
+    let r = backtest::run(&store, &cfg(), &opts(t), &Silent, Source::Local).expect("backtest");
     assert_eq!(r.replay_dates, 11);
     assert_eq!(dates.len(), 11);
     // acme.com: true positive after 10 days; beta.io: false positive (its horizon ended by T).
@@ -133,7 +133,8 @@ fn data_dated_after_a_replay_date_does_not_change_what_it_sees() {
     let before = backtest::replay(&store, &[&cfg], &dates, &Silent)
         .expect("replay")
         .remove(0);
-    let report_before = backtest::run(&store, &cfg, &opts(t), &Silent).expect("backtest");
+    let report_before =
+        backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
 
     // At D_k itself and later: pricing views, a new user, billing, a property change that makes
     // limit_approaching fire, and a won deal for beta.io.
@@ -175,7 +176,8 @@ fn data_dated_after_a_replay_date_does_not_change_what_it_sees() {
         "the later data should be seen after D_{k}"
     );
 
-    let report_after = backtest::run(&store, &cfg, &opts(t), &Silent).expect("backtest");
+    let report_after =
+        backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
     assert_eq!(report_before.timeline[..=k], report_after.timeline[..=k]);
 }
 
@@ -184,13 +186,14 @@ fn saved_backtests_come_back_newest_first() {
     let t = ts(T);
     let (store, _) = fixture(t);
     assert!(store.latest_backtests(2).expect("read").is_empty());
-    let first = backtest::run(&store, &cfg(), &opts(t), &Silent).expect("backtest");
+    let first = backtest::run(&store, &cfg(), &opts(t), &Silent, Source::Local).expect("backtest");
     let id1 = store.save_backtest(t, &first).expect("save");
     let strict = Config {
         route_threshold: 100,
         ..cfg()
     };
-    let second = backtest::run(&store, &strict, &opts(t), &Silent).expect("backtest");
+    let second =
+        backtest::run(&store, &strict, &opts(t), &Silent, Source::Local).expect("backtest");
     let id2 = store.save_backtest(t, &second).expect("save");
     let saved = store.latest_backtests(2).expect("read");
     assert_eq!(
@@ -218,6 +221,7 @@ fn what_if_and_sweep_move_the_figures_without_touching_the_settings() {
         &["pricing_intent.min_count=3".into()],
         &opts(t),
         &Silent,
+        Source::Local,
     )
     .expect("what-if");
     assert_eq!((w.before.flagged, w.after.flagged), (2, 0));
@@ -231,7 +235,16 @@ fn what_if_and_sweep_move_the_figures_without_touching_the_settings() {
     assert_eq!(cfg.signals.pricing_intent.min_count, 2);
 
     let (key, values) = backtest::parse_sweep("pricing_intent.min_count=1..3").expect("parse");
-    let s = backtest::sweep(&store, &cfg, &[], &key, &values, &opts(t), &Silent).expect("sweep");
+    let s = backtest::sweep(
+        &store,
+        &cfg,
+        &[],
+        (&key, &values),
+        &opts(t),
+        &Silent,
+        Source::Local,
+    )
+    .expect("sweep");
     let got: Vec<(&str, u64)> = s
         .points
         .iter()
@@ -247,11 +260,12 @@ fn what_if_and_sweep_move_the_figures_without_touching_the_settings() {
         &["pricing_intent.url_patterns=[\"/plans\"]".into()],
         &opts(t),
         &Silent,
+        Source::Local,
     )
     .expect("what-if");
     assert_eq!(w.after.flagged, 0);
     assert_eq!(
-        backtest::run(&store, &cfg, &opts(t), &Silent).expect("again"),
+        backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("again"),
         w.before
     );
 }
@@ -279,8 +293,15 @@ fn sweep_specs_parse_ranges_and_lists_and_refuse_junk() {
 fn explain_signal_advises_from_the_sweep() {
     let t = ts(T);
     let (store, _) = fixture(t);
-    let e = backtest::explain_signal(&store, &cfg(), SignalType::PricingIntent, &opts(t), &Silent)
-        .expect("explain");
+    let e = backtest::explain_signal(
+        &store,
+        &cfg(),
+        SignalType::PricingIntent,
+        &opts(t),
+        &Silent,
+        Source::Local,
+    )
+    .expect("explain");
     assert_eq!(e.tuning_key, "pricing_intent.min_count");
     assert_eq!(e.current, "2");
     assert_eq!(e.figures.fires, 2);
@@ -342,6 +363,6 @@ fn a_cancelled_backtest_stops_with_cancelled() {
     }
     let t = ts(T);
     let (store, _) = fixture(t);
-    let err = backtest::run(&store, &cfg(), &opts(t), &Stop).expect_err("cancelled");
+    let err = backtest::run(&store, &cfg(), &opts(t), &Stop, Source::Local).expect_err("cancelled");
     assert!(matches!(err, beton::Error::Cancelled), "{err}");
 }

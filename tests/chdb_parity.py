@@ -11,6 +11,7 @@ PostHog (property access `properties.$x` printed as PostHog prints it, `$group_N
 Usage: python3 tests/chdb_parity.py [path/to/beton]    (installs chdb with pip if missing)
 Exit 0 when every T matches, 1 on a difference, 2 when chdb cannot be installed.
 """
+import datetime
 import json
 import os
 import re
@@ -137,6 +138,55 @@ def compare_health(t, local, remote):
     return 0
 
 
+def run_queries(session, binary, env, t, prefix):
+    """The dumped queries at T whose names start with `prefix`, answered by chdb."""
+    out = []
+    for line in beton(binary, env, "hogql", "--dump", "--as-of", t).splitlines():
+        q = json.loads(line)
+        if not q["name"].startswith(prefix):
+            continue
+        res = json.loads(session.query(to_clickhouse(q["query"], q["values"]), "JSONCompact").bytes())
+        if len(res["data"]) >= q["values"]["limit"]:
+            sys.exit(f"{q['name']}: {len(res['data'])} rows reach LIMIT {q['values']['limit']}; raise page_size for this check")
+        out.append({"name": q["name"], "columns": [c["name"] for c in res["meta"]], "rows": res["data"]})
+    return out
+
+
+def compare_backtest(binary, env, session, work, t):
+    """SPEC §5 with detection in HogQL at every replay date (and one first-seen query) against
+    the local backtest: the whole report must be the same."""
+    local = json.loads(beton(binary, env, "backtest", "--json", "--as-of", t))
+    start = datetime.datetime.fromisoformat(t.replace("Z", "+00:00"))
+    dates = []
+    k = 0
+    while True:
+        d = start - datetime.timedelta(days=local["range_days"]) + datetime.timedelta(days=k * local["step_days"])
+        if d > start:
+            break
+        dates.append(d.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        k += 1
+    answers = os.path.join(work, "backtest-answers.jsonl")
+    started = time.perf_counter()
+    with open(answers, "w") as f:
+        for a in run_queries(session, binary, env, t, "beton_backtest_"):
+            f.write(json.dumps(a) + "\n")
+        for d in dates:
+            for a in run_queries(session, binary, env, d, "beton_detect_"):
+                f.write(json.dumps(dict(a, as_of=d)) + "\n")
+    took = time.perf_counter() - started
+    remote = json.loads(beton(binary, env, "hogql", "--backtest", answers, "--as-of", t))
+    diffs = [k for k in sorted(set(local) | set(remote)) if local.get(k) != remote.get(k)]
+    if diffs:
+        print(f"backtest T={t}: DIFFERENT in {', '.join(diffs)}")
+        for k in diffs[:5]:
+            print(f"  {k}: local {json.dumps(local.get(k))[:300]}")
+            print(f"  {k}: HogQL {json.dumps(remote.get(k))[:300]}")
+        return 1
+    print(f"backtest T={t}: identical report from {len(dates)} replay dates in HogQL ({3 * len(dates) + 1} queries in {took:.1f} s): "
+          f"precision {local['precision']}, recall {local['recall']}, lift {local['lift']}, {local['accounts']} accounts")
+    return 0
+
+
 def main():
     need_chdb()
     from chdb import session as chs
@@ -193,6 +243,7 @@ def main():
             print(f"  only local: {only_local[:10]}")
             print(f"  only HogQL: {only_hogql[:10]}")
         failures += compare_health(t, json.loads(beton(binary, env, "health", "--json", "--as-of", t)), remote["health"])
+    failures += compare_backtest(binary, env, session, work, AS_OF)
     sys.exit(1 if failures else 0)
 
 

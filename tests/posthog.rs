@@ -1008,3 +1008,77 @@ fn demo_signals_are_never_sent_to_a_connected_project() {
     assert!(fake.with(|w| w.captured.is_empty()));
     assert_eq!(r.exit_code(), 0);
 }
+
+/// With PostHog as the source the backtest runs detection in HogQL at every replay date (the
+/// fake gives the same answers at each), plus one first-seen query; deals are the workspace's.
+#[test]
+fn the_backtest_replays_detection_in_hogql_at_every_date() {
+    use beton::backtest::{self, BacktestOptions, Source};
+    use beton::posthog::hogql::FIRST_SEEN;
+    use beton::store::{DealRow, Ingest};
+    use beton::time::{DAY, parse_ts};
+
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    let t = parse_ts("2026-05-01T06:00:00Z").unwrap();
+    fake.with(|w| {
+        w.answers.insert(
+            FIRST_SEEN.into(),
+            (
+                vec!["account".into(), "first_seen".into()],
+                vec![
+                    vec![json!("a.com"), json!("2025-01-01T00:00:00Z")],
+                    vec![json!("b.com"), json!("2025-01-01 00:00:00")],
+                    vec![json!("quiet.io"), Value::Null],
+                ],
+            ),
+        )
+    });
+    let store = Store::open_in_memory().unwrap();
+    let opts = BacktestOptions::from_config(&cfg, t);
+    let dates = opts.dates();
+    let mut ingest = Ingest::begin(&store, &cfg).unwrap();
+    for (id, account, closed) in [
+        ("d1", "a.com", dates[0] + 10 * DAY),
+        ("d2", "won-only.com", dates[3] + DAY),
+    ] {
+        ingest
+            .deal(&DealRow {
+                deal_id: id.into(),
+                account_key: account.into(),
+                name: None,
+                lead_source: "pql".into(),
+                stage: "won".into(),
+                value: Some(1000.0),
+                created_at: dates[0],
+                sql_at: None,
+                closed_at: Some(closed),
+                owner_email: None,
+            })
+            .unwrap();
+    }
+    ingest.commit().unwrap();
+
+    let c = client(&fake, 1000);
+    let r = backtest::run(&store, &cfg, &opts, &Silent, Source::Posthog(&c)).unwrap();
+    let queries = 1 + 3 * dates.len() as u32;
+    assert_eq!(c.usage().queries, queries);
+    let sent: std::collections::BTreeSet<String> = fake.with(|w| {
+        w.queries
+            .iter()
+            .filter_map(|q| q["query"]["values"]["t"].as_str().map(str::to_string))
+            .collect()
+    });
+    assert_eq!(sent.len(), dates.len(), "detection at every replay date");
+    // a..e.com from the answers, quiet.io from the groups table, won-only.com from the deals.
+    assert_eq!(r.accounts, 7);
+    // a.com fires from the first date and is won 10 days later; won-only.com is never caught.
+    assert_eq!((r.true_positives, r.won_accounts, r.caught), (1, 2, 1));
+    assert!(r.flagged >= 1, "{r:?}");
+
+    // Too small a query budget stops the backtest with PostHog's budget error.
+    let tight = client(&fake, 5);
+    let err = backtest::run(&store, &cfg, &opts, &Silent, Source::Posthog(&tight)).unwrap_err();
+    assert!(err.to_string().contains("budget"), "{err}");
+}

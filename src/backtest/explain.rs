@@ -108,6 +108,7 @@ pub fn explain_signal(
     t: SignalType,
     opts: &BacktestOptions,
     progress: &dyn Progress,
+    source: super::Source<'_>,
 ) -> Result<SignalExplanation> {
     let settings = serde_json::to_value(&cfg.signals)
         .ok()
@@ -130,7 +131,7 @@ pub fn explain_signal(
         .collect::<Result<Vec<Config>>>()?;
     let mut all: Vec<&Config> = vec![cfg];
     all.extend(candidates.iter());
-    let mut reports = super::reports(store, &all, opts, progress)?.into_iter();
+    let mut reports = super::reports(store, &all, opts, progress, source)?.into_iter();
     let base = reports.next().ok_or(crate::error::Error::Cancelled)?;
     let figures = base
         .per_signal

@@ -9,13 +9,21 @@ use serde::{Deserialize, Serialize};
 
 pub use explain::{SignalExplanation, explain_signal, tuning_key};
 pub use figures::{BacktestReport, Bucket, DatePoint, Frame, Outcomes, SignalFigures, figures};
-pub use replay::{Replay, Seen, fingerprint, replay};
+pub use replay::{Replay, Seen, fingerprint, replay, replay_metrics};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::store::Store;
 use crate::time::DAY;
+
+/// Where the replay's detection runs: the local workspace, or PostHog (HogQL at every replay
+/// date, see [`crate::posthog::replay`]). Deals are always the workspace's.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    Local,
+    Posthog(&'a crate::posthog::Client),
+}
 
 /// The range, step and horizon of one backtest at T.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,14 +76,26 @@ impl BacktestOptions {
     }
 }
 
+/// The figures of a replay, judged against `deals`.
+pub fn report_of(
+    r: &Replay,
+    deals: &[crate::store::DealRow],
+    cfg: &Config,
+    opts: &BacktestOptions,
+) -> BacktestReport {
+    let outcomes = Outcomes::of(deals, &r.accounts, cfg, opts.as_of);
+    figures(r, &outcomes, &opts.frame(cfg))
+}
+
 /// Runs the backtest of `cfg` at `opts.as_of`. Nothing is saved: `Store::save_backtest` does that.
 pub fn run(
     store: &Store,
     cfg: &Config,
     opts: &BacktestOptions,
     progress: &dyn Progress,
+    source: Source<'_>,
 ) -> Result<BacktestReport> {
-    let mut reports = reports(store, &[cfg], opts, progress)?;
+    let mut reports = reports(store, &[cfg], opts, progress, source)?;
     reports.pop().ok_or(Error::Cancelled)
 }
 
@@ -87,6 +107,7 @@ pub fn reports(
     cfgs: &[&Config],
     opts: &BacktestOptions,
     progress: &dyn Progress,
+    source: Source<'_>,
 ) -> Result<Vec<BacktestReport>> {
     opts.check()?;
     let Some(first) = cfgs.first() else {
@@ -94,6 +115,23 @@ pub fn reports(
     };
     let dates = opts.dates();
     let deals = store.deals()?;
+    if let Source::Posthog(client) = source {
+        let mut out: Vec<BacktestReport> = Vec::with_capacity(cfgs.len());
+        let mut first_seen = None;
+        for (i, cfg) in cfgs.iter().enumerate() {
+            if let Some(j) = (0..i).find(|&j| cfgs[j] == *cfg) {
+                let same = out[j].clone();
+                out.push(same);
+                continue;
+            }
+            progress.stage("backtest (PostHog)");
+            let accounts = deals.iter().map(|d| d.account_key.clone());
+            let r =
+                crate::posthog::replay(client, cfg, &dates, &mut first_seen, accounts, progress)?;
+            out.push(report_of(&r, &deals, cfg, opts));
+        }
+        return Ok(out);
+    }
     let mut out: Vec<Option<BacktestReport>> = vec![None; cfgs.len()];
     // Equal settings are replayed once: `same[i]` is the first index with settings equal to i's.
     let same: Vec<usize> = (0..cfgs.len())
@@ -114,8 +152,7 @@ pub fn reports(
         match replay::replay(store, &group, &dates, progress) {
             Ok(replays) => {
                 for (&i, r) in members.iter().zip(replays) {
-                    let outcomes = Outcomes::of(&deals, &r.accounts, cfgs[i], opts.as_of);
-                    out[i] = Some(figures(&r, &outcomes, &opts.frame(cfgs[i])));
+                    out[i] = Some(report_of(&r, &deals, cfgs[i], opts));
                 }
             }
             Err(e) => {
@@ -153,9 +190,10 @@ pub fn what_if(
     sets: &[String],
     opts: &BacktestOptions,
     progress: &dyn Progress,
+    source: Source<'_>,
 ) -> Result<WhatIf> {
     let candidate = cfg.with_overrides(sets)?;
-    let mut r = reports(store, &[cfg, &candidate], opts, progress)?.into_iter();
+    let mut r = reports(store, &[cfg, &candidate], opts, progress, source)?.into_iter();
     let (Some(before), Some(mut after)) = (r.next(), r.next()) else {
         return Err(Error::Cancelled);
     };
@@ -226,15 +264,16 @@ pub fn parse_sweep(spec: &str) -> Result<(String, Vec<String>)> {
     Ok((key.trim().to_string(), values))
 }
 
-/// Backtests `cfg` with `sets` and `key=value` for each value; nothing is saved.
+/// Backtests `cfg` with `sets` and `key=value` for each value of `(key, values)` (as
+/// [`parse_sweep`] gives them); nothing is saved.
 pub fn sweep(
     store: &Store,
     cfg: &Config,
     sets: &[String],
-    key: &str,
-    values: &[String],
+    (key, values): (&str, &[String]),
     opts: &BacktestOptions,
     progress: &dyn Progress,
+    source: Source<'_>,
 ) -> Result<Sweep> {
     let signal = crate::signals::SignalType::parse(
         key.trim_start_matches("signals.")
@@ -251,7 +290,7 @@ pub fn sweep(
         })
         .collect::<Result<Vec<Config>>>()?;
     let refs: Vec<&Config> = candidates.iter().collect();
-    let points = reports(store, &refs, opts, progress)?
+    let points = reports(store, &refs, opts, progress, source)?
         .into_iter()
         .zip(values)
         .map(|(r, v)| SweepPoint {

@@ -195,3 +195,64 @@ fn account(
     }
     out
 }
+
+/// A replay from detection that ran elsewhere (PostHog): `detect(d)` gives the metrics of every
+/// account at replay date `d`, scored here with the same rules; an account is active at `d` when
+/// its first event (`first_seen`; none for an account without events) lies before `d`. The
+/// accounts are those of `first_seen`, of every answer, and `more` (the accounts of the deals,
+/// as the local replay has them too).
+pub fn replay_metrics(
+    cfg: &Config,
+    dates: &[i64],
+    first_seen: &std::collections::BTreeMap<String, Option<i64>>,
+    more: impl IntoIterator<Item = String>,
+    mut detect: impl FnMut(i64) -> Result<Vec<(String, crate::signals::Metrics)>>,
+    progress: &dyn Progress,
+) -> Result<Replay> {
+    let mut per_date = Vec::with_capacity(dates.len());
+    for (k, &d) in dates.iter().enumerate() {
+        if progress.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        let items: Vec<(i64, String, crate::signals::Metrics)> = detect(d)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, m))| (i as i64, key, m))
+            .collect();
+        let scored = crate::signals::score_metrics(&items, cfg, d);
+        per_date.push((items, scored));
+        progress.advance(k as u64 + 1, dates.len() as u64);
+    }
+    let mut keys: std::collections::BTreeSet<String> = first_seen.keys().cloned().collect();
+    keys.extend(more);
+    for (items, _) in &per_date {
+        keys.extend(items.iter().map(|(_, key, _)| key.clone()));
+    }
+    let accounts: Vec<String> = keys.into_iter().collect();
+    let index: HashMap<&str, usize> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let mut seen = Vec::with_capacity(dates.len());
+    for (&d, (_, scored)) in dates.iter().zip(&per_date) {
+        let mut row: Vec<Seen> = accounts
+            .iter()
+            .map(|a| Seen {
+                active: first_seen.get(a).copied().flatten().is_some_and(|f| f < d),
+                ..Seen::default()
+            })
+            .collect();
+        for s in scored {
+            let slot = &mut row[index[s.account.as_str()]];
+            slot.score = s.score;
+            slot.signals = s.fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8));
+        }
+        seen.push(row);
+    }
+    Ok(Replay {
+        dates: dates.to_vec(),
+        accounts,
+        seen,
+    })
+}

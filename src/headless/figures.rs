@@ -28,6 +28,23 @@ fn open(g: &Global) -> Result<(beton::daily::Context, Store, i64)> {
     Ok((ctx, store, t))
 }
 
+/// With `source = "posthog"`, a client whose query budget has room for `runs` replays (each is
+/// the detection queries at every replay date); `None` for the local workspace.
+fn remote(ctx: &beton::daily::Context, runs: usize) -> Result<Option<beton::posthog::Client>> {
+    if ctx.config.source != beton::config::SourceKind::Posthog {
+        return Ok(None);
+    }
+    beton::posthog::client_for_backtest(&ctx.paths, &ctx.config, runs)
+        .map(Some)
+        .map_err(|e| Error::Usage(e.to_string()))
+}
+
+fn source(client: &Option<beton::posthog::Client>) -> backtest::Source<'_> {
+    client
+        .as_ref()
+        .map_or(backtest::Source::Local, backtest::Source::Posthog)
+}
+
 fn options(cfg: &beton::config::Config, t: i64, r: RangeArgs) -> BacktestOptions {
     let mut o = BacktestOptions::from_config(cfg, t);
     o.range_days = r.range_days.unwrap_or(o.range_days);
@@ -51,7 +68,16 @@ pub fn backtest(
     let started = Instant::now();
     if let Some(spec) = sweep {
         let (key, values) = backtest::parse_sweep(spec)?;
-        let s = backtest::sweep(&store, &ctx.config, sets, &key, &values, &opts, &Silent)?;
+        let client = remote(&ctx, values.len())?;
+        let s = backtest::sweep(
+            &store,
+            &ctx.config,
+            sets,
+            (&key, &values),
+            &opts,
+            &Silent,
+            source(&client),
+        )?;
         if g.json {
             json(&s);
             return Ok(0);
@@ -83,7 +109,8 @@ pub fn backtest(
         return Ok(0);
     }
     if !sets.is_empty() {
-        let w = backtest::what_if(&store, &ctx.config, sets, &opts, &Silent)?;
+        let client = remote(&ctx, 2)?;
+        let w = backtest::what_if(&store, &ctx.config, sets, &opts, &Silent, source(&client))?;
         if g.json {
             json(&w);
             return Ok(0);
@@ -114,7 +141,8 @@ pub fn backtest(
         );
         return Ok(0);
     }
-    let report = backtest::run(&store, &ctx.config, &opts, &Silent)?;
+    let client = remote(&ctx, 1)?;
+    let report = backtest::run(&store, &ctx.config, &opts, &Silent, source(&client))?;
     let seconds = started.elapsed().as_secs_f64();
     let id = store.save_backtest(t, &report)?;
     if g.json {
@@ -257,7 +285,8 @@ pub fn explain_signal(g: &Global, signal: &str, range: RangeArgs) -> Result<Exit
     })?;
     let (ctx, store, as_of) = open(g)?;
     let opts = options(&ctx.config, as_of, range);
-    let e = backtest::explain_signal(&store, &ctx.config, t, &opts, &Silent)?;
+    let client = remote(&ctx, 8)?;
+    let e = backtest::explain_signal(&store, &ctx.config, t, &opts, &Silent, source(&client))?;
     if g.json {
         json(&e);
         return Ok(0);

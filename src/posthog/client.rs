@@ -180,6 +180,11 @@ impl Client {
         self.project_id = id;
     }
 
+    /// Caps the query endpoint calls of this client (a backtest makes many runs' worth).
+    pub fn set_budget(&mut self, budget: u32) {
+        self.budget = budget;
+    }
+
     pub fn usage(&self) -> Usage {
         Usage {
             queries: self.queries.load(Ordering::Relaxed),

@@ -22,6 +22,8 @@ use crate::time::{DAY, SECOND, fmt_ts};
 pub const COUNTS: &str = "beton_detect_counts";
 pub const NEW: &str = "beton_detect_new";
 pub const PROPS: &str = "beton_detect_props";
+/// The backtest's query for each account's first event.
+pub const FIRST_SEEN: &str = "beton_backtest_first_seen";
 
 /// Values for `{placeholders}`, named in order of use.
 #[derive(Default)]
@@ -368,42 +370,126 @@ pub fn detect(client: &Client, cfg: &Config, t: i64) -> Result<Detection, Postho
         .map(|q| q.name)
         .collect();
     for name in names {
-        let mut after = String::new();
-        let mut all = Rows::default();
-        loop {
-            let q = detection_queries(cfg, gi, hist, t, &after, page)
+        let (all, n) = fetch_paged(client, &name, page, |after| {
+            detection_queries(cfg, gi, hist, t, after, page)
                 .into_iter()
                 .find(|q| q.name == name)
-                .ok_or_else(|| PosthogError::Setup(format!("no query {name}")))?;
-            let mut rows = client.query(&q)?;
-            *pages.entry(name.clone()).or_insert(0) += 1;
-            let more = rows.rows.len() > page as usize;
-            rows.rows.truncate(page as usize);
-            let acc = rows.col("account", &name)?;
-            let last = rows
-                .rows
-                .last()
-                .and_then(|r| r.get(acc))
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            all.columns = rows.columns;
-            all.rows.extend(rows.rows);
-            match (more, last) {
-                (true, Some(l)) if l > after => after = l,
-                (true, _) => {
-                    return Err(PosthogError::BadResponse {
-                        what: format!("query {name}"),
-                        message: "a truncated page whose last account does not advance".into(),
-                    });
-                }
-                (false, _) => break,
-            }
-        }
+                .ok_or_else(|| PosthogError::Setup(format!("no query {name}")))
+        })?;
+        pages.insert(name.clone(), n);
         answers.insert(name, all);
     }
     let mut d = from_answers(cfg, &answers)?;
     d.pages = pages;
     Ok(d)
+}
+
+/// Runs a query page by page: each page asks for `page + 1` rows after the last account of the
+/// one before, so a truncated answer shows. Returns every row and the number of pages.
+fn fetch_paged(
+    client: &Client,
+    name: &str,
+    page: u32,
+    query: impl Fn(&str) -> Result<HogQl, PosthogError>,
+) -> Result<(Rows, u32), PosthogError> {
+    let mut after = String::new();
+    let mut all = Rows::default();
+    let mut pages = 0;
+    loop {
+        let mut rows = client.query(&query(&after)?)?;
+        pages += 1;
+        let more = rows.rows.len() > page as usize;
+        rows.rows.truncate(page as usize);
+        let acc = rows.col("account", name)?;
+        let last = rows
+            .rows
+            .last()
+            .and_then(|r| r.get(acc))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        all.columns = rows.columns;
+        all.rows.extend(rows.rows);
+        match (more, last) {
+            (true, Some(l)) if l > after => after = l,
+            (true, _) => {
+                return Err(PosthogError::BadResponse {
+                    what: format!("query {name}"),
+                    message: "a truncated page whose last account does not advance".into(),
+                });
+            }
+            (false, _) => return Ok((all, pages)),
+        }
+    }
+}
+
+/// Every account with its first event, at any time (`$groupidentify` events count for the group
+/// they identify, as in the local workspace; an account of the `groups` table with no event has
+/// none): the backtest's accounts, and whether each had any event before a replay date.
+pub fn first_seen_query(cfg: &Config, gi: u8, after: &str, page: u32) -> HogQl {
+    let mut v = Values::default();
+    let g = format!("$group_{gi}");
+    let c_gi = v.put("group_index", gi);
+    let c_after = v.put("after", after);
+    let c_ev = v.put("identify_event", "$groupidentify");
+    let c_gt = v.put("group_type", cfg.group_type.as_str());
+    let lim = limit(&mut v, page);
+    let sql = format!(
+        "SELECT account, min(first) AS first_seen
+FROM (
+    SELECT {g} AS account, min(timestamp) AS first
+    FROM events
+    WHERE {g} > {c_after}
+    GROUP BY account
+    UNION ALL
+    SELECT properties.$group_key AS account, min(timestamp) AS first
+    FROM events
+    WHERE event = {c_ev} AND properties.$group_type = {c_gt} AND properties.$group_key > {c_after}
+    GROUP BY account
+    UNION ALL
+    SELECT key AS account, NULL AS first
+    FROM groups
+    WHERE index = {c_gi} AND key > {c_after}
+)
+GROUP BY account
+ORDER BY account
+LIMIT {lim}"
+    );
+    HogQl {
+        name: FIRST_SEEN.into(),
+        sql,
+        values: v.0,
+    }
+}
+
+/// Every account's first event (see [`first_seen_query`]), paged.
+pub fn first_seen(
+    client: &Client,
+    cfg: &Config,
+) -> Result<BTreeMap<String, Option<i64>>, PosthogError> {
+    let s = super::settings(cfg)?;
+    let (gi, page) = (s.group_type_index, s.page_size);
+    let (rows, _) = fetch_paged(client, FIRST_SEEN, page, |after| {
+        Ok(first_seen_query(cfg, gi, after, page))
+    })?;
+    first_seen_from(&rows)
+}
+
+/// Reads a [`first_seen_query`] answer.
+pub fn first_seen_from(rows: &Rows) -> Result<BTreeMap<String, Option<i64>>, PosthogError> {
+    let acc = rows.col("account", FIRST_SEEN)?;
+    let first = rows.col("first_seen", FIRST_SEEN)?;
+    Ok(rows
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let key = match r.get(acc)? {
+                Value::String(s) if !s.is_empty() => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            Some((key, as_ts(r.get(first))))
+        })
+        .collect())
 }
 
 fn as_u64(v: Option<&Value>) -> u64 {

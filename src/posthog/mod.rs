@@ -205,6 +205,53 @@ pub fn health(
     Ok(crate::health::from_counts(rows, t))
 }
 
+/// The backtest's replay on PostHog: the detection queries at every replay date (truncated to
+/// whole seconds, as HogQL compares them) and, once per backtest (kept in `first_seen`), every
+/// account's first event.
+pub fn replay(
+    client: &Client,
+    cfg: &Config,
+    dates: &[i64],
+    first_seen: &mut Option<std::collections::BTreeMap<String, Option<i64>>>,
+    more: impl IntoIterator<Item = String>,
+    progress: &dyn crate::progress::Progress,
+) -> crate::error::Result<crate::backtest::Replay> {
+    let remote = |e: PosthogError| crate::error::Error::Usage(format!("PostHog: {e}"));
+    if first_seen.is_none() {
+        *first_seen = Some(hogql::first_seen(client, cfg).map_err(remote)?);
+    }
+    let seen = first_seen.as_ref().expect("filled above");
+    crate::backtest::replay_metrics(
+        cfg,
+        dates,
+        seen,
+        more,
+        |d| {
+            let d = d - d.rem_euclid(crate::time::SECOND);
+            Ok(hogql::detect(client, cfg, d).map_err(remote)?.metrics)
+        },
+        progress,
+    )
+}
+
+/// A client for the backtest: the daily run's query budget for each of `runs` replays.
+pub fn client_for_backtest(
+    paths: &Paths,
+    cfg: &Config,
+    runs: usize,
+) -> Result<Client, PosthogError> {
+    let mut c = client_for(paths, cfg)?;
+    let dates = cfg.backtest.range_days / cfg.backtest.step_days.max(1) + 1;
+    c.set_budget(
+        settings(cfg)?
+            .query_budget
+            .saturating_mul(dates)
+            .saturating_mul(runs as u32)
+            .saturating_add(10),
+    );
+    Ok(c)
+}
+
 pub fn client_for(paths: &Paths, cfg: &Config) -> Result<Client, PosthogError> {
     let s = settings(cfg)?;
     let key = load_key(paths)?.ok_or_else(|| {

@@ -119,7 +119,34 @@ pub fn figures(
     progress: &dyn Progress,
 ) -> Result<super::figures::Figures> {
     let store = ctx.open_store()?;
-    Ok(super::figures::load(&store, &ctx.config, t, progress))
+    let remote = match remote(ctx) {
+        Ok(r) => r,
+        Err(e) => return Ok(*e),
+    };
+    Ok(super::figures::load(
+        &store,
+        &ctx.config,
+        remote.as_ref(),
+        t,
+        progress,
+    ))
+}
+
+/// PostHog's client when it is the source; its error as the figures' note otherwise.
+fn remote(
+    ctx: &Context,
+) -> std::result::Result<Option<beton::posthog::Client>, Box<super::figures::Figures>> {
+    if ctx.config.source != beton::config::SourceKind::Posthog {
+        return Ok(None);
+    }
+    beton::posthog::client_for_backtest(&ctx.paths, &ctx.config, 1)
+        .map(Some)
+        .map_err(|e| {
+            Box::new(super::figures::Figures {
+                errors: vec![format!("health and backtest: PostHog: {e}")],
+                ..Default::default()
+            })
+        })
 }
 
 /// `r`: one run of the pipeline, then the figures, as a fresh snapshot.
@@ -136,7 +163,11 @@ pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Resu
     if progress.is_cancelled() {
         return Err(Error::Cancelled);
     }
-    snap.figures = super::figures::rerun(&store, &ctx.config, snap.run.map(|r| r.as_of), progress);
+    let t = snap.run.map(|r| r.as_of);
+    snap.figures = match remote(ctx) {
+        Ok(remote) => super::figures::rerun(&store, &ctx.config, remote.as_ref(), t, progress),
+        Err(note) => *note,
+    };
     snap.fill_last_seen();
     Ok(snap)
 }

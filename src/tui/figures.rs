@@ -4,6 +4,7 @@
 use beton::backtest::{self, BacktestOptions, Change};
 use beton::config::Config;
 use beton::health::HealthReport;
+use beton::posthog::Client;
 use beton::progress::Progress;
 use beton::sources::SourceReport;
 use beton::store::{SavedBacktest, Store};
@@ -22,13 +23,21 @@ pub struct Figures {
 
 /// Loads the figures at `t`: health and sources computed, backtests as saved. When no backtest
 /// was saved yet (first start), one is run and saved.
-pub fn load(store: &Store, cfg: &Config, t: Option<i64>, progress: &dyn Progress) -> Figures {
+/// `remote`: PostHog's client when it is the source (health and the backtest's detection run
+/// there).
+pub fn load(
+    store: &Store,
+    cfg: &Config,
+    remote: Option<&Client>,
+    t: Option<i64>,
+    progress: &dyn Progress,
+) -> Figures {
     let Some(t) = t else {
         return Figures::default();
     };
-    let mut f = load_without_backtest(store, cfg, t, progress);
+    let mut f = load_without_backtest(store, cfg, remote, t, progress);
     match store.latest_backtests(2) {
-        Ok(saved) if saved.is_empty() => run_backtest(store, cfg, t, progress, &mut f),
+        Ok(saved) if saved.is_empty() => run_backtest(store, cfg, remote, t, progress, &mut f),
         Ok(saved) => {
             let mut it = saved.into_iter();
             f.backtest = it.next();
@@ -41,20 +50,37 @@ pub fn load(store: &Store, cfg: &Config, t: Option<i64>, progress: &dyn Progress
 }
 
 /// After a re-run: every figure again, with a fresh backtest saved beside the previous one.
-pub fn rerun(store: &Store, cfg: &Config, t: Option<i64>, progress: &dyn Progress) -> Figures {
+pub fn rerun(
+    store: &Store,
+    cfg: &Config,
+    remote: Option<&Client>,
+    t: Option<i64>,
+    progress: &dyn Progress,
+) -> Figures {
     let Some(t) = t else {
         return Figures::default();
     };
-    let mut f = load_without_backtest(store, cfg, t, progress);
-    run_backtest(store, cfg, t, progress, &mut f);
+    let mut f = load_without_backtest(store, cfg, remote, t, progress);
+    run_backtest(store, cfg, remote, t, progress, &mut f);
     f.compare();
     f
 }
 
-fn load_without_backtest(store: &Store, cfg: &Config, t: i64, progress: &dyn Progress) -> Figures {
+fn load_without_backtest(
+    store: &Store,
+    cfg: &Config,
+    remote: Option<&Client>,
+    t: i64,
+    progress: &dyn Progress,
+) -> Figures {
     let mut f = Figures::default();
     progress.stage("health");
-    match beton::health::compute(store, cfg, t) {
+    let health = match remote {
+        Some(c) => beton::posthog::health(c, cfg, t)
+            .map_err(|e| beton::Error::Usage(format!("PostHog: {e}"))),
+        None => beton::health::compute(store, cfg, t),
+    };
+    match health {
         Ok(h) => f.health = Some(h),
         Err(e) => f.errors.push(format!("health: {e}")),
     }
@@ -66,9 +92,17 @@ fn load_without_backtest(store: &Store, cfg: &Config, t: i64, progress: &dyn Pro
     f
 }
 
-fn run_backtest(store: &Store, cfg: &Config, t: i64, progress: &dyn Progress, f: &mut Figures) {
+fn run_backtest(
+    store: &Store,
+    cfg: &Config,
+    remote: Option<&Client>,
+    t: i64,
+    progress: &dyn Progress,
+    f: &mut Figures,
+) {
     let opts = BacktestOptions::from_config(cfg, t);
-    let saved = backtest::run(store, cfg, &opts, progress)
+    let source = remote.map_or(backtest::Source::Local, backtest::Source::Posthog);
+    let saved = backtest::run(store, cfg, &opts, progress, source)
         .and_then(|r| store.save_backtest(t, &r).map(|_| ()))
         .and_then(|()| store.latest_backtests(2));
     match saved {
