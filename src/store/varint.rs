@@ -1,6 +1,7 @@
 //! LEB128 varints and zigzag signs: the encoding of the packed blobs (`account_units`,
 //! `event_blocks`).
 
+#[inline]
 pub fn put(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -9,10 +10,12 @@ pub fn put(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+#[inline]
 pub fn zig(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
+#[inline]
 pub fn unzig(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
@@ -28,6 +31,7 @@ impl<'a> Reader<'a> {
         Self { data, pos: 0 }
     }
 
+    #[inline]
     pub fn next(&mut self) -> Option<u64> {
         let mut v = 0u64;
         let mut shift = 0;
@@ -46,6 +50,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next `n` raw bytes.
+    #[inline]
     pub fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
         let end = self.pos.checked_add(n)?;
         let out = self.data.get(self.pos..end)?;
