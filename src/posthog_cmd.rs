@@ -411,7 +411,17 @@ fn backtest_answers(ctx: &beton::daily::Context, t: i64, file: &std::path::Path)
 
 /// Scores answers given as JSON lines `{name, columns, rows}` with the detection rules.
 fn score_answers(cfg: &beton::config::Config, t: i64, file: &std::path::Path) -> Result<Exit> {
-    let answers = read_answers(file)?.into_values().next().unwrap_or_default();
+    // Every line counts, whatever its `as_of`: rows of the same query are put together.
+    let mut answers = Answers::new();
+    for group in read_answers(file)?.into_values() {
+        for (name, rows) in group {
+            let entry = answers.entry(name).or_insert_with(|| Rows {
+                columns: rows.columns.clone(),
+                rows: Vec::new(),
+            });
+            entry.rows.extend(rows.rows);
+        }
+    }
     let d = hogql::from_answers(cfg, &answers)?;
     let items: Vec<_> = d
         .metrics

@@ -1082,3 +1082,73 @@ fn the_backtest_replays_detection_in_hogql_at_every_date() {
     let err = backtest::run(&store, &cfg, &opts, &Silent, Source::Posthog(&tight)).unwrap_err();
     assert!(err.to_string().contains("budget"), "{err}");
 }
+
+/// `beton backtest` on PostHog sizes its query budget to the replay dates it runs, command-line
+/// range included: `--step-days 1` makes 181 replay dates, far more than the configured 26.
+#[test]
+fn beton_backtest_on_posthog_budgets_for_the_command_line_range() {
+    use beton::posthog::hogql::FIRST_SEEN;
+
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    fake.with(|w| {
+        w.answers.insert(
+            FIRST_SEEN.into(),
+            (
+                vec!["account".into(), "first_seen".into()],
+                vec![vec![json!("a.com"), json!("2025-01-01T00:00:00Z")]],
+            ),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!(
+            "source = \"posthog\"\n\n[posthog]\nhost = \"{url}\"\nproject_id = {PROJECT}\ngroup_type_index = 1\ncapture_host = \"{url}\"\nproject_api_key = \"{CAPTURE_KEY}\"\npage_size = 100\n",
+            url = fake.url
+        ),
+    )
+    .unwrap();
+    let paths = Paths {
+        config_file: dir.path().join("config.toml"),
+        data_dir: dir.path().join("data"),
+    };
+    beton::posthog::store_key(&paths, &ApiKey::new(KEY).unwrap()).unwrap();
+    // The backtest judges against the workspace's deals.
+    std::fs::write(
+        dir.path().join("deals.csv"),
+        "deal_id,account_key,lead_source,stage,value,created_at,closed_at\nd1,a.com,pql,won,1000,2026-01-01T00:00:00Z,2026-03-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let import = beton_cmd(dir.path())
+        .args(["import", "deals"])
+        .arg(dir.path().join("deals.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let out = beton_cmd(dir.path())
+        .args([
+            "backtest",
+            "--json",
+            "--step-days",
+            "1",
+            "--as-of",
+            "2026-05-01T06:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["replay_dates"], 181);
+    let queries = fake.with(|w| w.queries.len());
+    assert_eq!(queries, 1 + 3 * 181, "every replay date ran in PostHog");
+}

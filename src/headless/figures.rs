@@ -29,12 +29,16 @@ fn open(g: &Global) -> Result<(beton::daily::Context, Store, i64)> {
 }
 
 /// With `source = "posthog"`, a client whose query budget has room for `runs` replays (each is
-/// the detection queries at every replay date); `None` for the local workspace.
-fn remote(ctx: &beton::daily::Context, runs: usize) -> Result<Option<beton::posthog::Client>> {
+/// the detection queries at every replay date of `opts`); `None` for the local workspace.
+fn remote(
+    ctx: &beton::daily::Context,
+    opts: &BacktestOptions,
+    runs: usize,
+) -> Result<Option<beton::posthog::Client>> {
     if ctx.config.source != beton::config::SourceKind::Posthog {
         return Ok(None);
     }
-    beton::posthog::client_for_backtest(&ctx.paths, &ctx.config, runs)
+    beton::posthog::client_for_backtest(&ctx.paths, &ctx.config, runs, opts.dates().len())
         .map(Some)
         .map_err(|e| Error::Usage(e.to_string()))
 }
@@ -68,7 +72,7 @@ pub fn backtest(
     let started = Instant::now();
     if let Some(spec) = sweep {
         let (key, values) = backtest::parse_sweep(spec)?;
-        let client = remote(&ctx, values.len())?;
+        let client = remote(&ctx, &opts, values.len())?;
         let s = backtest::sweep(
             &store,
             &ctx.config,
@@ -109,7 +113,7 @@ pub fn backtest(
         return Ok(0);
     }
     if !sets.is_empty() {
-        let client = remote(&ctx, 2)?;
+        let client = remote(&ctx, &opts, 2)?;
         let w = backtest::what_if(&store, &ctx.config, sets, &opts, &Silent, source(&client))?;
         if g.json {
             json(&w);
@@ -141,7 +145,7 @@ pub fn backtest(
         );
         return Ok(0);
     }
-    let client = remote(&ctx, 1)?;
+    let client = remote(&ctx, &opts, 1)?;
     let report = backtest::run(&store, &ctx.config, &opts, &Silent, source(&client))?;
     let seconds = started.elapsed().as_secs_f64();
     let id = store.save_backtest(t, &report)?;
@@ -285,7 +289,7 @@ pub fn explain_signal(g: &Global, signal: &str, range: RangeArgs) -> Result<Exit
     })?;
     let (ctx, store, as_of) = open(g)?;
     let opts = options(&ctx.config, as_of, range);
-    let client = remote(&ctx, 8)?;
+    let client = remote(&ctx, &opts, 8)?;
     let e = backtest::explain_signal(&store, &ctx.config, t, &opts, &Silent, source(&client))?;
     if g.json {
         json(&e);

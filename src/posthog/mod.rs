@@ -234,19 +234,21 @@ pub fn replay(
     )
 }
 
-/// A client for the backtest: the daily run's query budget for each of `runs` replays.
+/// A client for the backtest: the daily run's query budget for each replay date (`dates`, from
+/// the backtest's options) of each of `runs` replays, and the first-seen query.
 pub fn client_for_backtest(
     paths: &Paths,
     cfg: &Config,
     runs: usize,
+    dates: usize,
 ) -> Result<Client, PosthogError> {
     let mut c = client_for(paths, cfg)?;
-    let dates = cfg.backtest.range_days / cfg.backtest.step_days.max(1) + 1;
+    let per = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     c.set_budget(
         settings(cfg)?
             .query_budget
-            .saturating_mul(dates)
-            .saturating_mul(runs as u32)
+            .saturating_mul(per(dates))
+            .saturating_mul(per(runs))
             .saturating_add(10),
     );
     Ok(c)

@@ -375,7 +375,9 @@ impl Store {
                 tx.execute(
                     "INSERT INTO attio_deals(account_id, record_id, digest, synced_at, web_url) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT(account_id) DO UPDATE SET record_id = excluded.record_id, digest = excluded.digest,
-                       synced_at = excluded.synced_at, web_url = coalesce(excluded.web_url, web_url)",
+                       synced_at = excluded.synced_at,
+                       web_url = CASE WHEN excluded.record_id = record_id
+                                      THEN coalesce(excluded.web_url, web_url) ELSE excluded.web_url END",
                     params![step.account_id, result, digest, t, web_url],
                 )?;
             }
@@ -456,5 +458,52 @@ impl Store {
         }
         tx.commit()?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::store::Ingest;
+
+    /// A deal recreated in Attio under a new record id drops the old record's address when the
+    /// answer brings none; the same record keeps its address.
+    #[test]
+    fn a_new_record_id_never_keeps_the_old_address() {
+        let store = Store::open_in_memory().unwrap();
+        let mut ingest = Ingest::begin(&store, &Config::default()).unwrap();
+        let account = ingest.account_id("acme.com").unwrap();
+        ingest.commit().unwrap();
+        let step = OutboxStep {
+            id: 1,
+            key: "k".into(),
+            account_id: account,
+            kind: "deal".into(),
+            method: "PUT".into(),
+            path: "/v2/objects/deals/records".into(),
+            body: "{}".into(),
+            marker: String::new(),
+            state: StepState::Sent,
+            attempts: 1,
+        };
+        let done = |record: &str, url: Option<&str>| {
+            let what = Completion::Deal {
+                digest: "d",
+                web_url: url,
+            };
+            store.outbox_done(&step, record, what, 0).unwrap();
+            store.attio_deal_link(account).unwrap()
+        };
+        let url = "https://app.attio.com/x/deals/rec-1";
+        assert_eq!(
+            done("rec-1", Some(url)),
+            Some(("rec-1".into(), Some(url.into())))
+        );
+        assert_eq!(
+            done("rec-1", None),
+            Some(("rec-1".into(), Some(url.into())))
+        );
+        assert_eq!(done("rec-2", None), Some(("rec-2".into(), None)));
     }
 }

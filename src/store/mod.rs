@@ -166,7 +166,16 @@ impl Store {
         }
         let mut moved = false;
         for (i, m) in MIGRATIONS.iter().enumerate().skip(done) {
-            let tx = self.conn.unchecked_transaction()?;
+            // IMMEDIATE: another process migrating the same file at the same moment waits here,
+            // then finds the step done.
+            let tx = rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if usize::try_from(now).unwrap_or(usize::MAX) > i {
+                continue;
+            }
             if let Some(code) = m.code {
                 code(&tx)?;
                 moved = true;
@@ -177,8 +186,9 @@ impl Store {
         }
         // Only right after a migration that moved data: a VACUUM at any other open could wait
         // on another process's import.
-        if moved {
-            self.reclaim_space()?;
+        if moved && let Err(e) = self.reclaim_space() {
+            // The move is committed; the space is only not given back yet.
+            tracing::warn!("could not give the freed space back to the disk: {e}");
         }
         Ok(())
     }

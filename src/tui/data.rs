@@ -119,34 +119,38 @@ pub fn figures(
     progress: &dyn Progress,
 ) -> Result<super::figures::Figures> {
     let store = ctx.open_store()?;
-    let remote = match remote(ctx) {
-        Ok(r) => r,
-        Err(e) => return Ok(*e),
-    };
+    let client = posthog_client(ctx);
     Ok(super::figures::load(
         &store,
         &ctx.config,
-        remote.as_ref(),
+        &remote(&client),
         t,
         progress,
     ))
 }
 
-/// PostHog's client when it is the source; its error as the figures' note otherwise.
-fn remote(
-    ctx: &Context,
-) -> std::result::Result<Option<beton::posthog::Client>, Box<super::figures::Figures>> {
+/// PostHog's client when it is the source (with room for one backtest at the configured range),
+/// or why it cannot be made.
+fn posthog_client(ctx: &Context) -> std::result::Result<Option<beton::posthog::Client>, String> {
     if ctx.config.source != beton::config::SourceKind::Posthog {
         return Ok(None);
     }
-    beton::posthog::client_for_backtest(&ctx.paths, &ctx.config, 1)
+    let dates = beton::backtest::BacktestOptions::from_config(&ctx.config, 0)
+        .dates()
+        .len();
+    beton::posthog::client_for_backtest(&ctx.paths, &ctx.config, 1, dates)
         .map(Some)
-        .map_err(|e| {
-            Box::new(super::figures::Figures {
-                errors: vec![format!("health and backtest: PostHog: {e}")],
-                ..Default::default()
-            })
-        })
+        .map_err(|e| e.to_string())
+}
+
+fn remote(
+    client: &std::result::Result<Option<beton::posthog::Client>, String>,
+) -> super::figures::Remote<'_> {
+    match client {
+        Ok(None) => super::figures::Remote::Local,
+        Ok(Some(c)) => super::figures::Remote::Posthog(c),
+        Err(e) => super::figures::Remote::Unavailable(e.clone()),
+    }
 }
 
 /// `r`: one run of the pipeline, then the figures, as a fresh snapshot.
@@ -164,10 +168,8 @@ pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Resu
         return Err(Error::Cancelled);
     }
     let t = snap.run.map(|r| r.as_of);
-    snap.figures = match remote(ctx) {
-        Ok(remote) => super::figures::rerun(&store, &ctx.config, remote.as_ref(), t, progress),
-        Err(note) => *note,
-    };
+    let client = posthog_client(ctx);
+    snap.figures = super::figures::rerun(&store, &ctx.config, &remote(&client), t, progress);
     snap.fill_last_seen();
     Ok(snap)
 }

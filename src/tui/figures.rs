@@ -21,14 +21,20 @@ pub struct Figures {
     pub errors: Vec<String>,
 }
 
+/// Where health and the backtest's detection run: the workspace, or PostHog when it is the
+/// source (or why PostHog cannot be reached; sources and saved backtests still show).
+pub enum Remote<'a> {
+    Local,
+    Posthog(&'a Client),
+    Unavailable(String),
+}
+
 /// Loads the figures at `t`: health and sources computed, backtests as saved. When no backtest
 /// was saved yet (first start), one is run and saved.
-/// `remote`: PostHog's client when it is the source (health and the backtest's detection run
-/// there).
 pub fn load(
     store: &Store,
     cfg: &Config,
-    remote: Option<&Client>,
+    remote: &Remote<'_>,
     t: Option<i64>,
     progress: &dyn Progress,
 ) -> Figures {
@@ -53,7 +59,7 @@ pub fn load(
 pub fn rerun(
     store: &Store,
     cfg: &Config,
-    remote: Option<&Client>,
+    remote: &Remote<'_>,
     t: Option<i64>,
     progress: &dyn Progress,
 ) -> Figures {
@@ -69,16 +75,17 @@ pub fn rerun(
 fn load_without_backtest(
     store: &Store,
     cfg: &Config,
-    remote: Option<&Client>,
+    remote: &Remote<'_>,
     t: i64,
     progress: &dyn Progress,
 ) -> Figures {
     let mut f = Figures::default();
     progress.stage("health");
     let health = match remote {
-        Some(c) => beton::posthog::health(c, cfg, t)
+        Remote::Posthog(c) => beton::posthog::health(c, cfg, t)
             .map_err(|e| beton::Error::Usage(format!("PostHog: {e}"))),
-        None => beton::health::compute(store, cfg, t),
+        Remote::Local => beton::health::compute(store, cfg, t),
+        Remote::Unavailable(e) => Err(beton::Error::Usage(format!("PostHog: {e}"))),
     };
     match health {
         Ok(h) => f.health = Some(h),
@@ -95,13 +102,20 @@ fn load_without_backtest(
 fn run_backtest(
     store: &Store,
     cfg: &Config,
-    remote: Option<&Client>,
+    remote: &Remote<'_>,
     t: i64,
     progress: &dyn Progress,
     f: &mut Figures,
 ) {
     let opts = BacktestOptions::from_config(cfg, t);
-    let source = remote.map_or(backtest::Source::Local, backtest::Source::Posthog);
+    let source = match remote {
+        Remote::Local => backtest::Source::Local,
+        Remote::Posthog(c) => backtest::Source::Posthog(c),
+        Remote::Unavailable(e) => {
+            f.errors.push(format!("backtest: PostHog: {e}"));
+            return;
+        }
+    };
     let saved = backtest::run(store, cfg, &opts, progress, source)
         .and_then(|r| store.save_backtest(t, &r).map(|_| ()))
         .and_then(|()| store.latest_backtests(2));

@@ -726,3 +726,54 @@ fn a_synced_deal_links_to_attio() {
     );
     assert_eq!(crm(routed[2]), None);
 }
+
+/// With PostHog as the source but unreachable (not connected), the panes that need it say why,
+/// and sources and the saved backtests still show.
+#[test]
+fn an_unreachable_posthog_leaves_the_local_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = Context {
+        paths: Paths {
+            config_file: dir.path().join("config.toml"),
+            data_dir: dir.path().to_path_buf(),
+        },
+        config: Config::default(),
+    };
+    let store = ctx.open_store().unwrap();
+    let opts = beton::demo::DemoOptions {
+        accounts: 30,
+        days: 120,
+        seed: 5,
+        as_of: T,
+        ..Default::default()
+    };
+    beton::demo::create(&store, &ctx.config, &opts, &Silent).unwrap();
+    drop(store);
+    let local = data::figures(&ctx, Some(T), &Silent).unwrap();
+    assert!(
+        local.backtest.is_some() && local.errors.is_empty(),
+        "{:?}",
+        local.errors
+    );
+
+    let mut remote = ctx.clone();
+    remote.config.source = beton::config::SourceKind::Posthog;
+    let f = data::figures(&remote, Some(T), &Silent).unwrap();
+    assert!(f.health.is_none());
+    assert!(
+        f.errors
+            .iter()
+            .any(|e| e.starts_with("health: ") && e.contains("PostHog")),
+        "{:?}",
+        f.errors
+    );
+    assert!(
+        f.sources.is_some(),
+        "sources come from the workspace's deals"
+    );
+    assert_eq!(
+        f.backtest.map(|b| b.id),
+        local.backtest.map(|b| b.id),
+        "the saved backtest still shows"
+    );
+}
