@@ -352,17 +352,18 @@ fn read_answers(
         let rows: Vec<Vec<serde_json::Value>> =
             serde_json::from_value(v.get("rows").cloned().unwrap_or_default())
                 .map_err(|e| bad("rows", &e))?;
-        let entry = out
-            .entry(as_of)
-            .or_default()
-            .entry(name)
-            .or_insert_with(|| Rows {
-                columns: columns.clone(),
-                rows: Vec::new(),
-            });
-        entry.rows.extend(rows);
+        add_rows(out.entry(as_of).or_default(), name, Rows { columns, rows });
     }
     Ok(out)
+}
+
+/// Appends `rows` to the answer of query `name` (the first lines' columns stand).
+fn add_rows(answers: &mut Answers, name: String, rows: Rows) {
+    let entry = answers.entry(name).or_insert_with(|| Rows {
+        columns: rows.columns.clone(),
+        rows: Vec::new(),
+    });
+    entry.rows.extend(rows.rows);
 }
 
 /// The backtest at `t` from answers: the detection queries' at every replay date, and the
@@ -415,11 +416,7 @@ fn score_answers(cfg: &beton::config::Config, t: i64, file: &std::path::Path) ->
     let mut answers = Answers::new();
     for group in read_answers(file)?.into_values() {
         for (name, rows) in group {
-            let entry = answers.entry(name).or_insert_with(|| Rows {
-                columns: rows.columns.clone(),
-                rows: Vec::new(),
-            });
-            entry.rows.extend(rows.rows);
+            add_rows(&mut answers, name, rows);
         }
     }
     let d = hogql::from_answers(cfg, &answers)?;

@@ -1009,12 +1009,21 @@ fn demo_signals_are_never_sent_to_a_connected_project() {
     assert_eq!(r.exit_code(), 0);
 }
 
+/// The fake's answer to the backtest's first-seen query: (account, first event) rows.
+fn load_first_seen(fake: &Fake, rows: Vec<Vec<Value>>) {
+    fake.with(|w| {
+        w.answers.insert(
+            beton::posthog::hogql::FIRST_SEEN.into(),
+            (vec!["account".into(), "first_seen".into()], rows),
+        )
+    });
+}
+
 /// With PostHog as the source the backtest runs detection in HogQL at every replay date (the
 /// fake gives the same answers at each), plus one first-seen query; deals are the workspace's.
 #[test]
 fn the_backtest_replays_detection_in_hogql_at_every_date() {
     use beton::backtest::{self, BacktestOptions, Source};
-    use beton::posthog::hogql::FIRST_SEEN;
     use beton::store::{DealRow, Ingest};
     use beton::time::{DAY, parse_ts};
 
@@ -1022,19 +1031,14 @@ fn the_backtest_replays_detection_in_hogql_at_every_date() {
     let cfg = config(&fake, 100);
     load_answers(&fake, &cfg);
     let t = parse_ts("2026-05-01T06:00:00Z").unwrap();
-    fake.with(|w| {
-        w.answers.insert(
-            FIRST_SEEN.into(),
-            (
-                vec!["account".into(), "first_seen".into()],
-                vec![
-                    vec![json!("a.com"), json!("2025-01-01T00:00:00Z")],
-                    vec![json!("b.com"), json!("2025-01-01 00:00:00")],
-                    vec![json!("quiet.io"), Value::Null],
-                ],
-            ),
-        )
-    });
+    load_first_seen(
+        &fake,
+        vec![
+            vec![json!("a.com"), json!("2025-01-01T00:00:00Z")],
+            vec![json!("b.com"), json!("2025-01-01 00:00:00")],
+            vec![json!("quiet.io"), Value::Null],
+        ],
+    );
     let store = Store::open_in_memory().unwrap();
     let opts = BacktestOptions::from_config(&cfg, t);
     let dates = opts.dates();
@@ -1087,20 +1091,13 @@ fn the_backtest_replays_detection_in_hogql_at_every_date() {
 /// range included: `--step-days 1` makes 181 replay dates, far more than the configured 26.
 #[test]
 fn beton_backtest_on_posthog_budgets_for_the_command_line_range() {
-    use beton::posthog::hogql::FIRST_SEEN;
-
     let fake = Fake::start();
     let cfg = config(&fake, 100);
     load_answers(&fake, &cfg);
-    fake.with(|w| {
-        w.answers.insert(
-            FIRST_SEEN.into(),
-            (
-                vec!["account".into(), "first_seen".into()],
-                vec![vec![json!("a.com"), json!("2025-01-01T00:00:00Z")]],
-            ),
-        )
-    });
+    load_first_seen(
+        &fake,
+        vec![vec![json!("a.com"), json!("2025-01-01T00:00:00Z")]],
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("config.toml"),
