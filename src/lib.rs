@@ -15,12 +15,12 @@
 pub mod attio;
 pub mod backtest;
 pub mod config;
-pub mod daily;
 pub mod deals;
 pub mod demo;
 pub mod error;
 pub mod health;
 pub mod import;
+pub mod pipeline;
 pub mod posthog;
 pub mod progress;
 pub mod signals;
@@ -29,3 +29,5 @@ pub mod store;
 pub mod time;
 
 pub use error::{Error, Result};
+/// The pipeline's former name, kept so existing paths (`beton::daily::run_daily`) still work.
+pub use pipeline as daily;

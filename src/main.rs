@@ -1,10 +1,7 @@
 //! The `beton` binary: parse arguments, set up errors and logging, dispatch. Nothing else.
 
-mod attio_cmd;
-mod cli;
 #[macro_use]
-mod headless;
-mod posthog_cmd;
+mod cli;
 mod tui;
 
 use std::io::IsTerminal;
@@ -12,10 +9,10 @@ use std::io::IsTerminal;
 use clap::Parser;
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
-use cli::Cli;
+use cli::args::Cli;
 
 /// Logs go to `beton.log` in the data dir; headless runs also print warnings to stderr.
-fn init_tracing(global: &cli::Global, headless: bool) {
+fn init_tracing(global: &cli::args::Global, headless: bool) {
     let file = beton::config::Paths::resolve(global.config.clone(), global.data_dir.clone())
         .ok()
         .and_then(|p| {
@@ -65,13 +62,13 @@ fn main() {
             "--run-daily runs the whole pipeline and takes no command".into(),
         ))
     } else if tui {
-        headless::context(&cli.global)
-            .and_then(|ctx| Ok((ctx, headless::as_of(&cli.global)?)))
+        cli::context(&cli.global)
+            .and_then(|ctx| Ok((ctx, cli::as_of(&cli.global)?)))
             .and_then(|(ctx, as_of)| tui::run(ctx.paths, ctx.config, as_of))
     } else if interactive {
-        headless::first_run(&cli.global)
+        cli::first_run(&cli.global)
     } else {
-        headless::run(&cli.global, cli.command)
+        cli::run(&cli.global, cli.command)
     };
     let code = match result {
         Ok(code) => code,

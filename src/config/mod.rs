@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 /// The commented template `beton init` writes; parsing it gives exactly [`Config::default`].
-pub const TEMPLATE: &str = include_str!("../assets/config.toml");
+pub const TEMPLATE: &str = include_str!("../../assets/config.toml");
 
 /// Where the events come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

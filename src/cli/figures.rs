@@ -11,7 +11,7 @@ use beton::time::{fmt_date, fmt_ts};
 use beton::{Error, Result};
 
 use super::{Exit, as_of, context};
-use crate::cli::{Global, RangeArgs, StatusArg};
+use crate::cli::args::{Global, RangeArgs, StatusArg};
 
 fn json<T: serde::Serialize>(v: &T) {
     out!("{}", serde_json::to_string_pretty(v).unwrap_or_default());

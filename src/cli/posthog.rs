@@ -10,8 +10,8 @@ use beton::signals::score_metrics;
 use beton::time::{fmt_ts, now};
 use beton::{Error, Result};
 
-use crate::cli::{ConnectTarget, Global};
-use crate::headless::{Exit, as_of, context};
+use crate::cli::args::{ConnectTarget, Global};
+use crate::cli::{Exit, as_of, context};
 
 /// Reads the key without echo from a terminal, or one line from piped input.
 fn prompt_key() -> Result<Option<ApiKey>> {
@@ -56,7 +56,7 @@ fn prompt_key() -> Result<Option<ApiKey>> {
 pub fn connect(g: &Global, target: ConnectTarget) -> Result<Exit> {
     let (host, project) = match target {
         ConnectTarget::Posthog { host, project } => (host, project),
-        ConnectTarget::Attio { base_url } => return crate::attio_cmd::connect(g, base_url),
+        ConnectTarget::Attio { base_url } => return crate::cli::attio::connect(g, base_url),
     };
     let ctx = context(g)?;
     let (key, prompted) = match std::env::var(ph::KEY_ENV)

@@ -8,8 +8,8 @@ use beton::daily::LOCK_WAIT;
 use beton::store::RunLock;
 use beton::{Error, Result};
 
-use crate::cli::Global;
-use crate::headless::{Exit, context};
+use crate::cli::args::Global;
+use crate::cli::{Exit, context};
 
 /// `println!` that stays quiet when stdout is closed.
 macro_rules! out {

@@ -12,7 +12,7 @@ use beton::store::Store;
 use beton::time::{fmt_ts, parse_ts};
 use beton::{Error, Result};
 
-use crate::cli::{
+use crate::cli::args::{
     AttioCommand, Command, FormatArg, Global, ImportKind, OutputFormat, SyncService, TierArg,
 };
 
@@ -24,7 +24,10 @@ macro_rules! out {
     }};
 }
 
+pub mod args;
+mod attio;
 mod figures;
+mod posthog;
 
 /// What a command ended with: the process exit code.
 pub type Exit = i32;
@@ -103,19 +106,19 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         ),
         Some(Command::Explain { account }) => explain_cmd(g, &account),
         Some(Command::Scores { tier, format }) => scores(g, tier, format),
-        Some(Command::Connect { target }) => crate::posthog_cmd::connect(g, target),
+        Some(Command::Connect { target }) => posthog::connect(g, target),
         Some(Command::Provision { dry_run, recreate }) => {
-            crate::posthog_cmd::provision(g, dry_run, recreate)
+            posthog::provision(g, dry_run, recreate)
         }
-        Some(Command::Doctor) => crate::posthog_cmd::doctor(g),
+        Some(Command::Doctor) => posthog::doctor(g),
         Some(Command::Hogql {
             dump,
             score,
             backtest,
-        }) => crate::posthog_cmd::hogql(g, dump, score, backtest),
+        }) => posthog::hogql(g, dump, score, backtest),
         Some(Command::Attio {
             command: AttioCommand::Setup { dry_run },
-        }) => crate::attio_cmd::setup_cmd(g, dry_run),
+        }) => attio::setup_cmd(g, dry_run),
         Some(Command::Sync {
             service:
                 SyncService::Attio {
@@ -123,7 +126,7 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
                     pull,
                     allow_demo,
                 },
-        }) => crate::attio_cmd::sync_cmd(g, dry_run, pull, allow_demo),
+        }) => attio::sync_cmd(g, dry_run, pull, allow_demo),
         Some(Command::Backtest { range, sets, sweep }) => {
             figures::backtest(g, range, &sets, sweep.as_deref())
         }
