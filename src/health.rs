@@ -128,7 +128,7 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     Ok(assemble(accounts, adoption, t))
 }
 
-/// Windowed activity of one account, as a backend that aggregates at the source (PostHog)
+/// Windowed activity of one account, as a source that aggregates remotely (see `crate::source`)
 /// returns it: SPEC §4's inputs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Counts {
@@ -139,7 +139,7 @@ pub struct Counts {
     pub events_14d: u64,
     pub events_44_14d: u64,
     pub features_30d: u64,
-    /// The last activity event before T (PostHog looks within the 44 days it reads).
+    /// The last activity event before T (a remote source looks within the 44 days it reads).
     pub last_seen: Option<i64>,
     /// Activity per UTC day as [`AccountHealth::daily`]; empty when the source gave none.
     pub daily: Vec<u32>,

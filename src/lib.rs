@@ -24,6 +24,7 @@ pub mod pipeline;
 pub mod posthog;
 pub mod progress;
 pub mod signals;
+pub mod source;
 pub mod sources;
 pub mod store;
 pub mod time;

@@ -19,9 +19,7 @@ pub use client::{ApiKey, Client};
 pub use sync::{SyncOptions, SyncReport, sync};
 
 use crate::config::{Config, Paths};
-use crate::daily::{Step, StepStatus};
 use crate::error::{Error, Result};
-use crate::store::Store;
 
 /// The API key: `ATTIO_API_KEY`, else `api_key` in the `[attio]` table of the credentials file
 /// (`credentials.toml` beside the config, mode 0600, shared with PostHog's key).
@@ -64,32 +62,4 @@ pub fn connect(paths: &Paths, cfg: &Config) -> Result<Client> {
         .as_ref()
         .ok_or_else(|| Error::Attio("not configured: run `beton connect attio`".into()))?;
     Client::new(s, load_key(paths)?).map_err(|e| Error::Attio(e.to_string()))
-}
-
-/// The `attio` step of `run_daily`: sync the run's routed accounts. None when Attio is not
-/// configured. A DEMO workspace is never sent: its accounts are invented.
-pub fn daily_step(store: &Store, paths: &Paths, cfg: &Config, run_id: i64) -> Option<Step> {
-    cfg.attio.as_ref()?;
-    let step = |status, detail: String| Step {
-        name: "attio".into(),
-        status,
-        detail,
-    };
-    match store.meta("demo") {
-        Ok(Some(_)) => {
-            return Some(step(
-                StepStatus::Skipped,
-                "the workspace holds DEMO data: no deals are sent to Attio".into(),
-            ));
-        }
-        Ok(None) => {}
-        Err(e) => return Some(step(StepStatus::Failed, e.to_string())),
-    }
-    let result = connect(paths, cfg)
-        .and_then(|client| sync(store, cfg, &client, run_id, &SyncOptions::default()));
-    Some(match result {
-        Ok(r) if r.count(sync::Outcome::Failed) > 0 => step(StepStatus::Failed, r.summary()),
-        Ok(r) => step(StepStatus::Ok, r.summary()),
-        Err(e) => step(StepStatus::Failed, e.to_string()),
-    })
 }

@@ -14,16 +14,12 @@ pub use replay::{Replay, Seen, fingerprint, replay, replay_metrics};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+/// Where the replay's detection runs (re-exported: the backtest's callers name it here).
+pub use crate::source::Source;
+use crate::source::Remote;
 use crate::store::Store;
 use crate::time::DAY;
 
-/// Where the replay's detection runs: the local workspace, or PostHog (HogQL at every replay
-/// date, see [`crate::posthog::replay`]). Deals are always the workspace's.
-#[derive(Debug, Clone, Copy)]
-pub enum Source<'a> {
-    Local,
-    Posthog(&'a crate::posthog::Client),
-}
 
 /// The range, step and horizon of one backtest at T.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,7 +111,7 @@ pub fn reports(
     };
     let dates = opts.dates();
     let deals = store.deals()?;
-    if let Source::Posthog(client) = source {
+    if let Some(remote) = source.remote() {
         let mut out: Vec<BacktestReport> = Vec::with_capacity(cfgs.len());
         let mut first_seen = None;
         for (i, cfg) in cfgs.iter().enumerate() {
@@ -124,10 +120,9 @@ pub fn reports(
                 out.push(same);
                 continue;
             }
-            progress.stage("backtest (PostHog)");
+            progress.stage(&format!("backtest ({})", remote.label()));
             let accounts = deals.iter().map(|d| d.account_key.clone());
-            let r =
-                crate::posthog::replay(client, cfg, &dates, &mut first_seen, accounts, progress)?;
+            let r = replay_at_source(remote, cfg, &dates, &mut first_seen, accounts, progress)?;
             out.push(report_of(&r, &deals, cfg, opts));
         }
         return Ok(out);
@@ -171,6 +166,23 @@ pub fn reports(
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+/// The replay with detection at the source: its query set at every replay date and, once per
+/// backtest (kept in `first_seen`), every account's first event.
+fn replay_at_source(
+    remote: Remote<'_>,
+    cfg: &Config,
+    dates: &[i64],
+    first_seen: &mut Option<std::collections::BTreeMap<String, Option<i64>>>,
+    more: impl IntoIterator<Item = String>,
+    progress: &dyn Progress,
+) -> Result<Replay> {
+    if first_seen.is_none() {
+        *first_seen = Some(remote.first_seen(cfg)?);
+    }
+    let seen = first_seen.as_ref().expect("filled above");
+    replay_metrics(cfg, dates, seen, more, |d| remote.metrics_at(cfg, d), progress)
 }
 
 /// A candidate setting's backtest next to the saved settings'.

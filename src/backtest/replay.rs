@@ -196,7 +196,7 @@ fn account(
     out
 }
 
-/// A replay from detection that ran elsewhere (PostHog): `detect(d)` gives the metrics of every
+/// A replay from detection that ran at the source (see [`crate::source::Remote`]): `detect(d)` gives the metrics of every
 /// account at replay date `d`, scored here with the same rules; an account is active at `d` when
 /// its first event (`first_seen`; none for an account without events) lies before `d`. The
 /// accounts are those of `first_seen`, of every answer, and `more` (the accounts of the deals,

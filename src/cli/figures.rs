@@ -6,6 +6,7 @@ use beton::backtest::{self, BacktestOptions, BacktestReport, Unit};
 use beton::health::Status;
 use beton::progress::Silent;
 use beton::signals::SignalType;
+use beton::source::{Budget, Source};
 use beton::store::Store;
 use beton::time::{fmt_date, fmt_ts};
 use beton::{Error, Result};
@@ -35,18 +36,15 @@ fn remote(
     opts: &BacktestOptions,
     runs: usize,
 ) -> Result<Option<beton::posthog::Client>> {
-    if ctx.config.source != beton::config::SourceKind::Posthog {
-        return Ok(None);
-    }
-    beton::posthog::client_for_backtest(&ctx.paths, &ctx.config, runs, opts.dates().len())
-        .map(Some)
-        .map_err(|e| Error::Usage(e.to_string()))
+    let budget = Budget::Backtests {
+        runs,
+        dates: opts.dates().len(),
+    };
+    beton::source::client(&ctx.paths, &ctx.config, budget).map_err(|e| Error::Usage(e.to_string()))
 }
 
-fn source(client: &Option<beton::posthog::Client>) -> backtest::Source<'_> {
-    client
-        .as_ref()
-        .map_or(backtest::Source::Local, backtest::Source::Posthog)
+fn source(client: &Option<beton::posthog::Client>) -> Source<'_> {
+    Source::of(client.as_ref())
 }
 
 fn options(cfg: &beton::config::Config, t: i64, r: RangeArgs) -> BacktestOptions {
@@ -344,13 +342,9 @@ pub fn explain_signal(g: &Global, signal: &str, range: RangeArgs) -> Result<Exit
 
 pub fn health(g: &Global, status: Option<StatusArg>) -> Result<Exit> {
     let (ctx, store, t) = open(g)?;
-    let mut report = if ctx.config.source == beton::config::SourceKind::Posthog {
-        let fail = |e: beton::posthog::PosthogError| beton::Error::Usage(e.to_string());
-        let client = beton::posthog::client_for(&ctx.paths, &ctx.config).map_err(fail)?;
-        beton::posthog::health(&client, &ctx.config, t).map_err(fail)?
-    } else {
-        beton::health::compute(&store, &ctx.config, t)?
-    };
+    let client = beton::source::client(&ctx.paths, &ctx.config, Budget::Run)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let mut report = Source::of(client.as_ref()).health(&store, &ctx.config, t)?;
     if let Some(s) = status {
         let want = match s {
             StatusArg::AtRisk => Status::AtRisk,

@@ -192,7 +192,6 @@ pub fn settings(cfg: &Config) -> Result<&PosthogSettings, PosthogError> {
         })
 }
 
-/// A client for the configured project, with the run's query budget.
 /// Account health (SPEC §4) from the same HogQL counts query detection runs.
 pub fn health(
     client: &Client,
@@ -203,35 +202,6 @@ pub fn health(
     let d = hogql::detect(client, cfg, t)?;
     let rows = d.health;
     Ok(crate::health::from_counts(rows, t))
-}
-
-/// The backtest's replay on PostHog: the detection queries at every replay date (truncated to
-/// whole seconds, as HogQL compares them) and, once per backtest (kept in `first_seen`), every
-/// account's first event.
-pub fn replay(
-    client: &Client,
-    cfg: &Config,
-    dates: &[i64],
-    first_seen: &mut Option<std::collections::BTreeMap<String, Option<i64>>>,
-    more: impl IntoIterator<Item = String>,
-    progress: &dyn crate::progress::Progress,
-) -> crate::error::Result<crate::backtest::Replay> {
-    let remote = |e: PosthogError| crate::error::Error::Usage(format!("PostHog: {e}"));
-    if first_seen.is_none() {
-        *first_seen = Some(hogql::first_seen(client, cfg).map_err(remote)?);
-    }
-    let seen = first_seen.as_ref().expect("filled above");
-    crate::backtest::replay_metrics(
-        cfg,
-        dates,
-        seen,
-        more,
-        |d| {
-            let d = d - d.rem_euclid(crate::time::SECOND);
-            Ok(hogql::detect(client, cfg, d).map_err(remote)?.metrics)
-        },
-        progress,
-    )
 }
 
 /// A client for the backtest: the daily run's query budget for each replay date (`dates`, from
@@ -254,6 +224,7 @@ pub fn client_for_backtest(
     Ok(c)
 }
 
+/// A client for the configured project, with the run's query budget.
 pub fn client_for(paths: &Paths, cfg: &Config) -> Result<Client, PosthogError> {
     let s = settings(cfg)?;
     let key = load_key(paths)?.ok_or_else(|| {

@@ -132,15 +132,15 @@ pub fn figures(
 /// PostHog's client when it is the source (with room for one backtest at the configured range),
 /// or why it cannot be made.
 fn posthog_client(ctx: &Context) -> std::result::Result<Option<beton::posthog::Client>, String> {
-    if ctx.config.source != beton::config::SourceKind::Posthog {
-        return Ok(None);
-    }
     let dates = beton::backtest::BacktestOptions::from_config(&ctx.config, 0)
         .dates()
         .len();
-    beton::posthog::client_for_backtest(&ctx.paths, &ctx.config, 1, dates)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    beton::source::client(
+        &ctx.paths,
+        &ctx.config,
+        beton::source::Budget::Backtests { runs: 1, dates },
+    )
+    .map_err(|e| e.to_string())
 }
 
 fn remote(

@@ -6,6 +6,7 @@ use beton::config::Config;
 use beton::health::HealthReport;
 use beton::posthog::Client;
 use beton::progress::Progress;
+use beton::source::Source;
 use beton::sources::SourceReport;
 use beton::store::{SavedBacktest, Store};
 
@@ -82,9 +83,10 @@ fn load_without_backtest(
     let mut f = Figures::default();
     progress.stage("health");
     let health = match remote {
-        Remote::Posthog(c) => beton::posthog::health(c, cfg, t)
+        Remote::Posthog(c) => Source::Posthog(c)
+            .health(store, cfg, t)
             .map_err(|e| beton::Error::Usage(format!("PostHog: {e}"))),
-        Remote::Local => beton::health::compute(store, cfg, t),
+        Remote::Local => Source::Local.health(store, cfg, t),
         Remote::Unavailable(e) => Err(beton::Error::Usage(format!("PostHog: {e}"))),
     };
     match health {
@@ -109,8 +111,8 @@ fn run_backtest(
 ) {
     let opts = BacktestOptions::from_config(cfg, t);
     let source = match remote {
-        Remote::Local => backtest::Source::Local,
-        Remote::Posthog(c) => backtest::Source::Posthog(c),
+        Remote::Local => Source::Local,
+        Remote::Posthog(c) => Source::Posthog(c),
         Remote::Unavailable(e) => {
             f.errors.push(format!("backtest: PostHog: {e}"));
             return;

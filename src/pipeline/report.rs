@@ -1,0 +1,99 @@
+//! What a run reports: its steps and the JSON report of `--run-daily --json` (SPEC §7). These
+//! types sit below every step, so a step (or an integration) never imports the pipeline itself.
+
+use serde::{Deserialize, Serialize};
+
+use crate::signals::{AccountScore, Tier};
+use crate::store::Emission;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+/// One step of the pipeline and how it went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub name: String,
+    pub status: StepStatus,
+    pub detail: String,
+}
+
+impl Step {
+    pub fn new(name: &str, status: StepStatus, detail: &str) -> Self {
+        Self {
+            name: name.into(),
+            status,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One account in the report (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportAccount {
+    pub account: String,
+    pub score: u32,
+    pub tier: Tier,
+    pub signals: Vec<String>,
+    pub routed: bool,
+}
+
+impl ReportAccount {
+    pub fn of(s: &AccountScore) -> Self {
+        Self {
+            account: s.account.clone(),
+            score: s.score,
+            tier: s.tier,
+            signals: s
+                .fired
+                .iter()
+                .map(|f| f.signal.as_str().to_string())
+                .collect(),
+            routed: s.routed,
+        }
+    }
+}
+
+/// The JSON report of `--run-daily --json` (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub run_id: i64,
+    pub as_of: String,
+    pub source: String,
+    pub demo: bool,
+    pub accounts_scored: usize,
+    pub hot: usize,
+    pub warm: usize,
+    pub cool: usize,
+    pub routed: usize,
+    pub emitted: usize,
+    pub accounts: Vec<ReportAccount>,
+    pub steps: Vec<Step>,
+    /// PostHog query endpoint calls against the run's budget (when PostHog is connected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queries: Option<crate::posthog::Usage>,
+    pub seconds: f64,
+}
+
+impl Report {
+    /// 0 when every step ran, 2 when some failed but others ran.
+    pub fn exit_code(&self) -> i32 {
+        if self.steps.iter().any(|s| s.status == StepStatus::Failed) {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// Everything a run produced, for front-ends that show more than the report.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub report: Report,
+    pub scores: Vec<AccountScore>,
+    pub emitted: Vec<Emission>,
+}
