@@ -9,7 +9,7 @@ use beton::store::RunLock;
 use beton::{Error, Result};
 
 use crate::cli::args::Global;
-use crate::cli::{Exit, context};
+use crate::cli::common::{Exit, context};
 
 /// `println!` that stays quiet when stdout is closed.
 macro_rules! out {

@@ -11,7 +11,7 @@ use beton::store::Store;
 use beton::time::{fmt_date, fmt_ts};
 use beton::{Error, Result};
 
-use super::{Exit, as_of, context};
+use super::common::{Exit, as_of, context};
 use crate::cli::args::{Global, RangeArgs, StatusArg};
 
 fn json<T: serde::Serialize>(v: &T) {

@@ -10,8 +10,8 @@ use beton::signals::score_metrics;
 use beton::time::{fmt_ts, now};
 use beton::{Error, Result};
 
-use crate::cli::args::{ConnectTarget, Global};
-use crate::cli::{Exit, as_of, context};
+use crate::cli::args::Global;
+use crate::cli::common::{Exit, as_of, context};
 
 /// Reads the key without echo from a terminal, or one line from piped input.
 fn prompt_key() -> Result<Option<ApiKey>> {
@@ -53,11 +53,7 @@ fn prompt_key() -> Result<Option<ApiKey>> {
     outcome.map(|()| ApiKey::new(&key))
 }
 
-pub fn connect(g: &Global, target: ConnectTarget) -> Result<Exit> {
-    let (host, project) = match target {
-        ConnectTarget::Posthog { host, project } => (host, project),
-        ConnectTarget::Attio { base_url } => return crate::cli::attio::connect(g, base_url),
-    };
+pub fn connect(g: &Global, host: Option<String>, project: Option<u64>) -> Result<Exit> {
     let ctx = context(g)?;
     let (key, prompted) = match std::env::var(ph::KEY_ENV)
         .ok()

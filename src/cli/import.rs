@@ -1,0 +1,168 @@
+//! `beton init`, `beton import` and `beton demo`: settings and data into the workspace.
+
+use std::io::Write;
+
+use beton::config::{Paths, TEMPLATE, write_atomic};
+use beton::demo::{DemoOptions, FileSink};
+use beton::import::{Format, ImportReport, Input};
+use beton::store::Store;
+use beton::time::fmt_ts;
+use beton::{Error, Result};
+
+use super::args::{FormatArg, Global, ImportKind};
+use super::common::{Bar, Exit, as_of, context};
+
+pub fn init(g: &Global, force: bool) -> Result<Exit> {
+    let paths = Paths::resolve(g.config.clone(), g.data_dir.clone())?;
+    if paths.config_file.exists() && !force {
+        return Err(Error::Usage(format!(
+            "{} exists already; pass --force to replace it with the defaults",
+            paths.config_file.display()
+        )));
+    }
+    write_atomic(&paths.config_file, TEMPLATE)?;
+    out!("wrote {}", paths.config_file.display());
+    Ok(0)
+}
+
+pub fn import(g: &Global, kind: ImportKind, file: &str, format: Option<FormatArg>) -> Result<Exit> {
+    let ctx = context(g)?;
+    let _lock = beton::store::RunLock::acquire(&ctx.paths.data_dir, beton::daily::LOCK_WAIT)?;
+    let store = ctx.open_store()?;
+    let input = Input::open(file)?;
+    let format = format
+        .map(|f| match f {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Csv => Format::Csv,
+        })
+        .or_else(|| Format::from_path(file));
+    let report = match kind {
+        ImportKind::Events => {
+            let bar = Bar::bytes(input.size);
+            let r = beton::import::import_events(&store, &ctx.config, input, format, &bar);
+            bar.done();
+            r?
+        }
+        ImportKind::Accounts => beton::import::import_accounts(&store, &ctx.config, input)?,
+        ImportKind::Deals => beton::import::import_deals(&store, &ctx.config, input, format)?,
+    };
+    print_import(&report, g.json);
+    Ok(if report.skipped > 0 { 2 } else { 0 })
+}
+
+fn print_import(r: &ImportReport, json: bool) {
+    if json {
+        out!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
+        return;
+    }
+    let rate = if r.seconds > 0.0 {
+        r.rows as f64 / r.seconds
+    } else {
+        0.0
+    };
+    out!(
+        "{}: {} rows, {} imported, {} duplicates, {} skipped ({:.1} s, {:.0} rows/s)",
+        r.file,
+        r.rows,
+        r.imported,
+        r.duplicates,
+        r.skipped,
+        r.seconds,
+        rate
+    );
+    if r.without_account > 0 {
+        out!(
+            "  {} events without an account (no $groups entry for the group type) were ignored",
+            r.without_account
+        );
+    }
+    let mut err = std::io::stderr().lock();
+    for e in &r.errors {
+        let _ = writeln!(err, "{}:{}: {}", r.file, e.line, e.reason);
+    }
+    if r.skipped as usize > r.errors.len() {
+        let _ = writeln!(
+            err,
+            "… and {} more skipped rows; by reason:",
+            r.skipped as usize - r.errors.len()
+        );
+        for (reason, n) in &r.skipped_by_reason {
+            let _ = writeln!(err, "  {n} × {reason}");
+        }
+    }
+}
+
+pub struct DemoArgs {
+    pub accounts: u32,
+    pub days: u32,
+    pub seed: u64,
+    pub activity_scale: f64,
+}
+
+pub fn demo(g: &Global, a: DemoArgs, out: Option<std::path::PathBuf>, force: bool) -> Result<Exit> {
+    let ctx = context(g)?;
+    if !(a.activity_scale.is_finite() && a.activity_scale > 0.0) {
+        return Err(Error::Usage(
+            "--activity-scale must be a number above 0".into(),
+        ));
+    }
+    let days = a.days;
+    let opts = DemoOptions {
+        accounts: a.accounts,
+        days: a.days,
+        seed: a.seed,
+        as_of: as_of(g)?.unwrap_or_else(beton::time::now),
+        activity_scale: a.activity_scale,
+    };
+    let bar = Bar::bytes(None);
+    if let Some(dir) = out {
+        let mut sink = FileSink::create(&dir, &ctx.config.group_type)?;
+        let s = beton::demo::generate(&opts, &mut sink, &bar)?;
+        sink.finish()?;
+        bar.done();
+        out!(
+            "wrote {} accounts, {} events, {} deals to {} (accounts.jsonl, events.jsonl, deals.csv)",
+            s.accounts,
+            s.events,
+            s.deals,
+            dir.display()
+        );
+        return Ok(0);
+    }
+    let _lock = beton::store::RunLock::acquire(&ctx.paths.data_dir, beton::daily::LOCK_WAIT)?;
+    let db = ctx.paths.database();
+    if !Store::open(&db)?.is_empty()? {
+        if !force {
+            return Err(Error::Usage(format!(
+                "the workspace {} holds data already; pass --force to replace it with the demo, or --data-dir for another one",
+                ctx.paths.data_dir.display()
+            )));
+        }
+        remove_workspace(&db)?;
+    }
+    let store = Store::open(&db)?;
+    let s = beton::demo::create(&store, &ctx.config, &opts, &bar)?;
+    bar.done();
+    out!(
+        "created a DEMO workspace in {}: {} accounts, {} events, {} deals over {} days to {}",
+        ctx.paths.data_dir.display(),
+        s.accounts,
+        s.events,
+        s.deals,
+        days,
+        fmt_ts(opts.as_of)
+    );
+    Ok(0)
+}
+
+fn remove_workspace(db: &std::path::Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let p = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p, e)),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! `beton scores` and `beton explain`: the latest run's queue, one account's reasons.
+
+use beton::signals::explain;
+use beton::time::fmt_ts;
+use beton::{Error, Result};
+
+use super::args::{Global, OutputFormat, TierArg};
+use super::common::{Exit, as_of, context};
+
+pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
+    let ctx = context(g)?;
+    let t = as_of(g)?.unwrap_or_else(beton::time::now);
+    let s = beton::daily::explain_account(&ctx, account, t)?;
+    if g.json {
+        out!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+    } else {
+        out!("as of {}", fmt_ts(t));
+        for line in explain(&s, &ctx.config) {
+            out!("{line}");
+        }
+    }
+    Ok(0)
+}
+
+pub fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result<Exit> {
+    let ctx = context(g)?;
+    let store = ctx.open_store()?;
+    let run = store
+        .latest_run("daily")?
+        .ok_or_else(|| Error::NoData("no run yet: `beton --run-daily` makes one".into()))?;
+    let want = tier.map(|t| match t {
+        TierArg::Hot => "hot",
+        TierArg::Warm => "warm",
+        TierArg::Cool => "cool",
+    });
+    let signals = store.run_signals(run.id)?;
+    let rows: Vec<_> = store
+        .run_scores(run.id)?
+        .into_iter()
+        .filter(|r| want.is_none_or(|w| r.tier == w))
+        .map(|r| {
+            let sig: Vec<&str> = signals
+                .iter()
+                .filter(|s| s.account == r.account)
+                .map(|s| s.signal.as_str())
+                .collect();
+            (r, sig.join(", "))
+        })
+        .collect();
+    let format = if g.json { OutputFormat::Json } else { format };
+    match format {
+        OutputFormat::Json => {
+            let list: Vec<_> = rows
+                .iter()
+                .map(|(r, s)| {
+                    serde_json::json!({"account": r.account, "score": r.score, "tier": r.tier, "routed": r.routed,
+                                        "signals": s.split(", ").filter(|x| !x.is_empty()).collect::<Vec<_>>()})
+                })
+                .collect();
+            let out =
+                serde_json::json!({"run_id": run.id, "as_of": fmt_ts(run.as_of), "accounts": list});
+            out!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+        OutputFormat::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            let fail = |e: csv::Error| Error::Usage(format!("writing CSV: {e}"));
+            w.write_record(["account", "score", "tier", "routed", "signals"])
+                .map_err(fail)?;
+            for (r, s) in &rows {
+                w.write_record([
+                    r.account.as_str(),
+                    &r.score.to_string(),
+                    &r.tier,
+                    &r.routed.to_string(),
+                    s,
+                ])
+                .map_err(fail)?;
+            }
+            w.flush()
+                .map_err(|e| Error::Usage(format!("writing CSV: {e}")))?;
+        }
+        OutputFormat::Table => {
+            out!(
+                "run {} as of {}: {} accounts",
+                run.id,
+                fmt_ts(run.as_of),
+                rows.len()
+            );
+            out!(
+                "{:>5}  {:<5}  {:<6}  {:<30}  signals",
+                "score",
+                "tier",
+                "routed",
+                "account"
+            );
+            for (r, s) in &rows {
+                out!(
+                    "{:>5}  {:<5}  {:<6}  {:<30}  {s}",
+                    r.score,
+                    r.tier,
+                    if r.routed { "yes" } else { "" },
+                    r.account
+                );
+            }
+        }
+    }
+    Ok(0)
+}
