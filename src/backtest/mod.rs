@@ -14,12 +14,11 @@ pub use replay::{Replay, Seen, fingerprint, replay, replay_metrics};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::source::Remote;
 /// Where the replay's detection runs (re-exported: the backtest's callers name it here).
 pub use crate::source::Source;
-use crate::source::Remote;
 use crate::store::Store;
 use crate::time::DAY;
-
 
 /// The range, step and horizon of one backtest at T.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,7 +181,14 @@ fn replay_at_source(
         *first_seen = Some(remote.first_seen(cfg)?);
     }
     let seen = first_seen.as_ref().expect("filled above");
-    replay_metrics(cfg, dates, seen, more, |d| remote.metrics_at(cfg, d), progress)
+    replay_metrics(
+        cfg,
+        dates,
+        seen,
+        more,
+        |d| remote.metrics_at(cfg, d),
+        progress,
+    )
 }
 
 /// A candidate setting's backtest next to the saved settings'.

@@ -1,8 +1,8 @@
 //! `--run-daily` (and `beton` with no command when piped): run the pipeline, print the report.
 
+use beton::Result;
 use beton::daily::{RunOptions, run_daily};
 use beton::progress::Silent;
-use beton::Result;
 
 use super::args::Global;
 use super::common::{Exit, as_of, context};

@@ -65,9 +65,7 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         Some(Command::Connect {
             target: ConnectTarget::Attio { base_url },
         }) => attio::connect(g, base_url),
-        Some(Command::Provision { dry_run, recreate }) => {
-            posthog::provision(g, dry_run, recreate)
-        }
+        Some(Command::Provision { dry_run, recreate }) => posthog::provision(g, dry_run, recreate),
         Some(Command::Doctor) => posthog::doctor(g),
         Some(Command::Hogql {
             dump,

@@ -64,7 +64,9 @@ impl<'a> Source<'a> {
     /// when PostHog is neither connected nor the source).
     pub fn configured(
         cfg: &Config,
-        client: Option<&'a std::result::Result<crate::posthog::Client, crate::posthog::PosthogError>>,
+        client: Option<
+            &'a std::result::Result<crate::posthog::Client, crate::posthog::PosthogError>,
+        >,
     ) -> Result<Self> {
         match cfg.source {
             SourceKind::Local => Ok(Source::Local),
