@@ -683,11 +683,14 @@ pub fn create(
 
 /// Creates the default demo workspace when the workspace is empty and the source is local.
 /// Returns what was created, or `None` when there was data (or PostHog) already.
-pub fn ensure(ctx: &crate::daily::Context, progress: &dyn Progress) -> Result<Option<DemoSummary>> {
+pub fn ensure(
+    ctx: &crate::pipeline::Context,
+    progress: &dyn Progress,
+) -> Result<Option<DemoSummary>> {
     if ctx.config.source != crate::config::SourceKind::Local {
         return Ok(None);
     }
-    let _lock = crate::store::RunLock::acquire(&ctx.paths.data_dir, crate::daily::LOCK_WAIT)?;
+    let _lock = crate::store::RunLock::acquire(&ctx.paths.data_dir, crate::pipeline::LOCK_WAIT)?;
     let store = ctx.open_store()?;
     if !store.is_empty()? {
         return Ok(None);

@@ -128,7 +128,7 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     Ok(assemble(accounts, adoption, t))
 }
 
-/// Windowed activity of one account, as a source that aggregates remotely (see `crate::source`)
+/// Windowed activity of one account, as a source that aggregates remotely (the `source` module)
 /// returns it: SPEC §4's inputs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Counts {

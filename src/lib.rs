@@ -1,16 +1,24 @@
 //! Beton's core: finds the accounts whose product usage says "ready to buy", scores them, explains
 //! why, and proves with history whether the signals predict revenue. No terminal UI code lives
-//! here; the TUI and the headless mode in `main.rs` are thin front-ends over [`daily::run_daily`].
+//! here; the binary's front-ends (`src/cli/` headless, `src/tui/` the terminal app) are thin
+//! layers over [`pipeline::run_daily`] and the figure engines. docs/ARCHITECTURE.md is the map;
+//! the layers, from the top (a module imports only the layers below it):
 //!
-//! - [`config`]: settings with the SPEC defaults, and where files live
-//! - [`store`]: the embedded SQLite workspace (migrations, ingest, rollups, runs, ledger)
-//! - [`import`]: events, accounts and deals files (SPEC §1)
-//! - [`signals`]: the eight detectors, score, tiers, routing and explanation (SPEC §2–3)
-//! - [`daily`]: `run_daily`, the one pipeline
-//! - [`demo`]: the generated demo workspace
-//! - [`deals`]: deal outcomes from stages
-//! - [`attio`]: the Attio CRM sync (deals, notes, tasks, list entries; deals back in)
-//! - [`backtest`], [`health`], [`sources`]: the figures of SPEC §4–6
+//! - [`pipeline`]: `run_daily`, the one pipeline: detect through the source, score, record, then
+//!   the integration steps (`pipeline::steps`: capture, provision, attio); its step and report
+//!   types (`pipeline::report`). Beside it, the workspace actions [`import`] (events, accounts and
+//!   deals files, SPEC §1) and [`demo`] (the generated demo workspace)
+//! - [`backtest`]: the replay of SPEC §5, through the source
+//! - [`source`]: where events are read: the local workspace or PostHog (HogQL), chosen once from
+//!   the config
+//! - [`posthog`], [`attio`]: the integrations (HTTP clients, HogQL, capture, dashboards; the CRM
+//!   sync of deals, notes, tasks and list entries, deals back in)
+//! - [`signals`], [`health`], [`sources`]: the engines: the eight detectors, score, tiers,
+//!   routing and explanation (SPEC §2–3), account health (§4), the lead-source comparison (§6)
+//! - [`store`]: the embedded SQLite workspace (migrations, ingest, rollups, runs, ledger,
+//!   outboxes); [`deals`]: deal outcomes from stages
+//! - [`config`], [`time`], [`progress`], [`error`]: settings with the SPEC defaults and where
+//!   files live, timestamps, progress reporting, the error type
 
 pub mod attio;
 pub mod backtest;

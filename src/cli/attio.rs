@@ -4,7 +4,7 @@ use beton::attio::setup::{check_key, setup, with_attio_section};
 use beton::attio::sync::Outcome;
 use beton::attio::{Client, SyncOptions, client::KEY_VAR};
 use beton::config::{Config, Paths, TEMPLATE, write_atomic};
-use beton::daily::LOCK_WAIT;
+use beton::pipeline::LOCK_WAIT;
 use beton::store::RunLock;
 use beton::{Error, Result};
 

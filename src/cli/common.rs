@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 
 use beton::config::{Config, Paths};
-use beton::daily::Context;
+use beton::pipeline::Context;
 use beton::progress::Progress;
 use beton::time::parse_ts;
 use beton::{Error, Result};

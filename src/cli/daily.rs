@@ -1,7 +1,7 @@
 //! `--run-daily` (and `beton` with no command when piped): run the pipeline, print the report.
 
 use beton::Result;
-use beton::daily::{RunOptions, run_daily};
+use beton::pipeline::{RunOptions, run_daily};
 use beton::progress::Silent;
 
 use super::args::Global;

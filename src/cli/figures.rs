@@ -19,11 +19,11 @@ fn json<T: serde::Serialize>(v: &T) {
 }
 
 /// The workspace and T, refusing an empty workspace like `--run-daily` does.
-fn open(g: &Global) -> Result<(beton::daily::Context, Store, i64)> {
+fn open(g: &Global) -> Result<(beton::pipeline::Context, Store, i64)> {
     let ctx = context(g)?;
     let store = ctx.open_store()?;
     if store.is_empty()? {
-        return Err(Error::NoData(beton::daily::NO_DATA.into()));
+        return Err(Error::NoData(beton::pipeline::NO_DATA.into()));
     }
     let t = as_of(g)?.unwrap_or_else(beton::time::now);
     Ok((ctx, store, t))
@@ -32,7 +32,7 @@ fn open(g: &Global) -> Result<(beton::daily::Context, Store, i64)> {
 /// With `source = "posthog"`, a client whose query budget has room for `runs` replays (each is
 /// the detection queries at every replay date of `opts`); `None` for the local workspace.
 fn remote(
-    ctx: &beton::daily::Context,
+    ctx: &beton::pipeline::Context,
     opts: &BacktestOptions,
     runs: usize,
 ) -> Result<Option<beton::posthog::Client>> {

@@ -27,7 +27,7 @@ pub fn init(g: &Global, force: bool) -> Result<Exit> {
 
 pub fn import(g: &Global, kind: ImportKind, file: &str, format: Option<FormatArg>) -> Result<Exit> {
     let ctx = context(g)?;
-    let _lock = beton::store::RunLock::acquire(&ctx.paths.data_dir, beton::daily::LOCK_WAIT)?;
+    let _lock = beton::store::RunLock::acquire(&ctx.paths.data_dir, beton::pipeline::LOCK_WAIT)?;
     let store = ctx.open_store()?;
     let input = Input::open(file)?;
     let format = format
@@ -129,7 +129,7 @@ pub fn demo(g: &Global, a: DemoArgs, out: Option<std::path::PathBuf>, force: boo
         );
         return Ok(0);
     }
-    let _lock = beton::store::RunLock::acquire(&ctx.paths.data_dir, beton::daily::LOCK_WAIT)?;
+    let _lock = beton::store::RunLock::acquire(&ctx.paths.data_dir, beton::pipeline::LOCK_WAIT)?;
     let db = ctx.paths.database();
     if !Store::open(&db)?.is_empty()? {
         if !force {

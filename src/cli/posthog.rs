@@ -364,7 +364,11 @@ fn add_rows(answers: &mut Answers, name: String, rows: Rows) {
 
 /// The backtest at `t` from answers: the detection queries' at every replay date, and the
 /// first-seen query's; deals from the workspace. Prints the report as JSON (nothing is saved).
-fn backtest_answers(ctx: &beton::daily::Context, t: i64, file: &std::path::Path) -> Result<Exit> {
+fn backtest_answers(
+    ctx: &beton::pipeline::Context,
+    t: i64,
+    file: &std::path::Path,
+) -> Result<Exit> {
     let cfg = &ctx.config;
     let mut answers = read_answers(file)?;
     let undated = answers.remove(&None).unwrap_or_default();

@@ -169,7 +169,7 @@ pub fn numeric(v: Option<&Value>) -> Option<f64> {
 }
 
 /// What the rules look at for one account at one time T, whatever the backend: the embedded
-/// store computes it from [`facts::Facts`], a remote source (`crate::source`) from its own queries. Each count uses its signal's
+/// store computes it from [`facts::Facts`], a remote source (the `source` module) from its own queries. Each count uses its signal's
 /// own window (`window_days`), as SPEC §2 defines.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use beton::config::{Config, SourceKind};
-use beton::daily::{Context, RunOptions, run_daily};
 use beton::deals::Outcome;
+use beton::pipeline::{Context, RunOptions, run_daily};
 use beton::progress::Progress;
 use beton::signals::facts::Facts;
 use beton::signals::{AccountScore, Fired, ScoreParts, SignalType, Tier};
@@ -159,7 +159,7 @@ pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Resu
     let store = ctx.open_store()?;
     let mut snap = from_scores(&store, &ctx.config, result.report.run_id, result.scores)?;
     for s in &result.report.steps {
-        if s.status == beton::daily::StepStatus::Failed {
+        if s.status == beton::pipeline::StepStatus::Failed {
             snap.notes
                 .push(format!("step {} failed: {}", s.name, s.detail));
         }

@@ -34,7 +34,7 @@ use ratatui::backend::CrosstermBackend;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use beton::config::{Config, Paths, TEMPLATE, write_atomic};
-use beton::daily::Context;
+use beton::pipeline::Context;
 use beton::{Error, Result};
 
 use action::{Action, Effect};

@@ -8,7 +8,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 use beton::config::{Config, Paths, TEMPLATE};
-use beton::daily::Context;
+use beton::pipeline::Context;
 use beton::progress::Silent;
 use beton::signals::{AccountScore, Fired, ScoreParts, SignalType, Tier};
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use beton::daily::Context;
+use beton::pipeline::Context;
 use beton::progress::{CancelFlag, Progress};
 
 use super::action::Action;

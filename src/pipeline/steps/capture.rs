@@ -1,5 +1,6 @@
 //! The `capture` step: the run's emitted signals as `beton_signal_fired` events to PostHog
-//! (SPEC §6), queued in the outbox first so a failed send is retried by the next run.
+//! (docs/POSTHOG.md; SPEC §3 says which signals are emitted), queued in the outbox first so a
+//! failed send is retried by the next run.
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! The `provision` step: the four dashboards kept up to date on every run when
-//! `posthog.provision_on_run` is set (SPEC §6).
+//! `posthog.provision_on_run` is set (docs/POSTHOG.md).
 
 use super::{Integration, Run};
 use crate::error::Result;
