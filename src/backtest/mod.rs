@@ -178,7 +178,7 @@ fn replay_at_source(
     progress: &dyn Progress,
 ) -> Result<Replay> {
     if first_seen.is_none() {
-        *first_seen = Some(remote.first_seen(cfg)?);
+        *first_seen = Some(remote.first_seen(cfg, dates)?);
     }
     let seen = first_seen.as_ref().expect("filled above");
     replay_metrics(

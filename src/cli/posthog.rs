@@ -194,13 +194,14 @@ pub fn doctor(g: &Global) -> Result<Exit> {
     for (k, n) in &s.groups_with {
         out!("  {n} groups have property `{k}`");
     }
-    match s.deals {
-        Some(n) => out!("  deals table `{}`: {n} rows", p.deals_table),
-        None => out!(
-            "  deals table `{}`: missing ({})",
-            p.deals_table,
-            dashboards::need_note("deals", &p.deals_table)
+    match &s.deals {
+        Some(d) if d.ok() => out!(
+            "  deals table `{}`: has every column the deal tiles read ({})",
+            d.table,
+            beton::posthog::warehouse::TILE_COLUMNS.join(", ")
         ),
+        Some(d) => out!("  deals table `{}`: {}", d.table, d.advice()),
+        None => out!("  deals table `{}`: not checked", p.deals_table),
     }
     out!("signals:");
     for (t, ok, why) in s.signals(cfg) {
@@ -226,10 +227,10 @@ pub fn provision(g: &Global, dry_run: bool, recreate: bool) -> Result<Exit> {
     let defs = Definitions::builtin()?;
     let t = as_of(g)?.unwrap_or_else(now);
     let sources = doctor::check(&client, cfg, t)?;
-    let mut outcome = dashboards::provision(&client, &store, p, &defs, Some(&sources), dry_run)?;
+    let mut outcome = dashboards::provision(&client, &store, cfg, &defs, Some(&sources), dry_run)?;
     if recreate && !dry_run && outcome.count(ActionKind::Deleted) > 0 {
         dashboards::forget_deleted(&store, p.project_id, &outcome)?;
-        outcome = dashboards::provision(&client, &store, p, &defs, Some(&sources), false)?;
+        outcome = dashboards::provision(&client, &store, cfg, &defs, Some(&sources), false)?;
     }
     if g.json {
         out!(
@@ -247,6 +248,15 @@ pub fn provision(g: &Global, dry_run: bool, recreate: bool) -> Result<Exit> {
         },
         outcome.folder
     );
+    if let Some(v) = &outcome.deals_view {
+        out!(
+            "  {:<9} {:<9} {:<48} {}",
+            format!("{:?}", v.kind).to_lowercase(),
+            "view",
+            v.name,
+            v.detail
+        );
+    }
     for a in &outcome.actions {
         out!(
             "  {:<9} {:<9} {:<48} {}",
@@ -294,9 +304,11 @@ pub fn hogql(
         "",
         p.page_size,
     );
+    let dates = beton::backtest::BacktestOptions::from_config(cfg, t).dates();
     all.push(hogql::first_seen_query(
         cfg,
         p.group_type_index,
+        hogql::first_seen_range(cfg, &dates),
         "",
         p.page_size,
     ));

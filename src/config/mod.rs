@@ -230,6 +230,28 @@ impl Config {
             if p.query_budget == 0 {
                 return fail("posthog.query_budget", "must be at least 1");
             }
+            if p.queries_per_hour == 0 {
+                return fail(
+                    "posthog.queries_per_hour",
+                    "must be at least 1 (PostHog allows 120 or 2400 an hour)",
+                );
+            }
+            for (key, name) in [("deals_table", &p.deals_table), ("attio_table", &p.attio_table)] {
+                let ok = name.is_empty() && key == "attio_table"
+                    || crate::posthog::doctor::valid_table(name);
+                if !ok {
+                    return fail(
+                        &format!("posthog.{key}"),
+                        "must be a table name: letters, digits, `_` and `.`",
+                    );
+                }
+            }
+            if !p.attio_table.is_empty() && p.attio_table == p.deals_table {
+                return fail(
+                    "posthog.deals_table",
+                    "must differ from posthog.attio_table: it names the view Beton makes over that table",
+                );
+            }
             if !(p.host.starts_with("http://") || p.host.starts_with("https://")) {
                 return fail("posthog.host", "must start with https:// (or http://)");
             }

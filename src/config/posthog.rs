@@ -25,8 +25,20 @@ pub struct PosthogSettings {
     pub property_history_days: u32,
     /// Seconds to wait for one query (202 polling) before giving up.
     pub query_timeout_seconds: u32,
-    /// Data warehouse table with CRM deals (SPEC §1 deal columns), for the deal tiles.
+    /// Data warehouse table or view with CRM deals in SPEC §1 columns, which the deal tiles
+    /// read. With `attio_table` set it is the view `beton provision` creates over that table.
     pub deals_table: String,
+    /// The table PostHog's native Attio source lands deals in (Attio's raw record shape); empty
+    /// when `deals_table` is a table of your own in SPEC §1 columns and no view is wanted.
+    pub attio_table: String,
+    /// Query endpoint calls PostHog allows this project an hour: 120 for teams on the legacy
+    /// limits, 2400 on the newer ones. Backtests and sweeps are planned and paced within it.
+    pub queries_per_hour: u32,
+    /// Longest wait Beton accepts for PostHog's rate limit (a `Retry-After`, or pacing within
+    /// `queries_per_hour`); a longer one stops the command with a message saying when to retry.
+    pub max_wait_seconds: u32,
+    /// How far before the first replay date the backtest's first-seen scan reads events.
+    pub first_seen_days: u32,
     /// Project-tree folder and tag of the provisioned dashboards.
     pub folder: String,
     pub tag: String,
@@ -46,7 +58,11 @@ impl Default for PosthogSettings {
             page_size: 10_000,
             property_history_days: 365,
             query_timeout_seconds: 120,
-            deals_table: "attio_deals".into(),
+            deals_table: "beton_deals".into(),
+            attio_table: "attio_deals".into(),
+            queries_per_hour: 120,
+            max_wait_seconds: 900,
+            first_seen_days: 365,
             folder: "Beton Signals".into(),
             tag: "beton".into(),
             provision_on_run: true,

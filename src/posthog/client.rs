@@ -1,7 +1,10 @@
 //! The PostHog private API over HTTP: bearer auth, the error envelope, 429 and 5xx retries, the
-//! query endpoint with 202 polling, and the per-run query budget. Blocking, so it works from a
-//! plain `std::thread` (reqwest's blocking client runs its own small runtime).
+//! query endpoint with 202 polling, the per-run query budget, and pacing within PostHog's hourly
+//! query limit. Blocking, so it works from a plain `std::thread` (reqwest's blocking client runs
+//! its own small runtime).
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,15 +15,21 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiKey, PosthogError};
 
-/// How the client waits: after a 429 without `Retry-After`, after a 5xx, and between polls.
+/// How the client waits: after a 429 without `Retry-After`, after a 5xx, between polls, and
+/// before a query that would pass PostHog's hourly limit.
 #[derive(Debug, Clone, Copy)]
 pub struct Pacing {
     /// First backoff; it doubles on each retry.
     pub backoff: Duration,
     /// Retries of one request after 429 or 5xx before giving up.
     pub retries: u32,
-    /// Longest `Retry-After` honoured; a longer one fails the request at once.
-    pub max_retry_after: Duration,
+    /// Longest wait accepted: a `Retry-After`, or the pause before a query that would pass
+    /// `per_hour`. A longer one fails the request at once, saying when to try again.
+    pub max_wait: Duration,
+    /// Query endpoint calls PostHog allows in any `hour` (120 for legacy teams, 2400 newer).
+    pub per_hour: u32,
+    /// The window `per_hour` counts over: an hour (shorter only in tests).
+    pub hour: Duration,
     /// First poll interval for a 202 query; it grows to 2 s.
     pub poll: Duration,
     /// Total time one query may take, polls included.
@@ -32,7 +41,9 @@ impl Default for Pacing {
         Self {
             backoff: Duration::from_secs(2),
             retries: 4,
-            max_retry_after: Duration::from_secs(120),
+            max_wait: Duration::from_secs(900),
+            per_hour: 120,
+            hour: Duration::from_secs(3600),
             poll: Duration::from_millis(500),
             query_timeout: Duration::from_secs(120),
         }
@@ -81,6 +92,9 @@ pub struct Usage {
     pub polls: u32,
     /// Retries after 429 or 5xx.
     pub retries: u32,
+    /// Seconds spent waiting for PostHog's rate limits (Retry-After and hourly pacing).
+    #[serde(default)]
+    pub waited_seconds: u64,
 }
 
 pub struct Client {
@@ -93,6 +107,9 @@ pub struct Client {
     queries: AtomicU32,
     polls: AtomicU32,
     retries: AtomicU32,
+    /// When each query of the last `pacing.hour` was sent, oldest first.
+    sent: Mutex<VecDeque<Instant>>,
+    waited: Mutex<Duration>,
 }
 
 impl std::fmt::Debug for Client {
@@ -165,6 +182,8 @@ impl Client {
             queries: AtomicU32::new(0),
             polls: AtomicU32::new(0),
             retries: AtomicU32::new(0),
+            sent: Mutex::new(VecDeque::new()),
+            waited: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -191,7 +210,52 @@ impl Client {
             budget: self.budget,
             polls: self.polls.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
+            waited_seconds: self.waited.lock().map_or(0, |w| w.as_secs()),
         }
+    }
+
+    /// Sleeps `d`, counting it as time spent on PostHog's rate limits.
+    fn wait(&self, d: Duration) {
+        std::thread::sleep(d);
+        if let Ok(mut w) = self.waited.lock() {
+            *w += d;
+        }
+    }
+
+    /// Before a query: waits until sending it keeps this client within `per_hour` queries in
+    /// any `hour`, or fails when that wait is longer than `max_wait`.
+    fn pace(&self) -> Result<(), PosthogError> {
+        let Ok(mut sent) = self.sent.lock() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.pacing.hour)
+        {
+            sent.pop_front();
+        }
+        let limit = self.pacing.per_hour.max(1) as usize;
+        if sent.len() >= limit {
+            let oldest = sent[sent.len() - limit];
+            let pause = self.pacing.hour.saturating_sub(now.duration_since(oldest));
+            if pause > self.pacing.max_wait {
+                return Err(PosthogError::HourlyLimit {
+                    per_hour: self.pacing.per_hour,
+                    wait_seconds: pause.as_secs().max(1),
+                    until: until(pause),
+                    max_wait: self.pacing.max_wait.as_secs(),
+                });
+            }
+            tracing::warn!(
+                ?pause,
+                per_hour = self.pacing.per_hour,
+                "pacing queries within PostHog's hourly limit"
+            );
+            self.wait(pause);
+        }
+        sent.push_back(Instant::now());
+        Ok(())
     }
 
     /// `/api/projects/{id}/{rest}`.
@@ -266,6 +330,7 @@ impl Client {
                         budget: self.budget,
                     });
                 }
+                self.pace()?;
                 self.queries.fetch_add(1, Ordering::Relaxed);
             }
             let resp = build(&url)
@@ -276,8 +341,16 @@ impl Client {
                     message: plain(&e),
                 })?;
             let status = resp.status();
-            let retryable =
-                status == StatusCode::TOO_MANY_REQUESTS || matches!(status.as_u16(), 502..=504);
+            // PostHog's own 504 (a query past its execution time) is a JSON error: retrying it
+            // only spends the hourly budget. A gateway's 502/503/504 (no JSON) is retried.
+            let json = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("json"));
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                || status.as_u16() == 503
+                || (matches!(status.as_u16(), 502 | 504) && !json);
             if !retryable {
                 return Ok(resp);
             }
@@ -291,10 +364,19 @@ impl Client {
                 return Err(error_of(status, &self.host, path, resp));
             }
             let pause = match retry_after {
-                Some(d) if d > self.pacing.max_retry_after => {
-                    return Err(error_of(status, &self.host, path, resp));
+                Some(d) if d > self.pacing.max_wait => {
+                    let detail = error_detail(resp);
+                    return Err(PosthogError::Throttled {
+                        path: path.to_string(),
+                        wait_seconds: d.as_secs(),
+                        until: until(d),
+                        max_wait: self.pacing.max_wait.as_secs(),
+                        detail,
+                    });
                 }
-                Some(d) => d,
+                // `Retry-After: 0` (PostHog rounds a wait under a second down): one second, so
+                // a retry never lands in the same second of the same throttle window.
+                Some(d) => d.max(Duration::from_secs(1)),
                 None => wait,
             };
             tracing::warn!(
@@ -303,7 +385,7 @@ impl Client {
                 ?pause,
                 "PostHog asked to slow down; retrying"
             );
-            std::thread::sleep(pause);
+            self.wait(pause);
             wait = wait.saturating_mul(2);
             attempt += 1;
             self.retries.fetch_add(1, Ordering::Relaxed);
@@ -342,6 +424,13 @@ impl Client {
                 detail: env
                     .and_then(|e| e.detail)
                     .unwrap_or_else(|| "rejected (400)".into()),
+            });
+        }
+        if matches!(status.as_u16(), 504 | 512 | 513) {
+            return Err(PosthogError::TooSlow {
+                name: q.name.clone(),
+                status: status.as_u16(),
+                detail: error_detail(resp),
             });
         }
         if !status.is_success() {
@@ -455,6 +544,23 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, Post
         what: what.to_string(),
         message: format!("unexpected shape ({e})"),
     })
+}
+
+/// The `detail` of PostHog's error envelope, else the start of the body.
+fn error_detail(resp: Response) -> String {
+    let text = resp.text().unwrap_or_default();
+    serde_json::from_str::<Envelope>(&text)
+        .ok()
+        .and_then(|e| e.detail)
+        .unwrap_or_else(|| text.chars().take(200).collect())
+}
+
+/// The UTC time `d` from now, to the minute, for messages.
+fn until(d: Duration) -> String {
+    let at = crate::time::now()
+        + i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2) * crate::time::SECOND;
+    let s = crate::time::fmt_ts(at);
+    format!("{} UTC", s.get(..16).unwrap_or(&s).replace('T', " "))
 }
 
 /// Turns a failed answer into an error that says what to do.

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use super::PosthogError;
 use super::client::Client;
 use super::doctor::Sources;
-use crate::config::PosthogSettings;
+use super::warehouse;
+use crate::config::{Config, PosthogSettings};
 use crate::store::Store;
 
 pub const DEFINITIONS: &str = include_str!("../../assets/dashboards.toml");
@@ -31,9 +32,53 @@ pub struct TileDef {
     pub version: u32,
     pub name: String,
     pub display: String,
+    /// The column on the x axis (a chart) — PostHog's SQL charts take only a date column as the
+    /// x axis on their own, so every chart names it.
+    #[serde(default)]
+    pub x: Option<String>,
+    /// The value columns (y axes of a chart, the number of a BoldNumber).
+    #[serde(default)]
+    pub y: Vec<String>,
+    /// The column splitting one y column into a line per value (`seriesBreakdownColumn`).
+    #[serde(default)]
+    pub series: Option<String>,
     #[serde(default)]
     pub needs: Vec<String>,
     pub query: String,
+}
+
+/// PostHog's chart displays for SQL insights (`ChartDisplayType`) that plot an x axis.
+pub const CHARTS: [&str; 6] = [
+    "ActionsLineGraph",
+    "ActionsBar",
+    "ActionsStackedBar",
+    "ActionsAreaGraph",
+    "ActionsPie",
+    "ActionsBarValue",
+];
+
+impl TileDef {
+    /// The `chartSettings` of the tile's `DataVisualizationNode` (PostHog's `ChartSettings`:
+    /// `xAxis`, `yAxis`, `seriesBreakdownColumn`), or None for a table.
+    pub fn chart_settings(&self) -> Option<Value> {
+        if self.y.is_empty() {
+            return None;
+        }
+        let y: Vec<Value> = self
+            .y
+            .iter()
+            .map(|c| json!({"column": c, "settings": {"formatting": {"prefix": "", "suffix": ""}}}))
+            .collect();
+        let mut v = json!({"yAxis": y});
+        if let Some(x) = &self.x {
+            v["xAxis"] = json!({"column": x});
+        }
+        if let Some(series) = &self.series {
+            v["seriesBreakdownColumn"] = json!(series);
+            v["showLegend"] = json!(true);
+        }
+        Some(v)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -55,6 +100,17 @@ impl Definitions {
                     t.key, t.dashboard
                 )));
             }
+            let chart = CHARTS.contains(&t.display.as_str());
+            let fail = |why: &str| Err(PosthogError::Setup(format!("tile {}: {why}", t.key)));
+            if chart && (t.x.is_none() || t.y.is_empty()) {
+                return fail("a chart needs `x` and `y` columns");
+            }
+            if t.display == "BoldNumber" && t.y.len() != 1 {
+                return fail("a BoldNumber needs one `y` column");
+            }
+            if !chart && t.display != "BoldNumber" && (t.x.is_some() || !t.y.is_empty()) {
+                return fail("only charts and BoldNumbers take `x` and `y`");
+            }
         }
         Ok(d)
     }
@@ -70,9 +126,10 @@ pub fn need_note(need: &str, deals_table: &str) -> String {
         "features" => "send `feature_used` events with a `feature` property".into(),
         "support" => "connect Intercom (or send support_ticket_created events)".into(),
         "billing" => "connect Stripe (or send checkout_started / upgrade_clicked events)".into(),
-        "deals" => {
-            format!("connect your CRM deals to the PostHog data warehouse as table `{deals_table}`")
-        }
+        "deals" => format!(
+            "no deals table `{deals_table}` with the SPEC §1 columns: {}",
+            warehouse::HOW_TO_GET_DEALS
+        ),
         other => format!("provide {other}"),
     }
 }
@@ -83,6 +140,64 @@ pub fn tile_query(t: &TileDef, p: &PosthogSettings) -> String {
         .trim()
         .replace("__GROUP__", &format!("$group_{}", p.group_type_index))
         .replace("__DEALS__", &p.deals_table)
+}
+
+/// The names of the columns a query returns: the items of its outermost SELECT list, each its
+/// alias (`… AS name`) or, for a bare column, the column's name.
+pub fn output_columns(sql: &str) -> Vec<String> {
+    // The outermost SELECT list: from the first SELECT to the FROM at parenthesis depth 0.
+    let upper = sql.to_ascii_uppercase();
+    let Some(start) = upper.find("SELECT") else {
+        return Vec::new();
+    };
+    let body = &sql[start + 6..];
+    let mut depth = 0i32;
+    let mut items = vec![String::new()];
+    let mut quoted = false;
+    let chars: Vec<char> = body.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            quoted = !quoted;
+        } else if !quoted {
+            match c {
+                '(' | '[' => depth += 1,
+                ')' | ']' => depth -= 1,
+                ',' if depth == 0 => {
+                    items.push(String::new());
+                    i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            let rest: String = chars[i..].iter().take(6).collect();
+            if depth == 0
+                && rest.to_ascii_uppercase().starts_with("FROM")
+                && rest.chars().nth(4).is_none_or(|c| c.is_whitespace())
+                && i > 0
+                && chars[i - 1].is_whitespace()
+            {
+                break;
+            }
+        }
+        if let Some(last) = items.last_mut() {
+            last.push(c);
+        }
+        i += 1;
+    }
+    items
+        .iter()
+        .map(|item| {
+            let item = item.trim();
+            let words: Vec<&str> = item.split_whitespace().collect();
+            match words.as_slice() {
+                [.., as_, name] if as_.eq_ignore_ascii_case("AS") => name.to_string(),
+                _ => item.rsplit('.').next().unwrap_or(item).to_string(),
+            }
+        })
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 fn marker(t: &TileDef) -> String {
@@ -106,15 +221,24 @@ pub fn tile_description(t: &TileDef, p: &PosthogSettings, sources: Option<&Sourc
     d
 }
 
+/// The insight's `query`: a `DataVisualizationNode` with the chart settings PostHog needs.
+pub fn insight_query(t: &TileDef, p: &PosthogSettings) -> Value {
+    let mut q = json!({
+        "kind": "DataVisualizationNode",
+        "source": {"kind": "HogQLQuery", "query": tile_query(t, p)},
+        "display": t.display,
+    });
+    if let Some(c) = t.chart_settings() {
+        q["chartSettings"] = c;
+    }
+    q
+}
+
 fn insight_body(t: &TileDef, p: &PosthogSettings, sources: Option<&Sources>) -> Value {
     json!({
         "name": t.name,
         "description": tile_description(t, p, sources),
-        "query": {
-            "kind": "DataVisualizationNode",
-            "source": {"kind": "HogQLQuery", "query": tile_query(t, p)},
-            "display": t.display,
-        },
+        "query": insight_query(t, p),
         "tags": [p.tag],
         "saved": true,
     })
@@ -148,6 +272,8 @@ pub struct Action {
 pub struct Outcome {
     pub dry_run: bool,
     pub folder: String,
+    /// The deals view over PostHog's Attio table (None when provisioning stopped before it).
+    pub deals_view: Option<warehouse::ViewOutcome>,
     pub actions: Vec<Action>,
 }
 
@@ -157,7 +283,17 @@ impl Outcome {
     }
 
     pub fn summary(&self) -> String {
-        format!(
+        let view = self.deals_view.as_ref().map_or(String::new(), |v| {
+            let what = match v.kind {
+                warehouse::ViewKind::Create => "created",
+                warehouse::ViewKind::Update => "updated",
+                warehouse::ViewKind::Unchanged => "unchanged",
+                warehouse::ViewKind::Own => "not needed (your own table)",
+                warehouse::ViewKind::NoSource => "not made (no Attio table in PostHog)",
+            };
+            format!("deals view `{}` {what}; ", v.name)
+        });
+        view + &format!(
             "{} created, {} updated, {} unchanged, {} adopted, {} deleted in PostHog (not recreated), {} skipped",
             self.count(ActionKind::Create),
             self.count(ActionKind::Update),
@@ -213,7 +349,7 @@ fn ensure_folder(client: &Client, folder: &str, dry_run: bool) -> Result<String,
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
@@ -224,21 +360,43 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// Creates or updates the dashboards and tiles of `defs`. With `dry_run` it only reads and
-/// says what it would do. `sources` (from `beton doctor`) decides the missing-data notes.
+/// Creates or updates the deals view, then the dashboards and tiles of `defs`. With `dry_run`
+/// it only reads and says what it would do. `sources` (from `beton doctor`) decides the
+/// missing-data notes; the deals check in it is redone after the view is provisioned.
 pub fn provision(
     client: &Client,
     store: &Store,
-    p: &PosthogSettings,
+    cfg: &Config,
     defs: &Definitions,
     sources: Option<&Sources>,
     dry_run: bool,
 ) -> Result<Outcome, PosthogError> {
+    let p = super::settings(cfg)?;
     let project = client.project_id();
     let db = |e: crate::Error| PosthogError::Setup(format!("dashboard registry: {e}"));
+    let view = warehouse::provision_view(client, cfg, p, dry_run)?;
+    let mut sources = sources.cloned();
+    if let Some(s) = sources.as_mut()
+        && matches!(
+            view.kind,
+            warehouse::ViewKind::Create | warehouse::ViewKind::Update
+        )
+    {
+        s.deals = Some(if dry_run {
+            warehouse::DealsCheck {
+                table: p.deals_table.clone(),
+                exists: true,
+                ..Default::default()
+            }
+        } else {
+            warehouse::check_deals(client, p)?
+        });
+    }
+    let sources = sources.as_ref();
     let mut out = Outcome {
         dry_run,
         folder: ensure_folder(client, &p.folder, dry_run)?,
+        deals_view: Some(view),
         actions: Vec::new(),
     };
     let reg_dash: BTreeMap<String, i64> = store
@@ -537,6 +695,70 @@ mod tests {
     }
 
     #[test]
+    fn every_chart_names_columns_its_query_returns() {
+        let d = Definitions::builtin().unwrap();
+        let p = PosthogSettings::default();
+        let mut charts = 0;
+        for t in &d.tiles {
+            let cols = output_columns(&tile_query(t, &p));
+            assert!(!cols.is_empty(), "{}", t.key);
+            let named = t.x.iter().chain(&t.y).chain(&t.series);
+            for c in named {
+                assert!(cols.contains(c), "{}: `{c}` is not among {cols:?}", t.key);
+            }
+            let q = insight_query(t, &p);
+            if CHARTS.contains(&t.display.as_str()) {
+                charts += 1;
+                let x = q.pointer("/chartSettings/xAxis/column").and_then(Value::as_str);
+                assert_eq!(x, t.x.as_deref(), "{}", t.key);
+                let y = q["chartSettings"]["yAxis"].as_array().unwrap();
+                assert_eq!(y.len(), t.y.len(), "{}", t.key);
+            }
+            // Per-row values are bars: ActionsBarValue would add every row's value up.
+            assert_ne!(t.display, "ActionsBarValue", "{}", t.key);
+            if t.display == "ActionsTable" {
+                assert!(q.get("chartSettings").is_none(), "{}", t.key);
+            }
+        }
+        assert!(charts >= 10, "{charts}");
+        let series: Vec<&str> = d.tiles.iter().filter_map(|t| t.series.as_deref()).collect();
+        assert_eq!(series, ["source"], "the win rate per quarter has a line per source");
+    }
+
+    #[test]
+    fn output_columns_reads_aliases_and_bare_columns() {
+        assert_eq!(
+            output_columns("SELECT a, count() AS n, f(x, y) AS `z`, t.b FROM (SELECT 1 AS q FROM e)"),
+            ["a", "n", "`z`", "b"]
+        );
+        assert_eq!(output_columns("SELECT 'from, x' AS s FROM t"), ["s"]);
+    }
+
+    #[test]
+    fn the_deal_tiles_read_exactly_the_columns_the_doctor_checks() {
+        let d = Definitions::builtin().unwrap();
+        let spec = [
+            "deal_id", "account_key", "name", "lead_source", "stage", "value", "created_at",
+            "sql_at", "closed_at", "owner_email",
+        ];
+        let mut read: Vec<&str> = spec
+            .iter()
+            .copied()
+            .filter(|c| {
+                d.tiles.iter().filter(|t| t.query.contains("__DEALS__")).any(|t| {
+                    t.query
+                        .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                        .any(|w| w == *c)
+                })
+            })
+            .collect();
+        read.sort_unstable();
+        let mut checked = warehouse::TILE_COLUMNS.to_vec();
+        checked.sort_unstable();
+        assert_eq!(read, checked);
+    }
+
+    #[test]
     fn missing_sources_add_a_note() {
         let d = Definitions::builtin().unwrap();
         let p = PosthogSettings::default();
@@ -544,11 +766,15 @@ mod tests {
         let none = Sources::default();
         let desc = tile_description(t, &p, Some(&none));
         assert!(
-            desc.contains("attio_deals") && desc.contains("No data yet"),
+            desc.contains("beton_deals") && desc.contains("No data yet"),
             "{desc}"
         );
         let with = Sources {
-            deals: Some(3),
+            deals: Some(warehouse::DealsCheck {
+                table: "beton_deals".into(),
+                exists: true,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         assert!(!tile_description(t, &p, Some(&with)).contains("No data yet"));

@@ -14,7 +14,6 @@ use crate::time::{DAY, SECOND, fmt_ts};
 
 pub const SOURCES: &str = "beton_doctor_sources";
 pub const GROUPS: &str = "beton_doctor_groups";
-pub const DEALS: &str = "beton_doctor_deals";
 
 /// What the project has in the 30 days before T.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -30,8 +29,9 @@ pub struct Sources {
     pub groups: u64,
     /// Groups having each property the rules read.
     pub groups_with: Vec<(String, u64)>,
-    /// Rows in the deals table, or None when the table does not exist.
-    pub deals: Option<u64>,
+    /// The deals table's check (present, with every column the deal tiles read), or None when
+    /// it was not checked.
+    pub deals: Option<super::warehouse::DealsCheck>,
 }
 
 impl Sources {
@@ -41,7 +41,7 @@ impl Sources {
             "features" => self.feature_used > 0,
             "support" => self.support_events > 0,
             "billing" => self.billing_events > 0,
-            "deals" => self.deals.is_some_and(|n| n > 0),
+            "deals" => self.deals.as_ref().is_some_and(|d| d.ok()),
             _ => true,
         }
     }
@@ -152,15 +152,7 @@ WHERE timestamp >= toDateTime({from}) AND timestamp < toDateTime({to})"
         ),
         values: gv,
     };
-    let mut out = vec![sources, groups];
-    if valid_table(&p.deals_table) {
-        out.push(HogQl {
-            name: DEALS.into(),
-            sql: format!("SELECT count() AS deals FROM {}", p.deals_table),
-            values: Map::new(),
-        });
-    }
-    out
+    vec![sources, groups]
 }
 
 fn first_u64(rows: &super::Rows, col: &str) -> u64 {
@@ -174,19 +166,13 @@ fn first_u64(rows: &super::Rows, col: &str) -> u64 {
     }
 }
 
-/// Runs the checks. A missing deals table is not an error: it is reported as absent.
+/// Runs the checks. The deals table is checked through the warehouse APIs (its columns, not
+/// its rows); a missing table, or a key without the warehouse scopes, is reported, not an error.
 pub fn check(client: &Client, cfg: &Config, t: i64) -> Result<Sources, PosthogError> {
     let p = super::settings(cfg)?;
     let mut out = Sources::default();
     for q in queries(cfg, p, t) {
-        let rows = match client.query(&q) {
-            Ok(r) => r,
-            Err(PosthogError::Query { .. }) if q.name == DEALS => {
-                out.deals = None;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
+        let rows = client.query(&q)?;
         match q.name.as_str() {
             SOURCES => {
                 out.events = first_u64(&rows, "events");
@@ -206,8 +192,19 @@ pub fn check(client: &Client, cfg: &Config, t: i64) -> Result<Sources, PosthogEr
                     .map(|(i, k)| (k, first_u64(&rows, &format!("with{i}"))))
                     .collect();
             }
-            _ => out.deals = Some(first_u64(&rows, "deals")),
+            _ => {}
         }
     }
+    out.deals = Some(match super::warehouse::check_deals(client, p) {
+        Ok(c) => c,
+        Err(e @ (PosthogError::Forbidden { .. } | PosthogError::Http { .. })) => {
+            super::warehouse::DealsCheck {
+                table: p.deals_table.clone(),
+                error: Some(e.to_string()),
+                ..Default::default()
+            }
+        }
+        Err(e) => return Err(e),
+    });
     Ok(out)
 }

@@ -422,13 +422,18 @@ fn fetch_paged(
     }
 }
 
-/// Every account with its first event, at any time (`$groupidentify` events count for the group
-/// they identify, as in the local workspace; an account of the `groups` table with no event has
-/// none): the backtest's accounts, and whether each had any event before a replay date.
-pub fn first_seen_query(cfg: &Config, gi: u8, after: &str, page: u32) -> HogQl {
+/// Every account with its first event in `[from, to)` (`$groupidentify` events count for the
+/// group they identify, as in the local workspace; an account of the `groups` table with no
+/// event there has none): the backtest's accounts, and whether each had any event before a
+/// replay date. The scan is bounded in time so it stays inside PostHog's execution limit on a
+/// large project: `from` is `posthog.first_seen_days` before the first replay date, `to` the
+/// last replay date (see [`first_seen_range`]).
+pub fn first_seen_query(cfg: &Config, gi: u8, range: (i64, i64), after: &str, page: u32) -> HogQl {
     let mut v = Values::default();
     let g = format!("$group_{gi}");
     let c_gi = v.put("group_index", gi);
+    let c_from = v.ts("from", range.0);
+    let c_to = v.ts("to", range.1);
     let c_after = v.put("after", after);
     let c_ev = v.put("identify_event", "$groupidentify");
     let c_gt = v.put("group_type", cfg.group_type.as_str());
@@ -438,12 +443,13 @@ pub fn first_seen_query(cfg: &Config, gi: u8, after: &str, page: u32) -> HogQl {
 FROM (
     SELECT {g} AS account, min(timestamp) AS first
     FROM events
-    WHERE {g} > {c_after}
+    WHERE timestamp >= {c_from} AND timestamp < {c_to} AND {g} > {c_after}
     GROUP BY account
     UNION ALL
     SELECT properties.$group_key AS account, min(timestamp) AS first
     FROM events
-    WHERE event = {c_ev} AND properties.$group_type = {c_gt} AND properties.$group_key > {c_after}
+    WHERE event = {c_ev} AND timestamp >= {c_from} AND timestamp < {c_to}
+        AND properties.$group_type = {c_gt} AND properties.$group_key > {c_after}
     GROUP BY account
     UNION ALL
     SELECT key AS account, NULL AS first
@@ -461,15 +467,29 @@ LIMIT {lim}"
     }
 }
 
-/// Every account's first event (see [`first_seen_query`]), paged.
+/// The first-seen scan's time range for replay dates `dates`: from `first_seen_days` before the
+/// first to the last (an event at or after the last replay date tells the replay nothing).
+pub fn first_seen_range(cfg: &Config, dates: &[i64]) -> (i64, i64) {
+    let days = cfg
+        .posthog
+        .as_ref()
+        .map_or(365, |p| i64::from(p.first_seen_days));
+    let first = dates.iter().copied().min().unwrap_or(0);
+    let last = dates.iter().copied().max().unwrap_or(first);
+    (first - days * DAY, last)
+}
+
+/// Every account's first event in the scan range of `dates` (see [`first_seen_query`]), paged.
 pub fn first_seen(
     client: &Client,
     cfg: &Config,
+    dates: &[i64],
 ) -> Result<BTreeMap<String, Option<i64>>, PosthogError> {
     let s = super::settings(cfg)?;
     let (gi, page) = (s.group_type_index, s.page_size);
+    let range = first_seen_range(cfg, dates);
     let (rows, _) = fetch_paged(client, FIRST_SEEN, page, |after| {
-        Ok(first_seen_query(cfg, gi, after, page))
+        Ok(first_seen_query(cfg, gi, range, after, page))
     })?;
     first_seen_from(&rows)
 }

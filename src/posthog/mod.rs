@@ -7,6 +7,7 @@
 //! - [`dashboards`]: the dashboard definitions in `assets/dashboards.toml` and provisioning
 //! - [`connect`]: key validation, project discovery, settings written to the config
 //! - [`doctor`]: what data the project has and which signals can fire
+//! - [`warehouse`]: the deals view over PostHog's Attio table and the deals column check
 
 pub mod capture;
 pub mod client;
@@ -14,6 +15,7 @@ pub mod connect;
 pub mod dashboards;
 pub mod doctor;
 pub mod hogql;
+pub mod warehouse;
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +76,35 @@ pub enum PosthogError {
     NotFound { path: String },
     #[error("PostHog kept rate-limiting {path} after retries (429: {detail})")]
     RateLimited { path: String, detail: String },
+    #[error(
+        "PostHog rate-limits {path} for {wait_seconds} s more (until about {until}), longer than Beton waits (posthog.max_wait_seconds = {max_wait}): nothing more was sent; run again after that time (429: {detail})"
+    )]
+    Throttled {
+        path: String,
+        wait_seconds: u64,
+        until: String,
+        max_wait: u64,
+        detail: String,
+    },
+    #[error(
+        "PostHog allows this project {per_hour} queries an hour (posthog.queries_per_hour) and they are spent: the next is allowed in {wait_seconds} s (about {until}), longer than Beton waits (posthog.max_wait_seconds = {max_wait}); run again then"
+    )]
+    HourlyLimit {
+        per_hour: u32,
+        wait_seconds: u64,
+        until: String,
+        max_wait: u64,
+    },
+    #[error("{0}")]
+    Plan(String),
+    #[error(
+        "PostHog stopped HogQL query {name} at its execution limit ({status}: {detail}). Queries made with a personal API key get 10 s on PostHog Cloud: see \"PostHog's limits\" in docs/POSTHOG.md"
+    )]
+    TooSlow {
+        name: String,
+        status: u16,
+        detail: String,
+    },
     #[error("PostHog answered {status} on {path}: {detail}")]
     Http {
         status: u16,
@@ -204,19 +235,54 @@ pub fn health(
     Ok(crate::health::from_counts(rows, t))
 }
 
+/// Query endpoint calls a backtest makes: detection at each of `dates` replay dates of each of
+/// `runs` replays (one page per query when every account fits in `page_size`), and one
+/// first-seen scan.
+pub fn backtest_queries(cfg: &Config, runs: usize, dates: usize) -> u64 {
+    let s = cfg.posthog.clone().unwrap_or_default();
+    let per_date =
+        hogql::detection_queries(cfg, s.group_type_index, 1, 0, "", s.page_size).len() as u64;
+    1 + per_date * dates as u64 * runs as u64
+}
+
+/// Whether `need` queries fit PostHog's hourly limit, waiting at most `max_wait_seconds`: the
+/// first `per_hour` go at once, each further `per_hour` waits for the next hour.
+pub fn plan(s: &PosthogSettings, need: u64, what: &str) -> Result<(), PosthogError> {
+    let per_hour = u64::from(s.queries_per_hour.max(1));
+    let hours = need.saturating_sub(1) / per_hour;
+    let wait = hours * 3600;
+    if wait <= u64::from(s.max_wait_seconds) {
+        return Ok(());
+    }
+    Err(PosthogError::Plan(format!(
+        "{what} needs {need} PostHog queries and the project allows {per_hour} an hour (posthog.queries_per_hour): \
+         pacing them takes about {hours} h of waiting, more than posthog.max_wait_seconds ({} s). Shorten the range \
+         (--range-days) or lengthen the step (--step-days), raise posthog.max_wait_seconds to {wait} to let Beton \
+         pace it, or set posthog.queries_per_hour = 2400 if the project is on PostHog's newer query limits",
+        s.max_wait_seconds
+    )))
+}
+
 /// A client for the backtest: the daily run's query budget for each replay date (`dates`, from
-/// the backtest's options) of each of `runs` replays, and the first-seen query.
+/// the backtest's options) of each of `runs` replays, and the first-seen query; refused up front
+/// when the queries do not fit PostHog's hourly limit within the accepted wait.
 pub fn client_for_backtest(
     paths: &Paths,
     cfg: &Config,
     runs: usize,
     dates: usize,
 ) -> Result<Client, PosthogError> {
+    let s = settings(cfg)?;
+    let what = if runs > 1 {
+        format!("this sweep ({runs} backtests of {dates} replay dates)")
+    } else {
+        format!("this backtest ({dates} replay dates)")
+    };
+    plan(s, backtest_queries(cfg, runs, dates), &what)?;
     let mut c = client_for(paths, cfg)?;
     let per = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     c.set_budget(
-        settings(cfg)?
-            .query_budget
+        s.query_budget
             .saturating_mul(per(dates))
             .saturating_mul(per(runs))
             .saturating_add(10),
@@ -235,6 +301,8 @@ pub fn client_for(paths: &Paths, cfg: &Config) -> Result<Client, PosthogError> {
     })?;
     let mut c = Client::new(&s.host, key, s.project_id, s.query_budget)?;
     c.pacing.query_timeout = std::time::Duration::from_secs(u64::from(s.query_timeout_seconds));
+    c.pacing.per_hour = s.queries_per_hour;
+    c.pacing.max_wait = std::time::Duration::from_secs(u64::from(s.max_wait_seconds));
     Ok(c)
 }
 

@@ -139,9 +139,10 @@ impl Remote<'_> {
         posthog::metrics_at(self.client, cfg, t)
     }
 
-    /// Every account's first event (none for an account without events).
-    pub fn first_seen(&self, cfg: &Config) -> Result<BTreeMap<String, Option<i64>>> {
-        posthog::first_seen(self.client, cfg)
+    /// Every account's first event in the scan range of replay dates `dates` (none for an
+    /// account without events there).
+    pub fn first_seen(&self, cfg: &Config, dates: &[i64]) -> Result<BTreeMap<String, Option<i64>>> {
+        posthog::first_seen(self.client, cfg, dates)
     }
 }
 

@@ -74,7 +74,12 @@ pub fn metrics_at(client: &Client, cfg: &Config, t: i64) -> Result<Vec<(String, 
         .metrics)
 }
 
-/// The replay's one first-seen query.
-pub fn first_seen(client: &Client, cfg: &Config) -> Result<BTreeMap<String, Option<i64>>> {
-    hogql::first_seen(client, cfg).map_err(remote)
+/// The replay's one first-seen query, bounded in time around the replay dates `dates`.
+pub fn first_seen(
+    client: &Client,
+    cfg: &Config,
+    dates: &[i64],
+) -> Result<BTreeMap<String, Option<i64>>> {
+    let whole: Vec<i64> = dates.iter().map(|d| whole_seconds(*d)).collect();
+    hogql::first_seen(client, cfg, &whole).map_err(remote)
 }

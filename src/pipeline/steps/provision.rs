@@ -1,4 +1,4 @@
-//! The `provision` step: the four dashboards kept up to date on every run when
+//! The `provision` step: the deals view and the four dashboards kept up to date on every run when
 //! `posthog.provision_on_run` is set (docs/POSTHOG.md).
 
 use super::{Integration, Run};
@@ -10,13 +10,13 @@ pub struct Provision;
 
 impl Integration for Provision {
     fn run(&self, run: &Run<'_>) -> Result<Option<Step>> {
-        let Some((client, p)) = run.posthog().filter(|(_, p)| p.provision_on_run) else {
+        let Some((client, _)) = run.posthog().filter(|(_, p)| p.provision_on_run) else {
             return Ok(None);
         };
         run.progress.stage("provision");
         let outcome = dashboards::Definitions::builtin().and_then(|defs| {
             let sources = doctor::check(client, run.cfg(), run.t)?;
-            dashboards::provision(client, run.store, p, &defs, Some(&sources), false)
+            dashboards::provision(client, run.store, run.cfg(), &defs, Some(&sources), false)
         });
         Ok(Some(match outcome {
             Ok(o) => Step::new("provision", StepStatus::Ok, &o.summary()),
