@@ -388,7 +388,7 @@ fn provision_once(
     provision(
         &client(fake, 20),
         store,
-        &settings(fake, 100),
+        &config(fake, 100),
         defs,
         None,
         false,
@@ -456,6 +456,7 @@ fn a_changed_definition_updates_exactly_that_tile_in_place() {
     let mut changed = defs.clone();
     let tile = &mut changed.tiles[1];
     tile.version += 1;
+    let version = tile.version;
     tile.query = tile.query.replace("LIMIT 20", "LIMIT 30");
     let key = tile.key.clone();
     let writes = fake.with(|w| w.writes);
@@ -485,7 +486,7 @@ fn a_changed_definition_updates_exactly_that_tile_in_place() {
             .find(|t| t.key == key)
             .unwrap()
             .version,
-        2
+        version
     );
 }
 
@@ -520,7 +521,7 @@ fn tiles_needing_missing_data_get_a_note() {
     provision(
         &client(&fake, 20),
         &store,
-        &settings(&fake, 100),
+        &config(&fake, 100),
         &defs,
         Some(&sources),
         false,
@@ -536,7 +537,11 @@ fn tiles_needing_missing_data_get_a_note() {
                 .unwrap()
                 .to_string()
         };
-        assert!(note("Win rate by lead source").contains("data warehouse"));
+        let deals = note("Win rate by lead source");
+        assert!(
+            deals.contains("beton_deals") && deals.contains("Sources → Attio"),
+            "{deals}"
+        );
         assert!(note("Support conversations").contains("Intercom"));
         assert!(!note("Feature adoption").contains("No data yet"));
         assert!(!note("Signals fired").contains("No data yet"));
@@ -850,7 +855,6 @@ fn doctor_reports_sources_signals_and_the_budget() {
                 ]],
             ),
         );
-        w.missing_tables.push("attio_deals".into());
     });
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
@@ -870,7 +874,13 @@ fn doctor_reports_sources_signals_and_the_budget() {
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["sources"]["pricing_views"], 12);
-    assert_eq!(v["sources"]["deals"], Value::Null);
+    // No Attio source in the warehouse: the deals table is absent, every tile column missing.
+    let deals = &v["sources"]["deals"];
+    assert_eq!(
+        (&deals["exists"], &deals["attio_source"]),
+        (&json!(false), &json!(false))
+    );
+    assert_eq!(deals["missing"].as_array().unwrap().len(), 7);
     let can = |s: &str| {
         v["signals"]
             .as_array()
@@ -965,7 +975,7 @@ fn dry_run_plans_everything_and_writes_nothing() {
     let out = provision(
         &client(&fake, 20),
         &store,
-        &settings(&fake, 100),
+        &config(&fake, 100),
         &defs,
         None,
         true,
@@ -1087,22 +1097,20 @@ fn the_backtest_replays_detection_in_hogql_at_every_date() {
     assert!(err.to_string().contains("budget"), "{err}");
 }
 
-/// `beton backtest` on PostHog sizes its query budget to the replay dates it runs, command-line
-/// range included: `--step-days 1` makes 181 replay dates, far more than the configured 26.
-#[test]
-fn beton_backtest_on_posthog_budgets_for_the_command_line_range() {
-    let fake = Fake::start();
-    let cfg = config(&fake, 100);
-    load_answers(&fake, &cfg);
+/// A workspace with PostHog as the source (`extra` appended to its `[posthog]` section) and one
+/// won deal, and `beton backtest --step-days 1` (181 replay dates) run in it.
+fn backtest_181_dates(fake: &Fake, extra: &str) -> std::process::Output {
+    let cfg = config(fake, 100);
+    load_answers(fake, &cfg);
     load_first_seen(
-        &fake,
+        fake,
         vec![vec![json!("a.com"), json!("2025-01-01T00:00:00Z")]],
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("config.toml"),
         format!(
-            "source = \"posthog\"\n\n[posthog]\nhost = \"{url}\"\nproject_id = {PROJECT}\ngroup_type_index = 1\ncapture_host = \"{url}\"\nproject_api_key = \"{CAPTURE_KEY}\"\npage_size = 100\n",
+            "source = \"posthog\"\n\n[posthog]\nhost = \"{url}\"\nproject_id = {PROJECT}\ngroup_type_index = 1\ncapture_host = \"{url}\"\nproject_api_key = \"{CAPTURE_KEY}\"\npage_size = 100\n{extra}",
             url = fake.url
         ),
     )
@@ -1128,7 +1136,7 @@ fn beton_backtest_on_posthog_budgets_for_the_command_line_range() {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    let out = beton_cmd(dir.path())
+    beton_cmd(dir.path())
         .args([
             "backtest",
             "--json",
@@ -1138,7 +1146,15 @@ fn beton_backtest_on_posthog_budgets_for_the_command_line_range() {
             "2026-05-01T06:00:00Z",
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// `beton backtest` on PostHog sizes its query budget to the replay dates it runs, command-line
+/// range included: `--step-days 1` makes 181 replay dates, far more than the configured 26.
+#[test]
+fn beton_backtest_on_posthog_budgets_for_the_command_line_range() {
+    let fake = Fake::start();
+    let out = backtest_181_dates(&fake, "queries_per_hour = 2400\n");
     assert!(
         out.status.success(),
         "{}",
@@ -1148,4 +1164,262 @@ fn beton_backtest_on_posthog_budgets_for_the_command_line_range() {
     assert_eq!(report["replay_dates"], 181);
     let queries = fake.with(|w| w.queries.len());
     assert_eq!(queries, 1 + 3 * 181, "every replay date ran in PostHog");
+}
+
+/// On a project with PostHog's legacy limit (120 queries an hour, the default), a backtest of
+/// 544 queries would wait four hours: Beton says so before sending anything.
+#[test]
+fn a_backtest_past_the_hourly_limit_is_refused_before_any_query() {
+    let fake = Fake::start();
+    let out = backtest_181_dates(&fake, "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("544 PostHog queries")
+            && err.contains("120 an hour")
+            && err.contains("max_wait_seconds"),
+        "{err}"
+    );
+    assert_eq!(fake.with(|w| w.queries.len()), 0);
+}
+
+/// PostHog's Attio source in the warehouse: the view, idempotent, updated with PostHog's
+/// history id, read by the deal tiles.
+#[test]
+fn provisioning_makes_the_deals_view_once_and_the_deal_tiles_read_it() {
+    use beton::posthog::warehouse::{TILE_COLUMNS, ViewKind, check_deals};
+    let fake = Fake::start();
+    fake.with(|w| w.with_attio_source(true));
+    let store = Store::open_in_memory().unwrap();
+    let defs = Definitions::builtin().unwrap();
+    let mut cfg = config(&fake, 100);
+    let c = client(&fake, 20);
+    let none = beton::posthog::doctor::Sources::default();
+    let out = provision(&c, &store, &cfg, &defs, Some(&none), false).unwrap();
+    assert_eq!(out.deals_view.as_ref().unwrap().kind, ViewKind::Create);
+    fake.with(|w| {
+        assert_eq!(w.views.len(), 1);
+        let v = &w.views[0];
+        assert_eq!(v["name"], "beton_deals");
+        let sql = v["query"]["query"].as_str().unwrap();
+        assert!(sql.contains("FROM attio_deals") && sql.contains("FROM attio_companies"), "{sql}");
+        let cols: Vec<&str> = v["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        for c in TILE_COLUMNS {
+            assert!(cols.contains(&c), "{c} not in {cols:?}");
+        }
+        let deal_tiles: Vec<&Value> = w
+            .insights
+            .iter()
+            .filter(|i| i["query"]["source"]["query"].as_str().unwrap().contains("beton_deals"))
+            .collect();
+        assert!(deal_tiles.len() >= 10, "{}", deal_tiles.len());
+        for i in &deal_tiles {
+            let desc = i["description"].as_str().unwrap();
+            assert!(!desc.contains("No data yet"), "{desc}");
+        }
+        assert!(!w.insights.iter().any(|i| i["query"]["source"]["query"].as_str().unwrap().contains("attio_deals")));
+    });
+    assert!(check_deals(&c, cfg.posthog.as_ref().unwrap()).unwrap().ok());
+
+    // Again: nothing written. Another stage list: the view's query is updated in place.
+    let writes = fake.with(|w| w.view_writes);
+    let out = provision(&c, &store, &cfg, &defs, Some(&none), false).unwrap();
+    assert_eq!(out.deals_view.as_ref().unwrap().kind, ViewKind::Unchanged);
+    assert_eq!(fake.with(|w| w.view_writes), writes);
+    cfg.deals.won_stages.push("Signed".into());
+    let out = provision(&c, &store, &cfg, &defs, Some(&none), false).unwrap();
+    assert_eq!(out.deals_view.as_ref().unwrap().kind, ViewKind::Update);
+    fake.with(|w| {
+        assert_eq!((w.views.len(), w.view_writes), (1, writes + 1));
+        assert!(w.views[0]["query"]["query"].as_str().unwrap().contains("'Signed'"));
+    });
+    // PostHog refuses a query change that does not name the view's latest history.
+    let id = fake.with(|w| w.views[0]["id"].as_str().unwrap().to_string());
+    let stale = c.patch(
+        &c.project_path(&format!("warehouse_saved_queries/{id}/")),
+        &json!({"query": {"kind": "HogQLQuery", "query": "SELECT record_id FROM attio_deals"}, "edited_history_id": "h0"}),
+    );
+    assert!(format!("{stale:?}").contains("modified by someone else"), "{stale:?}");
+}
+
+/// The native table keeps Attio's raw shape: Beton's column names are not there.
+#[test]
+fn spec_column_names_do_not_resolve_on_the_native_attio_table() {
+    use beton::posthog::warehouse::{ViewKind, check_deals};
+    let fake = Fake::start();
+    fake.with(|w| w.with_attio_source(false));
+    let c = client(&fake, 20);
+    let q = HogQl {
+        name: "direct".into(),
+        sql: "SELECT lead_source, count() AS n FROM attio_deals GROUP BY lead_source".into(),
+        values: Default::default(),
+    };
+    let e = c.query(&q).unwrap_err();
+    assert!(e.to_string().contains("Unable to resolve field: lead_source"), "{e}");
+    // Pointing the tiles straight at the native table: the doctor names the missing columns.
+    let mut p = settings(&fake, 100);
+    p.deals_table = "attio_deals".into();
+    p.attio_table = String::new();
+    let d = check_deals(&c, &p).unwrap();
+    assert!(d.exists && !d.ok(), "{d:?}");
+    // `created_at` is the one SPEC name the raw records share.
+    assert_eq!(d.missing.len(), 6, "{d:?}");
+    assert!(!d.missing.contains(&"created_at".to_string()));
+    assert!(d.advice().contains("lead_source"), "{}", d.advice());
+    // Without the companies table the view still maps, and says what it cannot match.
+    let store = Store::open_in_memory().unwrap();
+    let defs = Definitions::builtin().unwrap();
+    let out = provision(&c, &store, &config(&fake, 100), &defs, None, false).unwrap();
+    let view = out.deals_view.unwrap();
+    assert_eq!(view.kind, ViewKind::Create);
+    assert!(view.detail.contains("attio_companies"), "{}", view.detail);
+}
+
+/// No Attio source: no view, a message saying how to get deals in, the tiles with a note.
+#[test]
+fn without_an_attio_source_provisioning_says_how_to_get_deals_in() {
+    use beton::posthog::warehouse::ViewKind;
+    let fake = Fake::start();
+    let store = Store::open_in_memory().unwrap();
+    let defs = Definitions::builtin().unwrap();
+    let c = client(&fake, 20);
+    let cfg = config(&fake, 100);
+    let sources = beton::posthog::doctor::check(&c, &cfg, beton::time::now()).unwrap();
+    let out = provision(&c, &store, &cfg, &defs, Some(&sources), false).unwrap();
+    let view = out.deals_view.as_ref().unwrap();
+    assert_eq!(view.kind, ViewKind::NoSource);
+    assert!(view.detail.contains("Sources → Attio"), "{}", view.detail);
+    assert!(out.summary().contains("no Attio table"), "{}", out.summary());
+    fake.with(|w| {
+        assert!(w.views.is_empty());
+        assert_eq!(w.insights.len(), defs.tiles.len());
+    });
+    // A table of the user's own under the view's name: PostHog refuses the view, Beton says why.
+    fake.with(|w| {
+        w.with_attio_source(true);
+        w.warehouse_tables.insert("beton_deals".into(), vec!["deal_id".into()]);
+    });
+    let e = provision(&c, &store, &cfg, &defs, None, false).unwrap_err();
+    assert!(
+        e.to_string().contains("A table with this name already exists")
+            && e.to_string().contains("posthog.deals_table"),
+        "{e}"
+    );
+}
+
+/// PostHog's SQL charts need their settings: the fake refuses a bar keyed by text without them.
+#[test]
+fn a_chart_without_chart_settings_is_refused() {
+    let fake = Fake::start();
+    let c = client(&fake, 20);
+    let body = json!({"name": "x", "saved": true, "query": {"kind": "DataVisualizationNode",
+        "source": {"kind": "HogQLQuery", "query": "SELECT source, count() AS n FROM events GROUP BY source"},
+        "display": "ActionsBar"}});
+    let e = c.post(&c.project_path("insights/"), &body).unwrap_err();
+    assert!(e.to_string().contains("chartSettings"), "{e}");
+    let mut wrong = body.clone();
+    wrong["query"]["chartSettings"] = json!({"xAxis": {"column": "source"}, "yAxis": [{"column": "count"}]});
+    let e = c.post(&c.project_path("insights/"), &wrong).unwrap_err();
+    assert!(e.to_string().contains("`count`"), "{e}");
+}
+
+/// PostHog's hourly throttle answering with a Retry-After of most of an hour: Beton stops at
+/// once, says until when, and sends nothing more.
+#[test]
+fn a_long_retry_after_stops_at_once_with_the_time_to_come_back() {
+    let fake = Fake::start();
+    fake.with(|w| w.queries_per_hour = Some(2));
+    let c = client(&fake, 20);
+    c.query(&probe()).unwrap();
+    c.query(&probe()).unwrap();
+    let started = Instant::now();
+    let e = c.query(&probe()).unwrap_err();
+    assert!(matches!(e, PosthogError::Throttled { wait_seconds, .. } if wait_seconds > 3500), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("until about") && msg.contains("max_wait_seconds"), "{msg}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(fake.with(|w| w.queries.len()), 3, "no retry of a long Retry-After");
+}
+
+/// `Retry-After: 0` (under a second left) waits a second before each retry instead of spinning.
+#[test]
+fn a_retry_after_of_zero_waits_a_second_instead_of_spinning() {
+    let fake = Fake::start();
+    fake.with(|w| {
+        w.faults.push_back(Fault::TooMany { retry_after: Some(0) });
+        w.faults.push_back(Fault::TooMany { retry_after: Some(0) });
+    });
+    let c = client(&fake, 20);
+    let started = Instant::now();
+    c.query(&probe()).unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    assert_eq!(fake.with(|w| w.queries.len()), 3);
+    assert_eq!(c.usage().retries, 2);
+}
+
+/// The client keeps within `queries_per_hour` by waiting, and refuses a wait past `max_wait`.
+#[test]
+fn queries_are_paced_within_the_hourly_limit() {
+    let fake = Fake::start();
+    let mut c = client(&fake, 20);
+    c.pacing.per_hour = 2;
+    c.pacing.hour = Duration::from_millis(400);
+    let started = Instant::now();
+    for _ in 0..5 {
+        c.query(&probe()).unwrap();
+    }
+    // Queries 3 and 5 each waited for the window to free a slot.
+    assert!(started.elapsed() >= Duration::from_millis(750), "{:?}", started.elapsed());
+    c.pacing.hour = Duration::from_secs(3600);
+    c.pacing.max_wait = Duration::from_secs(1);
+    let mut fresh = client(&fake, 20);
+    fresh.pacing = c.pacing;
+    fresh.query(&probe()).unwrap();
+    fresh.query(&probe()).unwrap();
+    let before = fake.with(|w| w.queries.len());
+    let e = fresh.query(&probe()).unwrap_err();
+    assert!(matches!(e, PosthogError::HourlyLimit { per_hour: 2, .. }), "{e:?}");
+    assert_eq!(fake.with(|w| w.queries.len()), before, "nothing sent past the limit");
+}
+
+/// A project where scanning all history takes 15 s: PostHog stops such a query at 10 s (504),
+/// Beton does not retry it, and the backtest's bounded first-seen scan stays inside the limit.
+#[test]
+fn queries_past_the_execution_limit_fail_once_and_the_backtest_stays_inside_it() {
+    use beton::backtest::{self, BacktestOptions, Source};
+    use beton::time::{DAY, parse_ts};
+    let fake = Fake::start();
+    fake.with(|w| {
+        w.events_per_day = 27_400.0;
+        w.history_days = 1500.0;
+        w.scan_per_second = 2_740_000.0;
+    });
+    let c = client(&fake, 100);
+    let unbounded = HogQl {
+        name: "everything".into(),
+        sql: "SELECT $group_1 AS account, min(timestamp) AS first FROM events GROUP BY account".into(),
+        values: Default::default(),
+    };
+    let e = c.query(&unbounded).unwrap_err();
+    assert!(matches!(e, PosthogError::TooSlow { status: 504, .. }), "{e:?}");
+    assert!(e.to_string().contains("10 s"), "{e}");
+    assert_eq!(fake.with(|w| w.queries.len()), 1, "a timed-out query is not retried");
+
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    load_first_seen(&fake, vec![vec![json!("a.com"), json!("2025-01-01T00:00:00Z")]]);
+    let t = parse_ts("2026-05-01T06:00:00Z").unwrap();
+    let opts = BacktestOptions::from_config(&cfg, t);
+    let store = Store::open_in_memory().unwrap();
+    let c = client(&fake, 1000);
+    backtest::run(&store, &cfg, &opts, &Silent, Source::Posthog(&c)).unwrap();
+    let first = fake.with(|w| {
+        w.queries
+            .iter()
+            .find(|q| q["name"] == beton::posthog::hogql::FIRST_SEEN)
+            .cloned()
+            .unwrap()
+    });
+    let from = parse_ts(first["query"]["values"]["from"].as_str().unwrap()).unwrap();
+    assert_eq!(from, opts.dates()[0] - 365 * DAY);
 }
