@@ -319,6 +319,15 @@ pub fn hogql(
             serde_json::json!({"name": q.name, "query": q.sql, "values": q.values})
         );
     }
+    // The deals view `beton provision` saves (with the companies join, its fullest form).
+    if !p.attio_table.is_empty() {
+        let companies = beton::posthog::warehouse::companies_table(&p.attio_table);
+        out!(
+            "{}",
+            serde_json::json!({"name": format!("view_{}", p.deals_table),
+                "query": beton::posthog::warehouse::view_sql(cfg, &p, companies.as_deref()), "values": {}})
+        );
+    }
     let defs = Definitions::builtin()?;
     for tile in &defs.tiles {
         out!(

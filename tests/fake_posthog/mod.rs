@@ -9,7 +9,8 @@
 //!   placeholders in a view, a query change needs the view's `latest_history_id`;
 //! - wants a chart's `chartSettings` to name columns its query returns;
 //! - throttles queries per hour (`queries_per_hour`: 429 with `Retry-After`, DRF's body);
-//! - stops a query past 10 s of execution (504, `ClickHouseQueryTimeOut`'s body), timing each
+//! - stops a query past 10 s of execution (504, `ClickHouseQueryTimeOut` with the detail
+//!   `api_timeout_detail` gives it in `hogql_query_runner.py`), timing each
 //!   as the events it scans (its `timestamp >=` bounds, all history without one) over
 //!   `scan_per_second`.
 
@@ -597,7 +598,7 @@ fn answer_query(w: &mut World, body: &Value) -> Response {
             504,
             "server_error",
             "error",
-            "Query has hit the max execution time before completing. See our docs for how to improve your query performance. You may need to materialize.",
+            "This query hit the 10-second time limit for queries run through the API. Submit it as an async query to give it more time: https://posthog.com/docs/api/queries#asynchronous-queries. You can also narrow the date range or the filters so it scans less data: https://posthog.com/docs/api/queries#writing-performant-queries",
         );
     }
     for t in &w.missing_tables {
