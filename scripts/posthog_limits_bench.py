@@ -6,13 +6,17 @@ Builds N events (default 10 000 000) over the 730 days before T in PostHog's `ev
 (2 000 accounts of 20 users; page views with some pricing URLs, feature_used, support and
 billing events, $groupidentify) and the `groups` table, takes the queries from
 `beton hogql --dump --as-of T`, rewrites them as tests/chdb_parity.py does, and runs each
-three times, printing the median. It also times the backtest's first-seen scan without its
-time bound, as it was before.
+three times, printing the median wall time and the median CPU time of the process (chdb runs
+in it, all threads counted). On a shared machine the wall time grows with its load (printed at
+the end) while the CPU time does not: a query's CPU seconds bound the wall time it needs on an
+idle machine of the same speed. It also times the backtest's first-seen scan without its time
+bound, as it was before.
 
 Usage: python3 scripts/posthog_limits_bench.py path/to/beton [events ...]
 """
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,15 +63,21 @@ def build(session, n):
         FROM numbers({ACCOUNTS})""")
 
 
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(session, sql, runs=3):
-    times = []
+    walls, cpus = [], []
     rows = 0
     for _ in range(runs):
-        started = time.perf_counter()
+        started, c = time.perf_counter(), cpu()
         res = session.query(sql, "JSONCompact")
-        times.append(time.perf_counter() - started)
+        walls.append(time.perf_counter() - started)
+        cpus.append(cpu() - c)
         rows = len(json.loads(res.bytes())["data"])
-    return statistics.median(times), rows
+    return statistics.median(walls), statistics.median(cpus), rows
 
 
 def main():
@@ -88,15 +98,16 @@ def main():
         build(session, n)
         print(f"{n} events, {ACCOUNTS} accounts: built in {time.perf_counter() - started:.1f} s")
         for q in queries:
-            secs, rows = timed(session, to_clickhouse(q["query"], q["values"]))
-            print(f"  {q['name']:<28} {secs * 1000:8.0f} ms  ({rows} rows)")
+            secs, cpus, rows = timed(session, to_clickhouse(q["query"], q["values"]))
+            print(f"  {q['name']:<28} wall {secs:6.2f} s  cpu {cpus:6.2f} s  ({rows} rows)")
             if q["name"] == "beton_backtest_first_seen":
                 unbounded = q["query"].replace("timestamp >= {from} AND timestamp < {to} AND ", "").replace(
                     "AND timestamp >= {from} AND timestamp < {to}\n", "\n")
                 unbounded = unbounded.replace("timestamp >= toDateTime({from}) AND timestamp < toDateTime({to}) AND ", "")
                 unbounded = unbounded.replace(" AND timestamp >= toDateTime({from}) AND timestamp < toDateTime({to})", "")
-                secs, rows = timed(session, to_clickhouse(unbounded, q["values"]))
-                print(f"  {'(first seen, no time bound)':<28} {secs * 1000:8.0f} ms  ({rows} rows)")
+                secs, cpus, rows = timed(session, to_clickhouse(unbounded, q["values"]))
+                print(f"  {'(first seen, no time bound)':<28} wall {secs:6.2f} s  cpu {cpus:6.2f} s  ({rows} rows)")
+        print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     session.close()
 
 

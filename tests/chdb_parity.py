@@ -6,7 +6,10 @@ shape, takes the detection queries from `beton hogql --dump`, rewrites only what
 PostHog (property access `properties.$x` printed as PostHog prints it, `$group_N` quoted, and
 `{placeholders}` replaced by their `values` as literals), runs them, scores the answers with
 `beton hogql --score`, and compares accounts, scores, tiers and signals with
-`beton --run-daily --json` on the same data and the same T.
+`beton --run-daily --json` on the same data and the same T. Last, the deals view that
+`beton provision` saves runs over tables in the shape of PostHog's Attio source (`attio_deals`,
+`attio_companies`: Attio records with their `values` as a JSON string) and must give the SPEC §1
+deal columns of three hand-written records.
 
 Usage: python3 tests/chdb_parity.py [path/to/beton]    (installs chdb with pip if missing)
 Exit 0 when every T matches, 1 on a difference, 2 when chdb cannot be installed.
@@ -187,6 +190,93 @@ def compare_backtest(binary, env, session, work, t):
     return 0
 
 
+def attio_record(rid, created, values):
+    """One record as PostHog's Attio source lands it: the `id` object flattened, `values` as the
+    JSON string the pipeline makes of nested objects, each attribute a list of value objects."""
+    return {"workspace_id": "w1", "object_id": "o1", "record_id": rid, "created_at": created,
+            "web_url": f"https://app.attio.com/w/deal/{rid}", "values": json.dumps(values)}
+
+
+def status(title, since):
+    return [{"active_from": since, "active_until": None, "status": {"title": title, "is_archived": False},
+             "attribute_type": "status"}]
+
+
+DEALS_VIEW_CASES = [
+    # A PQL deal Beton made: won, so closed (and SQL) when it entered the won stage.
+    (attio_record("r1", "2026-01-05T10:00:00.000000000Z", {
+        "name": [{"value": "Acme PQL", "attribute_type": "text"}],
+        "beton_account_key": [{"value": "acme.com", "attribute_type": "text"}],
+        "lead_source": [{"option": {"title": "pql"}, "attribute_type": "select"}],
+        "stage": status("Won 🎉", "2026-02-01T09:00:00.000000000Z"),
+        "value": [{"currency_value": 4200, "currency_code": "USD", "attribute_type": "currency"}]}),
+     {"deal_id": "r1", "account_key": "acme.com", "lead_source": "pql", "stage": "Won 🎉", "value": 4200.0,
+      "created_at": "2026-01-05 10:00:00", "sql_at": "2026-02-01 09:00:00", "closed_at": "2026-02-01 09:00:00"}),
+    # An inbound deal from another source: no Beton key, matched by its company's domain; the
+    # value as Attio's docs show it, a string; open, so no close.
+    (attio_record("r2", "2026-03-01T00:00:00.000000000Z", {
+        "name": [{"value": "Globex inbound", "attribute_type": "text"}],
+        "lead_source": [{"option": {"title": "Inbound"}, "attribute_type": "select"}],
+        "associated_company": [{"target_object": "companies", "target_record_id": "c2",
+                                "attribute_type": "record-reference"}],
+        "stage": status("Lead", "2026-03-01T00:00:00.000000000Z"),
+        "value": [{"currency_value": "499.50", "attribute_type": "currency"}]}),
+     {"deal_id": "r2", "account_key": "g-17", "lead_source": "inbound", "stage": "Lead", "value": 499.5,
+      "created_at": "2026-03-01 00:00:00", "sql_at": None, "closed_at": None}),
+    # Lost, no lead source, no value, a company no account has.
+    (attio_record("r3", "2026-02-10T08:30:00.000000000Z", {
+        "associated_company": [{"target_object": "companies", "target_record_id": "c3",
+                                "attribute_type": "record-reference"}],
+        "stage": status("Lost", "2026-04-02T12:00:00.000000000Z")}),
+     {"deal_id": "r3", "account_key": "", "lead_source": "unknown", "stage": "Lost", "value": None,
+      "created_at": "2026-02-10 08:30:00", "sql_at": None, "closed_at": "2026-04-02 12:00:00"}),
+]
+
+
+def check_deals_view(binary, env, work):
+    """The deals view `beton provision` saves, run on ClickHouse over tables in the shape of
+    PostHog's Attio source, gives the SPEC §1 deal columns. HogQL prints `toDateTime(s)` of a
+    string as parseDateTime64BestEffortOrNull and `toFloat` as toFloat64OrNull; that is
+    rewritten, nothing else."""
+    from chdb import session as chs
+
+    view = next(json.loads(l) for l in beton(binary, env, "hogql", "--dump").splitlines()
+                if json.loads(l)["name"].startswith("view_"))
+    s = chs.Session()
+    s.query("SET session_timezone = 'UTC'")
+    s.query("CREATE DATABASE IF NOT EXISTS wh")
+    s.query("USE wh")
+    cols = "workspace_id String, object_id String, record_id String, created_at String, web_url String, `values` String"
+    for table, rows in [("attio_deals", [c[0] for c in DEALS_VIEW_CASES]),
+                        ("attio_companies", [attio_record("c2", "2025-01-01T00:00:00Z", {"domains": [{"domain": "Globex.io"}]}),
+                                             attio_record("c3", "2025-01-01T00:00:00Z", {"domains": [{"domain": "nobody.example"}]})])]:
+        path = os.path.join(work, f"{table}.jsonl")
+        with open(path, "w") as f:
+            for r in rows:
+                f.write(json.dumps(r) + "\n")
+        s.query(f"CREATE TABLE {table} ({cols}) ENGINE = MergeTree ORDER BY record_id")
+        s.query(f"INSERT INTO {table} SELECT * FROM file('{path}', 'JSONEachRow', '{cols}')")
+    s.query("CREATE TABLE groups (`index` UInt8, key String, properties String) ENGINE = MergeTree ORDER BY key")
+    s.query("""INSERT INTO groups VALUES (0, 'acme.com', '{"name":"Acme"}'), (0, 'g-17', '{"domain":"globex.io"}')""")
+    sql = to_clickhouse(view["query"], {})
+    sql = sql.replace("toDateTime(", "parseDateTime64BestEffortOrNull(").replace("toFloat(", "toFloat64OrNull(")
+    res = json.loads(s.query(f"SELECT * FROM ({sql}) ORDER BY deal_id", "JSONCompact").bytes())
+    names = [c["name"] for c in res["meta"]]
+    rows = [dict(zip(names, r)) for r in res["data"]]
+    want = [c[1] for c in DEALS_VIEW_CASES]
+    # Times to the second as ClickHouse prints them; the value as a number.
+    got = [{k: (r[k][:19] if k.endswith("_at") and r[k] else
+                float(r[k]) if k == "value" and r[k] is not None else r[k]) for k in w} for r, w in zip(rows, want)]
+    if got != want:
+        print("deals view: DIFFERENT")
+        for g, w in zip(got, want):
+            if g != w:
+                print(f"  got  {g}\n  want {w}")
+        return 1
+    print(f"deals view: {len(want)} Attio records (won PQL, inbound matched by domain, lost) give the SPEC §1 columns")
+    return 0
+
+
 def main():
     need_chdb()
     from chdb import session as chs
@@ -244,6 +334,7 @@ def main():
             print(f"  only HogQL: {only_hogql[:10]}")
         failures += compare_health(t, json.loads(beton(binary, env, "health", "--json", "--as-of", t)), remote["health"])
     failures += compare_backtest(binary, env, session, work, AS_OF)
+    failures += check_deals_view(binary, env, work)
     sys.exit(1 if failures else 0)
 
 

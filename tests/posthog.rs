@@ -1202,22 +1202,40 @@ fn provisioning_makes_the_deals_view_once_and_the_deal_tiles_read_it() {
         let v = &w.views[0];
         assert_eq!(v["name"], "beton_deals");
         let sql = v["query"]["query"].as_str().unwrap();
-        assert!(sql.contains("FROM attio_deals") && sql.contains("FROM attio_companies"), "{sql}");
-        let cols: Vec<&str> = v["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert!(
+            sql.contains("FROM attio_deals") && sql.contains("FROM attio_companies"),
+            "{sql}"
+        );
+        let cols: Vec<&str> = v["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
         for c in TILE_COLUMNS {
             assert!(cols.contains(&c), "{c} not in {cols:?}");
         }
         let deal_tiles: Vec<&Value> = w
             .insights
             .iter()
-            .filter(|i| i["query"]["source"]["query"].as_str().unwrap().contains("beton_deals"))
+            .filter(|i| {
+                i["query"]["source"]["query"]
+                    .as_str()
+                    .unwrap()
+                    .contains("beton_deals")
+            })
             .collect();
         assert!(deal_tiles.len() >= 10, "{}", deal_tiles.len());
         for i in &deal_tiles {
             let desc = i["description"].as_str().unwrap();
             assert!(!desc.contains("No data yet"), "{desc}");
         }
-        assert!(!w.insights.iter().any(|i| i["query"]["source"]["query"].as_str().unwrap().contains("attio_deals")));
+        assert!(!w.insights.iter().any(|i| {
+            i["query"]["source"]["query"]
+                .as_str()
+                .unwrap()
+                .contains("attio_deals")
+        }));
     });
     assert!(check_deals(&c, cfg.posthog.as_ref().unwrap()).unwrap().ok());
 
@@ -1231,7 +1249,12 @@ fn provisioning_makes_the_deals_view_once_and_the_deal_tiles_read_it() {
     assert_eq!(out.deals_view.as_ref().unwrap().kind, ViewKind::Update);
     fake.with(|w| {
         assert_eq!((w.views.len(), w.view_writes), (1, writes + 1));
-        assert!(w.views[0]["query"]["query"].as_str().unwrap().contains("'Signed'"));
+        assert!(
+            w.views[0]["query"]["query"]
+                .as_str()
+                .unwrap()
+                .contains("'Signed'")
+        );
     });
     // PostHog refuses a query change that does not name the view's latest history.
     let id = fake.with(|w| w.views[0]["id"].as_str().unwrap().to_string());
@@ -1239,7 +1262,10 @@ fn provisioning_makes_the_deals_view_once_and_the_deal_tiles_read_it() {
         &c.project_path(&format!("warehouse_saved_queries/{id}/")),
         &json!({"query": {"kind": "HogQLQuery", "query": "SELECT record_id FROM attio_deals"}, "edited_history_id": "h0"}),
     );
-    assert!(format!("{stale:?}").contains("modified by someone else"), "{stale:?}");
+    assert!(
+        format!("{stale:?}").contains("modified by someone else"),
+        "{stale:?}"
+    );
 }
 
 /// The native table keeps Attio's raw shape: Beton's column names are not there.
@@ -1255,7 +1281,11 @@ fn spec_column_names_do_not_resolve_on_the_native_attio_table() {
         values: Default::default(),
     };
     let e = c.query(&q).unwrap_err();
-    assert!(e.to_string().contains("Unable to resolve field: lead_source"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("Unable to resolve field: lead_source"),
+        "{e}"
+    );
     // Pointing the tiles straight at the native table: the doctor names the missing columns.
     let mut p = settings(&fake, 100);
     p.deals_table = "attio_deals".into();
@@ -1289,7 +1319,11 @@ fn without_an_attio_source_provisioning_says_how_to_get_deals_in() {
     let view = out.deals_view.as_ref().unwrap();
     assert_eq!(view.kind, ViewKind::NoSource);
     assert!(view.detail.contains("Sources → Attio"), "{}", view.detail);
-    assert!(out.summary().contains("no Attio table"), "{}", out.summary());
+    assert!(
+        out.summary().contains("no Attio table"),
+        "{}",
+        out.summary()
+    );
     fake.with(|w| {
         assert!(w.views.is_empty());
         assert_eq!(w.insights.len(), defs.tiles.len());
@@ -1297,11 +1331,13 @@ fn without_an_attio_source_provisioning_says_how_to_get_deals_in() {
     // A table of the user's own under the view's name: PostHog refuses the view, Beton says why.
     fake.with(|w| {
         w.with_attio_source(true);
-        w.warehouse_tables.insert("beton_deals".into(), vec!["deal_id".into()]);
+        w.warehouse_tables
+            .insert("beton_deals".into(), vec!["deal_id".into()]);
     });
     let e = provision(&c, &store, &cfg, &defs, None, false).unwrap_err();
     assert!(
-        e.to_string().contains("A table with this name already exists")
+        e.to_string()
+            .contains("A table with this name already exists")
             && e.to_string().contains("posthog.deals_table"),
         "{e}"
     );
@@ -1318,7 +1354,8 @@ fn a_chart_without_chart_settings_is_refused() {
     let e = c.post(&c.project_path("insights/"), &body).unwrap_err();
     assert!(e.to_string().contains("chartSettings"), "{e}");
     let mut wrong = body.clone();
-    wrong["query"]["chartSettings"] = json!({"xAxis": {"column": "source"}, "yAxis": [{"column": "count"}]});
+    wrong["query"]["chartSettings"] =
+        json!({"xAxis": {"column": "source"}, "yAxis": [{"column": "count"}]});
     let e = c.post(&c.project_path("insights/"), &wrong).unwrap_err();
     assert!(e.to_string().contains("`count`"), "{e}");
 }
@@ -1334,11 +1371,21 @@ fn a_long_retry_after_stops_at_once_with_the_time_to_come_back() {
     c.query(&probe()).unwrap();
     let started = Instant::now();
     let e = c.query(&probe()).unwrap_err();
-    assert!(matches!(e, PosthogError::Throttled { wait_seconds, .. } if wait_seconds > 3500), "{e:?}");
+    assert!(
+        matches!(e, PosthogError::Throttled { wait_seconds, .. } if wait_seconds > 3500),
+        "{e:?}"
+    );
     let msg = e.to_string();
-    assert!(msg.contains("until about") && msg.contains("max_wait_seconds"), "{msg}");
+    assert!(
+        msg.contains("until about") && msg.contains("max_wait_seconds"),
+        "{msg}"
+    );
     assert!(started.elapsed() < Duration::from_secs(2));
-    assert_eq!(fake.with(|w| w.queries.len()), 3, "no retry of a long Retry-After");
+    assert_eq!(
+        fake.with(|w| w.queries.len()),
+        3,
+        "no retry of a long Retry-After"
+    );
 }
 
 /// `Retry-After: 0` (under a second left) waits a second before each retry instead of spinning.
@@ -1346,13 +1393,21 @@ fn a_long_retry_after_stops_at_once_with_the_time_to_come_back() {
 fn a_retry_after_of_zero_waits_a_second_instead_of_spinning() {
     let fake = Fake::start();
     fake.with(|w| {
-        w.faults.push_back(Fault::TooMany { retry_after: Some(0) });
-        w.faults.push_back(Fault::TooMany { retry_after: Some(0) });
+        w.faults.push_back(Fault::TooMany {
+            retry_after: Some(0),
+        });
+        w.faults.push_back(Fault::TooMany {
+            retry_after: Some(0),
+        });
     });
     let c = client(&fake, 20);
     let started = Instant::now();
     c.query(&probe()).unwrap();
-    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(fake.with(|w| w.queries.len()), 3);
     assert_eq!(c.usage().retries, 2);
 }
@@ -1369,7 +1424,11 @@ fn queries_are_paced_within_the_hourly_limit() {
         c.query(&probe()).unwrap();
     }
     // Queries 3 and 5 each waited for the window to free a slot.
-    assert!(started.elapsed() >= Duration::from_millis(750), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(750),
+        "{:?}",
+        started.elapsed()
+    );
     c.pacing.hour = Duration::from_secs(3600);
     c.pacing.max_wait = Duration::from_secs(1);
     let mut fresh = client(&fake, 20);
@@ -1378,8 +1437,15 @@ fn queries_are_paced_within_the_hourly_limit() {
     fresh.query(&probe()).unwrap();
     let before = fake.with(|w| w.queries.len());
     let e = fresh.query(&probe()).unwrap_err();
-    assert!(matches!(e, PosthogError::HourlyLimit { per_hour: 2, .. }), "{e:?}");
-    assert_eq!(fake.with(|w| w.queries.len()), before, "nothing sent past the limit");
+    assert!(
+        matches!(e, PosthogError::HourlyLimit { per_hour: 2, .. }),
+        "{e:?}"
+    );
+    assert_eq!(
+        fake.with(|w| w.queries.len()),
+        before,
+        "nothing sent past the limit"
+    );
 }
 
 /// A project where scanning all history takes 15 s: PostHog stops such a query at 10 s (504),
@@ -1397,17 +1463,28 @@ fn queries_past_the_execution_limit_fail_once_and_the_backtest_stays_inside_it()
     let c = client(&fake, 100);
     let unbounded = HogQl {
         name: "everything".into(),
-        sql: "SELECT $group_1 AS account, min(timestamp) AS first FROM events GROUP BY account".into(),
+        sql: "SELECT $group_1 AS account, min(timestamp) AS first FROM events GROUP BY account"
+            .into(),
         values: Default::default(),
     };
     let e = c.query(&unbounded).unwrap_err();
-    assert!(matches!(e, PosthogError::TooSlow { status: 504, .. }), "{e:?}");
+    assert!(
+        matches!(e, PosthogError::TooSlow { status: 504, .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("10 s"), "{e}");
-    assert_eq!(fake.with(|w| w.queries.len()), 1, "a timed-out query is not retried");
+    assert_eq!(
+        fake.with(|w| w.queries.len()),
+        1,
+        "a timed-out query is not retried"
+    );
 
     let cfg = config(&fake, 100);
     load_answers(&fake, &cfg);
-    load_first_seen(&fake, vec![vec![json!("a.com"), json!("2025-01-01T00:00:00Z")]]);
+    load_first_seen(
+        &fake,
+        vec![vec![json!("a.com"), json!("2025-01-01T00:00:00Z")]],
+    );
     let t = parse_ts("2026-05-01T06:00:00Z").unwrap();
     let opts = BacktestOptions::from_config(&cfg, t);
     let store = Store::open_in_memory().unwrap();

@@ -709,7 +709,9 @@ mod tests {
             let q = insight_query(t, &p);
             if CHARTS.contains(&t.display.as_str()) {
                 charts += 1;
-                let x = q.pointer("/chartSettings/xAxis/column").and_then(Value::as_str);
+                let x = q
+                    .pointer("/chartSettings/xAxis/column")
+                    .and_then(Value::as_str);
                 assert_eq!(x, t.x.as_deref(), "{}", t.key);
                 let y = q["chartSettings"]["yAxis"].as_array().unwrap();
                 assert_eq!(y.len(), t.y.len(), "{}", t.key);
@@ -722,13 +724,19 @@ mod tests {
         }
         assert!(charts >= 10, "{charts}");
         let series: Vec<&str> = d.tiles.iter().filter_map(|t| t.series.as_deref()).collect();
-        assert_eq!(series, ["source"], "the win rate per quarter has a line per source");
+        assert_eq!(
+            series,
+            ["source"],
+            "the win rate per quarter has a line per source"
+        );
     }
 
     #[test]
     fn output_columns_reads_aliases_and_bare_columns() {
         assert_eq!(
-            output_columns("SELECT a, count() AS n, f(x, y) AS `z`, t.b FROM (SELECT 1 AS q FROM e)"),
+            output_columns(
+                "SELECT a, count() AS n, f(x, y) AS `z`, t.b FROM (SELECT 1 AS q FROM e)"
+            ),
             ["a", "n", "`z`", "b"]
         );
         assert_eq!(output_columns("SELECT 'from, x' AS s FROM t"), ["s"]);
@@ -738,18 +746,29 @@ mod tests {
     fn the_deal_tiles_read_exactly_the_columns_the_doctor_checks() {
         let d = Definitions::builtin().unwrap();
         let spec = [
-            "deal_id", "account_key", "name", "lead_source", "stage", "value", "created_at",
-            "sql_at", "closed_at", "owner_email",
+            "deal_id",
+            "account_key",
+            "name",
+            "lead_source",
+            "stage",
+            "value",
+            "created_at",
+            "sql_at",
+            "closed_at",
+            "owner_email",
         ];
         let mut read: Vec<&str> = spec
             .iter()
             .copied()
             .filter(|c| {
-                d.tiles.iter().filter(|t| t.query.contains("__DEALS__")).any(|t| {
-                    t.query
-                        .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-                        .any(|w| w == *c)
-                })
+                d.tiles
+                    .iter()
+                    .filter(|t| t.query.contains("__DEALS__"))
+                    .any(|t| {
+                        t.query
+                            .split(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                            .any(|w| w == *c)
+                    })
             })
             .collect();
         read.sort_unstable();

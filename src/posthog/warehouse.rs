@@ -151,7 +151,10 @@ use super::dashboards::urlencode as search;
 /// The warehouse table or saved view named exactly `name` (the list's search is a substring
 /// match), or None.
 pub fn find(client: &Client, name: &str) -> Result<Option<Table>, PosthogError> {
-    for (kind, view) in [("warehouse_saved_queries", true), ("warehouse_tables", false)] {
+    for (kind, view) in [
+        ("warehouse_saved_queries", true),
+        ("warehouse_tables", false),
+    ] {
         let path = client.project_path(&format!("{kind}/?search={}", search(name)));
         let items = match client.list(&path) {
             Ok(items) => items,
@@ -240,7 +243,11 @@ pub fn provision_view(
     }
     let companies = match companies_table(&p.attio_table) {
         Some(c) => find(client, &c)?
-            .filter(|t| ["record_id", "values"].iter().all(|k| t.columns.iter().any(|h| h == k)))
+            .filter(|t| {
+                ["record_id", "values"]
+                    .iter()
+                    .all(|k| t.columns.iter().any(|h| h == k))
+            })
             .map(|t| t.name),
         None => None,
     };
@@ -276,8 +283,10 @@ pub fn provision_view(
             }
             if !dry_run {
                 let mut patch = json!({"query": body["query"]});
-                patch["edited_history_id"] =
-                    live.get("latest_history_id").cloned().unwrap_or(Value::Null);
+                patch["edited_history_id"] = live
+                    .get("latest_history_id")
+                    .cloned()
+                    .unwrap_or(Value::Null);
                 client.patch(&path, &patch)?;
             }
             Ok(out(
@@ -388,7 +397,10 @@ mod tests {
         for companies in [None, Some("attio_companies")] {
             let sql = view_sql(&cfg, &p, companies);
             for c in TILE_COLUMNS.iter().chain(&["deal_id"]) {
-                assert!(sql.contains(&format!(" AS {c},")) || sql.contains(&format!(" AS {c}\n")), "{c}: {sql}");
+                assert!(
+                    sql.contains(&format!(" AS {c},")) || sql.contains(&format!(" AS {c}\n")),
+                    "{c}: {sql}"
+                );
             }
             assert!(sql.contains("FROM attio_deals"), "{sql}");
             assert!(!sql.contains('{'), "views may not use placeholders: {sql}");
@@ -407,7 +419,10 @@ mod tests {
 
     #[test]
     fn companies_share_the_deals_table_prefix() {
-        assert_eq!(companies_table("attio_deals").as_deref(), Some("attio_companies"));
+        assert_eq!(
+            companies_table("attio_deals").as_deref(),
+            Some("attio_companies")
+        );
         assert_eq!(
             companies_table("prod_attio_deals").as_deref(),
             Some("prod_attio_companies")

@@ -104,7 +104,8 @@ impl World {
     /// The tables PostHog's native Attio source lands (`deals`, and `companies` if asked).
     pub fn with_attio_source(&mut self, companies: bool) {
         let cols: Vec<String> = ATTIO_RECORD_COLUMNS.iter().map(|c| c.to_string()).collect();
-        self.warehouse_tables.insert("attio_deals".into(), cols.clone());
+        self.warehouse_tables
+            .insert("attio_deals".into(), cols.clone());
         if companies {
             self.warehouse_tables.insert("attio_companies".into(), cols);
         }
@@ -121,18 +122,30 @@ impl World {
             .map(|v| {
                 v["columns"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|c| c["name"].as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| c["name"].as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default()
             })
     }
 }
 
 const POSTHOG_TABLES: [&str; 5] = ["events", "groups", "persons", "sessions", "numbers"];
-const GROUPS_COLUMNS: [&str; 6] = ["index", "key", "properties", "created_at", "updated_at", "team_id"];
+const GROUPS_COLUMNS: [&str; 6] = [
+    "index",
+    "key",
+    "properties",
+    "created_at",
+    "updated_at",
+    "team_id",
+];
 const KEYWORDS: [&str; 36] = [
-    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "AS", "GROUP", "BY", "ORDER",
-    "HAVING", "LIMIT", "INTERVAL", "DAY", "CASE", "WHEN", "THEN", "ELSE", "END", "DESC", "ASC", "LEFT",
-    "INNER", "JOIN", "ON", "DISTINCT", "TRUE", "FALSE", "LIKE", "UNION", "ALL", "WEEK", "BETWEEN",
+    "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "AS", "GROUP", "BY",
+    "ORDER", "HAVING", "LIMIT", "INTERVAL", "DAY", "CASE", "WHEN", "THEN", "ELSE", "END", "DESC",
+    "ASC", "LEFT", "INNER", "JOIN", "ON", "DISTINCT", "TRUE", "FALSE", "LIKE", "UNION", "ALL",
+    "WEEK", "BETWEEN",
 ];
 
 /// The SQL with the text of string literals and `{placeholders}` blanked out.
@@ -272,7 +285,11 @@ fn fields_near(sql: &str, at: usize) -> Vec<String> {
                 prev_as = false;
             } else if w.eq_ignore_ascii_case("AS") {
                 prev_as = true;
-            } else if !call && !before_dot && !after_dot && !KEYWORDS.contains(&w.to_ascii_uppercase().as_str()) {
+            } else if !call
+                && !before_dot
+                && !after_dot
+                && !KEYWORDS.contains(&w.to_ascii_uppercase().as_str())
+            {
                 words.push(w.to_string());
             }
             k = e;
@@ -375,7 +392,11 @@ fn execution_seconds(w: &World, sql: &str, values: &serde_json::Map<String, Valu
         while let Some(i) = rest.find(op) {
             rest = &rest[i + op.len()..];
             let r = rest.trim_start().trim_start_matches("toDateTime(");
-            if let Some(name) = r.strip_prefix('{').and_then(|r| r.split_once('}')).map(|(n, _)| n) {
+            if let Some(name) = r
+                .strip_prefix('{')
+                .and_then(|r| r.split_once('}'))
+                .map(|(n, _)| n)
+            {
                 out.extend(ts(name));
             }
         }
@@ -405,14 +426,20 @@ fn throttled(w: &mut World) -> Option<Response> {
     let limit = w.queries_per_hour? as usize;
     let now = Instant::now();
     let hour = Duration::from_secs(3600);
-    while w.query_times.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+    while w
+        .query_times
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= hour)
+    {
         w.query_times.pop_front();
     }
     if w.query_times.len() < limit {
         w.query_times.push_back(now);
         return None;
     }
-    let wait = hour.saturating_sub(now.duration_since(w.query_times[0])).as_secs();
+    let wait = hour
+        .saturating_sub(now.duration_since(w.query_times[0]))
+        .as_secs();
     let mut r = err(
         429,
         "throttled_error",
@@ -445,15 +472,22 @@ fn chart_ok(q: &Value) -> Result<(), String> {
         if cols.iter().any(|x| x == c) {
             Ok(())
         } else {
-            Err(format!("chartSettings names `{c}`, which the query does not return ({cols:?})"))
+            Err(format!(
+                "chartSettings names `{c}`, which the query does not return ({cols:?})"
+            ))
         }
     };
     if CHARTS.contains(&display) {
         if cs["xAxis"].is_null() {
-            return Err(format!("a {display} needs chartSettings.xAxis (without it only a date column is taken as the x axis)"));
+            return Err(format!(
+                "a {display} needs chartSettings.xAxis (without it only a date column is taken as the x axis)"
+            ));
         }
         named(&cs["xAxis"])?;
-        let y = cs["yAxis"].as_array().filter(|y| !y.is_empty()).ok_or("a chart needs chartSettings.yAxis")?;
+        let y = cs["yAxis"]
+            .as_array()
+            .filter(|y| !y.is_empty())
+            .ok_or("a chart needs chartSettings.yAxis")?;
         for a in y {
             named(a)?;
         }
@@ -951,7 +985,10 @@ async fn api(
             let results: Vec<Value> = w
                 .views
                 .iter()
-                .filter(|v| v["deleted"] != json!(true) && v["name"].as_str().is_some_and(|n| n.contains(&q)))
+                .filter(|v| {
+                    v["deleted"] != json!(true)
+                        && v["name"].as_str().is_some_and(|n| n.contains(&q))
+                })
                 .map(|v| {
                     let mut v = v.clone();
                     if let Some(o) = v.as_object_mut() {
@@ -980,7 +1017,11 @@ async fn api(
         }
         (m @ ("GET" | "PATCH" | "DELETE"), ["projects", _, "warehouse_saved_queries", id]) => {
             let id = json!(id);
-            let Some(i) = w.views.iter().position(|v| v["id"] == id && v["deleted"] != json!(true)) else {
+            let Some(i) = w
+                .views
+                .iter()
+                .position(|v| v["id"] == id && v["deleted"] != json!(true))
+            else {
                 return err(404, "invalid_request", "not_found", "Not found.");
             };
             match m {
@@ -1002,21 +1043,38 @@ fn save_view(w: &mut World, id: Option<Value>, body: &Value, create: bool) -> Re
     if create {
         let name = body["name"].as_str().unwrap_or("");
         let valid = !name.is_empty()
-            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.$".contains(c));
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.$".contains(c));
         if !valid {
             return err(
                 400,
                 "validation_error",
                 "invalid_input",
-                &format!("{name} is not a valid view name. View names can only contain letters, numbers, '_', '.', or '$' "),
+                &format!(
+                    "{name} is not a valid view name. View names can only contain letters, numbers, '_', '.', or '$' "
+                ),
             );
         }
         if w.warehouse_tables.contains_key(name) || POSTHOG_TABLES.contains(&name) {
-            return err(400, "validation_error", "invalid_input", "A table with this name already exists.");
+            return err(
+                400,
+                "validation_error",
+                "invalid_input",
+                "A table with this name already exists.",
+            );
         }
         if sql.is_none() {
-            return err(400, "validation_error", "required", "This field is required.");
+            return err(
+                400,
+                "validation_error",
+                "required",
+                "This field is required.",
+            );
         }
     }
     if let Some(sql) = sql {
@@ -1030,7 +1088,12 @@ fn save_view(w: &mut World, id: Option<Value>, body: &Value, create: bool) -> Re
             );
         }
         if let Err(e) = resolve(w, sql) {
-            return err(400, "validation_error", "invalid_input", &format!("Invalid query: {e}"));
+            return err(
+                400,
+                "validation_error",
+                "invalid_input",
+                &format!("Invalid query: {e}"),
+            );
         }
     }
     let pos = id
@@ -1038,9 +1101,17 @@ fn save_view(w: &mut World, id: Option<Value>, body: &Value, create: bool) -> Re
         .and_then(|id| w.views.iter().position(|v| v["id"] == *id));
     if let (Some(i), Some(_)) = (pos, sql) {
         // A query change must name the history the editor saw.
-        let seen = body.get("edited_history_id").cloned().unwrap_or(Value::Null);
+        let seen = body
+            .get("edited_history_id")
+            .cloned()
+            .unwrap_or(Value::Null);
         if seen != w.views[i]["latest_history_id"] {
-            return err(400, "validation_error", "invalid_input", "The query was modified by someone else.");
+            return err(
+                400,
+                "validation_error",
+                "invalid_input",
+                "The query was modified by someone else.",
+            );
         }
     }
     w.view_writes += 1;
