@@ -156,6 +156,8 @@ pub fn doctor(g: &Global) -> Result<Exit> {
         0
     };
     let per_run = detection + provisioning;
+    let dates = beton::backtest::BacktestOptions::from_config(cfg, t).dates().len();
+    let backtest = ph::backtest_queries(cfg, 1, dates);
     if g.json {
         let signals: Vec<_> = s
             .signals(cfg)
@@ -164,7 +166,8 @@ pub fn doctor(g: &Global) -> Result<Exit> {
             .collect();
         let v = serde_json::json!({"as_of": fmt_ts(t), "sources": s, "signals": signals,
             "queries_per_run": per_run, "detection_queries": detection, "provisioning_queries": provisioning,
-            "query_budget": p.query_budget, "queries_used_by_doctor": client.usage().queries});
+            "query_budget": p.query_budget, "queries_used_by_doctor": client.usage().queries,
+            "queries_per_hour": p.queries_per_hour, "backtest_queries": backtest});
         out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(0);
     }
@@ -210,6 +213,15 @@ pub fn doctor(g: &Global) -> Result<Exit> {
     out!(
         "queries per run: {per_run} ({detection} detection in {pages} page(s) of {page} accounts, {provisioning} provisioning checks) of a budget of {}",
         p.query_budget
+    );
+    out!(
+        "PostHog allows {} queries an hour (posthog.queries_per_hour; 2400 on PostHog's newer limits): a backtest at the configured range needs {backtest}{}",
+        p.queries_per_hour,
+        if backtest > u64::from(p.queries_per_hour) {
+            ", more than an hour's worth: Beton paces it within max_wait_seconds or refuses it up front"
+        } else {
+            ""
+        }
     );
     if per_run > u64::from(p.query_budget) {
         out!("  the budget is too small: raise posthog.query_budget to at least {per_run}");
