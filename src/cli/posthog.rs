@@ -156,7 +156,9 @@ pub fn doctor(g: &Global) -> Result<Exit> {
         0
     };
     let per_run = detection + provisioning;
-    let dates = beton::backtest::BacktestOptions::from_config(cfg, t).dates().len();
+    let dates = beton::backtest::BacktestOptions::from_config(cfg, t)
+        .dates()
+        .len();
     let backtest = ph::backtest_queries(cfg, 1, dates);
     if g.json {
         let signals: Vec<_> = s

@@ -236,7 +236,10 @@ impl Config {
                     "must be at least 1 (PostHog allows 120 or 2400 an hour)",
                 );
             }
-            for (key, name) in [("deals_table", &p.deals_table), ("attio_table", &p.attio_table)] {
+            for (key, name) in [
+                ("deals_table", &p.deals_table),
+                ("attio_table", &p.attio_table),
+            ] {
                 let ok = name.is_empty() && key == "attio_table"
                     || crate::posthog::doctor::valid_table(name);
                 if !ok {
