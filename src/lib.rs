@@ -15,6 +15,8 @@
 //!   sync of deals, notes, tasks and list entries, deals back in)
 //! - [`signals`], [`health`], [`sources`]: the engines: the eight detectors, score, tiers,
 //!   routing and explanation (SPEC §2–3), account health (§4), the lead-source comparison (§6)
+//! - [`stats`]: pure statistics: intervals, exact and multiple tests, the L2 logistic model with
+//!   a cluster-robust covariance, validation figures (SPEC §11–12)
 //! - [`store`]: the embedded SQLite workspace (migrations, ingest, rollups, runs, ledger,
 //!   outboxes); [`deals`]: deal outcomes from stages
 //! - [`config`], [`time`], [`progress`], [`error`]: settings with the SPEC defaults and where
@@ -34,6 +36,7 @@ pub mod progress;
 pub mod signals;
 pub mod source;
 pub mod sources;
+pub mod stats;
 pub mod store;
 pub mod time;
 
