@@ -8,7 +8,8 @@
 //!   the integration steps (`pipeline::steps`: capture, provision, attio); its step and report
 //!   types (`pipeline::report`). Beside it, the workspace actions [`import`] (events, accounts and
 //!   deals files, SPEC §1) and [`demo`] (the generated demo workspace)
-//! - [`backtest`]: the replay of SPEC §5, through the source
+//! - [`backtest`]: the replay of SPEC §5, through the source, and the evidence per signal (§11)
+//! - [`learn`]: weights learned from the backtest's replay, validated forward in time (SPEC §11)
 //! - [`source`]: where events are read: the local workspace or PostHog (HogQL), chosen once from
 //!   the config
 //! - [`posthog`], [`attio`]: the integrations (HTTP clients, HogQL, capture, dashboards; the CRM
@@ -30,6 +31,7 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod import;
+pub mod learn;
 pub mod pipeline;
 pub mod posthog;
 pub mod progress;

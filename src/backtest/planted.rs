@@ -1,8 +1,8 @@
 //! Test data: replays with planted log-odds per signal type, for the evidence and the learned
-//! weights (SPEC §11). Each account becomes active at one observation date D (its first), its
-//! fired types fire there (each with its own chance, independently), and it is won within the
-//! horizon after D with probability σ(β₀ + Σ βₜ·fired(t)). So every type's true lift is known:
-//! 1 exactly for a type whose β is 0.
+//! weights (SPEC §11). Each account becomes active at one observation date D (its first); its
+//! types are drawn there (each with its own chance, independently) and fire at D and every date
+//! after; it is won within the horizon after D with probability σ(β₀ + Σ βₜ·fired(t)). So a type
+//! whose β is 0 is truly null: its lift is 1 and its weight 0, whatever the others do.
 
 use super::figures::{Frame, Outcomes};
 use super::replay::{Replay, Seen};
@@ -100,10 +100,10 @@ pub fn planted(
                 eta += p.log_odds;
             }
         }
-        for (k, day) in seen.iter_mut().enumerate().skip(start) {
+        for day in seen.iter_mut().skip(start) {
             day[i] = Seen {
-                score: if k == start && signals != 0 { 50 } else { 0 },
-                signals: if k == start { signals } else { 0 },
+                score: if signals != 0 { 50 } else { 0 },
+                signals,
                 active: true,
             };
         }
