@@ -8,13 +8,16 @@
 //!   the integration steps (`pipeline::steps`: capture, provision, attio); its step and report
 //!   types (`pipeline::report`). Beside it, the workspace actions [`import`] (events, accounts and
 //!   deals files, SPEC §1) and [`demo`] (the generated demo workspace)
-//! - [`backtest`]: the replay of SPEC §5, through the source
+//! - [`backtest`]: the replay of SPEC §5, through the source, and the evidence per signal (§11)
+//! - [`learn`]: weights learned from the backtest's replay, validated forward in time (SPEC §11)
 //! - [`source`]: where events are read: the local workspace or PostHog (HogQL), chosen once from
 //!   the config
 //! - [`posthog`], [`attio`]: the integrations (HTTP clients, HogQL, capture, dashboards; the CRM
 //!   sync of deals, notes, tasks and list entries, deals back in)
 //! - [`signals`], [`health`], [`sources`]: the engines: the eight detectors, score, tiers,
 //!   routing and explanation (SPEC §2–3), account health (§4), the lead-source comparison (§6)
+//! - [`stats`]: pure statistics: intervals, exact and multiple tests, the L2 logistic model with
+//!   a cluster-robust covariance, validation figures (SPEC §11–12)
 //! - [`store`]: the embedded SQLite workspace (migrations, ingest, rollups, runs, ledger,
 //!   outboxes); [`deals`]: deal outcomes from stages
 //! - [`config`], [`time`], [`progress`], [`error`]: settings with the SPEC defaults and where
@@ -28,12 +31,14 @@ pub mod demo;
 pub mod error;
 pub mod health;
 pub mod import;
+pub mod learn;
 pub mod pipeline;
 pub mod posthog;
 pub mod progress;
 pub mod signals;
 pub mod source;
 pub mod sources;
+pub mod stats;
 pub mod store;
 pub mod time;
 

@@ -177,6 +177,7 @@ fn empty_figures(t: SignalType) -> SignalFigures {
         recall: None,
         f1: None,
         reasons: Default::default(),
+        evidence: Default::default(),
     }
 }
 

@@ -1,4 +1,6 @@
-//! The figures of SPEC §5 from a replay and the deals known at T. Pure: no store, no clock.
+//! The figures of SPEC §5 from a replay and the deals known at T, and the evidence per signal
+//! of SPEC §11 (lift with its interval, Fisher's p, Benjamini–Hochberg's q). Pure: no store, no
+//! clock.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -68,6 +70,51 @@ pub struct SignalFigures {
     /// Why a figure is null, by figure name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reasons: BTreeMap<String, String>,
+    /// SPEC §11: conversion where the type fired against where it did not.
+    #[serde(flatten)]
+    pub evidence: Evidence,
+}
+
+/// Conversions each group needs before lift, its interval, p and q are shown (SPEC §11).
+pub const MIN_CONVERSIONS: u64 = 5;
+
+/// Whether accounts on which a signal type fired converted more than the others (SPEC §11). The
+/// unit is the account, over the §5 observations (dates a whole horizon before T): the **fired**
+/// group is the prospects on which the type fired at some observation date, judged at the first
+/// such date F (converted when won in (F, F + H]); the **unfired** group is the prospects with
+/// observations on which it fired at none, judged at their first observation date.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    #[serde(default)]
+    pub fired_accounts: u64,
+    #[serde(default)]
+    pub fired_converted: u64,
+    #[serde(default)]
+    pub unfired_accounts: u64,
+    #[serde(default)]
+    pub unfired_converted: u64,
+    /// conversion(fired) ÷ conversion(unfired).
+    #[serde(default)]
+    pub lift: Option<f64>,
+    /// Katz's 95 % log interval of `lift`, `[lo, hi]`.
+    #[serde(default)]
+    pub lift_ci95: Option<[f64; 2]>,
+    /// Fisher's exact test of the 2×2 table, two-sided (R's `fisher.test`).
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// Benjamini–Hochberg over the enabled types that have a p-value.
+    #[serde(default)]
+    pub q_value: Option<f64>,
+    /// Why `lift`, `lift_ci95`, `p_value` and `q_value` are null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Evidence {
+    /// The interval lies wholly above or below 1: the data say the type changes conversion.
+    pub fn excludes_one(&self) -> bool {
+        self.lift_ci95.is_some_and(|[lo, hi]| lo > 1.0 || hi < 1.0)
+    }
 }
 
 /// Conversion of the observations whose score at D_k fell in `[from, to)` (`[80,100]` for the last).
@@ -136,6 +183,8 @@ pub struct Frame {
     pub horizon_days: u32,
     pub threshold: u32,
     pub annual_cost: f64,
+    /// Bit `t as u8` set for each enabled signal type (the q-values' family).
+    pub enabled: u8,
 }
 
 /// Counts of one flag definition over the replay.
@@ -303,6 +352,94 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     })
 }
 
+/// (accounts, converted) of the fired and unfired groups of every type, by type index.
+fn groups(r: &Replay, o: &Outcomes, f: &Frame) -> [[(u64, u64); 2]; 8] {
+    let h = i64::from(f.horizon_days) * DAY;
+    let mut out = [[(0u64, 0u64); 2]; 8];
+    for (i, win) in o.first_win.iter().enumerate() {
+        let converted = |d: i64| win.is_some_and(|(c, _)| c > d && c <= d + h);
+        let mut first_observation = None;
+        let mut first_fired = [None; 8];
+        for (k, &d) in r.dates.iter().enumerate() {
+            if d + h > f.t || win.is_some_and(|(c, _)| d >= c) {
+                continue;
+            }
+            let s = r.seen[k][i];
+            if !(s.active || s.signals != 0) {
+                continue;
+            }
+            first_observation.get_or_insert(d);
+            for (t, first) in first_fired.iter_mut().enumerate() {
+                if s.signals & (1 << t) != 0 {
+                    first.get_or_insert(d);
+                }
+            }
+        }
+        let Some(first_observation) = first_observation else {
+            continue;
+        };
+        for (t, first) in first_fired.iter().enumerate() {
+            let (group, d) = match first {
+                Some(d) => (0, *d),
+                None => (1, first_observation),
+            };
+            out[t][group].0 += 1;
+            out[t][group].1 += u64::from(converted(d));
+        }
+    }
+    out
+}
+
+/// The evidence of every type, q-values included.
+fn evidence(r: &Replay, o: &Outcomes, f: &Frame) -> Vec<Evidence> {
+    let mut out: Vec<Evidence> = groups(r, o, f)
+        .iter()
+        .zip(SignalType::ALL)
+        .map(|(&[(n1, x1), (n2, x2)], t)| {
+            let mut e = Evidence {
+                fired_accounts: n1,
+                fired_converted: x1,
+                unfired_accounts: n2,
+                unfired_converted: x2,
+                ..Evidence::default()
+            };
+            if x1 < MIN_CONVERSIONS || x2 < MIN_CONVERSIONS {
+                e.reason = Some(format!(
+                    "not enough data: {x1} of {n1} accounts converted where {t} fired and {x2} of \
+                     {n2} where it did not; each group needs {MIN_CONVERSIONS} conversions"
+                ));
+                return e;
+            }
+            let rr = crate::stats::katz_risk_ratio(x1, n1, x2, n2);
+            e.lift = rr.map(|r| r.ratio);
+            e.lift_ci95 = rr.map(|r| r.ci95.pair());
+            e.p_value = Some(crate::stats::fisher_exact(x1, n1 - x1, x2, n2 - x2));
+            e
+        })
+        .collect();
+    let family: Vec<usize> = (0..out.len())
+        .filter(|&t| f.enabled & (1 << t) != 0 && out[t].p_value.is_some())
+        .collect();
+    let q = crate::stats::benjamini_hochberg(
+        &family
+            .iter()
+            .filter_map(|&t| out[t].p_value)
+            .collect::<Vec<_>>(),
+    );
+    for (&t, q) in family.iter().zip(q) {
+        out[t].q_value = Some(q);
+    }
+    for (t, e) in out.iter_mut().enumerate() {
+        if e.p_value.is_some() && e.q_value.is_none() {
+            e.reason = Some(format!(
+                "{} is disabled: it takes no part in the q-values",
+                SignalType::ALL[t]
+            ));
+        }
+    }
+    out
+}
+
 /// Every figure of SPEC §5.
 pub fn figures(r: &Replay, o: &Outcomes, f: &Frame) -> BacktestReport {
     let flagged = |s: &Seen| s.signals != 0 && s.score >= f.threshold;
@@ -311,6 +448,7 @@ pub fn figures(r: &Replay, o: &Outcomes, f: &Frame) -> BacktestReport {
     let what = format!("score ≥ {}", f.threshold);
     let (precision, recall, f1) = rates(&j, &what, &mut reasons);
 
+    let mut evidence = evidence(r, o, f).into_iter();
     let per_signal = SignalType::ALL
         .iter()
         .map(|&t| {
@@ -330,6 +468,7 @@ pub fn figures(r: &Replay, o: &Outcomes, f: &Frame) -> BacktestReport {
                 recall,
                 f1,
                 reasons,
+                evidence: evidence.next().unwrap_or_default(),
             }
         })
         .collect();
@@ -417,6 +556,7 @@ mod tests {
             horizon_days: 30,
             threshold: 60,
             annual_cost: 1000.0,
+            enabled: u8::MAX,
         }
     }
 
@@ -728,5 +868,162 @@ mod tests {
         let o = Outcomes::of(&deals, &keys, &Config::default(), T);
         assert_eq!(o.first_win, vec![Some((120 * DAY, 20.0)), None, None]);
         assert_eq!(o.won_without_close, 1);
+    }
+
+    #[test]
+    fn evidence_groups_accounts_at_their_first_fire_or_first_observation() {
+        let mut r = replay(
+            6,
+            &[
+                (0, 120, 70, PRICING), // fired at 120, won 140: converted
+                (0, 130, 70, PRICING),
+                (1, 180, 70, PRICING), // 180 + 30 > T: no observation there, so unfired
+                (3, 150, 70, PRICING), // after its win at 115: unfired, judged at 100
+                (5, 110, 70, PRICING), // fired at 110, won 145 > 110 + 30: not converted
+            ],
+        );
+        for day in &mut r.seen {
+            day[4].active = false; // never active, never fired: in neither group
+        }
+        let o = wins(&[
+            Some((140, 1.0)),
+            None,
+            Some((125, 1.0)), // unfired, judged at 100: converted
+            Some((115, 1.0)),
+            None,
+            Some((145, 1.0)),
+        ]);
+        let b = figures(&r, &o, &frame());
+        let e = &per(&b, SignalType::PricingIntent).evidence;
+        assert_eq!(
+            (
+                e.fired_accounts,
+                e.fired_converted,
+                e.unfired_accounts,
+                e.unfired_converted
+            ),
+            (2, 1, 3, 2)
+        );
+        assert_eq!(
+            (e.lift, e.lift_ci95, e.p_value, e.q_value),
+            (None, None, None, None)
+        );
+        let why = e.reason.as_deref().expect("a reason");
+        assert!(
+            why.starts_with(
+                "not enough data: 1 of 2 accounts converted where pricing_intent fired"
+            ),
+            "{why}"
+        );
+        // A type that never fired: every observed account is unfired, judged at day 100, where
+        // account 0's win at 140 is more than a horizon away.
+        let never = &per(&b, SignalType::TeamGrowth).evidence;
+        assert_eq!(
+            (
+                never.fired_accounts,
+                never.unfired_accounts,
+                never.unfired_converted
+            ),
+            (0, 5, 2)
+        );
+        assert!(never.reason.is_some() && never.lift.is_none());
+        // The JSON entry carries the figures, null, with the reason beside them.
+        let json = serde_json::to_value(per(&b, SignalType::PricingIntent)).expect("json");
+        assert!(json["lift"].is_null() && json["lift_ci95"].is_null());
+        assert!(json["p_value"].is_null() && json["q_value"].is_null());
+        assert!(
+            json["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("each group needs 5"))
+        );
+    }
+
+    #[test]
+    fn evidence_is_katz_fisher_and_bh_over_the_enabled_types() {
+        use super::super::planted::{BASE_LOG_ODDS, PLANTS, planted};
+        let (r, o, f) = planted(1, 3000, 120, &PLANTS, BASE_LOG_ODDS);
+        let b = figures(&r, &o, &f);
+        let with_p: Vec<&SignalFigures> = b
+            .per_signal
+            .iter()
+            .filter(|s| s.evidence.p_value.is_some())
+            .collect();
+        assert_eq!(with_p.len(), 3, "the three planted types have enough data");
+        let ps: Vec<f64> = with_p
+            .iter()
+            .map(|s| s.evidence.p_value.unwrap_or(1.0))
+            .collect();
+        let qs = crate::stats::benjamini_hochberg(&ps);
+        for (s, q) in with_p.iter().zip(qs) {
+            let e = &s.evidence;
+            let (x1, n1, x2, n2) = (
+                e.fired_converted,
+                e.fired_accounts,
+                e.unfired_converted,
+                e.unfired_accounts,
+            );
+            let rr = crate::stats::katz_risk_ratio(x1, n1, x2, n2).expect("defined");
+            assert_eq!(e.lift, Some(rr.ratio));
+            assert_eq!(e.lift_ci95, Some([rr.ci95.lo, rr.ci95.hi]));
+            assert_eq!(
+                e.p_value,
+                Some(crate::stats::fisher_exact(x1, n1 - x1, x2, n2 - x2))
+            );
+            assert_eq!(e.q_value, Some(q));
+            assert_eq!(n1 + n2, 3000, "every planted account is observed");
+            assert!(e.reason.is_none());
+        }
+        // Disabling pricing leaves it out of the family: its q is null, the others' change.
+        let mut g = f;
+        g.enabled &= !PRICING;
+        let d = figures(&r, &o, &g);
+        let pricing = &per(&d, SignalType::PricingIntent).evidence;
+        assert!(pricing.p_value.is_some() && pricing.q_value.is_none());
+        assert!(
+            pricing
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("disabled"))
+        );
+        let billing = |x: &BacktestReport| per(x, SignalType::BillingIntent).evidence.q_value;
+        let support = &per(&d, SignalType::SupportEngagement).evidence;
+        let two = crate::stats::benjamini_hochberg(&[
+            per(&d, SignalType::BillingIntent)
+                .evidence
+                .p_value
+                .unwrap_or(1.0),
+            support.p_value.unwrap_or(1.0),
+        ]);
+        assert_eq!((billing(&d), support.q_value), (Some(two[0]), Some(two[1])));
+    }
+
+    /// The issue's check: in at least 90 of 100 seeded workspaces the lift interval excludes 1
+    /// for the planted types (billing +1.6, pricing +1.1 log-odds) and contains it for the null
+    /// one (support, 0).
+    #[test]
+    fn lift_intervals_find_planted_signals_and_spare_the_null_one_in_90_of_100_seeds() {
+        use super::super::planted::{BASE_LOG_ODDS, PLANTS, planted};
+        let mut hits = [0u32; 3];
+        for seed in 0..100 {
+            let (r, o, f) = planted(seed, 1500, 120, &PLANTS, BASE_LOG_ODDS);
+            let b = figures(&r, &o, &f);
+            for (h, p) in hits.iter_mut().zip(PLANTS) {
+                let e = &per(&b, p.signal).evidence;
+                let Some([lo, hi]) = e.lift_ci95 else {
+                    continue;
+                };
+                let right = if p.log_odds > 0.0 {
+                    lo > 1.0
+                } else {
+                    lo <= 1.0 && 1.0 <= hi
+                };
+                *h += u32::from(right);
+                assert_eq!(e.excludes_one(), !(lo <= 1.0 && 1.0 <= hi));
+            }
+        }
+        assert!(
+            hits.iter().all(|h| *h >= 90),
+            "billing, pricing, support: {hits:?}"
+        );
     }
 }

@@ -3,12 +3,17 @@
 
 mod explain;
 mod figures;
+#[cfg(test)]
+pub(crate) mod planted;
 mod replay;
 
 use serde::{Deserialize, Serialize};
 
 pub use explain::{SignalExplanation, explain_signal, tuning_key};
-pub use figures::{BacktestReport, Bucket, DatePoint, Frame, Outcomes, SignalFigures, figures};
+pub use figures::{
+    BacktestReport, Bucket, DatePoint, Evidence, Frame, MIN_CONVERSIONS, Outcomes, SignalFigures,
+    figures,
+};
 pub use replay::{Replay, Seen, fingerprint, replay, replay_metrics};
 
 use crate::config::Config;
@@ -67,6 +72,10 @@ impl BacktestOptions {
             horizon_days: self.horizon_days,
             threshold: cfg.route_threshold,
             annual_cost: cfg.backtest.annual_cost,
+            enabled: crate::signals::SignalType::ALL
+                .iter()
+                .filter(|t| t.enabled(cfg))
+                .fold(0, |m, t| m | 1 << (*t as u8)),
         }
     }
 }
