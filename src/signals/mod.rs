@@ -58,6 +58,21 @@ impl SignalType {
             Self::BillingIntent => s.billing_intent.base,
         }
     }
+
+    /// Whether the type is on under `cfg`.
+    pub fn enabled(self, cfg: &Config) -> bool {
+        let s = &cfg.signals;
+        match self {
+            Self::UsageSpike => s.usage_spike.enabled,
+            Self::PricingIntent => s.pricing_intent.enabled,
+            Self::FeatureAdoption => s.feature_adoption.enabled,
+            Self::LimitApproaching => s.limit_approaching.enabled,
+            Self::TrialExpiring => s.trial_expiring.enabled,
+            Self::TeamGrowth => s.team_growth.enabled,
+            Self::SupportEngagement => s.support_engagement.enabled,
+            Self::BillingIntent => s.billing_intent.enabled,
+        }
+    }
 }
 
 impl std::fmt::Display for SignalType {
