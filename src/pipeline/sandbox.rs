@@ -123,8 +123,10 @@ impl RunDiff {
                 .collect()
         };
         let (rb, ra) = (routed(before), routed(after));
-        let tiers: std::collections::HashMap<&str, Tier> =
-            before.iter().map(|s| (s.account.as_str(), s.tier)).collect();
+        let tiers: std::collections::HashMap<&str, Tier> = before
+            .iter()
+            .map(|s| (s.account.as_str(), s.tier))
+            .collect();
         Self {
             before: Counts::of(before),
             after: Counts::of(after),

@@ -9,7 +9,7 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph};
 
 use super::super::app::App;
 use super::super::figures::Figures;
-use super::super::table::{Cell, TableData, col, opt};
+use super::super::table::{Cell, TableData, col, opt, raw_number};
 use super::super::ui::Areas;
 use super::pct;
 
@@ -64,22 +64,28 @@ pub fn table(f: &Figures) -> TableData {
         .iter()
         .map(|s| {
             let name = s.signal.as_str();
-            let v = |x: Option<f64>| x.unwrap_or(f64::MIN);
+            let delta = |figure: String| {
+                let text = change_of(f, &figure).unwrap_or_default();
+                let raw = f
+                    .changes
+                    .iter()
+                    .find(|c| c.figure == figure)
+                    .and_then(|c| Some(c.after? - c.before?))
+                    .map(raw_number)
+                    .unwrap_or_default();
+                Cell::text(text).raw(raw)
+            };
             vec![
                 Cell::text(name),
-                Cell::num(s.fires.to_string(), s.fires as f64),
-                Cell::num(s.flagged.to_string(), s.flagged as f64),
-                Cell::num(s.true_positives.to_string(), s.true_positives as f64),
-                Cell::num(s.false_positives.to_string(), s.false_positives as f64),
-                Cell::num(pct(s.precision), v(s.precision)),
-                Cell::num(pct(s.recall), v(s.recall)),
-                Cell::num(
-                    s.f1.map(|x| format!("{x:.2}"))
-                        .unwrap_or_else(|| "–".into()),
-                    v(s.f1),
-                ),
-                Cell::text(change_of(f, &format!("{name}.precision")).unwrap_or_default()),
-                Cell::text(change_of(f, &format!("{name}.recall")).unwrap_or_default()),
+                Cell::value(s.fires.to_string(), s.fires as f64),
+                Cell::value(s.flagged.to_string(), s.flagged as f64),
+                Cell::value(s.true_positives.to_string(), s.true_positives as f64),
+                Cell::value(s.false_positives.to_string(), s.false_positives as f64),
+                Cell::maybe(s.precision, |v| pct(Some(v))),
+                Cell::maybe(s.recall, |v| pct(Some(v))),
+                Cell::maybe(s.f1, |x| format!("{x:.2}")),
+                delta(format!("{name}.precision")),
+                delta(format!("{name}.recall")),
             ]
         })
         .collect();
@@ -134,11 +140,37 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             style,
         )));
     }
-    let head_title = if prev.is_some() {
-        " figure · previous · latest · change "
-    } else {
-        " figures (no previous backtest yet) "
+    let sandbox = app.snapshot.sandbox.as_ref();
+    let head_title = match (sandbox, prev) {
+        (Some(s), _) if s.settings.is_empty() => {
+            " figure · file · draft (no setting changed) · change ".to_string()
+        }
+        (Some(s), _) => format!(
+            " file → draft: {} ",
+            s.settings
+                .iter()
+                .map(beton::pipeline::sandbox::SettingChange::text)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (None, Some(_)) => " figure · previous · latest · change ".to_string(),
+        (None, None) => " figures (no previous backtest yet) ".to_string(),
     };
+    if let Some(s) = sandbox {
+        let room = usize::from(head.height.saturating_sub(2)).saturating_sub(lines.len());
+        if room > 0 {
+            lines.push(Line::from(Span::styled(
+                format!("{:<13}{:>10}{:>10}", "", "file", "draft"),
+                t.dim(),
+            )));
+        }
+        for c in s.settings.iter().take(room.saturating_sub(1)) {
+            lines.push(Line::from(Span::styled(
+                format!("changed: {}", c.text()),
+                t.title(),
+            )));
+        }
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(head_title, t.title()));

@@ -54,10 +54,10 @@ pub fn table(f: &Figures) -> TableData {
             vec![
                 Cell::text(&a.account),
                 Cell::text(a.status.as_str()).tone(Tone::Status),
-                Cell::num(a.active_users_30d.to_string(), a.active_users_30d as f64),
-                Cell::num(a.events_7d.to_string(), a.events_7d as f64),
-                Cell::num(a.events_prev_7d.to_string(), a.events_prev_7d as f64),
-                Cell::num(growth_text(a.growth), a.growth.unwrap_or(f64::MIN)),
+                Cell::value(a.active_users_30d.to_string(), a.active_users_30d as f64),
+                Cell::value(a.events_7d.to_string(), a.events_7d as f64),
+                Cell::value(a.events_prev_7d.to_string(), a.events_prev_7d as f64),
+                Cell::maybe(a.growth, |g| growth_text(Some(g))),
                 Cell::num(
                     a.last_seen
                         .as_deref()
@@ -65,13 +65,21 @@ pub fn table(f: &Figures) -> TableData {
                         .unwrap_or("-")
                         .to_string(),
                     -a.days_since_seen.unwrap_or(f64::MAX),
-                ),
-                Cell::num(a.features_30d.to_string(), a.features_30d as f64),
+                )
+                .raw(a.last_seen.clone().unwrap_or_default()),
+                Cell::value(a.features_30d.to_string(), a.features_30d as f64),
                 Cell::num(
                     sparkline(&a.daily),
                     a.daily.iter().map(|&n| f64::from(n)).sum(),
                 )
-                .tone(Tone::Bar),
+                .tone(Tone::Bar)
+                .raw(
+                    a.daily
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
             ]
         })
         .collect();
