@@ -180,11 +180,10 @@ impl RunDiff {
             b.queue, a.queue, b.hot, a.hot, b.warm, a.warm, b.cool, a.cool
         ));
         if self.tier_changed > 0 {
-            out.push(format!(
-                "{} account{} change tier",
-                self.tier_changed,
-                plural(self.tier_changed)
-            ));
+            out.push(match self.tier_changed {
+                1 => "1 account changes tier".to_string(),
+                n => format!("{n} accounts change tier"),
+            });
         }
         out
     }

@@ -19,6 +19,8 @@ pub mod ui;
 pub mod worker;
 
 #[cfg(test)]
+mod svg;
+#[cfg(test)]
 mod tests;
 
 use std::io::Write;

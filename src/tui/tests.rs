@@ -1351,3 +1351,93 @@ fn the_watcher_sees_an_external_edit_and_a_new_run() {
     };
     assert_eq!((first + 1, id), (r.report.run_id, r.report.run_id));
 }
+
+/// The README's pictures: each pane of the demo fixture drawn by the real app (colours on) at
+/// 120×40 and written as SVG under docs/images/. A picture that no longer matches the render
+/// fails here; `BETON_UPDATE_IMAGES=1 cargo test readme_images` rewrites them.
+#[test]
+fn readme_images_are_the_real_render() {
+    let f = fixture();
+    let mut app = demo_app();
+    app.theme = Theme { color: true };
+    app.update(Action::FiguresLoaded(Box::new(f.snap.figures.clone())));
+    app.notice = None;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
+    let update = std::env::var_os("BETON_UPDATE_IMAGES").is_some();
+    let mut stale = Vec::new();
+    let mut shot = |name: &str, app: &mut App| {
+        app.update(Action::Resize(120, 40));
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        term.draw(|fr| super::ui::render(fr, app)).unwrap();
+        let mut svg = super::svg::of(term.backend().buffer());
+        for s in [&f.snap, &f.after] {
+            if let Some(r) = s.run {
+                let ts = beton::time::fmt_ts(
+                    r.started_at - r.started_at.rem_euclid(beton::time::SECOND),
+                );
+                svg = svg.replace(&ts, "2026-06-01T00:05:00Z");
+            }
+        }
+        assert!(svg.starts_with("<svg") && svg.contains("Beton"), "{name}");
+        let path = dir.join(format!("{name}.svg"));
+        match std::fs::read_to_string(&path) {
+            Ok(old) if old == svg => {}
+            Ok(_) if !update => stale.push(path.display().to_string()),
+            _ => {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &svg).unwrap();
+            }
+        }
+    };
+    shot("hot-queue", &mut app);
+    app.update(key('2'));
+    shot("health", &mut app);
+    app.update(key('3'));
+    shot("sources", &mut app);
+    app.update(key('4'));
+    shot("backtest", &mut app);
+    app.update(key('1'));
+    app.update(Action::WhatIfFinished(Box::new(f.whatif.clone())));
+    app.notice = None;
+    app.update(key('4'));
+    shot("whatif-backtest", &mut app);
+    app.update(code(KeyCode::Esc));
+    app.notice = None;
+    app.update(key('1'));
+    let Some(Effect::LoadDetail { key: k, entry, as_of }) = app.update(code(KeyCode::Enter)) else {
+        panic!()
+    };
+    app.update(Action::DetailLoaded(Box::new(data::detail(&f.ctx, &k, entry, as_of).unwrap())));
+    shot("detail", &mut app);
+    app.update(code(KeyCode::Esc));
+    app.update(Action::TuningOpened(TEMPLATE.to_string(), None));
+    app.update(key('/'));
+    for c in "pricing".chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    app.update(key('j'));
+    app.update(key('j'));
+    app.update(key('j'));
+    app.update(code(KeyCode::Enter));
+    app.update(code(KeyCode::Backspace));
+    app.update(key('4'));
+    shot("tuning", &mut app);
+    app.update(code(KeyCode::Enter));
+    app.update(Action::ApplyPreview(Box::new(data::apply_preview(&f.ctx, &app.draft().unwrap(), T, &Silent).unwrap())));
+    shot("apply", &mut app);
+    app.update(code(KeyCode::Esc));
+    app.update(code(KeyCode::Esc));
+    app.signal = Some(super::app::SignalView {
+        signal: SignalType::PricingIntent,
+        data: Some(f.explained.clone()),
+        error: None,
+        scroll: 0,
+    });
+    app.overlay = Overlay::Signal;
+    shot("signal", &mut app);
+    assert!(
+        stale.is_empty(),
+        "these pictures no longer match the app's render; run BETON_UPDATE_IMAGES=1 cargo test readme_images: {stale:?}"
+    );
+}
