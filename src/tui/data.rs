@@ -147,13 +147,24 @@ pub fn figures(
 /// PostHog's client when it is the source (with room for one backtest at the configured range),
 /// or why it cannot be made.
 fn posthog_client(ctx: &Context) -> std::result::Result<Option<beton::posthog::Client>, String> {
+    posthog_client_for(ctx, 1)
+}
+
+/// As [`posthog_client`], with room for `backtests` backtests (a sweep replays several).
+fn posthog_client_for(
+    ctx: &Context,
+    backtests: usize,
+) -> std::result::Result<Option<beton::posthog::Client>, String> {
     let dates = beton::backtest::BacktestOptions::from_config(&ctx.config, 0)
         .dates()
         .len();
     beton::source::client(
         &ctx.paths,
         &ctx.config,
-        beton::source::Budget::Backtests { runs: 1, dates },
+        beton::source::Budget::Backtests {
+            runs: backtests,
+            dates,
+        },
     )
     .map_err(|e| e.to_string())
 }
@@ -185,7 +196,8 @@ pub fn whatif(ctx: &Context, draft: &Config, t: i64, progress: &dyn Progress) ->
         diff: cmp.diff,
         crm: draft.attio.is_some(),
     });
-    let client = posthog_client(ctx);
+    // Two backtests: the file's settings and the draft's.
+    let client = posthog_client_for(ctx, 2);
     snap.figures =
         super::figures::whatif(&store, &ctx.config, draft, &remote(&client), t, progress);
     snap.fill_last_seen();
@@ -237,7 +249,7 @@ pub fn explain(
 ) -> Result<beton::backtest::SignalExplanation> {
     let store = ctx.open_store()?;
     let opts = beton::backtest::BacktestOptions::from_config(&ctx.config, t);
-    let client = posthog_client(ctx);
+    let client = posthog_client_for(ctx, 8);
     let source = match &client {
         Ok(None) => beton::backtest::Source::Local,
         Ok(Some(c)) => beton::backtest::Source::Posthog(c),
