@@ -1404,10 +1404,17 @@ fn readme_images_are_the_real_render() {
     app.update(code(KeyCode::Esc));
     app.notice = None;
     app.update(key('1'));
-    let Some(Effect::LoadDetail { key: k, entry, as_of }) = app.update(code(KeyCode::Enter)) else {
+    let Some(Effect::LoadDetail {
+        key: k,
+        entry,
+        as_of,
+    }) = app.update(code(KeyCode::Enter))
+    else {
         panic!()
     };
-    app.update(Action::DetailLoaded(Box::new(data::detail(&f.ctx, &k, entry, as_of).unwrap())));
+    app.update(Action::DetailLoaded(Box::new(
+        data::detail(&f.ctx, &k, entry, as_of).unwrap(),
+    )));
     shot("detail", &mut app);
     app.update(code(KeyCode::Esc));
     app.update(Action::TuningOpened(TEMPLATE.to_string(), None));
@@ -1424,7 +1431,9 @@ fn readme_images_are_the_real_render() {
     app.update(key('4'));
     shot("tuning", &mut app);
     app.update(code(KeyCode::Enter));
-    app.update(Action::ApplyPreview(Box::new(data::apply_preview(&f.ctx, &app.draft().unwrap(), T, &Silent).unwrap())));
+    app.update(Action::ApplyPreview(Box::new(
+        data::apply_preview(&f.ctx, &app.draft().unwrap(), T, &Silent).unwrap(),
+    )));
     shot("apply", &mut app);
     app.update(code(KeyCode::Esc));
     app.update(code(KeyCode::Esc));

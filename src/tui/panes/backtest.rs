@@ -115,8 +115,12 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         r.threshold
     );
     super::table(f, a.table, &app.tables[3], &app.grids[3], t, &title);
-    let [head, buckets] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(a.side);
+    // Beside the table (wide screens) the side is tall: figures above the buckets.
+    let [head, buckets] = if a.side.height >= 24 {
+        Layout::vertical([Constraint::Length(14), Constraint::Min(8)]).areas(a.side)
+    } else {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(a.side)
+    };
     let prev = figures.previous.as_ref().map(|p| &p.report);
     let mut lines = Vec::new();
     for (name, label) in HEADLINE {
@@ -175,6 +179,9 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         .borders(Borders::ALL)
         .title(Span::styled(head_title, t.title()));
     f.render_widget(Paragraph::new(lines).block(block), head);
+    let width = (buckets.width.saturating_sub(2) / r.buckets.len().max(1) as u16)
+        .saturating_sub(1)
+        .clamp(3, 10);
     let bars: Vec<Bar> = r
         .buckets
         .iter()
@@ -182,13 +189,14 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             Bar::default()
                 .value(b.conversion.map_or(0, |c| (c * 1000.0).round() as u64))
                 .text_value(pct(b.conversion))
-                .label(Line::from(b.label.clone()))
+                .label(Line::from(if width >= 7 {
+                    b.label.clone()
+                } else {
+                    short_bucket(&b.label)
+                }))
                 .style(t.bar())
         })
         .collect();
-    let width = (buckets.width.saturating_sub(2) / r.buckets.len().max(1) as u16)
-        .saturating_sub(1)
-        .clamp(3, 10);
     f.render_widget(
         BarChart::default()
             .block(Block::default().borders(Borders::ALL).title(Span::styled(
@@ -205,6 +213,19 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             .bar_gap(1),
         buckets,
     );
+}
+
+/// `[20,40)` → `20–39`, `[80,100]` → `80+`: bucket labels that fit a narrow bar.
+fn short_bucket(label: &str) -> String {
+    let inner = label.trim_matches(|c| c == '[' || c == ')' || c == ']');
+    match inner.split_once(',') {
+        Some((lo, "100")) => format!("{lo}+"),
+        Some((lo, hi)) => match hi.parse::<u32>() {
+            Ok(h) => format!("{lo}–{}", h.saturating_sub(1)),
+            Err(_) => label.to_string(),
+        },
+        None => label.to_string(),
+    }
 }
 
 /// A headline figure of a report alone (no previous backtest to compare with).

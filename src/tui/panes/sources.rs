@@ -6,9 +6,7 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Axis, Bar, BarChart, BarGroup, Block, Borders, Chart, Dataset, GraphType, LegendPosition,
-};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition};
 
 use super::super::app::App;
 use super::super::detail::money;
@@ -111,35 +109,43 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         &title,
     );
     let t = &app.theme;
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(a.side);
-    let bars: Vec<Bar> = r
+    let [left, right] = if a.side.height >= 24 {
+        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(a.side)
+    } else {
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(a.side)
+    };
+    // Win rate by source as horizontal bars: names and figures always fit.
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(" win rate by source ", t.title()));
+    let inner = block.inner(left);
+    f.render_widget(block, left);
+    let name_w = r
         .sources
         .iter()
-        .map(|s| {
-            let v = s.win_rate.unwrap_or(0.0);
-            Bar::default()
-                .value((v * 1000.0).round() as u64)
-                .text_value(pct(s.win_rate))
-                .label(Line::from(s.lead_source.clone()))
-                .style(t.bar())
-        })
-        .collect();
-    let width = (left.width.saturating_sub(2) / r.sources.len().max(1) as u16)
-        .saturating_sub(1)
-        .clamp(3, 10);
-    f.render_widget(
-        BarChart::default()
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(Span::styled(" win rate by source ", t.title())),
-            )
-            .data(BarGroup::default().bars(&bars))
-            .bar_width(width)
-            .bar_gap(1),
-        left,
-    );
+        .map(|s| s.lead_source.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(12);
+    let bar_w = usize::from(inner.width).saturating_sub(name_w + 10).max(1);
+    let mut lines = Vec::new();
+    for s in &r.sources {
+        let len = s
+            .win_rate
+            .map_or(0, |v| (v.clamp(0.0, 1.0) * bar_w as f64).round() as usize);
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<name_w$.name_w$} ", s.lead_source)),
+            Span::styled(format!("{:<bar_w$}", "█".repeat(len)), t.bar()),
+            Span::raw(format!(" {:>7}", pct(s.win_rate))),
+        ]));
+        if inner.height as usize >= r.sources.len() * 2 {
+            lines.push(Line::from(Span::styled(
+                format!("{:<name_w$} {} won of {} leads", "", s.won, s.leads),
+                t.dim(),
+            )));
+        }
+    }
+    f.render_widget(ratatui::widgets::Paragraph::new(lines), inner);
     let quarters: Vec<String> = {
         let mut q: Vec<String> = r
             .sources
@@ -225,7 +231,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         Chart::new(datasets)
             .block(Block::default().borders(Borders::ALL).title(Span::styled(
                 if any_partial {
-                    " win rate per quarter, % (* part of the quarter) "
+                    " win rate per quarter, % (* partial quarter) "
                 } else {
                     " win rate per quarter, % "
                 },
