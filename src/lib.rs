@@ -6,7 +6,7 @@
 //!
 //! - [`pipeline`]: `run_daily`, the one pipeline: detect through the source, score, record, then
 //!   the integration steps (`pipeline::steps`: capture, provision, attio); its step and report
-//!   types (`pipeline::report`). Beside it, the workspace actions [`import`] (events, accounts and
+//!   types (`pipeline::report`); what-ifs of it with nothing recorded (`pipeline::sandbox`). Beside it, the workspace actions [`import`] (events, accounts and
 //!   deals files, SPEC §1) and [`demo`] (the generated demo workspace)
 //! - [`backtest`]: the replay of SPEC §5, through the source, and the evidence per signal (§11)
 //! - [`learn`]: weights learned from the backtest's replay, validated forward in time (SPEC §11)

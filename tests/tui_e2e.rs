@@ -1,9 +1,13 @@
 //! The terminal app end to end: the real binary in a pseudo-terminal (a private tmux server),
 //! driven by keys, read back as screen text. Skips with a reason when tmux is not installed.
 
+mod fake_attio;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use fake_attio::{Fake, KEY};
 
 struct Tmux {
     socket: String,
@@ -189,25 +193,36 @@ fn opens_on_a_fresh_workspace_tunes_reruns_and_quits_cleanly() {
     t.keys(&["Enter", "BSpace", "BSpace", "4", "5"]);
     t.wait_for(&["valid"], 10);
     t.keys(&["Enter", "w"]);
-    t.wait_for(&["saved"], 10);
+    t.wait_for(
+        &[
+            "Apply the draft to",
+            "route_threshold 60 → 45",
+            "next daily run",
+        ],
+        60,
+    );
+    t.keys(&["y"]);
+    t.wait_for(&["applied to"], 10);
     let file = std::fs::read_to_string(dir.path().join("config.toml")).unwrap();
     assert!(file.contains("route_threshold = 45\n"), "{file}");
     assert!(
         file.contains("# Score at or above which an account becomes a CRM candidate."),
         "comments kept"
     );
-    t.keys(&["Escape"]);
     t.wait_for(&["Backtest ·"], 10);
 
-    // Re-run: detection and the backtest in the background; the UI answers meanwhile.
-    t.keys(&["r"]);
-    t.wait_for(&["re-running"], 10);
+    // The real daily run: asked first, then detection and the backtest in the background; the
+    // UI answers meanwhile.
+    t.keys(&["D"]);
+    t.wait_for(&["Run the real daily pipeline?"], 10);
+    t.keys(&["y"]);
+    t.wait_for(&["daily run:"], 10);
     t.keys(&["?"]);
-    t.wait_for(&["Keys (? or Esc closes)"], 10);
+    t.wait_for(&["Keys (? or Esc closes"], 10);
     t.keys(&["Escape"]);
     let after = t.wait_for(
         &[
-            "re-run finished",
+            "daily run 2 finished",
             "threshold 45",
             "previous",
             "latest",
@@ -288,4 +303,136 @@ fn ctrl_c_and_a_small_terminal_leave_the_terminal_restored() {
     t.keys(&["C-c"]);
     assert_eq!(wait_file(&dir.path().join("exit.txt"), 20).trim(), "0");
     assert_restored(&t, dir.path());
+}
+
+/// A workspace of real-looking (non-demo) data, connected to the fake Attio and set up, with one
+/// daily run already made (which wrote to Attio).
+fn attio_workspace(fake: &Fake, dir: &Path) {
+    let bin = env!("CARGO_BIN_EXE_beton");
+    let run = |args: &[&str]| {
+        let o = Command::new(bin)
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(args)
+            .env("ATTIO_API_KEY", KEY)
+            .env("BETON_LOG", "error")
+            .output()
+            .expect("beton runs");
+        assert!(
+            o.status.success(),
+            "beton {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let export = dir.join("export");
+    let export = export.to_str().unwrap();
+    run(&[
+        "demo",
+        "--out",
+        export,
+        "--accounts",
+        "40",
+        "--days",
+        "120",
+        "--seed",
+        "7",
+        "--as-of",
+        AS_OF,
+    ]);
+    for (kind, file) in [
+        ("accounts", "accounts.jsonl"),
+        ("events", "events.jsonl"),
+        ("deals", "deals.csv"),
+    ] {
+        if Path::new(&format!("{export}/{file}")).exists() {
+            run(&["import", kind, &format!("{export}/{file}")]);
+        }
+    }
+    run(&["connect", "attio", "--base-url", &fake.url]);
+    let config = dir.join("config.toml");
+    let saved = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        saved.replace(
+            "create_missing_companies = false",
+            "create_missing_companies = true",
+        ),
+    )
+    .unwrap();
+    run(&["attio", "setup"]);
+    run(&["--run-daily", "--as-of", AS_OF]);
+}
+
+const AS_OF: &str = "2026-11-18";
+
+fn latest_run(dir: &Path) -> (i64, i64) {
+    let db = rusqlite::Connection::open(dir.join("data/workspace.sqlite")).unwrap();
+    db.query_row(
+        "SELECT max(id), count(*) FROM runs WHERE kind = 'daily'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
+/// The sandbox, end to end: with a fake Attio configured, tune route_threshold, re-run (a
+/// what-if), quit: Attio saw no request, the config file is byte-identical, the latest run is
+/// the one it was.
+#[test]
+fn tuning_and_rerunning_touch_neither_attio_nor_the_config_nor_the_latest_run() {
+    if !Tmux::available() {
+        eprintln!("skipped: tmux is not installed, and this test drives the app through it");
+        return;
+    }
+    let fake = Fake::start();
+    let dir = tempfile::tempdir().unwrap();
+    attio_workspace(&fake, dir.path());
+    let requests = fake.requests().len();
+    assert!(
+        !fake.deals().is_empty(),
+        "the daily run before the app made deals: the fake is wired"
+    );
+    let config = std::fs::read(dir.path().join("config.toml")).unwrap();
+    let before = latest_run(dir.path());
+
+    let bin = env!("CARGO_BIN_EXE_beton");
+    let d = dir.path().display();
+    let script = format!(
+        "sh -c 'ATTIO_API_KEY={KEY} {bin} --data-dir {d}/data --config {d}/config.toml --as-of {AS_OF} 2>{d}/stderr.txt; \
+         echo $? > {d}/exit.txt; stty -a > {d}/stty.txt; sleep 120'"
+    );
+    let t = Tmux::start("sandbox", &script, 120, 40);
+    t.wait_until("the app to load", 300, |s| {
+        s.contains("Hot queue ·") && s.contains("in queue") && !s.contains("loading:")
+    });
+    t.keys(&["t"]);
+    t.wait_for(&["Tune:", "route_threshold"], 10);
+    t.keys(&["Enter", "BSpace", "BSpace", "3", "0"]);
+    t.wait_for(&["valid"], 10);
+    t.keys(&["Enter"]);
+    t.wait_for(&["draft (not applied)"], 10);
+    t.keys(&["r"]);
+    let s = t.wait_for(&["what-if of the draft", "WHAT-IF"], 300);
+    assert!(s.contains("nothing recorded or sent"), "{s}");
+    t.keys(&["4"]);
+    t.wait_for(&["file → draft: route_threshold 60 → 30"], 10);
+    t.keys(&["q"]);
+    assert_eq!(wait_file(&dir.path().join("exit.txt"), 20).trim(), "0");
+    assert_restored(&t, dir.path());
+
+    assert_eq!(
+        fake.requests().len(),
+        requests,
+        "the app sent Attio requests: {:?}",
+        &fake.requests()[requests..]
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("config.toml")).unwrap(),
+        config,
+        "the config file changed"
+    );
+    assert_eq!(latest_run(dir.path()), before, "the latest run changed");
 }

@@ -23,6 +23,10 @@ pub struct SignalExplanation {
     pub current: String,
     pub sweep: Vec<SweepPoint>,
     pub advice: String,
+    /// The sweep value the advice names when it differs from `current` (best F1 of the signal's
+    /// own figures); none when the advice is to keep it or there is not enough history.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggested: Option<String>,
 }
 
 /// The threshold that tunes a signal, and the values worth trying around `current`.
@@ -152,7 +156,11 @@ pub fn explain_signal(
         .collect();
     let current = show_value(current_f, integer);
     let advice = advise(field, &current, &sweep, &figures);
+    let suggested = best(&sweep, &current)
+        .filter(|b| b.value != current)
+        .map(|b| b.value.clone());
     Ok(SignalExplanation {
+        suggested,
         signal: t,
         definition: definition(t, cfg),
         settings,
@@ -181,17 +189,21 @@ fn empty_figures(t: SignalType) -> SignalFigures {
     }
 }
 
-/// The sweep value with the best F1 of the signal's own figures, said in words.
-pub fn advise(field: &str, current: &str, sweep: &[SweepPoint], now: &SignalFigures) -> String {
-    let pct = |v: Option<f64>| Unit::Percent.show(v);
+/// The sweep point with the best F1 of the signal's own figures (the current value on a tie).
+fn best<'a>(sweep: &'a [SweepPoint], current: &str) -> Option<&'a SweepPoint> {
     let f1_of = |p: &SweepPoint| p.signal.as_ref().and_then(|s| s.f1);
-    let best = sweep.iter().filter(|p| f1_of(p).is_some()).max_by(|a, b| {
+    sweep.iter().filter(|p| f1_of(p).is_some()).max_by(|a, b| {
         f1_of(a)
             .unwrap_or(0.0)
             .total_cmp(&f1_of(b).unwrap_or(0.0))
             .then_with(|| (a.value == current).cmp(&(b.value == current)))
-    });
-    let Some(best) = best else {
+    })
+}
+
+/// The sweep value with the best F1 of the signal's own figures, said in words.
+pub fn advise(field: &str, current: &str, sweep: &[SweepPoint], now: &SignalFigures) -> String {
+    let pct = |v: Option<f64>| Unit::Percent.show(v);
+    let Some(best) = best(sweep, current) else {
         let why = now
             .reasons
             .values()

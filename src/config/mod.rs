@@ -314,7 +314,7 @@ impl Config {
 }
 
 /// The terminal app's actions that `[keys]` can bind, in the order the help lists them.
-pub const KEY_ACTIONS: [&str; 24] = [
+pub const KEY_ACTIONS: [&str; 27] = [
     "quit",
     "help",
     "next_pane",
@@ -339,6 +339,9 @@ pub const KEY_ACTIONS: [&str; 24] = [
     "tune",
     "rerun",
     "cancel",
+    "run_daily",
+    "reload",
+    "tier",
 ];
 
 #[cfg(test)]

@@ -4,8 +4,11 @@
 //!
 //! - [`report`]: the step and report types (below every step and integration)
 //! - [`steps`]: the integration steps behind one small interface, [`steps::Integration`]
+//! - [`sandbox`]: what-ifs: detection under candidate settings with nothing recorded, and what
+//!   applying them would change in the next run
 
 pub mod report;
+pub mod sandbox;
 pub mod steps;
 
 use std::time::{Duration, Instant};

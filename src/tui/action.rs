@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use crossterm::event::{KeyEvent, MouseEvent};
 
+use beton::backtest::SignalExplanation;
 use beton::config::Config;
 use beton::progress::CancelFlag;
+use beton::signals::SignalType;
 
-use super::data::{Detail, QueueEntry, Snapshot};
+use super::data::{Detail, QueueEntry, Sandbox, Snapshot};
 use super::figures::Figures;
 
 #[derive(Debug)]
@@ -28,14 +30,28 @@ pub enum Action {
     Loaded(Box<Snapshot>),
     /// The startup load of the health, sources and backtest figures finished.
     FiguresLoaded(Box<Figures>),
-    /// A re-run finished: the panes swap to it.
+    /// The real daily run (`D`) finished: the panes swap to it.
     RunFinished(Box<Snapshot>),
+    /// A what-if (`r`) finished: the panes show it beside the latest run.
+    WhatIfFinished(Box<Snapshot>),
+    /// `R`: the latest recorded run, loaded again.
+    Reloaded(Box<Snapshot>),
+    /// `w`: what applying the draft would change; the confirmation opens.
+    ApplyPreview(Box<Sandbox>),
+    /// The config file's text changed on disk (read by the watcher).
+    ConfigChanged(String),
+    /// The workspace's latest daily run is now `id` (the watcher saw it).
+    RunSeen {
+        id: i64,
+    },
+    SignalExplained(Box<SignalExplanation>),
     /// Startup or a re-run failed (or was cancelled); the message says why.
     JobFailed(String),
     DetailLoaded(Box<Detail>),
     DetailFailed(String),
-    /// The tuning view's file was read (the template when there is no file yet).
-    TuningOpened(String),
+    /// The tuning view's file was read (the template when there is no file yet), with a value
+    /// to set in the draft at once (the signal view's "try the suggested value").
+    TuningOpened(String, Option<(String, String)>),
     ConfigSaved(Box<Config>),
     /// Something to show in the status bar; `true` for an error.
     Notice(String, bool),
@@ -46,8 +62,30 @@ pub enum Effect {
     Quit,
     /// Load the workspace (creating the demo on first run).
     Startup(Arc<CancelFlag>),
-    /// Re-run detection and the figures.
+    /// The real daily pipeline (recorded, sent), then the figures.
     Run(Arc<CancelFlag>),
+    /// A what-if: detection and the backtest of `draft` at `t` (the latest run's), nothing
+    /// recorded or sent.
+    WhatIf {
+        draft: Box<Config>,
+        t: Option<i64>,
+        cancel: Arc<CancelFlag>,
+    },
+    /// What applying `draft` would change (for the `w` confirmation).
+    PreviewApply {
+        draft: Box<Config>,
+        t: Option<i64>,
+        cancel: Arc<CancelFlag>,
+    },
+    /// Load the latest recorded run again.
+    Reload(Arc<CancelFlag>),
+    /// A signal's explanation and sweep at `t`.
+    ExplainSignal {
+        signal: SignalType,
+        t: i64,
+        config: Box<Config>,
+        cancel: Arc<CancelFlag>,
+    },
     LoadDetail {
         key: String,
         entry: Option<QueueEntry>,
@@ -59,7 +97,10 @@ pub enum Effect {
     },
     /// Put text on the clipboard (OSC 52).
     Copy(String),
-    OpenTuning,
+    /// Read the config file for the tuner, then set `then` in the draft.
+    OpenTuning {
+        then: Option<(String, String)>,
+    },
     SaveConfig {
         text: String,
     },

@@ -8,11 +8,13 @@ use crossterm::event::{
 };
 use ratatui::layout::Rect;
 
+use beton::backtest::SignalExplanation;
 use beton::config::Config;
 use beton::progress::CancelFlag;
+use beton::signals::{SignalType, Tier};
 
 use super::action::{Action, Effect};
-use super::data::{Detail, Snapshot};
+use super::data::{Detail, Sandbox, Snapshot};
 use super::keymap::{Command, Keymap};
 use super::table::{Grid, TableData};
 use super::theme::Theme;
@@ -27,12 +29,54 @@ pub enum Overlay {
     Help,
     Detail,
     Tuning,
+    /// A question before something that acts: applying the draft, the real daily run.
+    Confirm,
+    /// A signal's explanation (Enter on a Backtest row).
+    Signal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
     Startup,
-    Rerun,
+    /// `r`: a what-if, nothing recorded.
+    WhatIf,
+    /// `D`, confirmed: the real pipeline.
+    Daily,
+    Reload,
+    /// `w`: what applying would change.
+    Preview,
+    Explain,
+}
+
+impl JobKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Startup => "loading",
+            Self::WhatIf => "what-if",
+            Self::Daily => "daily run",
+            Self::Reload => "reloading",
+            Self::Preview => "checking the draft",
+            Self::Explain => "explaining",
+        }
+    }
+}
+
+/// What a confirmation asks.
+#[derive(Debug, Clone)]
+pub enum Confirm {
+    /// Write the draft (`text`) to the config file.
+    Apply { text: String, sandbox: Sandbox },
+    /// Run the real daily pipeline; `lines` say what it will do and send.
+    Daily { lines: Vec<String> },
+}
+
+/// The signal view: loading, loaded or failed.
+#[derive(Debug, Clone)]
+pub struct SignalView {
+    pub signal: SignalType,
+    pub data: Option<SignalExplanation>,
+    pub error: Option<String>,
+    pub scroll: u16,
 }
 
 /// Background work in flight.
@@ -80,7 +124,17 @@ pub struct App {
     pub grids: [Grid; 4],
     pub job: Option<Job>,
     pub detail: Option<DetailView>,
+    /// The tuner's draft; it stays when the tuner closes, until applied (`w`) or dropped (`x`).
     pub tuning: Option<Tuning>,
+    pub confirm: Option<Confirm>,
+    pub signal: Option<SignalView>,
+    /// The latest run's snapshot, kept while a what-if shows in its place.
+    pub latest: Option<Snapshot>,
+    /// A run newer than the one shown, made outside the app (cron): `R` loads it.
+    pub newer_run: Option<i64>,
+    /// The hot queue lists one tier only.
+    pub tier: Option<Tier>,
+    pub help_scroll: u16,
     pub notice: Option<Notice>,
     pub loaded: bool,
     pub quit: bool,
@@ -113,6 +167,12 @@ impl App {
             job: None,
             detail: None,
             tuning: None,
+            confirm: None,
+            signal: None,
+            latest: None,
+            newer_run: None,
+            tier: None,
+            help_scroll: 0,
             notice: errors.first().map(|e| Notice {
                 text: e.clone(),
                 error: true,
@@ -164,6 +224,125 @@ impl App {
         self.loaded = true;
     }
 
+    /// Starts background work of `kind`; says so and returns `None` when a job already runs.
+    fn begin_job(&mut self, kind: JobKind) -> Option<Arc<CancelFlag>> {
+        if self.job.is_some() {
+            self.say(
+                format!(
+                    "a job is running; {} cancels it",
+                    self.keymap.hint(Command::Cancel)
+                ),
+                false,
+            );
+            return None;
+        }
+        let cancel = Arc::new(CancelFlag::default());
+        self.job = Some(Job {
+            kind,
+            stage: "starting".into(),
+            done: 0,
+            total: 0,
+            cancel: cancel.clone(),
+        });
+        Some(cancel)
+    }
+
+    /// The settings a what-if tries: the tuner's draft, else the file's.
+    pub fn draft(&self) -> Result<Config, String> {
+        match &self.tuning {
+            Some(t) if t.dirty() => t.config(),
+            _ => Ok(self.config.clone()),
+        }
+    }
+
+    /// `r`: a what-if of the draft at the latest run's T.
+    fn whatif(&mut self) -> Option<Effect> {
+        let draft = match self.draft() {
+            Ok(d) => d,
+            Err(e) => {
+                self.say(format!("the draft is not valid: {e}"), true);
+                return None;
+            }
+        };
+        let t = self.snapshot.run.map(|r| r.as_of);
+        let cancel = self.begin_job(JobKind::WhatIf)?;
+        self.notice = None;
+        Some(Effect::WhatIf {
+            draft: Box::new(draft),
+            t,
+            cancel,
+        })
+    }
+
+    /// Back from a what-if to the latest run.
+    fn leave_sandbox(&mut self) -> bool {
+        match self.latest.take() {
+            Some(real) => {
+                let id = real.run.map(|r| r.id);
+                self.swap(real);
+                self.say(
+                    match id {
+                        Some(id) => format!("back to run {id}, the latest run"),
+                        None => "back to the latest run".into(),
+                    },
+                    false,
+                );
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// What `D` will do, for its confirmation.
+    fn daily_lines(&self) -> Vec<String> {
+        let cfg = &self.config;
+        let next = self.snapshot.run.map_or(1, |r| r.id + 1);
+        let mut out = vec![
+            "Run the daily pipeline now, as cron does (`beton --run-daily`), with the file's settings:".to_string(),
+            format!(
+                "· records run {next} (or the next free number): it becomes the latest run that `beton scores`, `beton sync attio` and cron read"
+            ),
+            "· records the emitted signals in the cooldown ledger".into(),
+        ];
+        let demo = self.snapshot.demo;
+        let posthog = cfg.posthog.as_ref().filter(|p| p.project_id != 0);
+        match (posthog, demo) {
+            (Some(p), false) => {
+                out.push(format!(
+                    "· sends a beton_signal_fired event to PostHog project {} per newly emitted signal",
+                    p.project_id
+                ));
+                if p.provision_on_run {
+                    out.push("· updates the PostHog dashboards".into());
+                }
+            }
+            (Some(_), true) => out.push("· DEMO data: nothing is sent to PostHog".into()),
+            (None, _) => out.push("· PostHog is not connected: nothing is sent there".into()),
+        }
+        let routed = self
+            .latest
+            .as_ref()
+            .unwrap_or(&self.snapshot)
+            .queue
+            .iter()
+            .filter(|e| e.score.routed)
+            .count();
+        match (&cfg.attio, demo) {
+            (Some(_), false) => out.push(format!(
+                "· writes to Attio: a deal (note, task) per routed account ({routed} routed in the latest run)"
+            )),
+            (Some(_), true) => out.push("· DEMO data: nothing is sent to Attio".into()),
+            (None, _) => out.push("· Attio is not configured: no CRM writes".into()),
+        }
+        if self.tuning.as_ref().is_some_and(Tuning::dirty) {
+            out.push(format!(
+                "Your draft is NOT used: {} in the tuner applies it first.",
+                "w"
+            ));
+        }
+        out
+    }
+
     pub fn update(&mut self, action: Action) -> Option<Effect> {
         match action {
             Action::Key(k) if k.kind != KeyEventKind::Release => return self.key(k),
@@ -204,28 +383,122 @@ impl App {
                 }
                 self.snapshot.figures = *figures;
                 self.snapshot.fill_last_seen();
-                let tables = super::panes::tables(&self.snapshot, &self.config);
-                for (i, t) in tables.into_iter().enumerate() {
-                    self.tables[i] = t;
-                    self.grids[i].refresh(&self.tables[i]);
-                }
+                self.rebuild();
             }
             Action::RunFinished(snap) => {
                 self.job = None;
-                let old = std::mem::take(&mut self.snapshot);
+                let shown = std::mem::take(&mut self.snapshot);
+                let old = self.latest.take().unwrap_or(shown);
                 let rows = snap.queue.len();
+                let id = snap.run.map(|r| r.id);
                 self.swap(*snap);
                 self.previous = Some(old);
+                if self.newer_run <= id {
+                    self.newer_run = None;
+                }
                 if self.notice.as_ref().is_none_or(|n| !n.error) {
-                    self.say(format!("re-run finished: {rows} accounts in the queue; 4 shows the backtest before → after"), false);
+                    self.say(format!("daily run {} finished: {rows} accounts in the queue; 4 shows the backtest before → after", id.unwrap_or_default()), false);
+                }
+            }
+            Action::WhatIfFinished(snap) => {
+                self.job = None;
+                if self.latest.is_none() {
+                    self.latest = Some(std::mem::take(&mut self.snapshot));
+                }
+                let n = snap.sandbox.as_ref().map_or(0, |s| s.settings.len());
+                self.swap(*snap);
+                if self.notice.as_ref().is_none_or(|n| !n.error) {
+                    let what = match n {
+                        0 => "the file's settings".to_string(),
+                        1 => "the draft (1 setting changed)".to_string(),
+                        n => format!("the draft ({n} settings changed)"),
+                    };
+                    self.say(
+                        format!(
+                            "what-if of {what}: nothing recorded or sent · {} back to the latest run · t then w applies",
+                            self.keymap.hint(Command::Back)
+                        ),
+                        false,
+                    );
+                }
+            }
+            Action::Reloaded(snap) => {
+                self.job = None;
+                self.latest = None;
+                let id = snap.run.map(|r| r.id);
+                self.swap(*snap);
+                self.newer_run = None;
+                if self.notice.as_ref().is_none_or(|n| !n.error) {
+                    self.say(
+                        match id {
+                            Some(id) => format!("loaded run {id}, the latest run"),
+                            None => "no run yet".into(),
+                        },
+                        false,
+                    );
+                }
+            }
+            Action::ApplyPreview(sandbox) => {
+                self.job = None;
+                if let Some(t) = &self.tuning {
+                    self.confirm = Some(Confirm::Apply {
+                        text: t.text(),
+                        sandbox: *sandbox,
+                    });
+                    self.overlay = Overlay::Confirm;
+                }
+            }
+            Action::ConfigChanged(text) => self.config_changed(&text),
+            Action::RunSeen { id, .. } => {
+                let shown = self
+                    .latest
+                    .as_ref()
+                    .unwrap_or(&self.snapshot)
+                    .run
+                    .map(|r| r.id);
+                let ours = self
+                    .job
+                    .as_ref()
+                    .is_some_and(|j| matches!(j.kind, JobKind::Daily | JobKind::Startup));
+                if !ours
+                    && self.loaded
+                    && shown.is_none_or(|s| id > s)
+                    && self.newer_run != Some(id)
+                {
+                    self.newer_run = Some(id);
+                    self.say(
+                        format!(
+                            "new run {id} (made outside the app, e.g. by cron): press {} to load it",
+                            self.keymap.hint(Command::Reload)
+                        ),
+                        false,
+                    );
+                }
+            }
+            Action::SignalExplained(e) => {
+                if self
+                    .job
+                    .as_ref()
+                    .is_some_and(|j| j.kind == JobKind::Explain)
+                {
+                    self.job = None;
+                }
+                if let Some(v) = self.signal.as_mut().filter(|v| v.signal == e.signal) {
+                    v.data = Some(*e);
                 }
             }
             Action::JobFailed(e) => {
                 let kind = self.job.take().map(|j| j.kind);
-                let what = if kind == Some(JobKind::Startup) {
-                    "loading the workspace"
-                } else {
-                    "re-run"
+                let what = match kind {
+                    Some(JobKind::Startup) => "loading the workspace",
+                    Some(JobKind::Explain) => {
+                        if let Some(v) = &mut self.signal {
+                            v.error = Some(e.clone());
+                        }
+                        "explaining the signal"
+                    }
+                    Some(k) => k.label(),
+                    None => "job",
                 };
                 self.loaded = true;
                 self.say(format!("{what}: {e}"), true);
@@ -244,27 +517,36 @@ impl App {
                     v.error = Some(e);
                 }
             }
-            Action::TuningOpened(text) => match Tuning::open(&text) {
+            Action::TuningOpened(text, then) => match Tuning::open(&text) {
                 Ok(t) => {
                     self.tuning = Some(t);
                     self.overlay = Overlay::Tuning;
+                    if let Some((k, v)) = then {
+                        self.try_value(&k, &v);
+                    }
                 }
                 Err(e) => self.say(format!("{}: {e}", self.config_path.display()), true),
             },
             Action::ConfigSaved(cfg) => {
+                let changes = beton::pipeline::sandbox::setting_changes(&self.config, &cfg);
                 self.config = *cfg;
                 let (keymap, errors) = Keymap::new(&self.config.keys);
                 self.keymap = keymap;
-                if let Some(t) = &mut self.tuning {
-                    t.saved();
-                }
+                self.tuning = None;
+                self.confirm = None;
+                self.overlay = Overlay::None;
+                self.rebuild();
                 match errors.first() {
                     Some(e) => self.say(e.clone(), true),
                     None => self.say(
                         format!(
-                            "saved {}; {} re-runs with it",
+                            "applied to {} ({}): the next daily run uses it",
                             self.config_path.display(),
-                            self.keymap.hint(Command::Rerun)
+                            changes
+                                .iter()
+                                .map(beton::pipeline::sandbox::SettingChange::text)
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                         false,
                     ),
@@ -273,6 +555,82 @@ impl App {
             Action::Notice(text, error) => self.say(text, error),
         }
         None
+    }
+
+    /// Rebuilds every table from the snapshot (the settings changed, or the figures came).
+    fn rebuild(&mut self) {
+        let tables = super::panes::tables(&self.snapshot, &self.config);
+        for (i, t) in tables.into_iter().enumerate() {
+            self.tables[i] = t;
+            self.grids[i].refresh(&self.tables[i]);
+        }
+    }
+
+    /// The config file changed on disk (an editor, `beton init`, another app).
+    fn config_changed(&mut self, text: &str) {
+        let path = self.config_path.display().to_string();
+        let cfg = match Config::parse(text, &path) {
+            Ok(c) => c,
+            Err(e) => {
+                let first = e.to_string().lines().next().unwrap_or_default().to_string();
+                self.say(
+                    format!("{path} changed on disk but is not valid, the settings in force stay: {first}"),
+                    true,
+                );
+                return;
+            }
+        };
+        if cfg == self.config {
+            return;
+        }
+        let changes = beton::pipeline::sandbox::setting_changes(&self.config, &cfg);
+        self.config = cfg;
+        let (keymap, _) = Keymap::new(&self.config.keys);
+        self.keymap = keymap;
+        self.rebuild();
+        let listed = changes
+            .iter()
+            .take(3)
+            .map(beton::pipeline::sandbox::SettingChange::text)
+            .collect::<Vec<_>>()
+            .join(", ");
+        match &self.tuning {
+            Some(t) if t.dirty() => self.say(
+                format!(
+                    "{path} changed on disk ({listed}); your draft was made on the old file: x in the tuner drops it, w would write it over the change"
+                ),
+                true,
+            ),
+            _ => {
+                if self.tuning.is_some() {
+                    self.tuning = Tuning::open(text).ok();
+                    if self.tuning.is_none() && self.overlay == Overlay::Tuning {
+                        self.overlay = Overlay::None;
+                    }
+                }
+                self.say(
+                    format!("{path} changed on disk; reloaded ({listed}). r tries it on the latest run"),
+                    false,
+                );
+            }
+        }
+    }
+
+    /// Sets `key = value` in the draft and shows it in the tuner.
+    fn try_value(&mut self, key: &str, value: &str) {
+        let Some(t) = &mut self.tuning else { return };
+        match t.set(key, value) {
+            Ok(()) => {
+                self.overlay = Overlay::Tuning;
+                self.say(
+                    format!(
+                        "draft: {key} = {value} · r tries it (what-if) · w applies it to the file"
+                    ),
+                    false,
+                );
+            }
+            Err(e) => self.say(e, true),
+        }
     }
 
     fn quit(&mut self) -> Option<Effect> {
@@ -290,21 +648,36 @@ impl App {
         if self.filtering {
             return self.filter_key(k);
         }
-        if self.overlay == Overlay::Tuning
-            && self.tuning.as_ref().is_some_and(|t| t.editing.is_some())
-        {
-            return self.edit_key(k);
+        if self.overlay == Overlay::Tuning {
+            match &self.tuning {
+                Some(t) if t.editing.is_some() => return self.edit_key(k),
+                Some(t) if t.searching => return self.search_key(k),
+                _ => {}
+            }
         }
         let cmd = self.keymap.command(&k);
         match self.overlay {
             Overlay::Help => {
-                if matches!(cmd, Some(Command::Help | Command::Back | Command::Quit)) {
-                    self.overlay = Overlay::None;
+                match cmd {
+                    Some(Command::Help | Command::Back | Command::Quit) => {
+                        self.overlay = Overlay::None;
+                        self.help_scroll = 0;
+                    }
+                    Some(Command::Down) => self.help_scroll = self.help_scroll.saturating_add(1),
+                    Some(Command::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+                    Some(Command::PageDown) => {
+                        self.help_scroll = self.help_scroll.saturating_add(10)
+                    }
+                    Some(Command::PageUp) => self.help_scroll = self.help_scroll.saturating_sub(10),
+                    Some(Command::Top) => self.help_scroll = 0,
+                    _ => {}
                 }
                 None
             }
             Overlay::Detail => self.detail_key(cmd),
             Overlay::Tuning => self.tuning_key(k, cmd),
+            Overlay::Confirm => self.confirm_key(k, cmd),
+            Overlay::Signal => self.signal_key(k, cmd),
             Overlay::None => cmd.and_then(|c| self.command(c)),
         }
     }
@@ -355,6 +728,31 @@ impl App {
         None
     }
 
+    /// `/` in the tuner: every character goes to the search.
+    fn search_key(&mut self, k: KeyEvent) -> Option<Effect> {
+        let t = self.tuning.as_mut()?;
+        match k.code {
+            KeyCode::Enter => t.searching = false,
+            KeyCode::Esc => {
+                t.searching = false;
+                t.search.clear();
+                t.selected = 0;
+            }
+            KeyCode::Backspace => t.search_backspace(),
+            KeyCode::Up => t.step(-1, 1),
+            KeyCode::Down => t.step(1, 1),
+            KeyCode::Char(c)
+                if !k
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
+                t.search_char(c)
+            }
+            _ => {}
+        }
+        None
+    }
+
     fn detail_key(&mut self, cmd: Option<Command>) -> Option<Effect> {
         let v = self.detail.as_mut()?;
         match cmd? {
@@ -373,26 +771,32 @@ impl App {
                 return Some(Effect::Copy(key));
             }
             Command::Help => self.overlay = Overlay::Help,
-            Command::Rerun | Command::Cancel => return self.command(cmd?),
+            Command::Cancel => return self.command(Command::Cancel),
             _ => {}
         }
         None
     }
 
+    /// The tuner's list. Only its own keys act here: letters never reach the panes' commands.
     fn tuning_key(&mut self, k: KeyEvent, cmd: Option<Command>) -> Option<Effect> {
         let page = self.page();
-        let t = self.tuning.as_mut()?;
-        if k.code == KeyCode::Char('w')
-            || (k.code == KeyCode::Char('s') && k.modifiers.contains(KeyModifiers::CONTROL))
-        {
-            return match t.config() {
-                Ok(_) => Some(Effect::SaveConfig { text: t.text() }),
-                Err(e) => {
-                    t.error = Some(e);
-                    None
-                }
-            };
+        let plain = !k
+            .modifiers
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT);
+        let apply = (k.code == KeyCode::Char('w') && plain)
+            || (k.code == KeyCode::Char('s') && k.modifiers.contains(KeyModifiers::CONTROL));
+        if apply {
+            return self.apply();
         }
+        if k.code == KeyCode::Char('x') && plain {
+            let t = self.tuning.as_mut()?;
+            if t.dirty() {
+                t.drop_draft();
+                self.say("draft dropped: the tuner shows the file again", false);
+            }
+            return None;
+        }
+        let t = self.tuning.as_mut()?;
         match cmd {
             Some(Command::Down) => t.step(1, page),
             Some(Command::Up) => t.step(-1, page),
@@ -401,19 +805,123 @@ impl App {
             Some(Command::Top) => t.step(isize::MIN / 2, page),
             Some(Command::Bottom) => t.step(isize::MAX / 2, page),
             Some(Command::Open) => t.begin(),
+            Some(Command::Filter) => {
+                t.searching = true;
+                t.selected = 0;
+            }
             Some(Command::Back | Command::Quit) => {
-                if t.dirty() && !t.confirm_discard {
-                    t.confirm_discard = true;
+                let dirty = t.dirty();
+                self.overlay = Overlay::None;
+                if dirty {
+                    self.say(
+                        format!(
+                            "draft kept (not applied): {} tries it · {} reopens the tuner, where w applies and x drops it",
+                            self.keymap.hint(Command::Rerun),
+                            self.keymap.hint(Command::Tune)
+                        ),
+                        false,
+                    );
                 } else {
-                    if t.dirty() {
-                        self.say("tuning closed; unsaved changes discarded", false);
-                    }
                     self.tuning = None;
-                    self.overlay = Overlay::None;
                 }
             }
-            Some(Command::Rerun | Command::Cancel) => return self.command(cmd?),
+            Some(Command::Rerun) => {
+                self.overlay = Overlay::None;
+                return self.whatif();
+            }
+            Some(Command::Cancel) => return self.command(Command::Cancel),
             Some(Command::Help) => self.overlay = Overlay::Help,
+            _ => {}
+        }
+        None
+    }
+
+    /// `w`: checks the draft and asks what applying it would change.
+    fn apply(&mut self) -> Option<Effect> {
+        let t = self.tuning.as_mut()?;
+        if !t.dirty() {
+            self.say("the draft equals the file: nothing to apply", false);
+            return None;
+        }
+        let draft = match t.config() {
+            Ok(c) => c,
+            Err(e) => {
+                t.error = Some(e);
+                return None;
+            }
+        };
+        let at = self.snapshot.run.map(|r| r.as_of);
+        let cancel = self.begin_job(JobKind::Preview)?;
+        Some(Effect::PreviewApply {
+            draft: Box::new(draft),
+            t: at,
+            cancel,
+        })
+    }
+
+    fn confirm_key(&mut self, k: KeyEvent, cmd: Option<Command>) -> Option<Effect> {
+        let yes = matches!(k.code, KeyCode::Char('y') | KeyCode::Enter);
+        let no = matches!(k.code, KeyCode::Char('n'))
+            || matches!(cmd, Some(Command::Back | Command::Quit));
+        if no {
+            let back = match self.confirm.take() {
+                Some(Confirm::Apply { .. }) => Overlay::Tuning,
+                _ => Overlay::None,
+            };
+            self.overlay = back;
+            self.say("nothing done", false);
+            return None;
+        }
+        if !yes {
+            return None;
+        }
+        match self.confirm.take()? {
+            Confirm::Apply { text, .. } => Some(Effect::SaveConfig { text }),
+            Confirm::Daily { .. } => {
+                self.overlay = Overlay::None;
+                let cancel = self.begin_job(JobKind::Daily)?;
+                self.notice = None;
+                Some(Effect::Run(cancel))
+            }
+        }
+    }
+
+    fn signal_key(&mut self, k: KeyEvent, cmd: Option<Command>) -> Option<Effect> {
+        let v = self.signal.as_mut()?;
+        if k.code == KeyCode::Char('d') {
+            let Some((key, value)) = v
+                .data
+                .as_ref()
+                .and_then(|e| Some((format!("signals.{}", e.tuning_key), e.suggested.clone()?)))
+            else {
+                self.say(
+                    "no suggested value: the advice is to keep the setting",
+                    false,
+                );
+                return None;
+            };
+            self.signal = None;
+            if self.tuning.is_some() {
+                self.try_value(&key, &value);
+                return None;
+            }
+            self.overlay = Overlay::None;
+            return Some(Effect::OpenTuning {
+                then: Some((key, value)),
+            });
+        }
+        match cmd? {
+            Command::Back | Command::Quit | Command::Open => {
+                self.overlay = Overlay::None;
+                self.signal = None;
+            }
+            Command::Down => v.scroll = v.scroll.saturating_add(1),
+            Command::Up => v.scroll = v.scroll.saturating_sub(1),
+            Command::PageDown => v.scroll = v.scroll.saturating_add(10),
+            Command::PageUp => v.scroll = v.scroll.saturating_sub(10),
+            Command::Top => v.scroll = 0,
+            Command::Help => self.overlay = Overlay::Help,
+            Command::Cancel => return self.command(Command::Cancel),
             _ => {}
         }
         None
@@ -439,6 +947,8 @@ impl App {
                 if !g.filter.is_empty() {
                     g.filter.clear();
                     g.refresh(&self.tables[self.pane]);
+                } else {
+                    self.leave_sandbox();
                 }
             }
             Command::Filter => self.filtering = true,
@@ -468,28 +978,39 @@ impl App {
                     None => None,
                 };
             }
-            Command::Tune => return Some(Effect::OpenTuning),
-            Command::Rerun => {
-                if self.job.is_some() {
-                    self.say(
-                        format!(
-                            "a job is running; {} cancels it",
-                            self.keymap.hint(Command::Cancel)
-                        ),
-                        false,
-                    );
+            Command::Tune => {
+                if self.tuning.is_some() {
+                    self.overlay = Overlay::Tuning;
                     return None;
                 }
-                let cancel = Arc::new(CancelFlag::default());
-                self.job = Some(Job {
-                    kind: JobKind::Rerun,
-                    stage: "starting".into(),
-                    done: 0,
-                    total: 0,
-                    cancel: cancel.clone(),
+                return Some(Effect::OpenTuning { then: None });
+            }
+            Command::Rerun => return self.whatif(),
+            Command::RunDaily => {
+                if self.job.is_some() {
+                    return self.begin_job(JobKind::Daily).map(Effect::Run);
+                }
+                self.confirm = Some(Confirm::Daily {
+                    lines: self.daily_lines(),
                 });
-                self.notice = None;
-                return Some(Effect::Run(cancel));
+                self.overlay = Overlay::Confirm;
+            }
+            Command::Reload => {
+                let cancel = self.begin_job(JobKind::Reload)?;
+                return Some(Effect::Reload(cancel));
+            }
+            Command::Tier => {
+                self.tier = match self.tier {
+                    None => Some(Tier::Hot),
+                    Some(Tier::Hot) => Some(Tier::Warm),
+                    Some(Tier::Warm) => Some(Tier::Cool),
+                    Some(Tier::Cool) => None,
+                };
+                self.pane = 0;
+                let g = &mut self.grids[0];
+                g.only = self.tier.map(|t| (1, t.as_str().to_string()));
+                g.refresh(&self.tables[0]);
+                g.scroll_to(page);
             }
             Command::Cancel => match &self.job {
                 Some(j) => {
@@ -502,8 +1023,45 @@ impl App {
         None
     }
 
+    /// Enter on a Backtest row: the signal's explanation, sweep and advice.
+    fn open_signal(&mut self) -> Option<Effect> {
+        let i = self.grids[3].current()?;
+        let signal = SignalType::parse(&self.tables[3].rows[i][0].text)?;
+        let config = match self.draft() {
+            Ok(c) => c,
+            Err(e) => {
+                self.say(format!("the draft is not valid: {e}"), true);
+                return None;
+            }
+        };
+        let t = self
+            .snapshot
+            .figures
+            .backtest
+            .as_ref()
+            .map(|b| b.as_of)
+            .or(self.snapshot.run.map(|r| r.as_of))?;
+        let cancel = self.begin_job(JobKind::Explain)?;
+        self.signal = Some(SignalView {
+            signal,
+            data: None,
+            error: None,
+            scroll: 0,
+        });
+        self.overlay = Overlay::Signal;
+        Some(Effect::ExplainSignal {
+            signal,
+            t,
+            config: Box::new(config),
+            cancel,
+        })
+    }
+
     /// Enter: the account detail for the selected account (hot queue and health rows).
     fn open(&mut self) -> Option<Effect> {
+        if self.pane == 3 {
+            return self.open_signal();
+        }
         if self.pane > 1 {
             return None;
         }

@@ -46,6 +46,21 @@ pub struct Snapshot {
     pub figures: super::figures::Figures,
     /// Things to tell the user once (a demo workspace was created, a step failed).
     pub notes: Vec<String>,
+    /// Set when this is a what-if (`r`): the queue and figures of draft settings at the latest
+    /// run's T, nothing recorded. `run` is then the latest run, the "before" side.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// What a what-if tried and what applying it would change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sandbox {
+    pub t: i64,
+    /// The settings of the draft that differ from the file's.
+    pub settings: Vec<beton::pipeline::sandbox::SettingChange>,
+    /// The draft's detection against the file's at the same T.
+    pub diff: beton::pipeline::sandbox::RunDiff,
+    /// Routed accounts become CRM deals (Attio is configured).
+    pub crm: bool,
 }
 
 impl Snapshot {
@@ -132,13 +147,24 @@ pub fn figures(
 /// PostHog's client when it is the source (with room for one backtest at the configured range),
 /// or why it cannot be made.
 fn posthog_client(ctx: &Context) -> std::result::Result<Option<beton::posthog::Client>, String> {
+    posthog_client_for(ctx, 1)
+}
+
+/// As [`posthog_client`], with room for `backtests` backtests (a sweep replays several).
+fn posthog_client_for(
+    ctx: &Context,
+    backtests: usize,
+) -> std::result::Result<Option<beton::posthog::Client>, String> {
     let dates = beton::backtest::BacktestOptions::from_config(&ctx.config, 0)
         .dates()
         .len();
     beton::source::client(
         &ctx.paths,
         &ctx.config,
-        beton::source::Budget::Backtests { runs: 1, dates },
+        beton::source::Budget::Backtests {
+            runs: backtests,
+            dates,
+        },
     )
     .map_err(|e| e.to_string())
 }
@@ -153,7 +179,95 @@ fn remote(
     }
 }
 
-/// `r`: one run of the pipeline, then the figures, as a fresh snapshot.
+/// `r`: a what-if. Detection and the backtest of `draft` at `t` (the latest run's T) beside the
+/// settings in force (`ctx.config`), with nothing recorded, captured, synced or saved.
+pub fn whatif(ctx: &Context, draft: &Config, t: i64, progress: &dyn Progress) -> Result<Snapshot> {
+    let cmp = beton::pipeline::sandbox::compare(ctx, draft, t, progress)?;
+    if progress.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    let store = ctx.open_store()?;
+    let t = cmp.after.t;
+    let mut snap = from_scores(&store, draft, 0, cmp.after.scores)?;
+    snap.run = latest_info(&store)?;
+    snap.sandbox = Some(Sandbox {
+        t,
+        settings: cmp.settings,
+        diff: cmp.diff,
+        crm: draft.attio.is_some(),
+    });
+    // Two backtests: the file's settings and the draft's.
+    let client = posthog_client_for(ctx, 2);
+    snap.figures =
+        super::figures::whatif(&store, &ctx.config, draft, &remote(&client), t, progress);
+    snap.fill_last_seen();
+    if progress.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    Ok(snap)
+}
+
+/// `w`: what applying `draft` would change in the next daily run, as lines for a person
+/// (detection only, at `t`; nothing recorded).
+pub fn apply_preview(
+    ctx: &Context,
+    draft: &Config,
+    t: i64,
+    progress: &dyn Progress,
+) -> Result<Sandbox> {
+    let cmp = beton::pipeline::sandbox::compare(ctx, draft, t, progress)?;
+    Ok(Sandbox {
+        t: cmp.after.t,
+        settings: cmp.settings,
+        diff: cmp.diff,
+        crm: draft.attio.is_some(),
+    })
+}
+
+/// `R`: the latest run as recorded (made by cron, `--run-daily` or `D`) with its figures.
+pub fn reload(ctx: &Context, progress: &dyn Progress) -> Result<Snapshot> {
+    let store = ctx.open_store()?;
+    let mut snap = from_store(&store, &ctx.config)?;
+    let client = posthog_client(ctx);
+    snap.figures = super::figures::load(
+        &store,
+        &ctx.config,
+        &remote(&client),
+        snap.run.map(|r| r.as_of),
+        progress,
+    );
+    snap.fill_last_seen();
+    Ok(snap)
+}
+
+/// A signal's explanation, figures and sweep under `ctx.config` at `t` (nothing saved).
+pub fn explain(
+    ctx: &Context,
+    signal: beton::signals::SignalType,
+    t: i64,
+    progress: &dyn Progress,
+) -> Result<beton::backtest::SignalExplanation> {
+    let store = ctx.open_store()?;
+    let opts = beton::backtest::BacktestOptions::from_config(&ctx.config, t);
+    let client = posthog_client_for(ctx, 8);
+    let source = match &client {
+        Ok(None) => beton::backtest::Source::Local,
+        Ok(Some(c)) => beton::backtest::Source::Posthog(c),
+        Err(e) => return Err(Error::Usage(format!("PostHog: {e}"))),
+    };
+    beton::backtest::explain_signal(&store, &ctx.config, signal, &opts, progress, source)
+}
+
+/// The latest recorded daily run, if any.
+pub fn latest_info(store: &Store) -> Result<Option<RunInfo>> {
+    Ok(store.latest_run("daily")?.map(|r| RunInfo {
+        id: r.id,
+        as_of: r.as_of,
+        started_at: r.started_at,
+    }))
+}
+
+/// `D` (confirmed): one real run of the pipeline (recorded, sent), then the figures.
 pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Result<Snapshot> {
     let result = run_daily(ctx, &RunOptions { as_of }, progress)?;
     let store = ctx.open_store()?;
@@ -284,6 +398,7 @@ pub fn from_scores(
         histogram,
         figures: Default::default(),
         notes: Vec::new(),
+        sandbox: None,
     })
 }
 

@@ -6,6 +6,7 @@ use beton::config::Config;
 use beton::health::HealthReport;
 use beton::posthog::Client;
 use beton::progress::Progress;
+use beton::signals::SignalType;
 use beton::source::Source;
 use beton::sources::SourceReport;
 use beton::store::{SavedBacktest, Store};
@@ -18,6 +19,8 @@ pub struct Figures {
     pub previous: Option<SavedBacktest>,
     /// Latest against previous, headline figures and per signal.
     pub changes: Vec<Change>,
+    /// The signals that fired in the 7 days to T, by type and day.
+    pub week: Option<WeekSignals>,
     /// Why a figure is missing, one line per engine that failed.
     pub errors: Vec<String>,
 }
@@ -73,6 +76,104 @@ pub fn rerun(
     f
 }
 
+/// A what-if: every figure under `draft` at `t`, and the backtests of the settings in force
+/// (`applied`, "before") and of the draft ("after") at the same T. Nothing is saved: both
+/// backtests carry id 0.
+pub fn whatif(
+    store: &Store,
+    applied: &Config,
+    draft: &Config,
+    remote: &Remote<'_>,
+    t: i64,
+    progress: &dyn Progress,
+) -> Figures {
+    let mut f = load_without_backtest(store, draft, remote, t, progress);
+    let opts = BacktestOptions::from_config(draft, t);
+    let source = match remote {
+        Remote::Local => Source::Local,
+        Remote::Posthog(c) => Source::Posthog(c),
+        Remote::Unavailable(e) => {
+            f.errors.push(format!("backtest: PostHog: {e}"));
+            return f;
+        }
+    };
+    let unsaved = |report| SavedBacktest {
+        id: 0,
+        created_at: beton::time::now(),
+        as_of: t,
+        report,
+    };
+    match backtest::reports(store, &[applied, draft], &opts, progress, source) {
+        Ok(r) => {
+            let mut it = r.into_iter();
+            f.previous = it.next().map(unsaved);
+            f.backtest = it.next().map(unsaved);
+        }
+        Err(beton::Error::Cancelled) => f.errors.push("backtest: cancelled".into()),
+        Err(e) => f.errors.push(format!("backtest: {e}")),
+    }
+    f.compare();
+    f
+}
+
+/// The signals that fired in the 7 days up to T: per enabled type, the accounts it fired for on
+/// any of the days and how many it fired for on each day (detection replayed at T − 6 d … T).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WeekSignals {
+    /// The 7 detection times, oldest first.
+    pub days: Vec<i64>,
+    pub types: Vec<TypeWeek>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeWeek {
+    pub signal: SignalType,
+    /// Distinct accounts it fired for on any of the days.
+    pub accounts: u64,
+    /// Accounts it fired for, per day (as `days`).
+    pub per_day: Vec<u64>,
+}
+
+/// Replays detection at the 7 days to `t` on the local workspace. With PostHog as the source
+/// this would cost 7 more detection runs there, so it is left out (the pane says so).
+pub fn week(
+    store: &Store,
+    cfg: &Config,
+    remote: &Remote<'_>,
+    t: i64,
+    progress: &dyn Progress,
+) -> beton::Result<Option<WeekSignals>> {
+    if !matches!(remote, Remote::Local) {
+        return Ok(None);
+    }
+    let days: Vec<i64> = (0..7).rev().map(|k| t - k * beton::time::DAY).collect();
+    progress.stage("this week's signals");
+    let r = backtest::replay(store, &[cfg], &days, progress)?
+        .pop()
+        .unwrap_or_default();
+    let types = SignalType::ALL
+        .into_iter()
+        .filter(|s| s.enabled(cfg))
+        .map(|s| {
+            let bit = 1u8 << (s as usize);
+            let per_day = r
+                .seen
+                .iter()
+                .map(|day| day.iter().filter(|x| x.signals & bit != 0).count() as u64)
+                .collect();
+            let accounts = (0..r.accounts.len())
+                .filter(|&i| r.seen.iter().any(|day| day[i].signals & bit != 0))
+                .count() as u64;
+            TypeWeek {
+                signal: s,
+                accounts,
+                per_day,
+            }
+        })
+        .collect();
+    Ok(Some(WeekSignals { days, types }))
+}
+
 fn load_without_backtest(
     store: &Store,
     cfg: &Config,
@@ -97,6 +198,11 @@ fn load_without_backtest(
     match beton::sources::compare(store, cfg, t) {
         Ok(s) => f.sources = Some(s),
         Err(e) => f.errors.push(format!("sources: {e}")),
+    }
+    match week(store, cfg, remote, t, progress) {
+        Ok(w) => f.week = w,
+        Err(beton::Error::Cancelled) => {}
+        Err(e) => f.errors.push(format!("this week's signals: {e}")),
     }
     f
 }

@@ -17,8 +17,17 @@ pub fn lines(app: &App) -> Vec<(String, String)> {
         .collect();
     out.push(("ctrl-c".into(), "quit, from anywhere".into()));
     out.push((
-        "w / ctrl-s".into(),
-        "tuning view: save the config file".into(),
+        "tuner".into(),
+        "/ search · Enter edit · r what-if of the draft · w apply to the file (asks) · x drop the draft".into(),
+    ));
+    out.push((
+        "signal view".into(),
+        "Enter on a Backtest row explains the signal; d puts the suggested value in the draft"
+            .into(),
+    ));
+    out.push((
+        "confirmations".into(),
+        "y (or Enter) does it; n or Esc does nothing".into(),
     ));
     out.push((
         "mouse".into(),
@@ -35,8 +44,16 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
         .max()
         .unwrap_or(0)
         .min(22);
-    let height = (items.len() as u16 + 2).min(area.height);
-    let width = 92.min(area.width);
+    let width = 110.min(area.width);
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let total: usize = items
+        .iter()
+        .map(|(_, d)| (key_w + 2 + d.chars().count()).div_ceil(inner).max(1))
+        .sum();
+    let total = total as u16 + 2;
+    let height = total.min(area.height);
+    let hidden = total.saturating_sub(height);
+    let scroll = app.help_scroll.min(hidden);
     let [v] = Layout::vertical([Constraint::Length(height)])
         .flex(Flex::Center)
         .areas(area);
@@ -55,11 +72,21 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     f.render_widget(Clear, popup);
     f.render_widget(
-        Paragraph::new(text).block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(Span::styled(" Keys (? or Esc closes) ", t.title())),
-        ),
+        Paragraph::new(text)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .scroll((scroll, 0))
+            .block(Block::default().borders(Borders::ALL).title(Span::styled(
+                if hidden > 0 {
+                    format!(
+                        " Keys (? or Esc closes · ↑↓ scroll, {} of {} lines shown) ",
+                        height - 2,
+                        height - 2 + hidden
+                    )
+                } else {
+                    " Keys (? or Esc closes) ".to_string()
+                },
+                t.title(),
+            ))),
         popup,
     );
 }

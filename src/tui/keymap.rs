@@ -28,6 +28,9 @@ pub enum Command {
     Tune,
     Rerun,
     Cancel,
+    RunDaily,
+    Reload,
+    Tier,
 }
 
 impl Command {
@@ -58,6 +61,9 @@ impl Command {
             "tune" => Self::Tune,
             "rerun" => Self::Rerun,
             "cancel" => Self::Cancel,
+            "run_daily" => Self::RunDaily,
+            "reload" => Self::Reload,
+            "tier" => Self::Tier,
             _ => return None,
         })
     }
@@ -79,22 +85,25 @@ impl Command {
             Self::PageDown => "page down",
             Self::Top => "first row",
             Self::Bottom => "last row",
-            Self::Open => "open the account detail / edit a setting",
+            Self::Open => "open the account or signal detail / edit a setting",
             Self::Back => "close a view, clear the filter",
             Self::Filter => "filter the table (type, Enter keeps, Esc clears)",
             Self::Sort => "sort by the next column",
             Self::Reverse => "reverse the sort",
-            Self::Export => "export the table as CSV",
+            Self::Export => "export the table as CSV (raw values)",
             Self::Copy => "copy the selected account key",
             Self::Tune => "tune signals, tiers, routing, cooldown",
-            Self::Rerun => "re-run detection and the backtest",
+            Self::Rerun => "what-if: detection and backtest with the draft, nothing sent or saved",
             Self::Cancel => "cancel the running job",
+            Self::RunDaily => "run the real daily pipeline (asks first: it records and sends)",
+            Self::Reload => "load the latest run (after cron made one) and drop a what-if",
+            Self::Tier => "hot queue: all tiers, hot only, warm only, cool only",
         }
     }
 }
 
 /// The default bindings, by action name.
-pub const DEFAULTS: [(&str, &[&str]); 24] = [
+pub const DEFAULTS: [(&str, &[&str]); 27] = [
     ("quit", &["q"]),
     ("help", &["?", "f1"]),
     ("next_pane", &["tab", "l", "right"]),
@@ -119,6 +128,9 @@ pub const DEFAULTS: [(&str, &[&str]); 24] = [
     ("tune", &["t"]),
     ("rerun", &["r"]),
     ("cancel", &["c"]),
+    ("run_daily", &["D"]),
+    ("reload", &["R"]),
+    ("tier", &["f"]),
 ];
 
 /// A key as the map stores it: code and the modifiers that matter.

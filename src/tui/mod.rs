@@ -7,6 +7,7 @@ pub mod action;
 pub mod app;
 pub mod data;
 pub mod detail;
+pub mod dialogs;
 pub mod figures;
 pub mod help;
 pub mod keymap;
@@ -17,6 +18,8 @@ pub mod tuning;
 pub mod ui;
 pub mod worker;
 
+#[cfg(test)]
+mod svg;
 #[cfg(test)]
 mod tests;
 
@@ -102,6 +105,7 @@ pub fn run(paths: Paths, config: Config, as_of: Option<i64>) -> Result<i32> {
     );
     app.size = (size.width, size.height);
     let (tx, rx) = unbounded_channel();
+    worker::watch(paths.clone(), tx.clone(), Duration::from_secs(2));
     let looper = Looper {
         paths,
         as_of,
@@ -211,6 +215,33 @@ impl Looper {
                 worker::rerun(self.context(app), self.as_of, self.tx.clone(), cancel);
                 None
             }
+            Effect::WhatIf { draft, t, cancel } => {
+                let t = t.or(self.as_of).unwrap_or_else(beton::time::now);
+                worker::whatif(self.context(app), *draft, t, self.tx.clone(), cancel);
+                None
+            }
+            Effect::PreviewApply { draft, t, cancel } => {
+                let t = t.or(self.as_of).unwrap_or_else(beton::time::now);
+                worker::preview(self.context(app), *draft, t, self.tx.clone(), cancel);
+                None
+            }
+            Effect::Reload(cancel) => {
+                worker::reload(self.context(app), self.tx.clone(), cancel);
+                None
+            }
+            Effect::ExplainSignal {
+                signal,
+                t,
+                config,
+                cancel,
+            } => {
+                let ctx = Context {
+                    paths: self.paths.clone(),
+                    config: *config,
+                };
+                worker::explain(ctx, signal, t, self.tx.clone(), cancel);
+                None
+            }
             Effect::LoadDetail { key, entry, as_of } => {
                 worker::detail(self.context(app), key, entry, as_of, self.tx.clone());
                 None
@@ -232,15 +263,17 @@ impl Looper {
                 let _ = out.flush();
                 None
             }
-            Effect::OpenTuning => Some(match std::fs::read_to_string(&self.paths.config_file) {
-                Ok(text) => Action::TuningOpened(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    Action::TuningOpened(TEMPLATE.to_string())
-                }
-                Err(e) => {
-                    Action::Notice(format!("{}: {e}", self.paths.config_file.display()), true)
-                }
-            }),
+            Effect::OpenTuning { then } => {
+                Some(match std::fs::read_to_string(&self.paths.config_file) {
+                    Ok(text) => Action::TuningOpened(text, then),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Action::TuningOpened(TEMPLATE.to_string(), then)
+                    }
+                    Err(e) => {
+                        Action::Notice(format!("{}: {e}", self.paths.config_file.display()), true)
+                    }
+                })
+            }
             Effect::SaveConfig { text } => {
                 let origin = self.paths.config_file.display().to_string();
                 Some(

@@ -13,6 +13,15 @@ pub enum Tone {
     Dim,
 }
 
+/// A number as data: `19000`, `0.17`, `-0.5` (no separators, no units, shortest exact form).
+pub fn raw_number(v: f64) -> String {
+    if v.is_finite() && v == v.trunc() && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
 /// How a column sorts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Key {
@@ -25,6 +34,9 @@ pub struct Cell {
     pub text: String,
     pub key: Key,
     pub tone: Tone,
+    /// What `e` exports when it differs from the text: the raw value (19000, 0.17, the full
+    /// signal names, the daily counts), never a display string or glyphs.
+    pub raw: Option<String>,
 }
 
 impl Cell {
@@ -34,15 +46,36 @@ impl Cell {
             key: Key::Text(text.to_lowercase()),
             text,
             tone: Tone::Plain,
+            raw: None,
         }
     }
 
+    /// A cell that sorts by `value` and exports its text (dates, names).
     pub fn num(text: impl Into<String>, value: f64) -> Self {
         Self {
             text: text.into(),
             key: Key::Num(value),
             tone: Tone::Plain,
+            raw: None,
         }
+    }
+
+    /// A number shown as `text` ("19,000", "17.0 %") that sorts and exports as `value`.
+    pub fn value(text: impl Into<String>, value: f64) -> Self {
+        Self::num(text, value).raw(raw_number(value))
+    }
+
+    /// A number that may be missing: shown as `show(v)` or "–", exported as the number or empty.
+    pub fn maybe(v: Option<f64>, show: impl Fn(f64) -> String) -> Self {
+        match v {
+            Some(v) => Self::value(show(v), v),
+            None => Self::num("–", f64::MIN).raw(""),
+        }
+    }
+
+    pub fn raw(mut self, raw: impl Into<String>) -> Self {
+        self.raw = Some(raw.into());
+        self
     }
 
     pub fn tone(mut self, tone: Tone) -> Self {
@@ -126,7 +159,11 @@ impl TableData {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(self.columns.iter().map(|c| c.name))?;
         for &i in view {
-            w.write_record(self.rows[i].iter().map(|c| c.text.as_str()))?;
+            w.write_record(
+                self.rows[i]
+                    .iter()
+                    .map(|c| c.raw.as_deref().unwrap_or(c.text.as_str())),
+            )?;
         }
         let bytes = w
             .into_inner()
@@ -139,6 +176,8 @@ impl TableData {
 #[derive(Debug, Clone, Default)]
 pub struct Grid {
     pub filter: String,
+    /// Only rows whose cell in this column reads exactly this (the hot queue's tier filter).
+    pub only: Option<(usize, String)>,
     /// Sort column and whether it is reversed; `None` keeps the table's own order.
     pub sort: Option<(usize, bool)>,
     pub selected: usize,
@@ -159,6 +198,11 @@ impl Grid {
         let needle = self.filter.to_lowercase();
         self.view = (0..data.rows.len())
             .filter(|&i| needle.is_empty() || data.haystack[i].contains(&needle))
+            .filter(|&i| {
+                self.only
+                    .as_ref()
+                    .is_none_or(|(c, v)| data.rows[i].get(*c).is_some_and(|x| x.text == *v))
+            })
             .collect();
         if let Some((col, reverse)) = self.sort {
             let cmp = |a: &usize, b: &usize| {

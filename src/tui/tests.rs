@@ -203,9 +203,10 @@ fn a_result_arriving_on_another_pane_swaps_data_and_keeps_the_pane() {
     app.update(key('/'));
     app.update(key('z'));
     app.update(code(KeyCode::Enter));
-    let Some(Effect::Run(_)) = app.update(key('r')) else {
-        panic!("r starts a run")
+    let Some(Effect::WhatIf { t, .. }) = app.update(key('r')) else {
+        panic!("r starts a what-if")
     };
+    assert_eq!(t, Some(T), "on the latest run's T");
     assert!(app.job.is_some());
     app.update(key('4'));
     app.update(key('?'));
@@ -225,25 +226,41 @@ fn a_result_arriving_on_another_pane_swaps_data_and_keeps_the_pane() {
         80,
         &[SignalType::BillingIntent, SignalType::LimitApproaching],
     ));
-    app.update(Action::RunFinished(Box::new(next)));
+    next.run = synthetic(1).run;
+    next.sandbox = Some(Default::default());
+    app.update(Action::WhatIfFinished(Box::new(next)));
     assert_eq!(app.pane, 3);
     assert!(app.job.is_none());
-    assert_eq!(app.snapshot.run.map(|r| r.id), Some(2));
     assert_eq!(
-        app.previous.as_ref().and_then(|p| p.run).map(|r| r.id),
-        Some(1)
+        app.latest.as_ref().and_then(|p| p.run).map(|r| r.id),
+        Some(1),
+        "the latest run is kept beside the what-if"
     );
     assert_eq!(
         accounts(&app, 0),
         ["zeta.io", "zulu.ai"],
         "the filter applies to the new rows"
     );
+    app.update(key('1'));
+    app.update(code(KeyCode::Esc));
+    assert_eq!(
+        accounts(&app, 0).len(),
+        5,
+        "the first Esc clears the filter"
+    );
+    app.update(code(KeyCode::Esc));
+    assert!(app.snapshot.sandbox.is_none() && app.latest.is_none());
+    assert_eq!(
+        accounts(&app, 0).len(),
+        4,
+        "Esc again: back to the latest run"
+    );
 }
 
 #[test]
 fn a_failed_run_keeps_the_data_and_says_why() {
     let mut app = app_with(synthetic(1));
-    assert!(matches!(app.update(key('r')), Some(Effect::Run(_))));
+    assert!(matches!(app.update(key('r')), Some(Effect::WhatIf { .. })));
     assert!(
         app.update(key('r')).is_none(),
         "no second run while one is in flight"
@@ -257,8 +274,8 @@ fn a_failed_run_keeps_the_data_and_says_why() {
     assert!(n.error && n.text.contains("cancelled"), "{n:?}");
     assert_eq!(app.snapshot.queue.len(), 4);
     assert!(
-        matches!(app.update(key('r')), Some(Effect::Run(_))),
-        "a new run can start"
+        matches!(app.update(key('r')), Some(Effect::WhatIf { .. })),
+        "a new what-if can start"
     );
 }
 
@@ -330,6 +347,48 @@ fn copy_and_export_act_on_the_current_table() {
         "header and the one row the filter leaves: {text}"
     );
     assert!(lines[1].starts_with("zeta.io,hot,75"), "{}", lines[1]);
+    assert!(
+        lines[1].contains(",billing_intent team_growth,") && lines[1].contains(",7500,"),
+        "raw values: full signal names, ARR as a number: {}",
+        lines[1]
+    );
+}
+
+#[test]
+fn export_writes_raw_values_never_display_strings() {
+    let f = fixture();
+    let mut app = demo_app();
+    app.update(Action::FiguresLoaded(Box::new(f.snap.figures.clone())));
+    for pane in 0..4 {
+        app.update(key(char::from(b'1' + pane as u8)));
+        let Some(Effect::Export { text, .. }) = app.update(key('e')) else {
+            panic!("pane {pane} exports")
+        };
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            for (name, v) in header.iter().zip(rec.iter()) {
+                if name == "top evidence" {
+                    continue; // the evidence is text for people, exported as it reads
+                }
+                for glyph in ["%", "×", "–", "█", "▁", " pt", ","] {
+                    assert!(!v.contains(glyph), "pane {pane}, {name}: {v:?}");
+                }
+            }
+        }
+    }
+    app.update(key('3'));
+    let Some(Effect::Export { text, .. }) = app.update(key('e')) else {
+        panic!()
+    };
+    let pql = text.lines().find(|l| l.starts_with("pql,")).unwrap();
+    let s = f.snap.figures.sources.as_ref().unwrap();
+    let p = s.sources.iter().find(|x| x.lead_source == "pql").unwrap();
+    assert!(
+        pql.contains(&format!(",{},", p.win_rate.unwrap())),
+        "win rate as a fraction: {pql}"
+    );
 }
 
 #[test]
@@ -363,8 +422,11 @@ fn mouse_wheel_scrolls_and_clicks_select_then_open() {
 #[test]
 fn tuning_validates_as_typed_and_saves_the_file_text() {
     let mut app = app_with(synthetic(1));
-    assert!(matches!(app.update(key('t')), Some(Effect::OpenTuning)));
-    app.update(Action::TuningOpened(TEMPLATE.to_string()));
+    assert!(matches!(
+        app.update(key('t')),
+        Some(Effect::OpenTuning { then: None })
+    ));
+    app.update(Action::TuningOpened(TEMPLATE.to_string(), None));
     assert_eq!(app.overlay, Overlay::Tuning);
     let pos = app
         .tuning
@@ -393,8 +455,27 @@ fn tuning_validates_as_typed_and_saves_the_file_text() {
     assert!(!app.quit, "q is typed into the value while editing");
     app.update(code(KeyCode::Backspace));
     app.update(code(KeyCode::Enter));
-    let Some(Effect::SaveConfig { text }) = app.update(key('w')) else {
-        panic!("w saves")
+    let Some(Effect::PreviewApply { draft, t, .. }) = app.update(key('w')) else {
+        panic!("w first works out what applying would change")
+    };
+    assert_eq!((draft.route_threshold, t), (50, Some(T)));
+    let mut sandbox = super::data::Sandbox {
+        t: T,
+        settings: beton::pipeline::sandbox::setting_changes(&Config::default(), &draft),
+        ..Default::default()
+    };
+    sandbox.diff.newly_routed = vec!["beta.io".into()];
+    app.update(Action::ApplyPreview(Box::new(sandbox)));
+    assert_eq!(app.overlay, Overlay::Confirm);
+    let screen = render_plain(&app, 120, 40);
+    assert!(
+        screen.contains("route_threshold 60 → 50")
+            && screen.contains("+1 routed account would be routed (CRM candidates): beta.io"),
+        "{screen}"
+    );
+    assert!(app.update(key('j')).is_none(), "other keys do nothing here");
+    let Some(Effect::SaveConfig { text }) = app.update(key('y')) else {
+        panic!("y applies")
     };
     assert!(text.contains("route_threshold = 50\n"), "{text}");
     assert!(
@@ -404,24 +485,190 @@ fn tuning_validates_as_typed_and_saves_the_file_text() {
     let cfg = Config::parse(&text, "t").unwrap();
     app.update(Action::ConfigSaved(Box::new(cfg)));
     assert_eq!(app.config.route_threshold, 50);
-    assert!(!app.tuning.as_ref().unwrap().dirty());
-    app.update(code(KeyCode::Esc));
+    assert!(app.tuning.is_none(), "the draft is the file now");
     assert_eq!(app.overlay, Overlay::None);
 }
 
 #[test]
-fn closing_tuning_with_unsaved_changes_asks_first() {
+fn closing_the_tuner_keeps_the_draft_for_r_and_x_drops_it() {
     let mut app = app_with(synthetic(1));
-    app.update(Action::TuningOpened(TEMPLATE.to_string()));
+    app.update(Action::TuningOpened(TEMPLATE.to_string(), None));
     app.update(code(KeyCode::Enter));
     app.update(code(KeyCode::Backspace));
     app.update(code(KeyCode::Backspace));
     app.update(key('9'));
     app.update(code(KeyCode::Enter));
     app.update(code(KeyCode::Esc));
-    assert_eq!(app.overlay, Overlay::Tuning, "first Esc warns");
-    app.update(code(KeyCode::Esc));
     assert_eq!(app.overlay, Overlay::None);
+    assert!(
+        app.tuning.as_ref().is_some_and(|t| t.dirty()),
+        "the draft stays"
+    );
+    let Some(Effect::WhatIf { draft, .. }) = app.update(key('r')) else {
+        panic!("r tries the draft")
+    };
+    assert_eq!(draft.route_threshold, 9);
+    assert_eq!(app.config.route_threshold, 60, "nothing applied");
+    app.update(Action::JobFailed("cancelled".into()));
+    assert!(
+        app.update(key('t')).is_none(),
+        "t reopens the draft, no file read"
+    );
+    assert_eq!(app.overlay, Overlay::Tuning);
+    app.update(key('x'));
+    assert!(!app.tuning.as_ref().unwrap().dirty());
+    let Some(Effect::WhatIf { draft, .. }) = app.update(key('r')) else {
+        panic!("r in the tuner")
+    };
+    assert_eq!(
+        draft.route_threshold, 60,
+        "without a draft r tries the file's settings"
+    );
+}
+
+#[test]
+fn letters_in_the_tuner_never_fire_global_actions() {
+    let mut app = app_with(synthetic(1));
+    app.update(Action::TuningOpened(TEMPLATE.to_string(), None));
+    for c in ['3', 'e', 'y', 'D', 'R', 'f', 's', 'S', 'l', 'h', 'G', 'g'] {
+        let effect = app.update(key(c));
+        assert!(effect.is_none(), "{c} did {effect:?}");
+        assert_eq!(app.overlay, Overlay::Tuning, "{c}");
+        assert_eq!(app.pane, 0, "{c}");
+        assert!(app.confirm.is_none() && app.tier.is_none(), "{c}");
+    }
+    app.update(key('/'));
+    for c in "quit".chars() {
+        assert!(app.update(key(c)).is_none());
+    }
+    assert!(!app.quit, "q goes to the search");
+    let t = app.tuning.as_ref().unwrap();
+    assert_eq!(t.search, "quit");
+    app.update(code(KeyCode::Esc));
+    app.update(key('/'));
+    for c in "min_count".chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    let t = app.tuning.as_ref().unwrap();
+    assert!(
+        t.visible()
+            .iter()
+            .all(|&i| t.fields[i].key.ends_with("min_count")),
+        "the search narrows the list"
+    );
+    app.update(code(KeyCode::Enter));
+    app.update(code(KeyCode::Backspace));
+    app.update(key('0'));
+    assert!(
+        app.tuning
+            .as_ref()
+            .unwrap()
+            .error
+            .as_deref()
+            .is_some_and(|e| e.ends_with("must be a whole number ≥ 1")),
+        "{:?}",
+        app.tuning.as_ref().unwrap().error
+    );
+}
+
+#[test]
+fn the_daily_run_asks_first_and_says_what_it_sends() {
+    let mut app = app_with(synthetic(1));
+    assert!(app.update(key('D')).is_none(), "D only asks");
+    assert_eq!(app.overlay, Overlay::Confirm);
+    let screen = render_plain(&app, 120, 40);
+    assert!(
+        screen.contains("Run the real daily pipeline?")
+            && screen.contains("records run 2")
+            && screen.contains("Attio is not configured"),
+        "{screen}"
+    );
+    assert!(app.update(key('n')).is_none());
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(app.job.is_none());
+    app.update(key('D'));
+    assert!(matches!(app.update(key('y')), Some(Effect::Run(_))));
+    assert!(app.job.is_some());
+    app.update(Action::RunSeen { id: 2 });
+    assert_eq!(app.newer_run, None, "our own run is not news");
+    app.update(Action::RunFinished(Box::new(synthetic(2))));
+    assert_eq!(app.snapshot.run.map(|r| r.id), Some(2));
+}
+
+#[test]
+fn a_run_made_by_cron_is_noticed_and_r_loads_it() {
+    let mut app = app_with(synthetic(1));
+    app.update(Action::RunSeen { id: 1 });
+    assert_eq!(app.newer_run, None, "the run shown");
+    app.update(Action::RunSeen { id: 2 });
+    assert_eq!(app.newer_run, Some(2));
+    let n = app.notice.clone().unwrap();
+    assert!(
+        n.text.contains("new run 2") && n.text.contains("press R"),
+        "{n:?}"
+    );
+    assert!(render_plain(&app, 120, 40).contains("new run 2: R loads it"));
+    let Some(Effect::Reload(_)) = app.update(key('R')) else {
+        panic!("R reloads")
+    };
+    app.update(Action::Reloaded(Box::new(synthetic(2))));
+    assert_eq!(app.newer_run, None);
+    assert_eq!(app.snapshot.run.map(|r| r.id), Some(2));
+}
+
+#[test]
+fn an_external_config_edit_is_seen() {
+    let mut app = app_with(synthetic(1));
+    let text = TEMPLATE.replace("route_threshold = 60", "route_threshold = 55");
+    app.update(Action::ConfigChanged(text.clone()));
+    assert_eq!(app.config.route_threshold, 55);
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("route_threshold 60 → 55")),
+        "{:?}",
+        app.notice
+    );
+    app.update(Action::ConfigChanged("route_threshold = 500\n".into()));
+    assert_eq!(
+        app.config.route_threshold, 55,
+        "an invalid file changes nothing"
+    );
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.error && n.text.contains("not valid"))
+    );
+    // With a draft open, the draft stays and the user is told.
+    app.update(Action::TuningOpened(text.clone(), None));
+    app.update(code(KeyCode::Enter));
+    app.update(code(KeyCode::Backspace));
+    app.update(code(KeyCode::Enter));
+    assert!(app.tuning.as_ref().unwrap().dirty());
+    app.update(Action::ConfigChanged(TEMPLATE.to_string()));
+    assert_eq!(app.config.route_threshold, 60);
+    assert!(app.tuning.as_ref().unwrap().dirty(), "the draft is kept");
+    assert!(
+        app.notice
+            .as_ref()
+            .is_some_and(|n| n.text.contains("your draft"))
+    );
+}
+
+#[test]
+fn the_tier_filter_narrows_the_queue_and_the_title_says_so() {
+    let mut app = app_with(synthetic(1));
+    assert!(render_plain(&app, 120, 40).contains("Hot queue · all tiers · 4 of 4"));
+    app.update(key('f'));
+    assert_eq!(accounts(&app, 0), ["acme.com", "zeta.io"]);
+    assert!(render_plain(&app, 120, 40).contains("Hot queue · hot accounts only · 2 of 4"));
+    app.update(key('f'));
+    assert_eq!(accounts(&app, 0), ["beta.io"]);
+    app.update(key('f'));
+    assert_eq!(accounts(&app, 0), ["delta.dev"]);
+    app.update(key('f'));
+    assert_eq!(accounts(&app, 0).len(), 4);
 }
 
 #[test]
@@ -449,7 +696,7 @@ fn configured_keys_replace_the_defaults() {
     assert!(app.update(key('q')).is_none());
     assert!(matches!(
         app.update(code(KeyCode::F(5))),
-        Some(Effect::Run(_))
+        Some(Effect::WhatIf { .. })
     ));
     assert!(matches!(app.update(key('x')), Some(Effect::Quit)));
 }
@@ -460,6 +707,11 @@ struct Fixture {
     _dir: tempfile::TempDir,
     ctx: Context,
     snap: Snapshot,
+    /// A what-if of route_threshold = 45 on the first run (nothing recorded).
+    whatif: Snapshot,
+    /// The explanation of pricing_intent at T.
+    explained: beton::backtest::SignalExplanation,
+    /// A real daily run after the threshold was applied.
     after: Snapshot,
 }
 
@@ -492,6 +744,8 @@ fn fixture() -> &'static Fixture {
         assert!(snap.figures.errors.is_empty(), "{:?}", snap.figures.errors);
         let mut ctx2 = ctx.clone();
         ctx2.config.route_threshold = 45;
+        let whatif = data::whatif(&ctx, &ctx2.config, T, &Silent).unwrap();
+        let explained = data::explain(&ctx, SignalType::PricingIntent, T, &Silent).unwrap();
         let after = data::rerun(&ctx2, Some(T), &Silent).unwrap();
         assert!(
             after.figures.previous.is_some(),
@@ -501,21 +755,15 @@ fn fixture() -> &'static Fixture {
             _dir: dir,
             ctx,
             snap,
+            whatif,
+            explained,
             after,
         }
     })
 }
 
 fn render(app: &App, w: u16, h: u16) -> String {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| super::ui::render(f, app)).unwrap();
-    let buf = term.backend().buffer();
-    let mut out = String::new();
-    for y in 0..h {
-        let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect();
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
+    let mut out = render_plain(app, w, h);
     // Run start times are wall-clock: filter them.
     for s in [&fixture().snap, &fixture().after] {
         if let Some(r) = s.run {
@@ -544,8 +792,24 @@ fn demo_app() -> App {
     app
 }
 
+fn render_plain(app: &App, w: u16, h: u16) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| super::ui::render(f, app)).unwrap();
+    let buf = term.backend().buffer();
+    let mut out = String::new();
+    for y in 0..h {
+        let line: String = (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The three sizes every screen is checked at.
+const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 50)];
+
 fn snapshot_both(name: &str, app: &mut App) {
-    for (w, h) in [(120u16, 40u16), (80, 24)] {
+    for (w, h) in SIZES {
         app.update(Action::Resize(w, h));
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), render(app, w, h));
     }
@@ -569,11 +833,75 @@ fn render_panes() {
 #[test]
 fn render_backtest_before_and_after_a_rerun() {
     let mut app = demo_app();
-    app.update(key('r'));
+    app.update(key('D'));
+    app.update(key('y'));
     app.update(Action::RunFinished(Box::new(fixture().after.clone())));
     app.notice = None;
     app.update(key('4'));
     snapshot_both("backtest_after_rerun", &mut app);
+}
+
+#[test]
+fn render_a_whatif_the_confirmations_and_the_signal_view() {
+    let f = fixture();
+    let mut app = demo_app();
+    app.update(Action::FiguresLoaded(Box::new(f.snap.figures.clone())));
+    app.update(key('r'));
+    app.update(Action::WhatIfFinished(Box::new(f.whatif.clone())));
+    app.notice = None;
+    snapshot_both("whatif_hot_queue", &mut app);
+    app.update(key('4'));
+    snapshot_both("whatif_backtest", &mut app);
+    let text = render(&app, 120, 40);
+    assert!(
+        text.contains("file → draft: route_threshold 60 → 45") && text.contains("WHAT-IF"),
+        "the before → after panel names the setting: {text}"
+    );
+    // Enter on a signal row: its explanation, with the suggested value.
+    let row = app.grids[3]
+        .view
+        .iter()
+        .position(|&i| app.tables[3].rows[i][0].text == "pricing_intent")
+        .unwrap();
+    app.grids[3].select(row, 10);
+    let Some(Effect::ExplainSignal { signal, t, .. }) = app.update(code(KeyCode::Enter)) else {
+        panic!("Enter explains the signal")
+    };
+    assert_eq!((signal, t), (SignalType::PricingIntent, T));
+    app.update(Action::SignalExplained(Box::new(f.explained.clone())));
+    snapshot_both("signal", &mut app);
+    match f.explained.suggested.clone() {
+        Some(v) => {
+            let Some(Effect::OpenTuning { then }) = app.update(key('d')) else {
+                panic!("d opens the tuner with the suggestion")
+            };
+            assert_eq!(
+                then,
+                Some(("signals.pricing_intent.min_count".to_string(), v.clone()))
+            );
+            app.update(Action::TuningOpened(TEMPLATE.to_string(), then));
+            let t = app.tuning.as_ref().unwrap();
+            assert!(t.dirty());
+            assert_eq!(
+                t.config()
+                    .unwrap()
+                    .signals
+                    .pricing_intent
+                    .min_count
+                    .to_string(),
+                v
+            );
+            assert_eq!(
+                app.config.signals.pricing_intent.min_count, 2,
+                "not applied"
+            );
+        }
+        None => assert!(app.update(key('d')).is_none()),
+    }
+    app.overlay = super::app::Overlay::None;
+    app.update(key('D'));
+    app.notice = None;
+    snapshot_both("confirm_daily", &mut app);
 }
 
 #[test]
@@ -600,9 +928,20 @@ fn render_detail_help_and_tuning() {
 
     app.update(key('?'));
     snapshot_both("help", &mut app);
+    app.update(Action::Resize(80, 24));
+    let top = render(&app, 80, 24);
+    for _ in 0..40 {
+        app.update(key('j'));
+    }
+    let bottom = render(&app, 80, 24);
+    assert_ne!(top, bottom, "the help scrolls on a small screen");
+    assert!(
+        bottom.contains("confirmations"),
+        "its last line shows: {bottom}"
+    );
     app.update(key('?'));
 
-    app.update(Action::TuningOpened(TEMPLATE.to_string()));
+    app.update(Action::TuningOpened(TEMPLATE.to_string(), None));
     app.update(key('j'));
     app.update(code(KeyCode::Enter));
     app.update(key('0'));
@@ -775,5 +1114,339 @@ fn an_unreachable_posthog_leaves_the_local_figures() {
         f.backtest.map(|b| b.id),
         local.backtest.map(|b| b.id),
         "the saved backtest still shows"
+    );
+}
+
+/// A non-demo workspace with PostHog capture and Attio configured against closed ports, so a
+/// run that tried to send would queue captures and outbox rows.
+fn live_workspace(seed: u64) -> (tempfile::TempDir, Context) {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = Paths {
+        config_file: dir.path().join("config.toml"),
+        data_dir: dir.path().to_path_buf(),
+    };
+    let text = format!(
+        "{TEMPLATE}\n[posthog]\nproject_id = 7\ncapture_host = \"http://127.0.0.1:9\"\nproject_api_key = \"phc_test\"\nprovision_on_run = false\n\n[attio]\nbase_url = \"http://127.0.0.1:9\"\n"
+    );
+    std::fs::write(&paths.config_file, &text).unwrap();
+    let config = Config::load(&paths.config_file).unwrap();
+    let ctx = Context { paths, config };
+    let store = ctx.open_store().unwrap();
+    let opts = beton::demo::DemoOptions {
+        accounts: 40,
+        days: 120,
+        seed,
+        as_of: T,
+        ..Default::default()
+    };
+    beton::demo::create(&store, &ctx.config, &opts, &Silent).unwrap();
+    let db = rusqlite::Connection::open(dir.path().join("workspace.sqlite")).unwrap();
+    db.execute("DELETE FROM meta WHERE key = 'demo'", [])
+        .unwrap();
+    (dir, ctx)
+}
+
+fn count(dir: &std::path::Path, sql: &str) -> i64 {
+    let db = rusqlite::Connection::open(dir.join("workspace.sqlite")).unwrap();
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// `r` with a draft writes no run, no outbox row and no capture, saves no backtest, and leaves
+/// the latest run the one it was; a real run (the contrast) does record one.
+#[test]
+fn a_draft_rerun_writes_no_run_no_outbox_row_and_no_capture() {
+    let (dir, ctx) = live_workspace(11);
+    let d = dir.path();
+    let first =
+        beton::pipeline::run_daily(&ctx, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent)
+            .unwrap();
+    let runs = count(d, "SELECT count(*) FROM runs");
+    let outbox = count(d, "SELECT count(*) FROM attio_outbox");
+    let captures = count(d, "SELECT count(*) FROM capture_outbox");
+    let backtests = count(d, "SELECT count(*) FROM backtests");
+    let draft = ctx
+        .config
+        .with_overrides(&[
+            "route_threshold=30".into(),
+            "pricing_intent.min_count=1".into(),
+        ])
+        .unwrap();
+    let snap = data::whatif(&ctx, &draft, T, &Silent).unwrap();
+    let sb = snap.sandbox.as_ref().unwrap();
+    assert!(
+        !sb.diff.newly_routed.is_empty(),
+        "a lower threshold routes more: {:?}",
+        sb.diff
+    );
+    assert_eq!(sb.settings.len(), 2);
+    assert_eq!(
+        snap.run.map(|r| r.id),
+        Some(first.report.run_id),
+        "before = the latest run"
+    );
+    assert!(
+        snap.figures
+            .backtest
+            .as_ref()
+            .is_some_and(|b| b.id == 0 && b.report.threshold == 30)
+    );
+    assert!(
+        snap.figures
+            .previous
+            .as_ref()
+            .is_some_and(|b| b.id == 0 && b.report.threshold == 60)
+    );
+    assert_eq!(count(d, "SELECT count(*) FROM runs"), runs, "no run");
+    assert_eq!(
+        count(d, "SELECT count(*) FROM attio_outbox"),
+        outbox,
+        "no outbox row"
+    );
+    assert_eq!(
+        count(d, "SELECT count(*) FROM capture_outbox"),
+        captures,
+        "no capture"
+    );
+    assert_eq!(
+        count(d, "SELECT count(*) FROM backtests"),
+        backtests,
+        "no saved backtest"
+    );
+    let store = ctx.open_store().unwrap();
+    assert_eq!(
+        store.latest_run("daily").unwrap().map(|r| r.id),
+        Some(first.report.run_id)
+    );
+    let preview = data::apply_preview(&ctx, &draft, T, &Silent).unwrap();
+    assert_eq!(
+        preview.diff, sb.diff,
+        "w's preview is the what-if's difference"
+    );
+    assert_eq!(count(d, "SELECT count(*) FROM runs"), runs);
+    // The contrast: the real pipeline records.
+    beton::pipeline::run_daily(&ctx, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent).unwrap();
+    assert_eq!(count(d, "SELECT count(*) FROM runs"), runs + 1);
+}
+
+/// `w` writes the file atomically; only then does the next daily run (which reads the file,
+/// like cron) change.
+#[test]
+fn applying_writes_the_config_and_only_then_the_next_daily_run_changes() {
+    let (dir, ctx) = live_workspace(12);
+    let file = ctx.paths.config_file.clone();
+    let original = std::fs::read(&file).unwrap();
+    let daily = |_: ()| {
+        let cfg = Config::load(&file).unwrap();
+        let c = Context {
+            paths: ctx.paths.clone(),
+            config: cfg,
+        };
+        beton::pipeline::run_daily(&c, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent)
+            .unwrap()
+            .report
+            .routed
+    };
+    let before = daily(());
+    let mut app = App::new(
+        ctx.config.clone(),
+        file.clone(),
+        dir.path().to_path_buf(),
+        Theme { color: false },
+        T,
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut looper = super::Looper {
+        paths: ctx.paths.clone(),
+        as_of: Some(T),
+        tx,
+        started: std::time::Instant::now(),
+        first_data: false,
+    };
+    let Some(Action::TuningOpened(text, None)) =
+        looper.perform(&app, Effect::OpenTuning { then: None })
+    else {
+        panic!("the tuner reads the file")
+    };
+    app.update(Action::TuningOpened(text, None));
+    app.tuning
+        .as_mut()
+        .unwrap()
+        .set("route_threshold", "30")
+        .unwrap();
+    let Some(Effect::WhatIf { draft, .. }) = app.update(key('r')) else {
+        panic!()
+    };
+    data::whatif(&ctx, &draft, T, &Silent).unwrap();
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        original,
+        "a what-if leaves the file"
+    );
+    assert_eq!(daily(()), before, "and the next daily run the same");
+    app.update(Action::JobFailed("done".into()));
+    app.update(key('t'));
+    let Some(Effect::PreviewApply { draft, .. }) = app.update(key('w')) else {
+        panic!("w")
+    };
+    let sb = data::apply_preview(&ctx, &draft, T, &Silent).unwrap();
+    app.update(Action::ApplyPreview(Box::new(sb)));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        original,
+        "asking writes nothing"
+    );
+    let Some(effect @ Effect::SaveConfig { .. }) = app.update(key('y')) else {
+        panic!("y")
+    };
+    let Some(saved @ Action::ConfigSaved(_)) = looper.perform(&app, effect) else {
+        panic!("saved")
+    };
+    app.update(saved);
+    let now = std::fs::read_to_string(&file).unwrap();
+    assert!(now.contains("route_threshold = 30\n"), "{now}");
+    assert!(now.contains("# Score at or above which"), "comments kept");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "written by rename: {leftovers:?}");
+    assert!(daily(()) > before, "the next daily run routes more");
+    drop(looper);
+    while rx.try_recv().is_ok() {}
+}
+
+/// The watcher sees an edit of the config file and a run made by another process.
+#[test]
+fn the_watcher_sees_an_external_edit_and_a_new_run() {
+    let (_dir, ctx) = live_workspace(13);
+    beton::pipeline::run_daily(&ctx, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    super::worker::watch(ctx.paths.clone(), tx, std::time::Duration::from_millis(50));
+    let next = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Action>, what: &str| {
+        let start = std::time::Instant::now();
+        loop {
+            if let Ok(a) = rx.try_recv() {
+                return a;
+            }
+            assert!(start.elapsed().as_secs() < 10, "no {what}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    let Action::RunSeen { id: first } = next(&mut rx, "first run") else {
+        panic!()
+    };
+    let text = std::fs::read_to_string(&ctx.paths.config_file)
+        .unwrap()
+        .replace("route_threshold = 60", "route_threshold = 50");
+    beton::config::write_atomic(&ctx.paths.config_file, &text).unwrap();
+    let Action::ConfigChanged(seen) = next(&mut rx, "config change") else {
+        panic!()
+    };
+    assert_eq!(seen, text);
+    let r = beton::pipeline::run_daily(&ctx, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent)
+        .unwrap();
+    let Action::RunSeen { id } = next(&mut rx, "second run") else {
+        panic!()
+    };
+    assert_eq!((first + 1, id), (r.report.run_id, r.report.run_id));
+}
+
+/// The README's pictures: each pane of the demo fixture drawn by the real app (colours on) at
+/// 120×40 and written as SVG under docs/images/. A picture that no longer matches the render
+/// fails here; `BETON_UPDATE_IMAGES=1 cargo test readme_images` rewrites them.
+#[test]
+fn readme_images_are_the_real_render() {
+    let f = fixture();
+    let mut app = demo_app();
+    app.theme = Theme { color: true };
+    app.update(Action::FiguresLoaded(Box::new(f.snap.figures.clone())));
+    app.notice = None;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/images");
+    let update = std::env::var_os("BETON_UPDATE_IMAGES").is_some();
+    let mut stale = Vec::new();
+    let mut shot = |name: &str, app: &mut App| {
+        app.update(Action::Resize(120, 40));
+        let mut term = Terminal::new(TestBackend::new(120, 40)).unwrap();
+        term.draw(|fr| super::ui::render(fr, app)).unwrap();
+        let mut svg = super::svg::of(term.backend().buffer());
+        for s in [&f.snap, &f.after] {
+            if let Some(r) = s.run {
+                let ts = beton::time::fmt_ts(
+                    r.started_at - r.started_at.rem_euclid(beton::time::SECOND),
+                );
+                svg = svg.replace(&ts, "2026-06-01T00:05:00Z");
+            }
+        }
+        assert!(svg.starts_with("<svg") && svg.contains("Beton"), "{name}");
+        let path = dir.join(format!("{name}.svg"));
+        match std::fs::read_to_string(&path) {
+            Ok(old) if old == svg => {}
+            Ok(_) if !update => stale.push(path.display().to_string()),
+            _ => {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &svg).unwrap();
+            }
+        }
+    };
+    shot("hot-queue", &mut app);
+    app.update(key('2'));
+    shot("health", &mut app);
+    app.update(key('3'));
+    shot("sources", &mut app);
+    app.update(key('4'));
+    shot("backtest", &mut app);
+    app.update(key('1'));
+    app.update(Action::WhatIfFinished(Box::new(f.whatif.clone())));
+    app.notice = None;
+    app.update(key('4'));
+    shot("whatif-backtest", &mut app);
+    app.update(code(KeyCode::Esc));
+    app.notice = None;
+    app.update(key('1'));
+    let Some(Effect::LoadDetail {
+        key: k,
+        entry,
+        as_of,
+    }) = app.update(code(KeyCode::Enter))
+    else {
+        panic!()
+    };
+    app.update(Action::DetailLoaded(Box::new(
+        data::detail(&f.ctx, &k, entry, as_of).unwrap(),
+    )));
+    shot("detail", &mut app);
+    app.update(code(KeyCode::Esc));
+    app.update(Action::TuningOpened(TEMPLATE.to_string(), None));
+    app.update(key('/'));
+    for c in "pricing".chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    app.update(key('j'));
+    app.update(key('j'));
+    app.update(key('j'));
+    app.update(code(KeyCode::Enter));
+    app.update(code(KeyCode::Backspace));
+    app.update(key('4'));
+    shot("tuning", &mut app);
+    app.update(code(KeyCode::Enter));
+    app.update(Action::ApplyPreview(Box::new(
+        data::apply_preview(&f.ctx, &app.draft().unwrap(), T, &Silent).unwrap(),
+    )));
+    shot("apply", &mut app);
+    app.update(code(KeyCode::Esc));
+    app.update(code(KeyCode::Esc));
+    app.signal = Some(super::app::SignalView {
+        signal: SignalType::PricingIntent,
+        data: Some(f.explained.clone()),
+        error: None,
+        scroll: 0,
+    });
+    app.overlay = Overlay::Signal;
+    shot("signal", &mut app);
+    assert!(
+        stale.is_empty(),
+        "these pictures no longer match the app's render; run BETON_UPDATE_IMAGES=1 cargo test readme_images: {stale:?}"
     );
 }

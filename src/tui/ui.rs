@@ -101,11 +101,14 @@ pub fn render(f: &mut Frame, app: &App) {
             ),
             None => super::panes::render(f, a, app),
         },
-        Overlay::None | Overlay::Help => super::panes::render(f, a, app),
+        Overlay::Signal => super::dialogs::signal(f, a.body, app),
+        Overlay::None | Overlay::Help | Overlay::Confirm => super::panes::render(f, a, app),
     }
     status(f, a.status, app);
-    if app.overlay == Overlay::Help {
-        super::help::render(f, a.body, app);
+    match app.overlay {
+        Overlay::Help => super::help::render(f, a.body, app),
+        Overlay::Confirm => super::dialogs::confirm(f, a.body, app),
+        _ => {}
     }
 }
 
@@ -113,12 +116,15 @@ fn tabs(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let mut spans = vec![Span::styled(" Beton ", t.title()), Span::raw(" ")];
     for i in 0..PANES.len() {
-        let style =
-            if i == app.pane && app.overlay != Overlay::Detail && app.overlay != Overlay::Tuning {
-                t.tab_active()
-            } else {
-                ratatui::style::Style::new()
-            };
+        let style = if i == app.pane
+            && matches!(
+                app.overlay,
+                Overlay::None | Overlay::Help | Overlay::Confirm
+            ) {
+            t.tab_active()
+        } else {
+            ratatui::style::Style::new()
+        };
         spans.push(Span::styled(tab_label(i), style));
         spans.push(Span::raw("│"));
     }
@@ -129,6 +135,39 @@ fn tabs(f: &mut Frame, area: Rect, app: &App) {
     spans.push(Span::raw(" ".repeat(pad)));
     spans.push(Span::styled(help, t.dim()));
     f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The key hints of the bottom line, as many as fit in `width`.
+fn hints(app: &App, width: usize) -> String {
+    let k = |c| app.keymap.hint(c);
+    let mut items = vec![
+        format!("{} detail", k(Command::Open)),
+        format!("{} filter", k(Command::Filter)),
+        format!("{} tune", k(Command::Tune)),
+        format!("{} what-if", k(Command::Rerun)),
+        format!("{} daily run", k(Command::RunDaily)),
+        format!("{} quit", k(Command::Quit)),
+        format!("{} help", k(Command::Help)),
+        format!("{} tier", k(Command::Tier)),
+        format!("{} sort", k(Command::Sort)),
+        format!("{} export", k(Command::Export)),
+        format!("{} copy", k(Command::Copy)),
+        format!("{} reload", k(Command::Reload)),
+    ];
+    if app.snapshot.sandbox.is_some() {
+        items.insert(0, format!("{} back to the latest run", k(Command::Back)));
+    }
+    let mut out = String::new();
+    for i in items {
+        if out.chars().count() + i.chars().count() + 2 > width {
+            break;
+        }
+        if !out.is_empty() {
+            out.push_str("  ");
+        }
+        out.push_str(&i);
+    }
+    out
 }
 
 /// "3 min ago", "2 h ago", "5 d ago".
@@ -148,12 +187,21 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
     let snap = &app.snapshot;
     let mut spans = Vec::new();
+    if snap.sandbox.is_some() {
+        spans.push(Span::styled(" WHAT-IF ", t.demo()));
+    }
     if snap.demo {
         spans.push(Span::styled(" DEMO data ", t.demo()));
     } else if !snap.source.is_empty() {
         spans.push(Span::styled(format!(" {} ", snap.source), t.title()));
     }
     match snap.run {
+        Some(r) if snap.sandbox.is_some() => spans.push(Span::raw(format!(
+            " draft at run {}'s T ({}) · not recorded · {} in queue",
+            r.id,
+            beton::time::fmt_date(r.as_of),
+            snap.queue.len()
+        ))),
         Some(r) => {
             let at = if area.width >= 110 {
                 format!(
@@ -175,6 +223,23 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         }
         None if app.loaded => spans.push(Span::raw(" no run yet")),
         None => spans.push(Span::raw(" loading…")),
+    }
+    if let Some(id) = app.newer_run {
+        spans.push(Span::styled(
+            format!(
+                " · new run {id}: {} loads it",
+                app.keymap.hint(Command::Reload)
+            ),
+            t.title(),
+        ));
+    }
+    if app
+        .tuning
+        .as_ref()
+        .is_some_and(super::tuning::Tuning::dirty)
+        && app.overlay != Overlay::Tuning
+    {
+        spans.push(Span::styled(" · draft not applied", t.title()));
     }
     let g = &app.grids[app.pane];
     if !g.filter.is_empty() || app.filtering {
@@ -204,10 +269,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         } else {
             0.0
         };
-        let what = match j.kind {
-            super::app::JobKind::Startup => "loading",
-            super::app::JobKind::Rerun => "re-running",
-        };
+        let what = j.kind.label();
         let label = if j.total > 0 {
             format!(
                 "{what}: {} {}/{} · {} cancels",
@@ -237,20 +299,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
             n.text.clone(),
             if n.error { t.error() } else { t.good() },
         )),
-        None => Line::from(Span::styled(
-            format!(
-                "{} detail  {} filter  {} sort  {} export  {} copy  {} tune  {} re-run  {} quit",
-                app.keymap.hint(Command::Open),
-                app.keymap.hint(Command::Filter),
-                app.keymap.hint(Command::Sort),
-                app.keymap.hint(Command::Export),
-                app.keymap.hint(Command::Copy),
-                app.keymap.hint(Command::Tune),
-                app.keymap.hint(Command::Rerun),
-                app.keymap.hint(Command::Quit)
-            ),
-            t.dim(),
-        )),
+        None => Line::from(Span::styled(hints(app, usize::from(area.width)), t.dim())),
     };
     f.render_widget(Paragraph::new(line), bottom);
 }

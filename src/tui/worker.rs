@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use beton::config::{Config, Paths};
 use beton::pipeline::Context;
 use beton::progress::{CancelFlag, Progress};
+use beton::signals::SignalType;
+use beton::store::Store;
 
 use super::action::Action;
 use super::data::{self, QueueEntry};
@@ -118,5 +121,116 @@ pub fn detail(
             Err(e) => Action::DetailFailed(message(&e)),
         };
         let _ = tx.send(action);
+    });
+}
+
+/// Spawns `work` on a thread and posts its result, or its error as `JobFailed`.
+fn spawn(
+    tx: UnboundedSender<Action>,
+    what: &'static str,
+    work: impl FnOnce() -> beton::Result<Action> + Send + 'static,
+) {
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let action = match work() {
+            Ok(a) => {
+                tracing::info!(
+                    "{what} finished in {:.2} s",
+                    started.elapsed().as_secs_f64()
+                );
+                a
+            }
+            Err(e) => {
+                tracing::warn!("{what}: {e}");
+                Action::JobFailed(message(&e))
+            }
+        };
+        let _ = tx.send(action);
+    });
+}
+
+/// `r`: the what-if of `draft` at `t` (the latest run's; `as_of` or now when there is none).
+pub fn whatif(
+    ctx: Context,
+    draft: Config,
+    t: i64,
+    tx: UnboundedSender<Action>,
+    cancel: Arc<CancelFlag>,
+) {
+    let progress = ChannelProgress::new(tx.clone(), cancel);
+    spawn(tx, "what-if", move || {
+        data::whatif(&ctx, &draft, t, &progress).map(|s| Action::WhatIfFinished(Box::new(s)))
+    });
+}
+
+/// `w`: what applying `draft` would change at `t`.
+pub fn preview(
+    ctx: Context,
+    draft: Config,
+    t: i64,
+    tx: UnboundedSender<Action>,
+    cancel: Arc<CancelFlag>,
+) {
+    let progress = ChannelProgress::new(tx.clone(), cancel);
+    spawn(tx, "apply preview", move || {
+        data::apply_preview(&ctx, &draft, t, &progress).map(|s| Action::ApplyPreview(Box::new(s)))
+    });
+}
+
+/// `R`: the latest recorded run again.
+pub fn reload(ctx: Context, tx: UnboundedSender<Action>, cancel: Arc<CancelFlag>) {
+    let progress = ChannelProgress::new(tx.clone(), cancel);
+    spawn(tx, "reload", move || {
+        data::reload(&ctx, &progress).map(|s| Action::Reloaded(Box::new(s)))
+    });
+}
+
+/// Enter on a Backtest row: the signal's explanation and sweep at `t`.
+pub fn explain(
+    ctx: Context,
+    signal: SignalType,
+    t: i64,
+    tx: UnboundedSender<Action>,
+    cancel: Arc<CancelFlag>,
+) {
+    let progress = ChannelProgress::new(tx.clone(), cancel);
+    spawn(tx, "explain-signal", move || {
+        data::explain(&ctx, signal, t, &progress).map(|e| Action::SignalExplained(Box::new(e)))
+    });
+}
+
+/// Watches the config file and the workspace's latest run, every `every`, until the app's
+/// channel closes: a changed file posts its text, a new run its id.
+pub fn watch(paths: Paths, tx: UnboundedSender<Action>, every: std::time::Duration) {
+    std::thread::spawn(move || {
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).ok();
+        let mut text = read(&paths.config_file);
+        let mut store: Option<Store> = None;
+        let mut last_run: Option<i64> = None;
+        loop {
+            std::thread::sleep(every);
+            if tx.is_closed() {
+                return;
+            }
+            let now = read(&paths.config_file);
+            if now != text {
+                text = now;
+                if let Some(t) = &text
+                    && tx.send(Action::ConfigChanged(t.clone())).is_err()
+                {
+                    return;
+                }
+            }
+            if store.is_none() && paths.database().exists() {
+                store = Store::open(&paths.database()).ok();
+            }
+            let Some(s) = &store else { continue };
+            if let Ok(Some(r)) = s.latest_run("daily") {
+                if last_run != Some(r.id) {
+                    let _ = tx.send(Action::RunSeen { id: r.id });
+                }
+                last_run = Some(r.id);
+            }
+        }
     });
 }

@@ -9,7 +9,7 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph};
 
 use super::super::app::App;
 use super::super::figures::Figures;
-use super::super::table::{Cell, TableData, col, opt};
+use super::super::table::{Cell, TableData, col, opt, raw_number};
 use super::super::ui::Areas;
 use super::pct;
 
@@ -64,22 +64,28 @@ pub fn table(f: &Figures) -> TableData {
         .iter()
         .map(|s| {
             let name = s.signal.as_str();
-            let v = |x: Option<f64>| x.unwrap_or(f64::MIN);
+            let delta = |figure: String| {
+                let text = change_of(f, &figure).unwrap_or_default();
+                let raw = f
+                    .changes
+                    .iter()
+                    .find(|c| c.figure == figure)
+                    .and_then(|c| Some(c.after? - c.before?))
+                    .map(raw_number)
+                    .unwrap_or_default();
+                Cell::text(text).raw(raw)
+            };
             vec![
                 Cell::text(name),
-                Cell::num(s.fires.to_string(), s.fires as f64),
-                Cell::num(s.flagged.to_string(), s.flagged as f64),
-                Cell::num(s.true_positives.to_string(), s.true_positives as f64),
-                Cell::num(s.false_positives.to_string(), s.false_positives as f64),
-                Cell::num(pct(s.precision), v(s.precision)),
-                Cell::num(pct(s.recall), v(s.recall)),
-                Cell::num(
-                    s.f1.map(|x| format!("{x:.2}"))
-                        .unwrap_or_else(|| "–".into()),
-                    v(s.f1),
-                ),
-                Cell::text(change_of(f, &format!("{name}.precision")).unwrap_or_default()),
-                Cell::text(change_of(f, &format!("{name}.recall")).unwrap_or_default()),
+                Cell::value(s.fires.to_string(), s.fires as f64),
+                Cell::value(s.flagged.to_string(), s.flagged as f64),
+                Cell::value(s.true_positives.to_string(), s.true_positives as f64),
+                Cell::value(s.false_positives.to_string(), s.false_positives as f64),
+                Cell::maybe(s.precision, |v| pct(Some(v))),
+                Cell::maybe(s.recall, |v| pct(Some(v))),
+                Cell::maybe(s.f1, |x| format!("{x:.2}")),
+                delta(format!("{name}.precision")),
+                delta(format!("{name}.recall")),
             ]
         })
         .collect();
@@ -109,8 +115,12 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         r.threshold
     );
     super::table(f, a.table, &app.tables[3], &app.grids[3], t, &title);
-    let [head, buckets] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(a.side);
+    // Beside the table (wide screens) the side is tall: figures above the buckets.
+    let [head, buckets] = if a.side.height >= 24 {
+        Layout::vertical([Constraint::Length(14), Constraint::Min(8)]).areas(a.side)
+    } else {
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(a.side)
+    };
     let prev = figures.previous.as_ref().map(|p| &p.report);
     let mut lines = Vec::new();
     for (name, label) in HEADLINE {
@@ -134,15 +144,44 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             style,
         )));
     }
-    let head_title = if prev.is_some() {
-        " figure · previous · latest · change "
-    } else {
-        " figures (no previous backtest yet) "
+    let sandbox = app.snapshot.sandbox.as_ref();
+    let head_title = match (sandbox, prev) {
+        (Some(s), _) if s.settings.is_empty() => {
+            " figure · file · draft (no setting changed) · change ".to_string()
+        }
+        (Some(s), _) => format!(
+            " file → draft: {} ",
+            s.settings
+                .iter()
+                .map(beton::pipeline::sandbox::SettingChange::text)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (None, Some(_)) => " figure · previous · latest · change ".to_string(),
+        (None, None) => " figures (no previous backtest yet) ".to_string(),
     };
+    if let Some(s) = sandbox {
+        let room = usize::from(head.height.saturating_sub(2)).saturating_sub(lines.len());
+        if room > 0 {
+            lines.push(Line::from(Span::styled(
+                format!("{:<13}{:>10}{:>10}", "", "file", "draft"),
+                t.dim(),
+            )));
+        }
+        for c in s.settings.iter().take(room.saturating_sub(1)) {
+            lines.push(Line::from(Span::styled(
+                format!("changed: {}", c.text()),
+                t.title(),
+            )));
+        }
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(head_title, t.title()));
     f.render_widget(Paragraph::new(lines).block(block), head);
+    let width = (buckets.width.saturating_sub(2) / r.buckets.len().max(1) as u16)
+        .saturating_sub(1)
+        .clamp(3, 10);
     let bars: Vec<Bar> = r
         .buckets
         .iter()
@@ -150,13 +189,14 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             Bar::default()
                 .value(b.conversion.map_or(0, |c| (c * 1000.0).round() as u64))
                 .text_value(pct(b.conversion))
-                .label(Line::from(b.label.clone()))
+                .label(Line::from(if width >= 7 {
+                    b.label.clone()
+                } else {
+                    short_bucket(&b.label)
+                }))
                 .style(t.bar())
         })
         .collect();
-    let width = (buckets.width.saturating_sub(2) / r.buckets.len().max(1) as u16)
-        .saturating_sub(1)
-        .clamp(3, 10);
     f.render_widget(
         BarChart::default()
             .block(Block::default().borders(Borders::ALL).title(Span::styled(
@@ -173,6 +213,19 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             .bar_gap(1),
         buckets,
     );
+}
+
+/// `[20,40)` → `20–39`, `[80,100]` → `80+`: bucket labels that fit a narrow bar.
+fn short_bucket(label: &str) -> String {
+    let inner = label.trim_matches(|c| c == '[' || c == ')' || c == ']');
+    match inner.split_once(',') {
+        Some((lo, "100")) => format!("{lo}+"),
+        Some((lo, hi)) => match hi.parse::<u32>() {
+            Ok(h) => format!("{lo}–{}", h.saturating_sub(1)),
+            Err(_) => label.to_string(),
+        },
+        None => label.to_string(),
+    }
 }
 
 /// A headline figure of a report alone (no previous backtest to compare with).

@@ -54,10 +54,10 @@ pub fn table(f: &Figures) -> TableData {
             vec![
                 Cell::text(&a.account),
                 Cell::text(a.status.as_str()).tone(Tone::Status),
-                Cell::num(a.active_users_30d.to_string(), a.active_users_30d as f64),
-                Cell::num(a.events_7d.to_string(), a.events_7d as f64),
-                Cell::num(a.events_prev_7d.to_string(), a.events_prev_7d as f64),
-                Cell::num(growth_text(a.growth), a.growth.unwrap_or(f64::MIN)),
+                Cell::value(a.active_users_30d.to_string(), a.active_users_30d as f64),
+                Cell::value(a.events_7d.to_string(), a.events_7d as f64),
+                Cell::value(a.events_prev_7d.to_string(), a.events_prev_7d as f64),
+                Cell::maybe(a.growth, |g| growth_text(Some(g))),
                 Cell::num(
                     a.last_seen
                         .as_deref()
@@ -65,13 +65,21 @@ pub fn table(f: &Figures) -> TableData {
                         .unwrap_or("-")
                         .to_string(),
                     -a.days_since_seen.unwrap_or(f64::MAX),
-                ),
-                Cell::num(a.features_30d.to_string(), a.features_30d as f64),
+                )
+                .raw(a.last_seen.clone().unwrap_or_default()),
+                Cell::value(a.features_30d.to_string(), a.features_30d as f64),
                 Cell::num(
                     sparkline(&a.daily),
                     a.daily.iter().map(|&n| f64::from(n)).sum(),
                 )
-                .tone(Tone::Bar),
+                .tone(Tone::Bar)
+                .raw(
+                    a.daily
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
             ]
         })
         .collect();
@@ -101,17 +109,39 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         .title(Span::styled(format!(" {} ", counts.join(" · ")), t.title()));
     let inner = block.inner(a.side);
     f.render_widget(block, a.side);
-    let [leaders, risk, adoption] = Layout::horizontal([
-        Constraint::Percentage(30),
-        Constraint::Percentage(30),
-        Constraint::Percentage(40),
-    ])
-    .areas(inner);
-    let rows = usize::from(inner.height.saturating_sub(1));
+    let [leaders, risk, adoption] = if inner.height >= 30 {
+        Layout::vertical([
+            Constraint::Percentage(35),
+            Constraint::Percentage(30),
+            Constraint::Percentage(35),
+        ])
+        .areas(inner)
+    } else {
+        Layout::horizontal([
+            Constraint::Percentage(30),
+            Constraint::Percentage(30),
+            Constraint::Percentage(40),
+        ])
+        .areas(inner)
+    };
+    let rows = usize::from(leaders.height.saturating_sub(1));
+    // Names get what the column leaves after the figure, so the columns never run into each other.
+    let name_w = |area: ratatui::layout::Rect, figure: usize| {
+        usize::from(area.width)
+            .saturating_sub(figure + 2)
+            .clamp(4, 24)
+    };
     let mut lines = vec![Line::from(Span::styled("growth leaders", t.header()))];
+    let fig_w = h
+        .growth_leaders
+        .iter()
+        .map(|g| growth_text(Some(g.growth)).chars().count())
+        .max()
+        .unwrap_or(0);
+    let nw = name_w(leaders, fig_w);
     lines.extend(h.growth_leaders.iter().take(rows).map(|g| {
         Line::from(format!(
-            "{:<18.18} {}",
+            "{:<nw$.nw$} {:>fig_w$}",
             g.account,
             growth_text(Some(g.growth))
         ))
@@ -131,12 +161,20 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         "at risk",
         t.status_word("at_risk"),
     ))];
-    lines.extend(at_risk.iter().take(rows).map(|x| {
-        Line::from(format!(
-            "{:<18.18} {}→{}",
-            x.account, x.events_prev_7d, x.events_7d
-        ))
-    }));
+    let drops: Vec<String> = at_risk
+        .iter()
+        .map(|x| format!("{}→{}", x.events_prev_7d, x.events_7d))
+        .collect();
+    let fig_w = drops.iter().map(|d| d.chars().count()).max().unwrap_or(0);
+    let nw = name_w(risk, fig_w);
+    let risk_rows = usize::from(risk.height.saturating_sub(1));
+    lines.extend(
+        at_risk
+            .iter()
+            .zip(&drops)
+            .take(risk_rows)
+            .map(|(x, d)| Line::from(format!("{:<nw$.nw$} {d:>fig_w$}", x.account))),
+    );
     if at_risk.is_empty() {
         lines.push(Line::from("none"));
     }
@@ -144,7 +182,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
     let bars: Vec<Bar> = h
         .feature_adoption
         .iter()
-        .take(rows.min(8))
+        .take(usize::from(adoption.height.saturating_sub(1)).min(12))
         .map(|u| {
             Bar::default()
                 .value(u.accounts)
@@ -155,7 +193,11 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
     f.render_widget(
         BarChart::default()
             .block(Block::default().title(Span::styled(
-                "feature adoption, accounts in 30 days",
+                if adoption.width >= 38 {
+                    "feature adoption, accounts in 30 days"
+                } else {
+                    "features: accounts, 30 d"
+                },
                 t.header(),
             )))
             .direction(Direction::Horizontal)

@@ -60,16 +60,22 @@ pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
             vec![
                 Cell::text(&s.account),
                 Cell::num(s.tier.as_str(), f64::from(s.score)).tone(Tone::Tier(s.tier)),
-                Cell::num(s.score.to_string(), f64::from(s.score)).tone(Tone::Tier(s.tier)),
-                Cell::num(signals.join(" "), s.fired.len() as f64),
+                Cell::value(s.score.to_string(), f64::from(s.score)).tone(Tone::Tier(s.tier)),
+                Cell::num(signals.join(" "), s.fired.len() as f64).raw(
+                    s.fired
+                        .iter()
+                        .map(|f| f.signal.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
                 Cell::text(top),
                 match e.last_seen {
                     Some(t) => Cell::num(beton::time::fmt_date(t), t as f64),
-                    None => Cell::num("-", f64::MIN).tone(Tone::Dim),
+                    None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
                 },
                 match e.arr {
-                    Some(v) => Cell::num(money(v), v),
-                    None => Cell::num("-", f64::MIN).tone(Tone::Dim),
+                    Some(v) => Cell::value(money(v), v),
+                    None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
                 },
                 Cell::text(e.owner.clone().unwrap_or_default()),
                 Cell::text(crm),
@@ -80,6 +86,91 @@ pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
 }
 
 pub fn side(f: &mut Frame, area: Rect, app: &App) {
+    // Beside the table (wide screens) the two pictures stack; below it they sit side by side.
+    let [scores, week_area] = if area.height >= 24 {
+        Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area)
+    } else {
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area)
+    };
+    histogram(f, scores, app);
+    week(f, week_area, app);
+}
+
+/// The signals that fired in the 7 days to T: a bar per type (accounts) and a sparkline per day.
+fn week(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let Some(w) = &app.snapshot.figures.week else {
+        let why = if app.snapshot.figures.health.is_some() {
+            "not computed with PostHog as the source (it would cost 7 more detection runs there)"
+        } else {
+            "loading…"
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .title(Span::styled(" signals this week ", t.title()));
+        f.render_widget(
+            ratatui::widgets::Paragraph::new(why)
+                .wrap(ratatui::widgets::Wrap { trim: true })
+                .block(block),
+            area,
+        );
+        return;
+    };
+    let (from, to) = (
+        w.days.first().copied().unwrap_or_default(),
+        w.days.last().copied().unwrap_or_default(),
+    );
+    let title = format!(
+        " signals this week · accounts per type, {}–{} ",
+        beton::time::fmt_date(from).get(5..).unwrap_or_default(),
+        beton::time::fmt_date(to).get(5..).unwrap_or_default()
+    );
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, t.title()));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let mut types: Vec<_> = w.types.iter().collect();
+    types.sort_by(|a, b| b.accounts.cmp(&a.accounts).then(a.signal.cmp(&b.signal)));
+    let rows = usize::from(inner.height.saturating_sub(1));
+    let max = types.iter().map(|x| x.accounts).max().unwrap_or(0).max(1);
+    let name_w = 18usize;
+    let spark_w = w.days.len();
+    let bar_w = usize::from(inner.width)
+        .saturating_sub(name_w + 1 + 5 + 1 + spark_w + 1)
+        .max(1);
+    let mut lines = vec![Line::from(Span::styled(
+        format!(
+            "{:<name_w$} {:<bar_w$} {:>5} {}",
+            "type", "", "accts", "by day",
+        ),
+        t.header(),
+    ))];
+    let shown = if types.len() > rows {
+        rows.saturating_sub(1)
+    } else {
+        rows
+    };
+    for x in types.iter().take(shown) {
+        let len = (x.accounts as usize * bar_w).div_ceil(max as usize);
+        let daily: Vec<u32> = x.per_day.iter().map(|&n| n as u32).collect();
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<name_w$} ", x.signal.as_str())),
+            Span::styled(format!("{:<bar_w$}", "█".repeat(len)), t.bar()),
+            Span::raw(format!(" {:>5} ", x.accounts)),
+            Span::styled(super::health::sparkline(&daily), t.bar()),
+        ]));
+    }
+    if types.len() > shown {
+        lines.push(Line::from(Span::styled(
+            format!("… {} more types", types.len() - shown),
+            t.dim(),
+        )));
+    }
+    f.render_widget(ratatui::widgets::Paragraph::new(lines), inner);
+}
+
+fn histogram(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let snap = &app.snapshot;
     let count = |tier: Tier| snap.queue.iter().filter(|e| e.score.tier == tier).count();

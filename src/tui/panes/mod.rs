@@ -48,8 +48,18 @@ pub fn render(f: &mut Frame, a: Areas, app: &App) {
     }
     let g = &app.grids[app.pane];
     let t = &app.tables[app.pane];
+    let what = match (app.pane, app.tier) {
+        (0, Some(tier)) => format!(" · {} accounts only", tier.as_str()),
+        (0, None) => " · all tiers".to_string(),
+        _ => String::new(),
+    };
+    let sandbox = if app.snapshot.sandbox.is_some() && matches!(app.pane, 0 | 3) {
+        " · WHAT-IF of the draft, not recorded"
+    } else {
+        ""
+    };
     let title = format!(
-        " {} · {} of {} ",
+        " {}{what}{sandbox} · {} of {} ",
         PANES[app.pane],
         g.view.len(),
         t.rows.len()

@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Bar, BarChart, BarGroup, Block, Borders, Chart, Dataset, GraphType};
+use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition};
 
 use super::super::app::App;
 use super::super::detail::money;
@@ -14,13 +14,6 @@ use super::super::figures::Figures;
 use super::super::table::{Cell, TableData, col, opt};
 use super::super::ui::Areas;
 use super::pct;
-
-fn num(v: Option<f64>, text: impl Fn(f64) -> String) -> Cell {
-    match v {
-        Some(v) => Cell::num(text(v), v),
-        None => Cell::num("–", f64::MIN),
-    }
-}
 
 pub fn table(f: &Figures) -> TableData {
     let columns = vec![
@@ -45,16 +38,16 @@ pub fn table(f: &Figures) -> TableData {
         .map(|s| {
             vec![
                 Cell::text(&s.lead_source),
-                Cell::num(s.leads.to_string(), s.leads as f64),
-                Cell::num(s.sqls.to_string(), s.sqls as f64),
-                Cell::num(s.won.to_string(), s.won as f64),
-                Cell::num(s.lost.to_string(), s.lost as f64),
-                Cell::num(s.open.to_string(), s.open as f64),
-                num(s.win_rate, |v| pct(Some(v))),
-                num(s.close_rate, |v| pct(Some(v))),
-                num(s.avg_won_value, money),
-                num(s.median_sales_cycle_days, |v| format!("{v:.1}")),
-                Cell::num(money(s.open_pipeline), s.open_pipeline),
+                Cell::value(s.leads.to_string(), s.leads as f64),
+                Cell::value(s.sqls.to_string(), s.sqls as f64),
+                Cell::value(s.won.to_string(), s.won as f64),
+                Cell::value(s.lost.to_string(), s.lost as f64),
+                Cell::value(s.open.to_string(), s.open as f64),
+                Cell::maybe(s.win_rate, |v| pct(Some(v))),
+                Cell::maybe(s.close_rate, |v| pct(Some(v))),
+                Cell::maybe(s.avg_won_value, money),
+                Cell::maybe(s.median_sales_cycle_days, |v| format!("{v:.1}")),
+                Cell::value(money(s.open_pipeline), s.open_pipeline),
             ]
         })
         .collect();
@@ -70,6 +63,25 @@ const COLORS: [Color; 6] = [
     Color::Red,
 ];
 const MARKERS: [Marker; 4] = [Marker::Braille, Marker::Dot, Marker::Block, Marker::Bar];
+/// How each marker looks, for the legend.
+const MARKER_GLYPHS: [&str; 4] = ["⠁⠁", "••", "██", "▄▄"];
+
+/// `2026-Q2` of an RFC 3339 time.
+fn quarter_label(ts: &str) -> String {
+    let (y, m) = (
+        ts.get(..4).unwrap_or_default(),
+        ts.get(5..7)
+            .and_then(|m| m.parse::<u32>().ok())
+            .unwrap_or(1),
+    );
+    format!("{y}-Q{}", (m - 1) / 3 + 1)
+}
+
+/// The time is the first instant of its quarter.
+fn quarter_starts(ts: &str) -> bool {
+    matches!(ts.get(5..10), Some("01-01" | "04-01" | "07-01" | "10-01"))
+        && ts.get(11..19).is_none_or(|h| h == "00:00:00")
+}
 
 pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
     let figures = &app.snapshot.figures;
@@ -97,35 +109,43 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         &title,
     );
     let t = &app.theme;
-    let [left, right] =
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(a.side);
-    let bars: Vec<Bar> = r
+    let [left, right] = if a.side.height >= 24 {
+        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(a.side)
+    } else {
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(a.side)
+    };
+    // Win rate by source as horizontal bars: names and figures always fit.
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(" win rate by source ", t.title()));
+    let inner = block.inner(left);
+    f.render_widget(block, left);
+    let name_w = r
         .sources
         .iter()
-        .map(|s| {
-            let v = s.win_rate.unwrap_or(0.0);
-            Bar::default()
-                .value((v * 1000.0).round() as u64)
-                .text_value(pct(s.win_rate))
-                .label(Line::from(s.lead_source.clone()))
-                .style(t.bar())
-        })
-        .collect();
-    let width = (left.width.saturating_sub(2) / r.sources.len().max(1) as u16)
-        .saturating_sub(1)
-        .clamp(3, 10);
-    f.render_widget(
-        BarChart::default()
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(Span::styled(" win rate by source ", t.title())),
-            )
-            .data(BarGroup::default().bars(&bars))
-            .bar_width(width)
-            .bar_gap(1),
-        left,
-    );
+        .map(|s| s.lead_source.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(12);
+    let bar_w = usize::from(inner.width).saturating_sub(name_w + 10).max(1);
+    let mut lines = Vec::new();
+    for s in &r.sources {
+        let len = s
+            .win_rate
+            .map_or(0, |v| (v.clamp(0.0, 1.0) * bar_w as f64).round() as usize);
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<name_w$.name_w$} ", s.lead_source)),
+            Span::styled(format!("{:<bar_w$}", "█".repeat(len)), t.bar()),
+            Span::raw(format!(" {:>7}", pct(s.win_rate))),
+        ]));
+        if inner.height as usize >= r.sources.len() * 2 {
+            lines.push(Line::from(Span::styled(
+                format!("{:<name_w$} {} won of {} leads", "", s.won, s.leads),
+                t.dim(),
+            )));
+        }
+    }
+    f.render_widget(ratatui::widgets::Paragraph::new(lines), inner);
     let quarters: Vec<String> = {
         let mut q: Vec<String> = r
             .sources
@@ -162,8 +182,14 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         .iter()
         .enumerate()
         .map(|(i, (name, pts))| {
+            // The legend names each line with its marker, so it reads without colour too.
+            let glyph = if t.color {
+                "──"
+            } else {
+                MARKER_GLYPHS[i % MARKERS.len()]
+            };
             let d = Dataset::default()
-                .name(name.clone())
+                .name(format!("{glyph} {name}"))
                 .graph_type(GraphType::Line)
                 .data(pts);
             if t.color {
@@ -174,18 +200,45 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             }
         })
         .collect();
-    let labels: Vec<Line> = match (quarters.first(), quarters.last()) {
-        (Some(a), Some(b)) if a != b => vec![Line::from(a.clone()), Line::from(b.clone())],
-        (Some(a), _) => vec![Line::from(a.clone())],
-        _ => vec![],
+    // A quarter the period covers only in part (the first, from `from`; the one of T) is marked *.
+    let partial = |q: &str| {
+        let from_q = quarter_label(&r.from);
+        let (from_start, to_start) = (quarter_starts(&r.from), quarter_starts(&r.as_of));
+        (q == from_q && !from_start) || (q == quarter_label(&r.as_of) && !to_start)
     };
+    let names: Vec<String> = quarters
+        .iter()
+        .map(|q| {
+            if partial(q) {
+                format!("{q}*")
+            } else {
+                q.clone()
+            }
+        })
+        .collect();
+    let plot_w = usize::from(right.width.saturating_sub(8));
+    let labels: Vec<Line> = if names.len() > 1 && names.len() * 9 <= plot_w {
+        names.iter().map(|q| Line::from(q.clone())).collect()
+    } else {
+        match (names.first(), names.last()) {
+            (Some(a), Some(b)) if a != b => vec![Line::from(a.clone()), Line::from(b.clone())],
+            (Some(a), _) => vec![Line::from(a.clone())],
+            _ => vec![],
+        }
+    };
+    let any_partial = names.iter().any(|q| q.ends_with('*'));
     f.render_widget(
         Chart::new(datasets)
-            .block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(Span::styled(" win rate per quarter, % ", t.title())),
-            )
+            .block(Block::default().borders(Borders::ALL).title(Span::styled(
+                if any_partial {
+                    " win rate per quarter, % (* partial quarter) "
+                } else {
+                    " win rate per quarter, % "
+                },
+                t.title(),
+            )))
+            .legend_position(Some(LegendPosition::TopLeft))
+            .hidden_legend_constraints((Constraint::Percentage(60), Constraint::Percentage(80)))
             .x_axis(
                 Axis::default()
                     .bounds([0.0, (quarters.len().max(2) - 1) as f64])

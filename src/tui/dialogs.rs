@@ -1,0 +1,185 @@
+//! The confirmation before something acts (applying the draft, the real daily run) and the
+//! signal view (Enter on a Backtest row). Both read state only.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use beton::backtest::Unit;
+
+use super::app::{App, Confirm};
+use super::keymap::Command;
+
+pub fn confirm(f: &mut Frame, area: Rect, app: &App) {
+    let Some(c) = &app.confirm else { return };
+    let t = &app.theme;
+    let (title, mut lines): (String, Vec<Line>) = match c {
+        Confirm::Apply { sandbox, .. } => {
+            let mut lines = vec![Line::from(Span::styled(
+                "settings that change:",
+                t.header(),
+            ))];
+            lines.extend(
+                sandbox
+                    .settings
+                    .iter()
+                    .map(|s| Line::from(format!("  {}", s.text()))),
+            );
+            lines.push(Line::from(""));
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "what the next daily run would do differently (detected at {}):",
+                    beton::time::fmt_date(sandbox.t)
+                ),
+                t.header(),
+            )));
+            lines.extend(
+                sandbox
+                    .diff
+                    .lines(sandbox.crm)
+                    .into_iter()
+                    .map(|l| Line::from(format!("  {l}"))),
+            );
+            lines.push(Line::from(""));
+            lines.push(Line::from(
+                "Nothing runs now: the file is written (atomically, comments kept) and cron's next run reads it.",
+            ));
+            (
+                format!(" Apply the draft to {}? ", app.config_path.display()),
+                lines,
+            )
+        }
+        Confirm::Daily { lines } => (
+            " Run the real daily pipeline? ".to_string(),
+            lines.iter().map(|l| Line::from(l.clone())).collect(),
+        ),
+    };
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        match c {
+            Confirm::Apply { .. } => "y applies · n or Esc goes back to the tuner",
+            Confirm::Daily { .. } => "y runs it · n or Esc cancels",
+        },
+        t.title(),
+    )));
+    let width = area.width.saturating_sub(4).min(100);
+    let inner_w = usize::from(width.saturating_sub(2)).max(1);
+    let needed: usize = lines
+        .iter()
+        .map(|l| l.width().div_ceil(inner_w).max(1))
+        .sum();
+    let height = (needed as u16 + 2).min(area.height);
+    let [v] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(v);
+    f.render_widget(Clear, popup);
+    f.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(Span::styled(title, t.title())),
+        ),
+        popup,
+    );
+}
+
+pub fn signal(f: &mut Frame, area: Rect, app: &App) {
+    let t = &app.theme;
+    let Some(v) = &app.signal else { return };
+    let tries = v
+        .data
+        .as_ref()
+        .and_then(|e| e.suggested.as_ref())
+        .map(|s| format!(" · d tries {s}"))
+        .unwrap_or_default();
+    let block = Block::default().borders(Borders::ALL).title(Span::styled(
+        format!(" {} (Esc closes · ↑↓ scroll{tries}) ", v.signal.as_str()),
+        t.title(),
+    ));
+    let Some(e) = &v.data else {
+        let msg = match &v.error {
+            Some(err) => Line::from(Span::styled(
+                format!("could not explain {}: {err}", v.signal.as_str()),
+                t.error(),
+            )),
+            None => Line::from("replaying the backtest for each value of the sweep…"),
+        };
+        f.render_widget(Paragraph::new(msg).block(block), area);
+        return;
+    };
+    let pct = |x: Option<f64>| Unit::Percent.show(x);
+    let fig = &e.figures;
+    let mut lines = vec![
+        Line::from(Span::styled("definition", t.header())),
+        Line::from(format!("  fires when {}", e.definition)),
+        Line::from(format!("  settings: {}", e.settings)),
+        Line::from(""),
+        Line::from(Span::styled("figures in the backtest", t.header())),
+        Line::from(format!(
+            "  fired {} times on {} accounts: {} true and {} false positives; precision {}, recall {}, F1 {}",
+            fig.fires,
+            fig.flagged,
+            fig.true_positives,
+            fig.false_positives,
+            pct(fig.precision),
+            pct(fig.recall),
+            Unit::Ratio.show(fig.f1)
+        )),
+    ];
+    for (figure, why) in &fig.reasons {
+        lines.push(Line::from(format!("  n/a {figure}: {why}")));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        format!("sweep of {} (now {})", e.tuning_key, e.current),
+        t.header(),
+    )));
+    lines.push(Line::from(format!(
+        "  {:>8}  {:>9}  {:>9}  {:>5}  {:>7}",
+        "value", "precision", "recall", "F1", "flagged"
+    )));
+    for p in &e.sweep {
+        let s = p.signal.as_ref();
+        let mark = if p.value == e.current {
+            " ← now"
+        } else if e.suggested.as_deref() == Some(p.value.as_str()) {
+            " ← suggested"
+        } else {
+            ""
+        };
+        lines.push(Line::from(format!(
+            "  {:>8}  {:>9}  {:>9}  {:>5}  {:>7}{mark}",
+            p.value,
+            pct(s.and_then(|s| s.precision)),
+            pct(s.and_then(|s| s.recall)),
+            Unit::Ratio.show(s.and_then(|s| s.f1)),
+            s.map_or(0, |s| s.flagged)
+        )));
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("tuning advice", t.header())));
+    lines.push(Line::from(format!("  {}", e.advice)));
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        match &e.suggested {
+            Some(s) => format!(
+                "d puts {} = {s} in the draft (the tuner opens; {} then tries it, nothing is applied)",
+                e.tuning_key,
+                app.keymap.hint(Command::Rerun)
+            ),
+            None => "no other value to suggest".to_string(),
+        },
+        t.title(),
+    )));
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((v.scroll, 0))
+            .block(block),
+        area,
+    );
+}
