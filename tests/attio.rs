@@ -25,6 +25,7 @@ fn t0() -> i64 {
 fn settings(fake: &Fake) -> AttioSettings {
     AttioSettings {
         base_url: fake.url.clone(),
+        default_owner: "ae2@example.com".into(),
         value_property: "arr".into(),
         list: "pql_accounts".into(),
         create_missing_companies: true,
@@ -248,9 +249,10 @@ fn first_sync_creates_everything_and_second_sync_sends_nothing() {
         .iter()
         .find(|d| Fake::deal_text(d, SLUG).as_deref() == Some("globex.io"))
         .unwrap();
-    assert!(
-        globex.values.get("owner").is_none(),
-        "nobody@example.com is not a member"
+    assert_eq!(
+        globex.values["owner"][0]["referenced_actor_id"],
+        json!(fake.member("ae2@example.com")),
+        "nobody@example.com is not a member: the default owner owns the deal"
     );
     assert_eq!(fake.with(|w| w.companies.len()), 2, "globex.io was created");
 
@@ -661,43 +663,204 @@ fn dry_run_sends_nothing_and_stores_nothing() {
     );
 }
 
+/// (account key, owner_email) of the test workspace's accounts, as `beton attio setup` reads them.
+fn owners() -> Vec<(String, Option<String>)> {
+    vec![
+        ("acme.com".into(), Some("AE1@example.com".into())),
+        ("globex.io".into(), Some("nobody@example.com".into())),
+    ]
+}
+
 #[test]
 fn setup_creates_only_what_is_missing() {
     let fake = Fake::start();
     fake.with(|w| w.lists.push("pql_accounts".into()));
+    // More attributes than one page holds: a client that does not page would miss what follows.
+    fake.with(|w| {
+        for i in 0..12 {
+            w.deal_attributes
+                .push(fake_attio::Attr::new(&format!("custom_{i}"), "text", false));
+        }
+    });
     let s = AttioSettings {
         stage: "Product Qualified".into(),
         ..settings(&fake)
     };
     let c = client(&config(s.clone()));
-    let dry = beton::attio::setup::setup(&c, &s, true).unwrap();
+    let dry = beton::attio::setup::setup(&c, &s, true, &owners()).unwrap();
     assert!(fake.writes().is_empty());
     assert_eq!(
         dry.iter().filter(|l| l.outcome == "would create").count(),
         9,
         "{dry:#?}"
     );
-    let done = beton::attio::setup::setup(&c, &s, false).unwrap();
+    let done = beton::attio::setup::setup(&c, &s, false, &owners()).unwrap();
     assert_eq!(
         done.iter().filter(|l| l.outcome == "created").count(),
         9,
         "{done:#?}"
     );
     let attrs = fake.with(|w| w.deal_attributes.clone());
-    assert!(attrs.contains(&(SLUG.into(), "text".into(), true)));
-    assert!(attrs.contains(&("pql_score".into(), "number".into(), false)));
+    assert!(attrs.contains(&fake_attio::Attr::new(SLUG, "text", true)));
+    assert!(attrs.contains(&fake_attio::Attr::new("pql_score", "number", false)));
     assert!(fake.with(|w| w.statuses.contains(&"Product Qualified".to_string())));
     no_schema_errors(&fake);
     let writes = fake.writes().len();
-    let again = beton::attio::setup::setup(&c, &s, false).unwrap();
-    assert!(again.iter().all(|l| l.outcome == "exists"), "{again:#?}");
+    let again = beton::attio::setup::setup(&c, &s, false, &owners()).unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|l| l.outcome == "exists" || l.outcome == "ok"),
+        "{again:#?}"
+    );
+    assert!(
+        again
+            .iter()
+            .any(|l| l.what.starts_with("required deal attribute `owner`")),
+        "{again:#?}"
+    );
     assert_eq!(fake.writes().len(), writes);
+    // Beton's attributes are on the second page of the list by now: setup found them there.
+    assert!(fake.with(|w| w.deal_attributes.len()) > fake_attio::ATTRIBUTE_PAGE * 2);
+
     // An attribute with Beton's slug that is not unique is a problem Beton names, not papers over.
     let fake = Fake::start();
-    fake.with(|w| w.deal_attributes.push((SLUG.into(), "text".into(), false)));
+    fake.with(|w| {
+        w.deal_attributes
+            .push(fake_attio::Attr::new(SLUG, "text", false))
+    });
     let s = settings(&fake);
-    let err = beton::attio::setup::setup(&client(&config(s.clone())), &s, false).unwrap_err();
+    let err =
+        beton::attio::setup::setup(&client(&config(s.clone())), &s, false, &owners()).unwrap_err();
     assert!(err.contains(SLUG) && err.contains("unique"), "{err}");
+}
+
+#[test]
+fn setup_refuses_required_attributes_and_owners_it_cannot_fill() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    // A required custom attribute past the first page of the list.
+    fake.with(|w| {
+        for i in 0..12 {
+            w.deal_attributes
+                .push(fake_attio::Attr::new(&format!("custom_{i}"), "text", false));
+        }
+    });
+    fake.require("region");
+    let s = settings(&fake);
+    let c = client(&config(s.clone()));
+    let err = beton::attio::setup::setup(&c, &s, false, &owners()).unwrap_err();
+    assert!(
+        err.contains("`region`") && err.contains("required") && err.contains("default"),
+        "{err}"
+    );
+    assert!(
+        fake.writes().is_empty(),
+        "nothing is created before a refusal"
+    );
+    // With a default value in Attio the attribute is filled in there.
+    fake.with(|w| {
+        let a = w
+            .deal_attributes
+            .iter_mut()
+            .find(|a| a.slug == "region")
+            .unwrap();
+        a.default = Some(json!({"value": "EMEA", "attribute_type": "text"}));
+    });
+    beton::attio::setup::setup(&c, &s, false, &owners()).unwrap();
+
+    // A required deal value needs attio.value_property.
+    fake.require("value");
+    let no_value = AttioSettings {
+        value_property: String::new(),
+        ..s.clone()
+    };
+    let err = beton::attio::setup::setup(&c, &no_value, false, &owners()).unwrap_err();
+    assert!(err.contains("attio.value_property"), "{err}");
+
+    // An owner for every deal: globex.io's owner_email is no member, so a default owner is needed,
+    // and it must be a member.
+    let no_owner = AttioSettings {
+        default_owner: String::new(),
+        ..s.clone()
+    };
+    let err = beton::attio::setup::setup(&c, &no_owner, false, &owners()).unwrap_err();
+    assert!(
+        err.contains("--default-owner")
+            && err.contains("globex.io: nobody@example.com")
+            && err.contains("ae1@example.com"),
+        "{err}"
+    );
+    let stranger = AttioSettings {
+        default_owner: "ceo@elsewhere.com".into(),
+        ..s.clone()
+    };
+    let err = beton::attio::setup::setup(&c, &stranger, false, &owners()).unwrap_err();
+    assert!(
+        err.contains("ceo@elsewhere.com") && err.contains("not a member"),
+        "{err}"
+    );
+    beton::attio::setup::setup(&c, &s, false, &owners()).unwrap();
+}
+
+#[test]
+fn setup_asks_for_the_configuration_scope_only_when_it_creates_something() {
+    let fake = Fake::start();
+    fake.with(|w| w.scopes = fake_attio::SYNC_SCOPES.into());
+    let s = AttioSettings {
+        list: String::new(),
+        ..settings(&fake)
+    };
+    let c = client(&config(s.clone()));
+    // The dry run only reads, which the sync's scopes allow.
+    let dry = beton::attio::setup::setup(&c, &s, true, &owners()).unwrap();
+    assert!(dry.iter().any(|l| l.outcome == "would create"), "{dry:#?}");
+    let err = beton::attio::setup::setup(&c, &s, false, &owners()).unwrap_err();
+    assert!(
+        err.contains("object_configuration:read-write") && err.contains("pql_score"),
+        "{err}"
+    );
+    assert!(fake.writes().is_empty());
+    // Once everything exists, a key with the sync's scopes runs setup and the sync.
+    fake.set_up_for_beton(SLUG);
+    let lines = beton::attio::setup::setup(&c, &s, false, &owners()).unwrap();
+    assert!(lines.iter().all(|l| l.outcome != "created"), "{lines:#?}");
+    let (_dir, store) = workspace(&fake);
+    let run_id = first_run(&store);
+    let r = sync(&store, &config(s), run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(r.count(Outcome::Created), 2, "{r:#?}");
+    // And the fake does refuse what the key may not do.
+    let create = json!({"data": {"title": "X", "description": null, "api_slug": "x", "type": "text",
+        "is_required": false, "is_unique": false, "is_multiselect": false, "config": {}}});
+    let e = c
+        .send(
+            beton::attio::client::Method::Post,
+            "/v2/objects/deals/attributes",
+            &[],
+            Some(&create),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(e, beton::attio::client::ApiError::Auth { status: 403, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_disabled_deals_object_is_named_with_how_to_enable_it() {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
+    fake.with(|w| w.deals_enabled = false);
+    let s = cfg.attio.clone().unwrap();
+    let err = beton::attio::setup::setup(&client(&cfg), &s, false, &owners()).unwrap_err();
+    assert!(
+        err.contains("Deals object is not enabled") && err.contains("settings/data/objects"),
+        "{err}"
+    );
+    let err = sync(&store, &cfg, run_id, &SyncOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Deals object is not enabled"), "{err}");
+    assert!(fake.writes().is_empty());
 }
 
 #[test]
@@ -1072,8 +1235,12 @@ fn a_company_merged_away_in_attio_is_resolved_again() {
         ..s
     });
     sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
-    // acme's company is merged into a new record with the same domain.
-    fake.with(|w| w.companies.clear());
+    // acme's company is merged into a new record with the same domain, and its deal is deleted.
+    fake.with(|w| {
+        w.companies.clear();
+        w.deals
+            .retain(|d| Fake::deal_text(d, SLUG).as_deref() != Some("acme.com"));
+    });
     let merged = fake.add_company("acme.com", "Acme (merged)");
     let scores = [score(
         &store,
@@ -1095,7 +1262,7 @@ fn a_company_merged_away_in_attio_is_resolved_again() {
         "{r:#?}"
     );
     let r = sync(&store, &cfg, second, &SyncOptions::default()).unwrap();
-    assert_eq!(outcome(&r, "acme.com"), Outcome::Updated, "{r:#?}");
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Created, "{r:#?}");
     let acme = fake
         .deals()
         .into_iter()
@@ -1105,4 +1272,268 @@ fn a_company_merged_away_in_attio_is_resolved_again() {
         acme.values["associated_company"][0]["target_record_id"],
         json!(merged)
     );
+    // One handoff note and one task on the new deal, though the first try was rejected.
+    let on = |items: Vec<serde_json::Value>, ptr: &str| {
+        items
+            .iter()
+            .filter(|n| n.pointer(ptr) == Some(&json!(acme.id)))
+            .count()
+    };
+    assert_eq!(on(fake.notes(), "/parent_record_id"), 1);
+    assert_eq!(on(fake.tasks(), "/linked_records/0/target_record_id"), 1);
+}
+
+/// The first run's scores, again at `t` (signals in cooldown: nothing newly emitted).
+fn same_scores_at(store: &Store, t: i64) -> i64 {
+    let scores = vec![
+        score(
+            store,
+            "acme.com",
+            vec![
+                fired(SignalType::PricingIntent, "3 pricing page views in 7 days"),
+                fired(SignalType::TeamGrowth, "2 new active users in 7 days"),
+            ],
+        ),
+        score(
+            store,
+            "globex.io",
+            vec![
+                fired(
+                    SignalType::LimitApproaching,
+                    "usage 900 of plan_limit 1000 (90 %)",
+                ),
+                fired(SignalType::SupportEngagement, "4 support events in 7 days"),
+            ],
+        ),
+    ];
+    run(store, t, &scores)
+}
+
+fn deal_of(fake: &Fake, key: &str) -> Option<fake_attio::Record> {
+    fake.deals()
+        .into_iter()
+        .find(|d| Fake::deal_text(d, SLUG).as_deref() == Some(key))
+}
+
+fn notes_on(fake: &Fake, deal: &str) -> usize {
+    fake.notes()
+        .iter()
+        .filter(|n| n["parent_record_id"] == json!(deal))
+        .count()
+}
+
+fn tasks_on(fake: &Fake, deal: &str) -> usize {
+    fake.tasks()
+        .iter()
+        .filter(|t| t["linked_records"][0]["target_record_id"] == json!(deal))
+        .count()
+}
+
+#[test]
+fn a_rejected_deal_fails_its_account_alone_and_a_later_run_completes_it_once() {
+    // The workspace makes the deal value required: globex.io has no `arr`, so Attio rejects its
+    // deal (Attio's missing_value body names the attribute by id).
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
+    fake.require("value");
+    let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Created, "{r:#?}");
+    assert_eq!(outcome(&r, "globex.io"), Outcome::Failed, "{r:#?}");
+    let why = &r
+        .accounts
+        .iter()
+        .find(|a| a.account == "globex.io")
+        .unwrap()
+        .detail;
+    assert!(
+        why.contains("`value`") && why.contains("required") && why.contains("missing_value"),
+        "{why}"
+    );
+    assert!(deal_of(&fake, "globex.io").is_none());
+    let acme = deal_of(&fake, "acme.com").unwrap();
+    assert_eq!(
+        (notes_on(&fake, &acme.id), tasks_on(&fake, &acme.id)),
+        (1, 1)
+    );
+
+    // The next day it is still required: globex's deal is sent again (its waiting note and task
+    // do not stop it), rejected again, and acme is untouched.
+    let deal_puts = |fake: &Fake| {
+        fake.writes()
+            .iter()
+            .filter(|w| {
+                w.path == "/v2/objects/deals/records"
+                    && w.body.pointer(&format!("/data/values/{SLUG}/0"))
+                        == Some(&json!("globex.io"))
+            })
+            .count()
+    };
+    let before = deal_puts(&fake);
+    let second = same_scores_at(&store, t0() + DAY);
+    let r = sync(&store, &cfg, second, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "globex.io"), Outcome::Failed, "{r:#?}");
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Unchanged, "{r:#?}");
+    assert_eq!(deal_puts(&fake), before + 1, "the deal was tried again");
+
+    // The admin makes it optional: the next run creates the deal with exactly one note and task.
+    fake.with(|w| {
+        w.deal_attributes
+            .iter_mut()
+            .find(|a| a.slug == "value")
+            .unwrap()
+            .required = false
+    });
+    let third = same_scores_at(&store, t0() + 2 * DAY);
+    let r = sync(&store, &cfg, third, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "globex.io"), Outcome::Created, "{r:#?}");
+    let globex = deal_of(&fake, "globex.io").unwrap();
+    assert_eq!(
+        (notes_on(&fake, &globex.id), tasks_on(&fake, &globex.id)),
+        (1, 1)
+    );
+    assert_eq!(
+        (notes_on(&fake, &acme.id), tasks_on(&fake, &acme.id)),
+        (1, 1)
+    );
+    assert_eq!((fake.notes().len(), fake.tasks().len()), (2, 2));
+    let open = store.outbox_open(None).unwrap();
+    assert!(open.is_empty(), "nothing is left waiting: {open:#?}");
+    let counts = store.outbox_counts().unwrap();
+    assert!(
+        counts.get("superseded").copied().unwrap_or(0) >= 2,
+        "{counts:?}"
+    );
+    // And a re-run writes nothing.
+    let writes = fake.writes().len();
+    sync(&store, &cfg, third, &SyncOptions::default()).unwrap();
+    assert_eq!(fake.writes().len(), writes);
+    no_schema_errors(&fake);
+}
+
+#[test]
+fn a_deal_is_never_sent_without_an_owner() {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| AttioSettings {
+        default_owner: String::new(),
+        ..s
+    });
+    let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Created, "{r:#?}");
+    assert_eq!(outcome(&r, "globex.io"), Outcome::Failed, "{r:#?}");
+    let why = &r
+        .accounts
+        .iter()
+        .find(|a| a.account == "globex.io")
+        .unwrap()
+        .detail;
+    assert!(
+        why.contains("no deal owner")
+            && why.contains("nobody@example.com")
+            && why.contains("--default-owner"),
+        "{why}"
+    );
+    assert!(
+        fake.writes()
+            .iter()
+            .all(|w| !w.body.to_string().contains("globex")),
+        "nothing of globex.io was sent"
+    );
+    // With a default owner the next sync creates it, owned by that member.
+    let cfg = config(AttioSettings {
+        default_owner: "ae2@example.com".into(),
+        ..cfg.attio.clone().unwrap()
+    });
+    let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "globex.io"), Outcome::Created, "{r:#?}");
+    let globex = deal_of(&fake, "globex.io").unwrap();
+    assert_eq!(
+        globex.values["owner"][0]["referenced_actor_id"],
+        json!(fake.member("ae2@example.com"))
+    );
+    // Every deal the fake holds has an owner: Attio requires one.
+    assert!(fake.deals().iter().all(|d| d.values.contains_key("owner")));
+}
+
+#[test]
+fn a_reps_rename_reassignment_and_stage_move_survive_later_runs() {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    let acme = deal_of(&fake, "acme.com").unwrap();
+    fake.rep_edit(
+        SLUG,
+        "acme.com",
+        "Acme – enterprise expansion",
+        "ae2@example.com",
+    );
+    fake.with(|w| {
+        fake_attio::move_stage(w, &acme.id, "In Progress", "2026-11-18T12:00:00.000000000Z")
+    });
+
+    // A day later acme shows billing intent: a new score, new signals, a note and a task.
+    let scores = vec![score(
+        &store,
+        "acme.com",
+        vec![
+            fired(SignalType::BillingIntent, "1 billing event in 7 days"),
+            fired(SignalType::PricingIntent, "4 pricing page views in 7 days"),
+            fired(SignalType::TeamGrowth, "2 new active users in 7 days"),
+        ],
+    )];
+    let second = run(&store, t0() + DAY, &scores);
+    let writes_before = fake.writes().len();
+    let r = sync(&store, &cfg, second, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Updated, "{r:#?}");
+    let after = deal_of(&fake, "acme.com").unwrap();
+    assert_eq!(
+        Fake::deal_text(&after, "name").as_deref(),
+        Some("Acme – enterprise expansion"),
+        "the rep's rename was reverted"
+    );
+    let ae2 = fake.member("ae2@example.com");
+    assert_eq!(
+        after.values["owner"][0]["referenced_actor_id"],
+        json!(ae2),
+        "the rep's reassignment was reverted"
+    );
+    assert_eq!(
+        Fake::deal_text(&after, "stage").as_deref(),
+        Some("In Progress")
+    );
+    assert_eq!(
+        Fake::deal_text(&after, "pql_signals").as_deref(),
+        Some("billing_intent, pricing_intent, team_growth")
+    );
+    // The update carries only what Beton owns.
+    let update = fake.writes()[writes_before..]
+        .iter()
+        .find(|w| w.path == "/v2/objects/deals/records")
+        .cloned()
+        .unwrap();
+    let mut sent: Vec<&str> = update.body["data"]["values"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    sent.sort();
+    assert_eq!(sent, vec![SLUG, "pql_score", "pql_signals"]);
+    // The new task goes to the deal's owner now, the rep it was given to.
+    let task = fake.tasks().last().cloned().unwrap();
+    assert_eq!(task["assignees"][0]["referenced_actor_id"], json!(ae2));
+
+    // More runs change nothing the rep set; a re-run writes nothing.
+    let third = same_scores_at(&store, t0() + 2 * DAY);
+    sync(&store, &cfg, third, &SyncOptions::default()).unwrap();
+    let writes = fake.writes().len();
+    sync(&store, &cfg, third, &SyncOptions::default()).unwrap();
+    assert_eq!(fake.writes().len(), writes, "a re-run writes nothing");
+    let last = deal_of(&fake, "acme.com").unwrap();
+    assert_eq!(
+        Fake::deal_text(&last, "name").as_deref(),
+        Some("Acme – enterprise expansion")
+    );
+    assert_eq!(last.values["owner"][0]["referenced_actor_id"], json!(ae2));
+    assert_eq!(
+        Fake::deal_text(&last, "stage").as_deref(),
+        Some("In Progress")
+    );
+    no_schema_errors(&fake);
 }

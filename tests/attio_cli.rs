@@ -94,9 +94,33 @@ fn connect_checks_the_key_and_saves_settings_keeping_comments() {
         text(&o)
     );
 
+    // A key with only the sync's scopes (no object_configuration:read-write, which only setup's
+    // creations need) is accepted; a default owner must be a member and is saved as Attio has it.
+    fake.with(|w| w.scopes = fake_attio::SYNC_SCOPES.into());
     let o = beton(
         dir.path(),
-        &["connect", "attio", "--base-url", &fake.url],
+        &[
+            "connect",
+            "attio",
+            "--base-url",
+            &fake.url,
+            "--default-owner",
+            "cfo@acme.com",
+        ],
+        WITH_KEY,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not a member"), "{}", text(&o));
+    let o = beton(
+        dir.path(),
+        &[
+            "connect",
+            "attio",
+            "--base-url",
+            &fake.url,
+            "--default-owner",
+            "AE2@example.com",
+        ],
         WITH_KEY,
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -108,6 +132,10 @@ fn connect_checks_the_key_and_saves_settings_keeping_comments() {
     );
     assert!(
         saved.contains(&format!("base_url = \"{}\"", fake.url)),
+        "{saved}"
+    );
+    assert!(
+        saved.contains("default_owner = \"ae2@example.com\""),
         "{saved}"
     );
     assert!(saved.contains("# Score at or above which an account becomes a CRM candidate."));
@@ -167,18 +195,53 @@ fn connected_workspace(fake: &Fake) -> tempfile::TempDir {
         ),
     )
     .unwrap();
+    // The demo's owners are not members of the fake workspace: setup says so and names the fix.
     let o = beton(dir.path(), &["attio", "setup", "--dry-run"], WITH_KEY);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("--default-owner") && text(&o).contains("ae1@example.com"),
+        "{}",
+        text(&o)
+    );
+    let o = beton(
+        dir.path(),
+        &[
+            "attio",
+            "setup",
+            "--dry-run",
+            "--default-owner",
+            "AE1@example.com",
+        ],
+        WITH_KEY,
+    );
     assert!(
         o.status.success() && text(&o).contains("would create"),
         "{}",
         text(&o)
     );
     assert!(fake.writes().is_empty(), "setup --dry-run wrote");
-    let o = beton(dir.path(), &["attio", "setup"], WITH_KEY);
+    assert!(!std::fs::read_to_string(&config).unwrap().contains("AE1@"));
+    let o = beton(
+        dir.path(),
+        &["attio", "setup", "--default-owner", "nobody@elsewhere.com"],
+        WITH_KEY,
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not a member"), "{}", text(&o));
+    let o = beton(
+        dir.path(),
+        &["attio", "setup", "--default-owner", "AE1@example.com"],
+        WITH_KEY,
+    );
     assert!(
         o.status.success() && text(&o).contains("created"),
         "{}",
         text(&o)
+    );
+    let saved = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        saved.contains("default_owner = \"ae1@example.com\""),
+        "the member's email as Attio spells it is saved: {saved}"
     );
     dir
 }

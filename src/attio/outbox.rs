@@ -83,8 +83,8 @@ pub fn send_step(
             step.key
         )))
     })?;
-    // A deal created by the first send may have been moved on by a rep since: the replay must
-    // not put it back into the stage of new deals.
+    // A deal created by the first send may have been renamed, reassigned or moved on by a rep
+    // since: the replay sends only what Beton owns.
     if step.kind == "deal"
         && step.state == StepState::Sent
         && body.pointer("/data/values/stage").is_some()
@@ -96,7 +96,9 @@ pub fn send_step(
             .pointer_mut("/data/values")
             .and_then(Value::as_object_mut)
     {
-        values.remove("stage");
+        for k in super::sync::CREATE_ONLY {
+            values.remove(k);
+        }
     }
     if step.state == StepState::Sent
         && let Some(rid) = &deal
@@ -131,8 +133,19 @@ pub fn send_step(
             code,
             message,
         }) => {
+            // A required attribute is named by id: say which one, from the attribute list.
+            let required = (step.kind == "deal" && code == "missing_value")
+                .then(|| super::setup::deal_attributes(client).ok())
+                .flatten()
+                .and_then(|attrs| super::setup::attribute_named(&attrs, &message))
+                .map(|a| {
+                    format!(
+                        "the deal attribute {a} is required in Attio and Beton sent no value for it                          (make it optional or give it a default in Attio; `beton attio setup` checks this): "
+                    )
+                })
+                .unwrap_or_default();
             let why = format!(
-                "Attio rejected the {}: {}{message} ({status} {code})",
+                "Attio rejected the {}: {required}{}{message} ({status} {code})",
                 step.kind,
                 blame(&body, &message)
             );

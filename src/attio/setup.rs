@@ -1,21 +1,25 @@
 //! `beton connect attio` (check the key with `GET /v2/self`) and `beton attio setup` (make sure
-//! the deal attributes, select options, stage and list the sync uses exist).
+//! the deal attributes, select options, stage and list the sync uses exist, that every required
+//! deal attribute gets a value, and that every deal gets an owner).
+
+use std::collections::HashSet;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::client::{ApiError, Client};
+use super::client::{ApiError, Client, Method, workspace_members};
 use crate::config::AttioSettings;
 
-/// The scopes the sync needs, and why (docs/ATTIO.md lists them for admins).
-pub const SCOPES: &[(&str, &str)] = &[
+/// The scopes the daily sync needs, and why (docs/ATTIO.md lists them for admins). Attio's spec
+/// names `object_configuration:read` on every records, notes and tasks operation.
+pub const SYNC_SCOPES: &[(&str, &str)] = &[
     (
         "record_permission:read-write",
         "find and create companies, assert deals",
     ),
     (
-        "object_configuration:read-write",
-        "`beton attio setup` creates deal attributes and options",
+        "object_configuration:read",
+        "read the deal attributes and stages (every records, notes and tasks call needs it)",
     ),
     ("note:read-write", "handoff notes on deals"),
     ("task:read-write", "follow-up tasks"),
@@ -27,18 +31,38 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("list_configuration:read", "finding the PQL list"),
 ];
 
+/// What `beton attio setup` needs on top, and only when it has something to create.
+pub const SETUP_SCOPE: &str = "object_configuration:read-write";
+
+/// What setup says when the workspace's Deals object is disabled (Attio answers 404 for it).
+pub const DEALS_DISABLED: &str = "the Deals object is not enabled in this Attio workspace (Attio: Object with slug/ID \
+     \"deals\" not found). A workspace admin enables it once under Workspace settings → Objects \
+     (https://app.attio.com/_/settings/data/objects), then run `beton attio setup`";
+
+/// An API error about the deals object, in words: a 404 on it means Deals is disabled.
+pub fn deals_error(e: ApiError) -> String {
+    match &e {
+        ApiError::Rejected {
+            status: 404,
+            message,
+            ..
+        } if message.contains("\"deals\"") => DEALS_DISABLED.to_string(),
+        _ => e.to_string(),
+    }
+}
+
 /// What `GET /v2/self` said about the key.
 #[derive(Debug, Clone, Serialize)]
 pub struct Connection {
     pub workspace_name: String,
     pub workspace_slug: String,
     pub scopes: Vec<String>,
-    /// Needed scopes the key lacks.
+    /// Scopes the sync needs that the key lacks.
     pub missing: Vec<String>,
 }
 
 /// True when `granted` includes `need` (a `:read-write` scope includes `:read`).
-fn has_scope(granted: &[String], need: &str) -> bool {
+pub fn has_scope(granted: &[String], need: &str) -> bool {
     granted.iter().any(|g| {
         g == need
             || need
@@ -47,7 +71,8 @@ fn has_scope(granted: &[String], need: &str) -> bool {
     })
 }
 
-/// Checks the key: it must be active. Lists the needed scopes it lacks.
+/// Checks the key: it must be active. Lists the scopes the sync needs that it lacks (setup's
+/// extra scope is asked for by setup, when it has something to create).
 pub fn check_key(client: &Client, needs_list: bool) -> Result<Connection, String> {
     let me = client.get("/v2/self", &[]).map_err(|e| e.to_string())?;
     if me.get("active").and_then(Value::as_bool) != Some(true) {
@@ -62,7 +87,7 @@ pub fn check_key(client: &Client, needs_list: bool) -> Result<Connection, String
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    let missing = SCOPES
+    let missing = SYNC_SCOPES
         .iter()
         .filter(|(s, _)| needs_list || !s.starts_with("list_"))
         .filter(|(s, _)| !has_scope(&scopes, s))
@@ -80,7 +105,8 @@ pub fn check_key(client: &Client, needs_list: bool) -> Result<Connection, String
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SetupLine {
     pub what: String,
-    /// "exists", "created", "would create", or "missing" (something Beton cannot create).
+    /// "exists", "created", "would create", "ok" (a requirement that is met), or "missing"
+    /// (something Beton cannot create).
     pub outcome: String,
 }
 
@@ -88,6 +114,52 @@ pub struct SetupLine {
 pub const LEAD_SOURCES: [&str; 4] = ["pql", "inbound", "outbound", "partner"];
 
 const ATTRS: &str = "/v2/objects/deals/attributes";
+
+/// Attributes per page when reading the attribute list.
+const PAGE: usize = 50;
+
+/// Every deal attribute (archived ones left out), read page by page: Attio's spec pages the list
+/// and names no default page size.
+pub fn deal_attributes(client: &Client) -> Result<Vec<Value>, ApiError> {
+    let mut all = Vec::new();
+    loop {
+        let page = client.get(
+            ATTRS,
+            &[
+                ("show_archived", "false".into()),
+                ("limit", PAGE.to_string()),
+                ("offset", all.len().to_string()),
+            ],
+        )?;
+        let items = page
+            .get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let n = items.len();
+        all.extend(items);
+        if n < PAGE {
+            return Ok(all);
+        }
+    }
+}
+
+/// `` `slug` (Title) `` of the attribute Attio's message names by id, when the message has one.
+pub fn attribute_named(attributes: &[Value], message: &str) -> Option<String> {
+    attributes.iter().find_map(|a| {
+        let id = a.pointer("/id/attribute_id").and_then(Value::as_str)?;
+        if !message.contains(id) {
+            return None;
+        }
+        let slug = a.get("api_slug").and_then(Value::as_str).unwrap_or(id);
+        let title = a.get("title").and_then(Value::as_str).unwrap_or(slug);
+        Some(if title == slug {
+            format!("`{slug}`")
+        } else {
+            format!("`{slug}` ({title})")
+        })
+    })
+}
 
 struct Wanted {
     slug: String,
@@ -97,9 +169,38 @@ struct Wanted {
     description: &'static str,
 }
 
-/// Makes sure what the sync writes exists in the workspace; creates only what is missing
-/// (nothing with `dry_run`). A setup problem Beton cannot fix is an `Err` naming it.
-pub fn setup(client: &Client, s: &AttioSettings, dry_run: bool) -> Result<Vec<SetupLine>, String> {
+/// The deal attributes Beton writes on create, given the settings.
+fn beton_gives(s: &AttioSettings) -> Vec<String> {
+    let mut gives: Vec<String> = [
+        "name",
+        "stage",
+        "owner",
+        "associated_company",
+        "lead_source",
+        "pql_score",
+        "pql_signals",
+    ]
+    .map(String::from)
+    .to_vec();
+    gives.push(s.match_attribute.clone());
+    if !s.value_property.is_empty() {
+        gives.push("value".into());
+    }
+    gives
+}
+
+/// Makes sure what the sync writes exists in the workspace and that every deal it creates can be
+/// accepted: every required deal attribute gets a value (from Beton or an Attio default), and every
+/// account gets an owner (its `owner_email` when that is a member, else `default_owner`, which
+/// must be a member). `accounts` are (key, `owner_email`). Problems are found before anything is
+/// created; then only what is missing is created (nothing with `dry_run`). A problem Beton cannot
+/// fix is an `Err` naming it and the setting that fixes it.
+pub fn setup(
+    client: &Client,
+    s: &AttioSettings,
+    dry_run: bool,
+    accounts: &[(String, Option<String>)],
+) -> Result<Vec<SetupLine>, String> {
     let api = |e: ApiError| e.to_string();
     let mut lines = Vec::new();
     let mut line = |what: String, outcome: &str| {
@@ -108,14 +209,15 @@ pub fn setup(client: &Client, s: &AttioSettings, dry_run: bool) -> Result<Vec<Se
             outcome: outcome.into(),
         })
     };
-    let existing = client
-        .get(ATTRS, &[("show_archived", "false".into())])
-        .map_err(api)?;
-    let existing = existing
-        .get("data")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let me = client.get("/v2/self", &[]).map_err(api)?;
+    let scopes: Vec<String> = me
+        .get("scope")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let existing = deal_attributes(client).map_err(deals_error)?;
     let find = |slug: &str| {
         existing
             .iter()
@@ -151,6 +253,9 @@ pub fn setup(client: &Client, s: &AttioSettings, dry_run: bool) -> Result<Vec<Se
             description: "The product signals behind the PQL score.",
         },
     ];
+
+    // 1. What exists, and what is wrong that Beton must not paper over.
+    let mut to_create: Vec<&Wanted> = Vec::new();
     for w in &wanted {
         match find(&w.slug) {
             Some(a) => {
@@ -176,32 +281,105 @@ pub fn setup(client: &Client, s: &AttioSettings, dry_run: bool) -> Result<Vec<Se
                     "exists",
                 );
             }
-            None if dry_run => line(
-                format!("deal attribute `{}` ({})", w.slug, w.kind),
-                "would create",
-            ),
-            None => {
-                let body = json!({"data": {
-                    "title": w.title, "description": w.description, "api_slug": w.slug, "type": w.kind,
-                    "is_required": false, "is_unique": w.unique, "is_multiselect": false, "config": {}
-                }});
-                match client.send(super::client::Method::Post, ATTRS, &[], Some(&body)) {
-                    Ok(_) => line(
-                        format!("deal attribute `{}` ({})", w.slug, w.kind),
-                        "created",
-                    ),
-                    Err(e) if e.is_conflict() => line(
-                        format!("deal attribute `{}` ({})", w.slug, w.kind),
-                        "exists",
-                    ),
-                    Err(e) => return Err(format!("creating deal attribute `{}`: {e}", w.slug)),
-                }
-            }
+            None => to_create.push(w),
+        }
+    }
+    let gives = beton_gives(s);
+    for a in &existing {
+        if a.get("is_required").and_then(Value::as_bool) != Some(true) {
+            continue;
+        }
+        let slug = a.get("api_slug").and_then(Value::as_str).unwrap_or("?");
+        let title = a.get("title").and_then(Value::as_str).unwrap_or(slug);
+        let what = format!("required deal attribute `{slug}`");
+        if gives.iter().any(|g| g == slug) {
+            line(format!("{what}: Beton gives it"), "ok");
+        } else if a.get("is_default_value_enabled").and_then(Value::as_bool) == Some(true)
+            && !a.get("default_value").is_none_or(Value::is_null)
+        {
+            line(format!("{what}: Attio fills in its default"), "ok");
+        } else if slug == "value" {
+            return Err(format!(
+                "the deal attribute `value` ({title}) is required in this workspace and Beton sends no value: \
+                 set attio.value_property to the account property that holds the deal value (e.g. \"arr\"), \
+                 or make it optional in Attio (Workspace settings → Objects → Deals → Attributes → {title})"
+            ));
+        } else {
+            return Err(format!(
+                "the deal attribute `{slug}` ({title}) is required in this workspace, has no default value, and \
+                 Beton has no value to give it: make it optional or give it a default in Attio (Workspace \
+                 settings → Objects → Deals → Attributes → {title}); Attio would reject every new deal"
+            ));
         }
     }
 
+    // 2. An owner for every deal: Attio requires one, and a deal is never sent without it.
+    let members = workspace_members(client).map_err(api)?;
+    let member_emails: HashSet<String> = members.iter().map(|(_, e)| e.to_lowercase()).collect();
+    let listed = || {
+        members
+            .iter()
+            .map(|(_, e)| e.as_str())
+            .take(10)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let default_owner = s.default_owner.trim().to_lowercase();
+    if !default_owner.is_empty() {
+        if !member_emails.contains(&default_owner) {
+            return Err(format!(
+                "the default deal owner {:?} (attio.default_owner) is not a member of this Attio workspace; \
+                 members: {}. Run `beton attio setup --default-owner EMAIL` with one of them",
+                s.default_owner,
+                listed()
+            ));
+        }
+        line(
+            format!(
+                "default deal owner {} (a workspace member)",
+                s.default_owner
+            ),
+            "ok",
+        );
+    } else {
+        let orphans: Vec<String> = accounts
+            .iter()
+            .filter(|(_, o)| {
+                o.as_deref()
+                    .is_none_or(|e| !member_emails.contains(&e.trim().to_lowercase()))
+            })
+            .map(|(k, o)| match o {
+                Some(e) => format!("{k}: {e}"),
+                None => format!("{k}: no owner_email"),
+            })
+            .collect();
+        if !orphans.is_empty() {
+            return Err(format!(
+                "{} of {} accounts have no owner_email that is a member of this Attio workspace (e.g. {}), and \
+                 Attio requires a deal owner: run `beton attio setup --default-owner EMAIL` with a member's \
+                 email ({}) to own their deals",
+                orphans.len(),
+                accounts.len(),
+                orphans
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                listed()
+            ));
+        }
+        line(
+            format!(
+                "deal owners: the owner_email of all {} accounts is a workspace member",
+                accounts.len()
+            ),
+            "ok",
+        );
+    }
+
     let options_path = format!("{ATTRS}/lead_source/options");
-    let have: Vec<String> = if find("lead_source").is_some() {
+    let have_options: Vec<String> = if find("lead_source").is_some() {
         titles(
             &client
                 .get(&options_path, &[("show_archived", "false".into())])
@@ -211,22 +389,14 @@ pub fn setup(client: &Client, s: &AttioSettings, dry_run: bool) -> Result<Vec<Se
     } else {
         Vec::new()
     };
-    for option in LEAD_SOURCES {
-        let what = format!("lead_source option `{option}`");
-        if have.iter().any(|h| h == option) {
-            line(what, "exists");
-        } else if dry_run {
-            line(what, "would create");
-        } else {
-            let body = json!({"data": {"title": option}});
-            match client.send(super::client::Method::Post, &options_path, &[], Some(&body)) {
-                Ok(_) => line(what, "created"),
-                Err(e) if e.is_conflict() => line(what, "exists"),
-                Err(e) => return Err(format!("creating {what}: {e}")),
-            }
-        }
+    let missing_options: Vec<&str> = LEAD_SOURCES
+        .iter()
+        .copied()
+        .filter(|o| !have_options.iter().any(|h| h == o))
+        .collect();
+    for o in LEAD_SOURCES.iter().filter(|o| !missing_options.contains(o)) {
+        line(format!("lead_source option `{o}`"), "exists");
     }
-
     let statuses_path = format!("{ATTRS}/stage/statuses");
     let stages = titles(
         &client
@@ -234,25 +404,10 @@ pub fn setup(client: &Client, s: &AttioSettings, dry_run: bool) -> Result<Vec<Se
             .map_err(api)?,
         "title",
     );
-    let what = format!("deal stage `{}`", s.stage);
-    if stages.iter().any(|t| t == &s.stage) {
-        line(what, "exists");
-    } else if dry_run {
-        line(what, "would create");
-    } else {
-        let body = json!({"data": {"title": s.stage}});
-        match client.send(
-            super::client::Method::Post,
-            &statuses_path,
-            &[],
-            Some(&body),
-        ) {
-            Ok(_) => line(what, "created"),
-            Err(e) if e.is_conflict() => line(what, "exists"),
-            Err(e) => return Err(format!("creating {what}: {e}")),
-        }
+    let stage_missing = !stages.iter().any(|t| t == &s.stage);
+    if !stage_missing {
+        line(format!("deal stage `{}`", s.stage), "exists");
     }
-
     if !s.list.is_empty() {
         let what = format!("list `{}`", s.list);
         match client.get(&format!("/v2/lists/{}", s.list), &[]) {
@@ -262,6 +417,63 @@ pub fn setup(client: &Client, s: &AttioSettings, dry_run: bool) -> Result<Vec<Se
                 "missing",
             ),
             Err(e) => return Err(format!("checking {what}: {e}")),
+        }
+    }
+
+    // 3. Create what is missing: only this needs the extra scope.
+    let mut creations: Vec<String> = to_create
+        .iter()
+        .map(|w| format!("deal attribute `{}` ({})", w.slug, w.kind))
+        .collect();
+    creations.extend(
+        missing_options
+            .iter()
+            .map(|o| format!("lead_source option `{o}`")),
+    );
+    if stage_missing {
+        creations.push(format!("deal stage `{}`", s.stage));
+    }
+    if dry_run {
+        for c in creations {
+            line(c, "would create");
+        }
+        return Ok(lines);
+    }
+    if !creations.is_empty() && !has_scope(&scopes, SETUP_SCOPE) {
+        return Err(format!(
+            "setup must create {}, and the key lacks the scope {SETUP_SCOPE}: add it to the key for the setup \
+             (Workspace settings → Developers; the daily sync does not need it), or create them in Attio by hand",
+            creations.join(", ")
+        ));
+    }
+    for w in to_create {
+        let what = format!("deal attribute `{}` ({})", w.slug, w.kind);
+        let body = json!({"data": {
+            "title": w.title, "description": w.description, "api_slug": w.slug, "type": w.kind,
+            "is_required": false, "is_unique": w.unique, "is_multiselect": false, "config": {}
+        }});
+        match client.send(Method::Post, ATTRS, &[], Some(&body)) {
+            Ok(_) => line(what, "created"),
+            Err(e) if e.is_conflict() => line(what, "exists"),
+            Err(e) => return Err(format!("creating deal attribute `{}`: {e}", w.slug)),
+        }
+    }
+    for option in missing_options {
+        let what = format!("lead_source option `{option}`");
+        let body = json!({"data": {"title": option}});
+        match client.send(Method::Post, &options_path, &[], Some(&body)) {
+            Ok(_) => line(what, "created"),
+            Err(e) if e.is_conflict() => line(what, "exists"),
+            Err(e) => return Err(format!("creating {what}: {e}")),
+        }
+    }
+    if stage_missing {
+        let what = format!("deal stage `{}`", s.stage);
+        let body = json!({"data": {"title": s.stage}});
+        match client.send(Method::Post, &statuses_path, &[], Some(&body)) {
+            Ok(_) => line(what, "created"),
+            Err(e) if e.is_conflict() => line(what, "exists"),
+            Err(e) => return Err(format!("creating {what}: {e}")),
         }
     }
     Ok(lines)
@@ -335,6 +547,41 @@ pub fn with_attio_section(
         table["base_url"] = toml_edit::value(url);
     }
     Ok(doc.to_string())
+}
+
+/// The config text with `attio.default_owner` set (the `[attio]` section must exist); everything
+/// else, comments included, is kept.
+pub fn with_default_owner(text: &str, email: &str) -> Result<String, String> {
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| e.to_string())?;
+    let table = doc
+        .get_mut("attio")
+        .and_then(|t| t.as_table_mut())
+        .ok_or("no [attio] section: run `beton connect attio` first")?;
+    table["default_owner"] = toml_edit::value(email);
+    Ok(doc.to_string())
+}
+
+/// The member whose email is `email` (any case), as Attio spells it; else an error listing members.
+pub fn member_email(client: &Client, email: &str) -> Result<String, String> {
+    let members = workspace_members(client).map_err(|e| e.to_string())?;
+    let want = email.trim().to_lowercase();
+    members
+        .iter()
+        .find(|(_, e)| e.to_lowercase() == want)
+        .map(|(_, e)| e.clone())
+        .ok_or_else(|| {
+            format!(
+                "{email:?} is not a member of this Attio workspace; members: {}",
+                members
+                    .iter()
+                    .map(|(_, e)| e.as_str())
+                    .take(10)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
 }
 
 #[cfg(test)]

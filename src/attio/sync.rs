@@ -129,15 +129,28 @@ impl SyncReport {
     }
 }
 
-/// A short stable hex digest of a JSON value (serde_json maps are sorted, so it is canonical).
+/// Deal attributes Beton sends only when it creates the deal: after that they are the rep's
+/// (a rename, a reassignment, a stage move or a new value is never reverted).
+pub const CREATE_ONLY: [&str; 6] = [
+    "name",
+    "owner",
+    "stage",
+    "value",
+    "associated_company",
+    "lead_source",
+];
+
+/// A short stable hex digest of what Beton owns in a deal body (serde_json maps are sorted, so
+/// it is canonical): the attributes sent on create only are not part of "what changed".
 pub fn digest_of(v: &Value) -> String {
     let mut values = v
         .pointer("/data/values")
         .cloned()
         .unwrap_or_else(|| v.clone());
-    // The stage is sent only when a deal is created, so it is not part of "what changed".
     if let Some(m) = values.as_object_mut() {
-        m.remove("stage");
+        for k in CREATE_ONLY {
+            m.remove(k);
+        }
     }
     hex(&Sha256::digest(values.to_string().as_bytes()))[..16].to_string()
 }
@@ -270,7 +283,8 @@ pub fn sync(
         return Ok(report);
     }
     let fatal = |e: ApiError| Error::Attio(e.to_string());
-    let stages = super::setup::stages(client).map_err(fatal)?;
+    let stages =
+        super::setup::stages(client).map_err(|e| Error::Attio(super::setup::deals_error(e)))?;
     if !stages.iter().any(|t| t == &s.stage) {
         return Err(Error::Attio(format!(
             "the deal stage {:?} (attio.stage) does not exist in Attio; stages there: {}. Run `beton attio setup` \
@@ -421,6 +435,68 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         .filter(|n| !n.is_empty());
     let mut actions: Vec<String> = Vec::new();
 
+    // Deal: is there one already? Beton's map says so; Attio is asked when the map has none, and
+    // before an update (a deal deleted in Attio is then created again, as new).
+    let mut local = store.attio_deal(c.account_id)?;
+    let mut is_new = match &local {
+        Some(_) => false,
+        None => match find_deal(client, &s.match_attribute, &c.account) {
+            Ok(found) => found.is_none(),
+            Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
+        },
+    };
+    let signal_names: Vec<&str> = c.signals.iter().map(|x| x.signal.as_str()).collect();
+    // What Beton owns on the deal, sent on every change; the rest only when it creates the deal.
+    let mut values = Map::new();
+    values.insert(s.match_attribute.clone(), json!([c.account]));
+    values.insert("pql_score".into(), json!([c.score]));
+    values.insert("pql_signals".into(), json!([signal_names.join(", ")]));
+    let owner_email = props
+        .get("owner_email")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    let owner = owner_email
+        .and_then(|e| ctx.members.get(&e.to_lowercase()))
+        .or_else(|| ctx.members.get(&s.default_owner.trim().to_lowercase()))
+        .cloned();
+    let digest = digest_of(&json!({"data": {"values": values}}));
+    if let Some((_, stored)) = &local
+        && *stored != digest
+    {
+        match find_deal(client, &s.match_attribute, &c.account) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                actions.push("the deal was deleted in Attio: creating it again".into());
+                if !ctx.opts.dry_run {
+                    store.forget_attio_deal(c.account_id)?;
+                }
+                local = None;
+                is_new = true;
+            }
+            Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
+        }
+    }
+    // Attio requires a deal owner, and Beton never sends a deal without one (nor creates its
+    // company): the account fails alone, once its company is known to exist or to be creatable.
+    let no_owner = (is_new && owner.is_none()).then(|| {
+        let whose = match owner_email {
+            Some(e) => format!("its owner_email {e} is not a member of the Attio workspace"),
+            None => "it has no owner_email".into(),
+        };
+        let default = if s.default_owner.trim().is_empty() {
+            "attio.default_owner is not set".to_string()
+        } else {
+            format!(
+                "attio.default_owner {:?} is not a workspace member",
+                s.default_owner
+            )
+        };
+        format!(
+            "no deal owner, nothing sent: {whose} and {default}; run `beton attio setup --default-owner EMAIL`"
+        )
+    });
+
     // Company.
     let cached = store
         .attio_company(c.account_id)?
@@ -453,6 +529,9 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         None if ctx.opts.dry_run => {
             actions.push(format!("create company {domain}"));
             String::from("(new company)")
+        }
+        None if no_owner.is_some() => {
+            return done(c, Outcome::Failed, no_owner.unwrap_or_default());
         }
         None => {
             let step = OutboxStep {
@@ -487,67 +566,32 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         }
     };
 
-    // Deal: is there one already? Beton's map says so; Attio is asked when the map has none, and
-    // before an update (a deal deleted in Attio is then created again, as new).
-    let mut local = store.attio_deal(c.account_id)?;
-    let mut is_new = match &local {
-        Some(_) => false,
-        None => match find_deal(client, &s.match_attribute, &c.account) {
-            Ok(found) => found.is_none(),
-            Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
-        },
-    };
-    let signal_names: Vec<&str> = c.signals.iter().map(|x| x.signal.as_str()).collect();
-    let mut values = Map::new();
-    values.insert(s.match_attribute.clone(), json!([c.account]));
-    values.insert(
-        "name".into(),
-        json!([format!("PQL – {}", name.unwrap_or(&domain))]),
-    );
-    values.insert(
-        "associated_company".into(),
-        json!([{"target_object": "companies", "target_record_id": company}]),
-    );
-    values.insert("lead_source".into(), json!(["pql"]));
-    values.insert("pql_score".into(), json!([c.score]));
-    values.insert("pql_signals".into(), json!([signal_names.join(", ")]));
-    let owner = props
-        .get("owner_email")
-        .and_then(Value::as_str)
-        .and_then(|e| ctx.members.get(&e.trim().to_lowercase()))
-        .or_else(|| ctx.members.get(&s.default_owner.trim().to_lowercase()))
-        .cloned();
-    if let Some(id) = &owner {
+    if let Some(why) = no_owner {
+        return done(c, Outcome::Failed, why);
+    }
+    if is_new && let Some(id) = &owner {
+        values.insert(
+            "name".into(),
+            json!([format!("PQL – {}", name.unwrap_or(&domain))]),
+        );
+        values.insert(
+            "associated_company".into(),
+            json!([{"target_object": "companies", "target_record_id": company}]),
+        );
+        values.insert("lead_source".into(), json!(["pql"]));
         values.insert(
             "owner".into(),
             json!([{"referenced_actor_type": "workspace-member", "referenced_actor_id": id}]),
         );
-    }
-    if !s.value_property.is_empty()
-        && let Some(v) = crate::signals::numeric(props.get(&s.value_property)).filter(|v| *v >= 0.0)
-    {
-        values.insert("value".into(), json!([(v * 100.0).round() / 100.0]));
-    }
-    if is_new {
+        if !s.value_property.is_empty()
+            && let Some(v) =
+                crate::signals::numeric(props.get(&s.value_property)).filter(|v| *v >= 0.0)
+        {
+            values.insert("value".into(), json!([(v * 100.0).round() / 100.0]));
+        }
         values.insert("stage".into(), json!([s.stage]));
     }
-    let mut digest = digest_of(&json!({"data": {"values": values}}));
-    if let Some((_, stored)) = &local
-        && *stored != digest
-    {
-        match find_deal(client, &s.match_attribute, &c.account) {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                actions.push("the deal was deleted in Attio: creating it again".into());
-                local = None;
-                is_new = true;
-                values.insert("stage".into(), json!([s.stage]));
-            }
-            Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
-        }
-    }
     let deal_body = json!({"data": {"values": values}});
-    digest = digest_of(&deal_body);
 
     let new_types: Vec<&str> = c
         .signals
@@ -629,7 +673,16 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         let due = next_business_day(ctx.now)
             .format("%Y-%m-%dT%H:%M:%S%.3fZ")
             .to_string();
-        let assignees: Vec<Value> = owner
+        // A task on an existing deal goes to whoever owns it in Attio now (a rep may have
+        // reassigned it); a new deal's to the owner Beton gives it.
+        let assignee = match (&local, is_new) {
+            (Some((rid, _)), false) => match deal_owner(client, rid) {
+                Ok(o) => o.or(owner.clone()),
+                Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
+            },
+            _ => owner.clone(),
+        };
+        let assignees: Vec<Value> = assignee
             .iter()
             .map(|id| json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": id}))
             .collect();
@@ -653,7 +706,7 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         for st in &steps {
             if store
                 .outbox_state(&st.key)?
-                .is_some_and(|x| x != StepState::Failed)
+                .is_some_and(|x| !matches!(x, StepState::Failed | StepState::Superseded))
             {
                 continue;
             }
@@ -683,6 +736,7 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         return done(c, outcome, detail);
     }
 
+    store.outbox_supersede(c.account_id, &steps)?;
     store.outbox_add(&steps, ctx.now)?;
     let sent = match run_open(ctx, c.account_id, report) {
         Ok(sent) => sent,
@@ -723,14 +777,18 @@ fn step_failure(c: &AttioCandidate, e: StepError) -> Result<AccountSync> {
     done(c, Outcome::Failed, e.to_string())
 }
 
-/// Sends the account's open steps in order; returns the kinds sent. Stops at the first failure.
+/// Sends the account's open steps, the ones that need no deal first (company, deal, list entry),
+/// then the note and task that wait for the deal; returns the kinds sent. Stops at the first
+/// failure, so a rejected deal leaves its note and task waiting, and other accounts go on.
 fn run_open(
     ctx: &Ctx<'_>,
     account_id: i64,
     report: &mut SyncReport,
 ) -> std::result::Result<Vec<String>, StepError> {
     let mut kinds = Vec::new();
-    for step in ctx.store.outbox_open(Some(account_id))? {
+    let mut open = ctx.store.outbox_open(Some(account_id))?;
+    open.sort_by_key(|s| s.body.contains(DEAL_ID));
+    for step in open {
         let sent = send_step(
             ctx.store,
             ctx.client,
@@ -742,6 +800,26 @@ fn run_open(
         kinds.push(sent.kind);
     }
     Ok(kinds)
+}
+
+/// The workspace member who owns the deal in Attio now, if a member does.
+pub fn deal_owner(
+    client: &Client,
+    record_id: &str,
+) -> std::result::Result<Option<String>, ApiError> {
+    let v = client.get(&format!("/v2/objects/deals/records/{record_id}"), &[])?;
+    Ok(v.pointer("/data/values/owner")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter().find(|o| {
+                o.get("active_until").is_none_or(Value::is_null)
+                    && o.get("referenced_actor_type").and_then(Value::as_str)
+                        == Some("workspace-member")
+            })
+        })
+        .and_then(|o| o.get("referenced_actor_id"))
+        .and_then(Value::as_str)
+        .map(str::to_string))
 }
 
 /// The deal whose unique attribute holds this account key, if Attio has one.
@@ -878,8 +956,9 @@ mod tests {
     }
 
     #[test]
-    fn digest_ignores_the_stage_only() {
-        let a = json!({"data": {"values": {"pql_score": [80], "stage": ["Lead"]}}});
+    fn digest_ignores_what_is_sent_on_create_only() {
+        let a = json!({"data": {"values": {"pql_score": [80], "stage": ["Lead"], "name": ["PQL – Acme"],
+                                           "owner": [{"referenced_actor_id": "m1"}], "value": [10]}}});
         let b = json!({"data": {"values": {"pql_score": [80]}}});
         let c = json!({"data": {"values": {"pql_score": [81]}}});
         assert_eq!(digest_of(&a), digest_of(&b));

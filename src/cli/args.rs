@@ -156,11 +156,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AttioCommand {
-    /// Create the deal attributes, lead_source options and stage the sync needs (only what is missing).
+    /// Create the deal attributes, lead_source options and stage the sync needs (only what is
+    /// missing); check required deal attributes and deal owners.
     Setup {
         /// Say what would be created; create nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Owner of deals whose account has no owner_email that is a workspace member (a
+        /// member's email; checked against the members, saved as attio.default_owner).
+        #[arg(long, value_name = "EMAIL")]
+        default_owner: Option<String>,
     },
 }
 
@@ -221,6 +226,10 @@ pub enum ConnectTarget {
         /// Another API address (a test server); saved as attio.base_url.
         #[arg(long, value_name = "URL")]
         base_url: Option<String>,
+        /// Owner of deals whose account has no owner_email that is a workspace member (a
+        /// member's email; checked against the members, saved as attio.default_owner).
+        #[arg(long, value_name = "EMAIL")]
+        default_owner: Option<String>,
     },
 }
 

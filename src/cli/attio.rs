@@ -1,6 +1,8 @@
 //! `beton connect attio`, `beton attio setup` and `beton sync attio`: print what was done.
 
-use beton::attio::setup::{check_key, setup, with_attio_section};
+use std::io::IsTerminal as _;
+
+use beton::attio::setup::{check_key, member_email, setup, with_attio_section, with_default_owner};
 use beton::attio::sync::Outcome;
 use beton::attio::{Client, SyncOptions, client::KEY_VAR};
 use beton::config::{Config, Paths, TEMPLATE, write_atomic};
@@ -22,7 +24,24 @@ macro_rules! out {
 /// Test hook: the kind of outbox step after whose send `beton sync attio` stops, as if killed.
 const CRASH_HOOK: &str = "BETON_TEST_CRASH_AFTER_SEND";
 
-pub fn connect(g: &Global, base_url: Option<String>) -> Result<Exit> {
+/// Asks for the default deal owner on a terminal; None when not on one or left empty.
+fn prompt_owner() -> Option<String> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    eprint!(
+        "Default deal owner, for accounts whose owner_email is not an Attio member (a member's email, empty to skip): "
+    );
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).ok()?;
+    Some(line.trim().to_string()).filter(|l| !l.is_empty())
+}
+
+pub fn connect(
+    g: &Global,
+    base_url: Option<String>,
+    default_owner: Option<String>,
+) -> Result<Exit> {
     let paths = Paths::resolve(g.config.clone(), g.data_dir.clone())?;
     let cfg = Config::load(&paths.config_file)?;
     let mut settings = cfg.attio.clone().unwrap_or_default();
@@ -58,21 +77,68 @@ pub fn connect(g: &Global, base_url: Option<String>) -> Result<Exit> {
             origin: paths.config_file.display().to_string(),
             message: m,
         })?;
+    let config_error = |m: String| Error::Config {
+        origin: paths.config_file.display().to_string(),
+        message: m,
+    };
+    let owner = match default_owner.or_else(|| {
+        settings
+            .default_owner
+            .trim()
+            .is_empty()
+            .then(prompt_owner)
+            .flatten()
+    }) {
+        Some(email) => Some(member_email(&client, &email).map_err(Error::Attio)?),
+        None => None,
+    };
+    let updated = match &owner {
+        Some(email) => with_default_owner(&updated, email).map_err(config_error)?,
+        None => updated,
+    };
     Config::parse(&updated, &paths.config_file.display().to_string())?;
     write_atomic(&paths.config_file, &updated)?;
     out!(
         "saved the [attio] settings to {} (the key stays in {KEY_VAR})",
         paths.config_file.display()
     );
-    out!("next: `beton attio setup` creates the deal attributes the sync needs");
+    if let Some(email) = &owner {
+        out!(
+            "deals of accounts without a member as owner_email go to {email} (attio.default_owner)"
+        );
+    }
+    out!(
+        "next: `beton attio setup` checks the workspace and creates the deal attributes the sync needs"
+    );
     Ok(0)
 }
 
-pub fn setup_cmd(g: &Global, dry_run: bool) -> Result<Exit> {
+pub fn setup_cmd(g: &Global, dry_run: bool, default_owner: Option<String>) -> Result<Exit> {
     let ctx = context(g)?;
     let client = beton::attio::connect(&ctx.paths, &ctx.config)?;
-    let s = ctx.config.attio.clone().unwrap_or_default();
-    let lines = setup(&client, &s, dry_run).map_err(Error::Attio)?;
+    let mut s = ctx.config.attio.clone().unwrap_or_default();
+    let owner = match default_owner {
+        Some(email) => Some(member_email(&client, &email).map_err(Error::Attio)?),
+        None => None,
+    };
+    if let Some(email) = &owner {
+        s.default_owner = email.clone();
+    }
+    let accounts = ctx.open_store()?.account_text_prop("owner_email")?;
+    let lines = setup(&client, &s, dry_run, &accounts).map_err(Error::Attio)?;
+    if let Some(email) = owner.filter(|_| !dry_run) {
+        let text = std::fs::read_to_string(&ctx.paths.config_file)
+            .map_err(|e| Error::io(&ctx.paths.config_file, e))?;
+        let updated = with_default_owner(&text, &email).map_err(|m| Error::Config {
+            origin: ctx.paths.config_file.display().to_string(),
+            message: m,
+        })?;
+        Config::parse(&updated, &ctx.paths.config_file.display().to_string())?;
+        write_atomic(&ctx.paths.config_file, &updated)?;
+        if !g.json {
+            out!("saved attio.default_owner = {email:?}");
+        }
+    }
     if g.json {
         out!(
             "{}",

@@ -63,8 +63,12 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
             target: ConnectTarget::Posthog { host, project },
         }) => posthog::connect(g, host, project),
         Some(Command::Connect {
-            target: ConnectTarget::Attio { base_url },
-        }) => attio::connect(g, base_url),
+            target:
+                ConnectTarget::Attio {
+                    base_url,
+                    default_owner,
+                },
+        }) => attio::connect(g, base_url, default_owner),
         Some(Command::Provision { dry_run, recreate }) => posthog::provision(g, dry_run, recreate),
         Some(Command::Doctor) => posthog::doctor(g),
         Some(Command::Hogql {
@@ -73,8 +77,12 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
             backtest,
         }) => posthog::hogql(g, dump, score, backtest),
         Some(Command::Attio {
-            command: AttioCommand::Setup { dry_run },
-        }) => attio::setup_cmd(g, dry_run),
+            command:
+                AttioCommand::Setup {
+                    dry_run,
+                    default_owner,
+                },
+        }) => attio::setup_cmd(g, dry_run, default_owner),
         Some(Command::Sync {
             service:
                 SyncService::Attio {

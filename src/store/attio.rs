@@ -37,6 +37,9 @@ pub enum StepState {
     Done,
     /// Attio rejected it (a 4xx); planned again it becomes pending.
     Failed,
+    /// Never sent, and replaced by a newer step of the same kind for the account (a later run's
+    /// note, task or deal values), so that the account gets one of each, not one per run.
+    Superseded,
 }
 
 impl StepState {
@@ -46,6 +49,7 @@ impl StepState {
             StepState::Sent => "sent",
             StepState::Done => "done",
             StepState::Failed => "failed",
+            StepState::Superseded => "superseded",
         }
     }
 
@@ -54,6 +58,7 @@ impl StepState {
             "sent" => StepState::Sent,
             "done" => StepState::Done,
             "failed" => StepState::Failed,
+            "superseded" => StepState::Superseded,
             _ => StepState::Pending,
         }
     }
@@ -245,6 +250,16 @@ impl Store {
         Ok(())
     }
 
+    /// Drops the account's deal from the map (Attio no longer has it), so that nothing waiting
+    /// for a deal is sent to the deleted one.
+    pub fn forget_attio_deal(&self, account_id: i64) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM attio_deals WHERE account_id = ?1",
+            [account_id],
+        )?;
+        Ok(())
+    }
+
     /// Attio company record id → account key, for every resolved company.
     pub fn attio_company_accounts(&self) -> Result<HashMap<String, String>> {
         let mut stmt = self.conn().prepare(
@@ -280,7 +295,7 @@ impl Store {
     }
 
     /// Adds steps in one transaction. A step whose key exists is left alone, unless Attio had
-    /// rejected it: then it is pending again with the new body. Returns how many are new or revived.
+    /// rejected it or it was superseded: then it is pending again with the new body. Returns how many are new or revived.
     pub fn outbox_add(&self, steps: &[OutboxStep], t: i64) -> Result<usize> {
         let tx = self.conn().unchecked_transaction()?;
         let mut n = 0;
@@ -290,7 +305,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)
                  ON CONFLICT(key) DO UPDATE SET state = 'pending', body = excluded.body, path = excluded.path,
                    error = NULL
-                 WHERE attio_outbox.state = 'failed'",
+                 WHERE attio_outbox.state IN ('failed', 'superseded')",
             )?;
             for s in steps {
                 n += stmt.execute(params![
@@ -306,6 +321,25 @@ impl Store {
             }
         }
         tx.commit()?;
+        Ok(n)
+    }
+
+    /// Marks the account's never-sent (`pending`) deal, note and task steps superseded when a step
+    /// of the same kind with another key is among `newer`: a later run's plan replaces what an
+    /// earlier one could not send (its deal was rejected, so its note and task waited). Steps
+    /// that were sent are left for the replay, which knows whether Attio has them.
+    pub fn outbox_supersede(&self, account_id: i64, newer: &[OutboxStep]) -> Result<usize> {
+        let mut n = 0;
+        for s in newer
+            .iter()
+            .filter(|s| matches!(s.kind.as_str(), "deal" | "note" | "task"))
+        {
+            n += self.conn().execute(
+                "UPDATE attio_outbox SET state = 'superseded', error = 'replaced by ' || ?3
+                 WHERE account_id = ?1 AND kind = ?2 AND key <> ?3 AND state = 'pending'",
+                params![account_id, s.kind, s.key],
+            )?;
+        }
         Ok(n)
     }
 
@@ -407,6 +441,11 @@ impl Store {
 
     /// Every account key with its `domain` property from the snapshot (for mapping pulled deals).
     pub fn account_domains(&self) -> Result<Vec<(String, Option<String>)>> {
+        self.account_text_prop("domain")
+    }
+
+    /// Every account key with a text property of its snapshot (e.g. `owner_email`).
+    pub fn account_text_prop(&self, prop: &str) -> Result<Vec<(String, Option<String>)>> {
         let mut stmt = self
             .conn()
             .prepare("SELECT key, snapshot FROM accounts ORDER BY id")?;
@@ -416,10 +455,10 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (key, snapshot) = row?;
-            let domain = snapshot
+            let value = snapshot
                 .and_then(|s| serde_json::from_str::<Map<String, Value>>(&s).ok())
-                .and_then(|m| m.get("domain").and_then(Value::as_str).map(str::to_string));
-            out.push((key, domain));
+                .and_then(|m| m.get(prop).and_then(Value::as_str).map(str::to_string));
+            out.push((key, value));
         }
         Ok(out)
     }

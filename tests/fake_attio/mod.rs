@@ -1,8 +1,11 @@
 //! A fake Attio REST API v2 on 127.0.0.1 for the sync tests: keeps companies, deals, notes,
-//! tasks and list entries in memory, checks the bearer key, enforces unique attributes and known
-//! select/status titles like Attio does, validates every request body against Attio's OpenAPI
-//! spec (`../shared/reference/attio-openapi.json`, skipped with a printed reason when absent),
-//! logs every request, and can misbehave on purpose (429 with an HTTP-date `Retry-After`, 5xx).
+//! tasks and list entries in memory, checks the bearer key, enforces unique attributes, required
+//! attributes (`is_required`: Attio's `missing_value` body naming the attribute by id), known
+//! select/status titles and the scopes each operation names in Attio's OpenAPI spec
+//! (`../shared/reference/attio-openapi.json`, skipped with a printed reason when absent), validates
+//! every request body against that spec, pages attribute lists, answers like a workspace whose
+//! Deals object is disabled when told to, logs every request, and can misbehave on purpose (429
+//! with an HTTP-date `Retry-After`, 5xx).
 
 #![allow(dead_code)]
 
@@ -19,6 +22,46 @@ use serde_json::{Map, Value, json};
 pub const KEY: &str = "attio_test_key_0123456789";
 pub const ALL_SCOPES: &str = "record_permission:read-write object_configuration:read-write note:read-write \
     task:read-write user_management:read list_entry:read-write list_configuration:read";
+/// What the daily sync needs and no more: reading the workspace's configuration, not changing it.
+pub const SYNC_SCOPES: &str = "record_permission:read-write object_configuration:read note:read-write \
+    task:read-write user_management:read";
+/// A page of an attribute list when the request names no `limit` (Attio's spec gives none).
+pub const ATTRIBUTE_PAGE: usize = 10;
+
+/// A deal attribute as `GET /v2/objects/deals/attributes` describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attr {
+    pub id: String,
+    pub slug: String,
+    pub kind: String,
+    pub unique: bool,
+    pub required: bool,
+    /// A static default Attio writes on create when no value is given.
+    pub default: Option<Value>,
+    pub archived: bool,
+}
+
+impl Attr {
+    pub fn new(slug: &str, kind: &str, unique: bool) -> Self {
+        let n: u64 = slug
+            .bytes()
+            .fold(7, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+        Self {
+            id: format!("a77a0000-0000-4000-8000-{:012}", n % 1_000_000_000_000),
+            slug: slug.into(),
+            kind: kind.into(),
+            unique,
+            required: false,
+            default: None,
+            archived: false,
+        }
+    }
+
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+}
 
 /// One request as the fake saw it.
 #[derive(Debug, Clone)]
@@ -60,8 +103,9 @@ pub struct Record {
 pub struct World {
     pub scopes: String,
     pub active: bool,
-    /// Deal attributes: slug → (type, unique).
-    pub deal_attributes: Vec<(String, String, bool)>,
+    pub deal_attributes: Vec<Attr>,
+    /// False: the workspace's Deals object is disabled (Attio's default until an admin enables it).
+    pub deals_enabled: bool,
     pub options: HashMap<String, Vec<String>>,
     pub statuses: Vec<String>,
     pub companies: Vec<Record>,
@@ -116,18 +160,17 @@ impl Fake {
         let world = World {
             scopes: ALL_SCOPES.into(),
             active: true,
+            // Attio's standard deal attributes; name, stage and owner are required (docs: standard
+            // objects → deals).
             deal_attributes: vec![
-                ("name".into(), "text".into(), false),
-                ("stage".into(), "status".into(), false),
-                ("owner".into(), "actor-reference".into(), false),
-                ("value".into(), "currency".into(), false),
-                (
-                    "associated_company".into(),
-                    "record-reference".into(),
-                    false,
-                ),
-                ("associated_people".into(), "record-reference".into(), false),
+                Attr::new("name", "text", false).required(),
+                Attr::new("stage", "status", false).required(),
+                Attr::new("owner", "actor-reference", false).required(),
+                Attr::new("value", "currency", false),
+                Attr::new("associated_company", "record-reference", false),
+                Attr::new("associated_people", "record-reference", false),
             ],
+            deals_enabled: true,
             statuses: vec![
                 "Lead".into(),
                 "In Progress".into(),
@@ -178,13 +221,13 @@ impl Fake {
     /// Sets up what `beton attio setup` would create.
     pub fn set_up_for_beton(&self, slug: &str) {
         self.with(|w| {
-            w.deal_attributes.push((slug.into(), "text".into(), true));
+            w.deal_attributes.push(Attr::new(slug, "text", true));
             w.deal_attributes
-                .push(("lead_source".into(), "select".into(), false));
+                .push(Attr::new("lead_source", "select", false));
             w.deal_attributes
-                .push(("pql_score".into(), "number".into(), false));
+                .push(Attr::new("pql_score", "number", false));
             w.deal_attributes
-                .push(("pql_signals".into(), "text".into(), false));
+                .push(Attr::new("pql_signals", "text", false));
             w.options.insert(
                 "lead_source".into(),
                 ["pql", "inbound", "outbound", "partner"]
@@ -213,6 +256,63 @@ impl Fake {
                 values,
             });
             id
+        })
+    }
+
+    /// The id of the workspace member with this email.
+    pub fn member(&self, email: &str) -> String {
+        self.with(|w| {
+            w.members
+                .iter()
+                .find(|(_, e)| e == email)
+                .map(|(id, _)| id.clone())
+                .expect("a member")
+        })
+    }
+
+    /// What a rep does in Attio's web app: renames the deal of `key` (matched on `slug`) and
+    /// gives it to another member.
+    pub fn rep_edit(&self, slug: &str, key: &str, name: &str, owner_email: &str) {
+        let owner = self.member(owner_email);
+        self.with(|w| {
+            let now = w.now();
+            let d = w
+                .deals
+                .iter_mut()
+                .find(|d| Fake::deal_text(d, slug).as_deref() == Some(key))
+                .expect("the deal");
+            d.values.insert(
+                "name".into(),
+                json!([{"value": name, "attribute_type": "text", "active_from": now, "active_until": null}]),
+            );
+            d.values.insert(
+                "owner".into(),
+                json!([{"referenced_actor_type": "workspace-member", "referenced_actor_id": owner,
+                        "attribute_type": "actor-reference", "active_from": now, "active_until": null}]),
+            );
+        });
+    }
+
+    /// Makes a deal attribute required (with no default), adding it as text when missing.
+    pub fn require(&self, slug: &str) {
+        self.with(
+            |w| match w.deal_attributes.iter_mut().find(|a| a.slug == slug) {
+                Some(a) => a.required = true,
+                None => w
+                    .deal_attributes
+                    .push(Attr::new(slug, "text", false).required()),
+            },
+        );
+    }
+
+    /// The attribute's id, as Attio's messages name it.
+    pub fn attribute_id(&self, slug: &str) -> String {
+        self.with(|w| {
+            w.deal_attributes
+                .iter()
+                .find(|a| a.slug == slug)
+                .map(|a| a.id.clone())
+                .expect("an attribute")
         })
     }
 
@@ -352,6 +452,17 @@ fn answer_now(
     {
         return error(401, "unauthorized", "Invalid API key");
     }
+    if let Some(missing) = missing_scope(&w.scopes, method.as_str(), &path) {
+        // The body of a scope refusal is not in Attio's spec; the status and type are.
+        return error(
+            403,
+            "unauthorized",
+            &format!("This API token is missing the scope {missing} this endpoint requires."),
+        );
+    }
+    if !w.deals_enabled && path.starts_with("/v2/objects/deals") {
+        return error(404, "not_found", "Object with slug/ID \"deals\" not found.");
+    }
     if let Some(i) = w
         .faults
         .iter()
@@ -415,27 +526,39 @@ fn route(
             "id": {"workspace_id": "ws-1", "workspace_member_id": id}, "email_address": email,
             "first_name": "A", "last_name": "E", "access_level": "member"})).collect::<Vec<_>>()}))
         }
-        ("GET", ["v2", "objects", "deals", "attributes"]) => ok(
-            json!({"data": w.deal_attributes.iter().map(|(s, t, u)| json!({
-            "api_slug": s, "type": t, "is_unique": u, "is_multiselect": false, "title": s})).collect::<Vec<_>>()}),
-        ),
+        ("GET", ["v2", "objects", "deals", "attributes"]) => {
+            let archived = q.get("show_archived").map(String::as_str) == Some("true");
+            let limit: usize = q
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(ATTRIBUTE_PAGE);
+            let offset: usize = q.get("offset").and_then(|l| l.parse().ok()).unwrap_or(0);
+            let data: Vec<Value> = w
+                .deal_attributes
+                .iter()
+                .filter(|a| archived || !a.archived)
+                .skip(offset)
+                .take(limit)
+                .map(attribute_json)
+                .collect();
+            ok(json!({ "data": data }))
+        }
         ("POST", ["v2", "objects", "deals", "attributes"]) => {
             let d = &body["data"];
             let slug = d["api_slug"].as_str().unwrap_or_default().to_string();
-            if w.deal_attributes.iter().any(|(s, _, _)| *s == slug) {
+            if w.deal_attributes.iter().any(|a| a.slug == slug) {
                 return error(
                     409,
                     "slug_conflict",
-                    &format!("An attribute with slug \"{slug}\" already exists"),
+                    "An attribute with the same API slug already exists on this object. Please choose a different API slug.",
                 );
             }
             let kind = d["type"].as_str().unwrap_or_default().to_string();
-            w.deal_attributes.push((
-                slug.clone(),
-                kind.clone(),
-                d["is_unique"].as_bool().unwrap_or(false),
-            ));
-            ok(json!({"data": {"api_slug": slug, "type": kind, "id": {"attribute_id": w.id()}}}))
+            let mut a = Attr::new(&slug, &kind, d["is_unique"].as_bool().unwrap_or(false));
+            a.required = d["is_required"].as_bool().unwrap_or(false);
+            let json = attribute_json(&a);
+            w.deal_attributes.push(a);
+            ok(json!({ "data": json }))
         }
         ("GET", ["v2", "objects", "deals", "attributes", attr, "options"]) => {
             let list = w.options.get(*attr).cloned().unwrap_or_default();
@@ -560,6 +683,16 @@ fn route(
             ok(json!({"data": matches}))
         }
         ("PUT", ["v2", "objects", "deals", "records"]) => assert_deal(w, q, body),
+        ("GET", ["v2", "objects", "deals", "records", id]) => {
+            match w.deals.iter().find(|d| d.id == *id) {
+                Some(d) => ok(json!({"data": record_json(d, "deals")})),
+                None => error(
+                    404,
+                    "not_found",
+                    &format!("Record with ID \"{id}\" not found."),
+                ),
+            }
+        }
         (
             "GET",
             [
@@ -707,6 +840,21 @@ fn route(
     }
 }
 
+fn attribute_json(a: &Attr) -> Value {
+    let default = a
+        .default
+        .as_ref()
+        .map(|v| json!({"type": "static", "template": [v]}));
+    json!({"id": {"workspace_id": "ws-1", "object_id": "deals-object", "attribute_id": a.id},
+           "title": a.slug, "description": null, "api_slug": a.slug, "type": a.kind,
+           "is_system_attribute": matches!(a.slug.as_str(), "name" | "stage" | "owner" | "value"
+                                           | "associated_company" | "associated_people"),
+           "is_writable": true, "is_required": a.required, "is_unique": a.unique, "is_multiselect": false,
+           "is_default_value_enabled": default.is_some(), "is_archived": a.archived,
+           "default_value": default, "relationship": null, "created_at": "2026-01-01T00:00:00.000000000Z",
+           "config": {}})
+}
+
 fn company_has(c: &Record, domain: &str) -> bool {
     c.values["domains"]
         .as_array()
@@ -723,20 +871,20 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
     let Some(slug) = q.get("matching_attribute").cloned() else {
         return error(400, "validation_type", "matching_attribute is required");
     };
-    match w.deal_attributes.iter().find(|(s, _, _)| *s == slug) {
-        Some((_, _, true)) => {}
+    match w.deal_attributes.iter().find(|a| a.slug == slug) {
+        Some(a) if a.unique => {}
         Some(_) => {
             return error(
                 400,
-                "validation_type",
-                &format!("Matching attribute \"{slug}\" must be unique."),
+                "matching_attribute_definition_not_unique",
+                &format!("The matching attribute \"{slug}\" must be unique."),
             );
         }
         None => {
             return error(
                 400,
                 "value_not_found",
-                &format!("Cannot find attribute with slug/ID \"{slug}\"."),
+                &format!("No attribute was found for matching_attribute slug/ID \"{slug}\"."),
             );
         }
     }
@@ -758,11 +906,11 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
     let now = w.now();
     let mut out = Map::new();
     for (attr, v) in &values {
-        let Some((_, kind, _)) = w
+        let Some(kind) = w
             .deal_attributes
             .iter()
-            .find(|(s, _, _)| s == attr)
-            .cloned()
+            .find(|a| a.slug == *attr)
+            .map(|a| a.kind.clone())
         else {
             return error(
                 400,
@@ -853,6 +1001,32 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
         }
         return ok(json!({"data": record_json(deal, "deals")}));
     }
+    // A new record: every required attribute needs a value or a default (Attio's body: the
+    // attribute named by id, not slug).
+    for a in w
+        .deal_attributes
+        .iter()
+        .filter(|a| a.required && !a.archived)
+    {
+        if out.contains_key(&a.slug) {
+            continue;
+        }
+        match &a.default {
+            Some(v) => {
+                out.insert(a.slug.clone(), json!([v]));
+            }
+            None => {
+                return error(
+                    400,
+                    "missing_value",
+                    &format!(
+                        "Required value for attribute with ID \"{}\" was not provided.",
+                        a.id
+                    ),
+                );
+            }
+        }
+    }
     let id = w.id();
     if let Some(stage) = out
         .get("stage")
@@ -891,6 +1065,67 @@ pub fn move_stage(w: &mut World, id: &str, stage: &str, at: &str) {
             json!([{"status": {"title": stage}, "attribute_type": "status", "active_from": at, "active_until": null}]),
         );
     }
+}
+
+/// The first scope the operation needs (its `security` in the spec) that `granted` lacks; a
+/// `…:read-write` scope includes `…:read`.
+fn missing_scope(granted: &str, method: &str, path: &str) -> Option<String> {
+    static OPS: OnceLock<Vec<(String, String, Vec<String>)>> = OnceLock::new();
+    let ops = OPS.get_or_init(|| {
+        let Ok(text) = std::fs::read_to_string(spec_path()) else {
+            return Vec::new();
+        };
+        let spec: Value = serde_json::from_str(&text).expect("the OpenAPI spec is JSON");
+        let mut ops = Vec::new();
+        for (p, item) in spec["paths"].as_object().expect("paths") {
+            for (m, op) in item.as_object().into_iter().flatten() {
+                let scopes: Vec<String> = op
+                    .pointer("/security/0/oauth2")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ops.push((p.clone(), m.to_uppercase(), scopes));
+            }
+        }
+        ops
+    });
+    let seg: Vec<&str> = path.split('/').collect();
+    let (template, _, need) = ops
+        .iter()
+        .filter(|(t, m, _)| {
+            let ts: Vec<&str> = t.split('/').collect();
+            m == method
+                && ts.len() == seg.len()
+                && ts
+                    .iter()
+                    .zip(&seg)
+                    .all(|(a, b)| a.starts_with('{') || a == b)
+        })
+        .max_by_key(|(t, _, _)| t.split('/').filter(|s| !s.starts_with('{')).count())?;
+    // Creating an attribute names no scope in `security`; its description says which.
+    let mut need = need.clone();
+    if template == "/v2/{target}/{identifier}/attributes" && method == "POST" {
+        need.push(if seg.get(2) == Some(&"lists") {
+            "list_configuration:read-write".into()
+        } else {
+            "object_configuration:read-write".into()
+        });
+    }
+    let have: Vec<&str> = granted.split_whitespace().collect();
+    need.iter()
+        .find(|n| {
+            !have.iter().any(|g| {
+                *g == n.as_str()
+                    || n.strip_suffix(":read")
+                        .is_some_and(|base| *g == format!("{base}:read-write"))
+            })
+        })
+        .cloned()
 }
 
 /// Where the spec is; tests skip the body check with a printed reason when it is absent.
