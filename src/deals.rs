@@ -1,8 +1,12 @@
-//! Deal outcomes: a stage maps to won, lost or open by the configured stage lists.
+//! Deal outcomes: a stage maps to won, lost or open by the configured stage lists; and one
+//! opportunity per account when a PQL deal was opened next to a deal already in pipeline.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::store::DealRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,9 +41,94 @@ impl Outcome {
     }
 }
 
+/// A deal's outcome as known at `t`: a close after `t` is still open then. A won or lost deal
+/// without `closed_at` counts as closed, since nothing says when.
+pub fn outcome_at(d: &DealRow, cfg: &Config, t: i64) -> Outcome {
+    match Outcome::of(&d.stage, cfg) {
+        Outcome::Open => Outcome::Open,
+        o if d.closed_at.is_none_or(|c| c <= t) => o,
+        _ => Outcome::Open,
+    }
+}
+
+/// True for Beton's own deals (`lead_source` `pql`, any case).
+pub fn is_pql(d: &DealRow) -> bool {
+    d.lead_source.trim().eq_ignore_ascii_case("pql")
+}
+
+/// The deals with every PQL deal left out that was created while its account already had an
+/// open deal from another source (created before it, still open then): that PQL deal is the same
+/// opportunity, which the existing deal already counts (SPEC §8). Returns the deals kept, in
+/// their order, and how many PQL deals were folded into an existing one.
+pub fn one_per_opportunity(deals: &[DealRow], cfg: &Config) -> (Vec<DealRow>, usize) {
+    let mut others: HashMap<&str, Vec<&DealRow>> = HashMap::new();
+    for d in deals.iter().filter(|d| !is_pql(d)) {
+        others.entry(d.account_key.as_str()).or_default().push(d);
+    }
+    let mut folded = 0;
+    let kept = deals
+        .iter()
+        .filter(|d| {
+            let same = is_pql(d)
+                && others.get(d.account_key.as_str()).is_some_and(|os| {
+                    os.iter().any(|o| {
+                        o.created_at < d.created_at
+                            && outcome_at(o, cfg, d.created_at) == Outcome::Open
+                    })
+                });
+            folded += usize::from(same);
+            !same
+        })
+        .cloned()
+        .collect();
+    (kept, folded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn deal(
+        id: &str,
+        account: &str,
+        source: &str,
+        stage: &str,
+        created: i64,
+        closed: Option<i64>,
+    ) -> DealRow {
+        DealRow {
+            deal_id: id.into(),
+            account_key: account.into(),
+            name: None,
+            lead_source: source.into(),
+            stage: stage.into(),
+            value: Some(1000.0),
+            created_at: created,
+            sql_at: None,
+            closed_at: closed,
+            owner_email: None,
+        }
+    }
+
+    #[test]
+    fn a_pql_deal_next_to_an_open_deal_is_the_same_opportunity() {
+        let cfg = Config::default();
+        let deals = vec![
+            // acme: inbound open since 10, a PQL deal at 20 → folded.
+            deal("i1", "acme", "inbound", "In Progress", 10, None),
+            deal("p1", "acme", "pql", "Lead", 20, None),
+            // globex: its inbound deal was lost at 15, the PQL deal at 20 is a new opportunity.
+            deal("i2", "globex", "inbound", "Lost", 5, Some(15)),
+            deal("p2", "globex", "PQL", "Lead", 20, None),
+            // initech: the inbound deal came after the PQL deal: both count.
+            deal("p3", "initech", "pql", "Lead", 20, None),
+            deal("i3", "initech", "inbound", "Lead", 30, None),
+        ];
+        let (kept, folded) = one_per_opportunity(&deals, &cfg);
+        assert_eq!(folded, 1);
+        let ids: Vec<&str> = kept.iter().map(|d| d.deal_id.as_str()).collect();
+        assert_eq!(ids, ["i1", "i2", "p2", "p3", "i3"]);
+    }
 
     #[test]
     fn stages_map_by_the_configured_lists() {

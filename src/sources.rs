@@ -53,19 +53,19 @@ pub struct SourceReport {
     pub deals: u64,
     /// `pql` first, then by leads.
     pub sources: Vec<SourceFigures>,
+    /// PQL deals created in the period while their account already had an open deal from another
+    /// source: one opportunity, counted once, under the existing deal (SPEC §8).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pql_in_pipeline: u64,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reasons: BTreeMap<String, String>,
 }
 
-/// A deal's outcome as known at `t`: a close after `t` is still open then. A won or lost deal
-/// without `closed_at` counts as closed, since nothing says when.
-pub fn outcome_at(d: &DealRow, cfg: &Config, t: i64) -> Outcome {
-    match Outcome::of(&d.stage, cfg) {
-        Outcome::Open => Outcome::Open,
-        o if d.closed_at.is_none_or(|c| c <= t) => o,
-        _ => Outcome::Open,
-    }
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
+
+pub use crate::deals::outcome_at;
 
 fn quarter(ts: i64) -> (i32, u32) {
     let dt = DateTime::<Utc>::from_timestamp_micros(ts).unwrap_or_default();
@@ -88,12 +88,12 @@ pub fn compare(store: &Store, cfg: &Config, t: i64) -> Result<SourceReport> {
 }
 
 /// The SPEC §6 table of `deals` at `t`.
-pub fn report(deals: &[DealRow], cfg: &Config, t: i64) -> SourceReport {
+pub fn report(all: &[DealRow], cfg: &Config, t: i64) -> SourceReport {
     let from = t - i64::from(cfg.sources.period_days) * DAY;
-    let in_period: Vec<&DealRow> = deals
-        .iter()
-        .filter(|d| d.created_at >= from && d.created_at < t)
-        .collect();
+    let (deals, _) = crate::deals::one_per_opportunity(all, cfg);
+    let in_range = |d: &&DealRow| d.created_at >= from && d.created_at < t;
+    let in_period: Vec<&DealRow> = deals.iter().filter(in_range).collect();
+    let pql_in_pipeline = (all.iter().filter(in_range).count() - in_period.len()) as u64;
     let mut quarters: Vec<(i32, u32)> = Vec::new();
     let (mut q, last) = (quarter(from), quarter(t - 1));
     while q <= last {
@@ -137,6 +137,7 @@ pub fn report(deals: &[DealRow], cfg: &Config, t: i64) -> SourceReport {
         from: fmt_ts(from),
         deals: in_period.len() as u64,
         sources,
+        pql_in_pipeline,
         reasons,
     }
 }

@@ -83,6 +83,15 @@ pub fn send_step(
             step.key
         )))
     })?;
+    // A note or task on a deal that is not Beton's (SPEC §8) names its record itself.
+    if deal.is_none() {
+        deal = body
+            .pointer("/data/parent_record_id")
+            .or_else(|| body.pointer("/data/linked_records/0/target_record_id"))
+            .and_then(Value::as_str)
+            .filter(|_| matches!(step.kind.as_str(), "note" | "task"))
+            .map(str::to_string);
+    }
     // A deal created by the first send may have been renamed, reassigned or moved on by a rep
     // since: the replay sends only what Beton owns.
     if step.kind == "deal"

@@ -18,6 +18,7 @@ use super::outbox::{DEAL_ID, StepError, send_step};
 use super::resolver::{account_domain, company_body, find_company, record_id};
 use crate::config::{AttioSettings, Config};
 use crate::error::{Error, Result};
+use crate::signals::routing::{DealBook, OpenDeal};
 use crate::store::{AttioCandidate, OutboxStep, StepState, Store};
 use crate::time::{DAY, day_of, fmt_date};
 
@@ -38,6 +39,10 @@ pub enum Outcome {
     Unchanged,
     Unresolved,
     Failed,
+    /// In pipeline: the signal context went onto the open deal from another source.
+    Attached,
+    /// In pipeline, its CRM record unknown (or nothing new for it): nothing written.
+    InPipeline,
 }
 
 /// What happened to one routed account.
@@ -76,7 +81,7 @@ impl SyncReport {
     /// One line for the daily report.
     pub fn summary(&self) -> String {
         let mut s = format!(
-            "{}{} routed: {} created, {} updated, {} unchanged, {} unresolved, {} failed; {} notes, {} tasks, {} list entries; {} writes, {} reads",
+            "{}{} routed: {} created, {} updated, {} unchanged, {} unresolved, {} failed, {} in pipeline ({} attached); {} notes, {} tasks, {} list entries; {} writes, {} reads",
             if self.dry_run {
                 "dry run, nothing sent: "
             } else {
@@ -88,6 +93,8 @@ impl SyncReport {
             self.count(Outcome::Unchanged),
             self.count(Outcome::Unresolved),
             self.count(Outcome::Failed),
+            self.count(Outcome::InPipeline) + self.count(Outcome::Attached),
+            self.count(Outcome::Attached),
             self.notes,
             self.tasks,
             self.list_entries,
@@ -247,7 +254,10 @@ pub fn next_step(signals: &[&str]) -> &'static str {
 struct Ctx<'a> {
     store: &'a Store,
     client: &'a Client,
+    cfg: &'a Config,
     s: &'a AttioSettings,
+    /// The workspace's deals: which accounts are in pipeline, and which are customers.
+    book: DealBook,
     opts: &'a SyncOptions,
     run_id: i64,
     as_of: i64,
@@ -306,7 +316,9 @@ pub fn sync(
     let ctx = Ctx {
         store,
         client,
+        cfg,
         s,
+        book: DealBook::load(store)?,
         opts,
         run_id,
         as_of,
@@ -365,7 +377,11 @@ pub fn sync(
                 outcome: Outcome::Failed,
                 detail: why.clone(),
             },
-            None => sync_account(&ctx, c, &mut report)?,
+            None => match ctx.book.in_pipeline(&c.account, as_of, cfg) {
+                // SPEC §8: no second deal next to the pipeline that already exists.
+                Some(p) => sync_in_pipeline(&ctx, c, &p, &mut report)?,
+                None => sync_account(&ctx, c, &mut report)?,
+            },
         };
         let outcome = match replayed.get(&c.account_id) {
             Some(kinds) => with_replayed(outcome, kinds),
@@ -570,9 +586,14 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
         return done(c, Outcome::Failed, why);
     }
     if is_new && let Some(id) = &owner {
+        let prefix = if ctx.book.customer(&c.account, ctx.as_of, ctx.cfg) {
+            "PQL expansion"
+        } else {
+            "PQL"
+        };
         values.insert(
             "name".into(),
-            json!([format!("PQL – {}", name.unwrap_or(&domain))]),
+            json!([format!("{prefix} – {}", name.unwrap_or(&domain))]),
         );
         values.insert(
             "associated_company".into(),
@@ -627,12 +648,22 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     }
     if context && s.note {
         let key = format!("note:{}:{}", c.account_id, ctx.run_id);
+        let intro = match (is_new, ctx.book.customer(&c.account, ctx.as_of, ctx.cfg)) {
+            (true, true) => {
+                "Beton routed this customer to sales from its product usage: an expansion.".into()
+            }
+            (true, false) => "Beton routed this account to sales from its product usage.".into(),
+            (false, _) => format!(
+                "New signals since the last handoff: **{}**.",
+                new_types.join(", ")
+            ),
+        };
         let content = note_content(
             ctx,
             c,
             &props,
-            is_new,
-            &new_types,
+            &intro,
+            !is_new,
             name.unwrap_or(&domain),
             &marker(&key),
         )?;
@@ -772,6 +803,167 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     done(c, outcome, detail)
 }
 
+/// A routed account in pipeline (SPEC §8): no PQL deal. When the open deal's Attio record is
+/// known, the handoff note goes onto it the first time and whenever new signal types were
+/// emitted, and a follow-up task for its owner when new types were emitted; nothing else is
+/// changed on a deal that is not Beton's. Without a known record nothing is written.
+fn sync_in_pipeline(
+    ctx: &Ctx<'_>,
+    c: &AttioCandidate,
+    p: &OpenDeal,
+    report: &mut SyncReport,
+) -> Result<AccountSync> {
+    let (store, client, s) = (ctx.store, ctx.client, ctx.s);
+    let Some(rid) = &p.record_id else {
+        return done(
+            c,
+            Outcome::InPipeline,
+            format!(
+                "{}: open deal {} has no known Attio record, so nothing is written (`beton sync attio --pull` \
+                 brings Attio's deals in with their records)",
+                p.label(),
+                p.deal_id
+            ),
+        );
+    };
+    let props = store.account_props(c.account_id, ctx.as_of)?;
+    let company = props
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(&c.account)
+        .to_string();
+    let new_types: Vec<&str> = c
+        .signals
+        .iter()
+        .filter(|x| x.emitted)
+        .map(|x| x.signal.as_str())
+        .collect();
+    let first = !store.outbox_attached(c.account_id, rid)?;
+    let mut steps = Vec::new();
+    let step = |kind: &str, key: String, path: &str, body: Value| OutboxStep {
+        id: 0,
+        marker: marker(&key),
+        key,
+        account_id: c.account_id,
+        kind: kind.into(),
+        method: "POST".into(),
+        path: path.into(),
+        body: body.to_string(),
+        state: StepState::Pending,
+        attempts: 0,
+    };
+    if s.note && (first || !new_types.is_empty()) {
+        let key = format!("note:{}:{}", c.account_id, ctx.run_id);
+        let intro = if first {
+            format!(
+                "Beton's product signals for this account, which already has this open deal ({}): no PQL deal was created.",
+                p.lead_source
+            )
+        } else {
+            format!(
+                "New signals since the last note: **{}**.",
+                new_types.join(", ")
+            )
+        };
+        let content = note_content(ctx, c, &props, &intro, !first, &company, &marker(&key))?;
+        let title = format!("PQL signals: {company} (score {}), {}", c.score, p.label());
+        let body = json!({"data": {"parent_object": "deals", "parent_record_id": rid, "title": title,
+                                   "format": "markdown", "content": content}});
+        steps.push(step("note", key, "/v2/notes", body));
+    }
+    if s.task && !new_types.is_empty() {
+        let key = format!("task:{}:{}", c.account_id, ctx.run_id);
+        let mut content = format!(
+            "PQL signals on an open deal: {company} (score {}: {}). {}",
+            c.score,
+            new_types.join(", "),
+            next_step(&new_types)
+        );
+        let tail = format!(" [Beton ref {}]", marker(&key));
+        content = content
+            .chars()
+            .take(2000 - tail.chars().count())
+            .collect::<String>()
+            + &tail;
+        let owner = if ctx.opts.dry_run {
+            None
+        } else {
+            match deal_owner(client, rid) {
+                Ok(o) => o,
+                Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
+            }
+        };
+        let assignees: Vec<Value> = owner
+            .iter()
+            .map(|id| json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": id}))
+            .collect();
+        let due = next_business_day(ctx.now)
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
+        let body = json!({"data": {"content": content, "format": "plaintext", "deadline_at": due, "is_completed": false,
+                                   "linked_records": [{"target_object": "deals", "target_record_id": rid}],
+                                   "assignees": assignees}});
+        steps.push(step("task", key, "/v2/tasks", body));
+    }
+    let pending: Vec<&OutboxStep> = steps
+        .iter()
+        .filter(|st| {
+            store
+                .outbox_state(&st.key)
+                .ok()
+                .flatten()
+                .is_none_or(|x| matches!(x, StepState::Failed | StepState::Superseded))
+        })
+        .collect();
+    if ctx.opts.dry_run {
+        let kinds: Vec<&str> = pending.iter().map(|st| st.kind.as_str()).collect();
+        return done(
+            c,
+            if kinds.is_empty() {
+                Outcome::InPipeline
+            } else {
+                Outcome::Attached
+            },
+            if kinds.is_empty() {
+                format!("{}: nothing new for its open deal", p.label())
+            } else {
+                format!(
+                    "{}: would add a {} to its open deal {rid}, no PQL deal",
+                    p.label(),
+                    kinds.join(" and a ")
+                )
+            },
+        );
+    }
+    store.outbox_supersede(c.account_id, &steps)?;
+    store.outbox_add(&steps, ctx.now)?;
+    let sent = match run_open(ctx, c.account_id, report) {
+        Ok(sent) => sent,
+        Err(e) => return step_failure(c, e),
+    };
+    if sent.is_empty() {
+        return done(
+            c,
+            Outcome::InPipeline,
+            format!(
+                "{}: its open deal already has the signal context, nothing new",
+                p.label()
+            ),
+        );
+    }
+    done(
+        c,
+        Outcome::Attached,
+        format!(
+            "{}: added {} to its open deal, no PQL deal",
+            p.label(),
+            sent.join(" and ")
+        ),
+    )
+}
+
 fn step_failure(c: &AttioCandidate, e: StepError) -> Result<AccountSync> {
     fatal_step(&e)?;
     done(c, Outcome::Failed, e.to_string())
@@ -847,23 +1039,20 @@ fn note_content(
     ctx: &Ctx<'_>,
     c: &AttioCandidate,
     props: &Map<String, Value>,
-    is_new: bool,
-    new_types: &[&str],
+    intro: &str,
+    mark_new: bool,
     company: &str,
     marker: &str,
 ) -> Result<String> {
     let mut md = format!("## PQL: {company}, score {} ({})\n\n", c.score, c.tier);
-    if is_new {
-        md.push_str("Beton routed this account to sales from its product usage.\n\n");
-    } else {
-        md.push_str(&format!(
-            "New signals since the last handoff: **{}**.\n\n",
-            new_types.join(", ")
-        ));
-    }
-    md.push_str("### Why now\n");
+    md.push_str(intro);
+    md.push_str("\n\n### Why now\n");
     for sig in &c.signals {
-        let new = if !is_new && sig.emitted { " (new)" } else { "" };
+        let new = if mark_new && sig.emitted {
+            " (new)"
+        } else {
+            ""
+        };
         md.push_str(&format!(
             "- **{}** (+{}){new}: {}\n",
             sig.signal, sig.base, sig.evidence

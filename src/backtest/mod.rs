@@ -87,7 +87,11 @@ pub fn report_of(
     cfg: &Config,
     opts: &BacktestOptions,
 ) -> BacktestReport {
-    let outcomes = Outcomes::of(deals, &r.accounts, cfg, opts.as_of);
+    // One opportunity per account: a PQL deal next to an open deal from another source is that
+    // deal (SPEC §8). Outcomes are per account anyway (its first win), so this only keeps the
+    // folded deal out of the counts of wins without a close date.
+    let (deals, _) = crate::deals::one_per_opportunity(deals, cfg);
+    let outcomes = Outcomes::of(&deals, &r.accounts, cfg, opts.as_of);
     figures(r, &outcomes, &opts.frame(cfg))
 }
 

@@ -426,6 +426,13 @@ pub fn sources(g: &Global) -> Result<Exit> {
     for why in r.reasons.values() {
         out!("  n/a: {why}");
     }
+    if r.pql_in_pipeline > 0 {
+        out!(
+            "  {} PQL deals were opened while their account had an open deal from another source: \
+             counted once, under that deal",
+            r.pql_in_pipeline
+        );
+    }
     out!(
         "  {:<10} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>10} {:>10} {:>8} {:>12}",
         "source",

@@ -60,6 +60,7 @@ pub struct Config {
     pub deals: DealSettings,
     pub backtest: BacktestSettings,
     pub sources: SourceSettings,
+    pub routing: RoutingSettings,
     /// Terminal app key bindings that replace the defaults, by action (`quit = ["q", "ctrl-q"]`).
     pub keys: std::collections::BTreeMap<String, Vec<String>>,
     /// The PostHog connection (`beton connect posthog` writes it); absent until connected.
@@ -94,6 +95,7 @@ impl Default for Config {
             deals: DealSettings::default(),
             backtest: BacktestSettings::default(),
             sources: SourceSettings::default(),
+            routing: RoutingSettings::default(),
             keys: Default::default(),
             posthog: None,
             attio: None,
@@ -138,6 +140,9 @@ impl Config {
         }
         if self.route_threshold > 100 {
             return fail("route_threshold", "must be at most 100");
+        }
+        if !(self.routing.min_arr.is_finite() && self.routing.min_arr >= 0.0) {
+            return fail("routing.min_arr", "must be a number, 0 or more");
         }
         if self.group_type.trim().is_empty() {
             return fail("group_type", "must not be empty");

@@ -1,4 +1,5 @@
-//! The detection and scoring settings of SPEC §2–3: the eight signals, the score, the tiers.
+//! The detection, scoring and routing settings of SPEC §2–3 and §8: the eight signals, the score,
+//! the tiers, the ARR floor.
 
 use serde::{Deserialize, Serialize};
 
@@ -285,3 +286,12 @@ pub const SIGNAL_NAMES: [&str; 8] = [
     "support_engagement",
     "billing_intent",
 ];
+
+/// The `[routing]` section (SPEC §8): which routed accounts the CRM step acts on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// An account whose numeric `arr` property as of T is below this is scored and shown but not
+    /// routed; 0 routes every account at the threshold.
+    pub min_arr: f64,
+}

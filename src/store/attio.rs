@@ -343,6 +343,17 @@ impl Store {
         Ok(n)
     }
 
+    /// True when a note for the account was sent to (or is on its way to) the Attio record `rid`:
+    /// Beton has attached its context to that deal before.
+    pub fn outbox_attached(&self, account_id: i64, rid: &str) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS(SELECT 1 FROM attio_outbox WHERE account_id = ?1 AND kind = 'note'
+               AND state IN ('pending', 'sent', 'done') AND instr(body, ?2) > 0)",
+            params![account_id, rid],
+            |r| r.get::<_, bool>(0),
+        )?)
+    }
+
     /// Steps not done yet (pending or sent), oldest first; of one account when given.
     pub fn outbox_open(&self, account_id: Option<i64>) -> Result<Vec<OutboxStep>> {
         let mut stmt = self.conn().prepare_cached(

@@ -24,6 +24,9 @@ pub struct QueueEntry {
     pub owner: Option<String>,
     /// The CRM record's address once the account is synced.
     pub crm: Option<String>,
+    /// How routing treats it beyond routed/synced (SPEC §8): "in pipeline (inbound)", "below ARR
+    /// floor", or "expansion" for a customer.
+    pub route: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,7 +364,19 @@ pub fn from_scores(
     tracing::debug!(target: "beton::tui::timing", "account properties read in {} ms", started.elapsed().as_millis());
     let mut histogram = [0u64; 10];
     let mut queue = Vec::with_capacity(scores.len());
+    let book = beton::signals::routing::DealBook::load(store)?;
+    let as_of = run.map_or_else(beton::time::now, |r| r.as_of);
     for score in scores {
+        // Only accounts at the route threshold can be in pipeline, under the floor or expansion.
+        let route = if score.score >= cfg.route_threshold && !score.fired.is_empty() {
+            let r = beton::signals::routing::route(store, cfg, &book, &score, as_of)?;
+            r.label().or_else(|| {
+                (r.motion == beton::signals::routing::Motion::Expansion)
+                    .then(|| "expansion".to_string())
+            })
+        } else {
+            None
+        };
         histogram[(score.score / 10).min(9) as usize] += 1;
         let p = props.get(&score.account_id);
         // Only routed accounts become CRM deals; look them up only when Attio is connected.
@@ -387,6 +402,7 @@ pub fn from_scores(
                 .and_then(Value::as_str)
                 .map(str::to_string),
             crm,
+            route,
             score,
         });
     }
@@ -437,6 +453,7 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
                 arr: None,
                 owner: None,
                 crm: None,
+                route: None,
             }
         }
     };

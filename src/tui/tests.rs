@@ -53,6 +53,7 @@ fn entry(account: &str, score: u32, signals: &[SignalType]) -> QueueEntry {
         arr: Some(f64::from(score) * 100.0),
         owner: Some("ae@example.com".into()),
         crm: None,
+        route: None,
     }
 }
 
@@ -283,13 +284,27 @@ fn a_failed_run_keeps_the_data_and_says_why() {
 fn the_crm_column_tells_routed_from_synced() {
     let mut snap = synthetic(1);
     snap.queue[1].crm = Some("Attio deal rec_1".into());
-    let app = app_with(snap);
+    let app = app_with(snap.clone());
     let crm: Vec<&str> = app.tables[0]
         .rows
         .iter()
         .map(|r| r[8].text.as_str())
         .collect();
     assert_eq!(crm, ["routed", "synced", "", ""]);
+    // Routing next to the pipeline (SPEC §8): in pipeline, a customer, under the ARR floor.
+    snap.queue[0].route = Some("in pipeline (inbound)".into());
+    snap.queue[1].route = Some("expansion".into());
+    snap.queue[2].route = Some("below ARR floor".into());
+    let app = app_with(snap);
+    let crm: Vec<&str> = app.tables[0]
+        .rows
+        .iter()
+        .map(|r| r[8].text.as_str())
+        .collect();
+    assert_eq!(
+        crm,
+        ["in pipeline (inbound)", "synced", "below ARR floor", ""]
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use beton::config::Config;
 use beton::signals::{SignalType, Tier};
 
 use super::super::app::App;
-use super::super::data::Snapshot;
+use super::super::data::{QueueEntry, Snapshot};
 use super::super::detail::money;
 use super::super::table::{Cell, TableData, Tone, col, opt};
 
@@ -28,6 +28,26 @@ pub fn short(s: SignalType) -> &'static str {
     }
 }
 
+/// The CRM column: in pipeline / below the ARR floor (SPEC §8), else synced or routed.
+fn crm_label(e: &QueueEntry) -> String {
+    match (e.route.as_deref(), &e.crm, e.score.routed) {
+        (Some(r), _, _) if r != "expansion" => r.to_string(),
+        (_, Some(_), _) => "synced".into(),
+        (_, None, true) => "routed".into(),
+        (_, None, false) => String::new(),
+    }
+}
+
+fn crm_width(snap: &Snapshot) -> u16 {
+    let longest = snap
+        .queue
+        .iter()
+        .map(|e| crm_label(e).chars().count())
+        .max()
+        .unwrap_or(0);
+    u16::try_from(longest).unwrap_or(u16::MAX).max(6)
+}
+
 pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
     let columns = vec![
         col("account", 22),
@@ -38,7 +58,8 @@ pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
         opt("last seen", 10, 2),
         opt("ARR", 8, 4),
         opt("owner", 18, 5),
-        col("CRM", 6),
+        // Wide enough for "in pipeline (inbound)" only when a row says so.
+        col("CRM", crm_width(snap)),
     ];
     let rows = snap
         .queue
@@ -52,11 +73,7 @@ pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
                 .map(|f| f.evidence.clone())
                 .unwrap_or_default();
             let signals: Vec<&str> = s.fired.iter().map(|f| short(f.signal)).collect();
-            let crm = match (&e.crm, s.routed) {
-                (Some(_), _) => "synced",
-                (None, true) => "routed",
-                (None, false) => "",
-            };
+            let crm = crm_label(e);
             vec![
                 Cell::text(&s.account),
                 Cell::num(s.tier.as_str(), f64::from(s.score)).tone(Tone::Tier(s.tier)),
