@@ -248,6 +248,25 @@ mod tests {
     }
 
     #[test]
+    fn a_pql_deal_on_an_account_in_pipeline_is_not_a_second_lead() {
+        let as_of = t("2026-06-15T00:00:00Z");
+        let deals = [
+            deal("inbound", "proposal", "2026-03-01", None, 40.0),
+            deal("pql", "Lead", "2026-04-01", None, 70.0),
+        ];
+        let r = report(&deals, &Config::default(), as_of);
+        assert_eq!((r.deals, r.pql_in_pipeline), (1, 1));
+        let names: Vec<&str> = r.sources.iter().map(|s| s.lead_source.as_str()).collect();
+        assert_eq!(names, vec!["inbound"]);
+        assert_eq!(r.sources[0].leads, 1);
+        // Before the inbound deal existed, the PQL deal was its own opportunity.
+        let mut early = deals.to_vec();
+        early[1].created_at = t("2026-02-01");
+        let r = report(&early, &Config::default(), as_of);
+        assert_eq!((r.deals, r.pql_in_pipeline), (2, 0));
+    }
+
+    #[test]
     fn figures_per_source_with_quarters_and_outcomes_as_of_t() {
         let as_of = t("2026-06-15T00:00:00Z");
         let deals = [
@@ -262,6 +281,9 @@ mod tests {
         ];
         let mut sql = deal("inbound", "proposal", "2026-03-01", None, 40.0);
         sql.sql_at = Some(t("2026-03-05"));
+        // Another account: on a.com this open deal would make the later PQL deals one
+        // opportunity with it (SPEC §8, the next test).
+        sql.account_key = "b.com".into();
         let mut deals = deals.to_vec();
         deals.push(sql);
         let r = report(&deals, &Config::default(), as_of);

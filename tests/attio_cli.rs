@@ -415,3 +415,204 @@ fn a_demo_workspace_is_not_sent_unless_asked() {
         text(&o)
     );
 }
+
+fn routed_keys(dir: &Path) -> Vec<String> {
+    let o = beton(dir, &["scores", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["routed"] == true)
+        .map(|a| a["account"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The issue's end-to-end check: an imported workspace with open inbound deals on some routed
+/// accounts; setup, two daily runs with a rep edit in between, then a re-run.
+#[test]
+fn routing_next_to_the_pipeline_end_to_end() {
+    let fake = Fake::start();
+    let dir = connected_workspace(&fake);
+    // More routed accounts than the demo's two at 60; a run without the key scores them (its
+    // Attio step fails: nothing is sent).
+    let config = dir.path().join("config.toml");
+    let text_now = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text_now.replace("route_threshold = 60", "route_threshold = 40"),
+    )
+    .unwrap();
+    let setup_writes = fake.writes().len();
+    let o = beton(dir.path(), &["--run-daily", "--as-of", AS_OF], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(fake.writes().len(), setup_writes);
+    let keys = routed_keys(dir.path());
+    assert!(keys.len() >= 4, "{keys:?}");
+    // Two routed accounts already have an open inbound deal: one pulled from Attio (its record
+    // is known), one imported from elsewhere (no record).
+    let (known, unknown) = (&keys[0], &keys[1]);
+    let inbound = fake.add_rep_deal("Inbound – known", "inbound", "ae2@example.com");
+    let csv = dir.path().join("deals.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "deal_id,account_key,name,lead_source,stage,value,created_at,sql_at,closed_at,owner_email\n\
+             attio:{inbound},{known},Inbound – known,inbound,In Progress,12000,2026-10-01T00:00:00Z,,,ae2@example.com\n\
+             crm-42,{unknown},Inbound – unknown,inbound,Discovery,8000,2026-10-02T00:00:00Z,,,ae2@example.com\n"
+        ),
+    )
+    .unwrap();
+    let o = beton(dir.path(), &["import", "deals", csv.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = beton(
+        dir.path(),
+        &["--run-daily", "--as-of", AS_OF, "--json"],
+        WITH_KEY,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let entry = |key: &str| {
+        report["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["account"] == key)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(entry(known)["crm_action"], "attach", "{report:#}");
+    assert_eq!(entry(unknown)["crm_action"], "skip", "{report:#}");
+    assert!(
+        entry(unknown)["crm_reason"]
+            .as_str()
+            .unwrap()
+            .contains("in pipeline (inbound)"),
+        "{report:#}"
+    );
+    for k in &keys[2..] {
+        assert_eq!(entry(k)["crm_action"], "create", "{k}: {report:#}");
+        assert!(entry(k)["motion"] == "new" || entry(k)["motion"] == "expansion");
+    }
+    let pql = |fake: &Fake| -> Vec<fake_attio::Record> {
+        fake.deals()
+            .into_iter()
+            .filter(|d| Fake::deal_text(d, "beton_account_key").is_some())
+            .collect()
+    };
+    let deals = pql(&fake);
+    assert_eq!(
+        deals.len(),
+        keys.len() - 2,
+        "one deal per routed account not in pipeline"
+    );
+    for d in &deals {
+        let key = Fake::deal_text(d, "beton_account_key").unwrap();
+        assert!(key != *known && key != *unknown, "a second deal for {key}");
+        assert!(d.values.contains_key("owner"), "{key} has no owner");
+    }
+    // The known inbound deal got the handoff note (and its owner a task); nothing else on it.
+    let on = |id: &str| {
+        fake.notes()
+            .iter()
+            .filter(|n| n["parent_record_id"] == id)
+            .count()
+    };
+    assert_eq!(on(&inbound), 1);
+    let inbound_deal = fake.deals().into_iter().find(|d| d.id == inbound).unwrap();
+    assert_eq!(
+        Fake::deal_text(&inbound_deal, "name").as_deref(),
+        Some("Inbound – known")
+    );
+    assert!(!inbound_deal.values.contains_key("pql_score"));
+
+    // A rep renames and reassigns one PQL deal, then the next day's run.
+    let edited = Fake::deal_text(&deals[0], "beton_account_key").unwrap();
+    fake.rep_edit(
+        "beton_account_key",
+        &edited,
+        "Renamed by the rep",
+        "ae2@example.com",
+    );
+    let o = beton(
+        dir.path(),
+        &["--run-daily", "--as-of", "2026-11-19", "--json"],
+        WITH_KEY,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after = pql(&fake);
+    assert_eq!(after.len(), deals.len(), "no new deal on the second day");
+    let d = after
+        .iter()
+        .find(|d| Fake::deal_text(d, "beton_account_key").as_deref() == Some(edited.as_str()))
+        .unwrap();
+    assert_eq!(
+        Fake::deal_text(d, "name").as_deref(),
+        Some("Renamed by the rep")
+    );
+    assert_eq!(
+        d.values["owner"][0]["referenced_actor_id"],
+        serde_json::json!(fake.member("ae2@example.com"))
+    );
+    assert_eq!(on(&inbound), 1, "no second note without new signals");
+
+    // A re-run of the same day writes nothing.
+    let writes = fake.writes().len();
+    let o = beton(
+        dir.path(),
+        &["--run-daily", "--as-of", "2026-11-19", "--json"],
+        WITH_KEY,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(fake.writes().len(), writes, "a re-run wrote");
+    // `explain` says why the unknown one got no deal.
+    let o = beton(dir.path(), &["explain", unknown, "--as-of", AS_OF], &[]);
+    assert!(
+        text(&o).contains("no new deal: in pipeline (inbound)"),
+        "{}",
+        text(&o)
+    );
+
+    // An ARR floor above every account: scored and shown, not routed, nothing sent.
+    let text_now = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text_now.replace("min_arr = 0.0", "min_arr = 1000000000.0"),
+    )
+    .unwrap();
+    let o = beton(
+        dir.path(),
+        &["--run-daily", "--as-of", "2026-11-20", "--json"],
+        WITH_KEY,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let floored = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account"] == keys[2].as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(floored["routed"], false, "{floored}");
+    assert_eq!(floored["crm_action"], "none", "{floored}");
+    assert!(
+        floored["crm_reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("below the ARR floor"),
+        "{floored}"
+    );
+    assert_eq!(
+        fake.writes().len(),
+        writes,
+        "nothing is sent for accounts under the floor"
+    );
+    let o = beton(
+        dir.path(),
+        &["explain", &keys[2], "--as-of", "2026-11-20"],
+        &[],
+    );
+    assert!(text(&o).contains("below the ARR floor"), "{}", text(&o));
+}

@@ -11,11 +11,22 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
     let ctx = context(g)?;
     let t = as_of(g)?.unwrap_or_else(beton::time::now);
     let s = beton::pipeline::explain_account(&ctx, account, t)?;
+    let route = beton::pipeline::explain_route(&ctx, &s, t)?;
     if g.json {
-        out!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        let mut v = serde_json::to_value(&s).unwrap_or_default();
+        if let Some(m) = v.as_object_mut() {
+            m.insert(
+                "routing".into(),
+                serde_json::to_value(&route).unwrap_or_default(),
+            );
+        }
+        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         out!("as of {}", fmt_ts(t));
         for line in explain(&s, &ctx.config) {
+            out!("{line}");
+        }
+        for line in beton::signals::routing::explain(&route) {
             out!("{line}");
         }
     }

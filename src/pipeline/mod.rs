@@ -83,13 +83,17 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
 
     progress.stage("record");
     let (run_id, scores, emitted, accounts_scored) = match result {
-        Ok(s) => {
+        Ok(mut s) => {
+            // SPEC §8: accounts under the ARR floor are scored and shown, not routed.
+            crate::signals::routing::apply_floor(&store, cfg, t, &mut s.scores)?;
             let (run_id, emitted) =
                 store.record_detection("daily", source.name(), t, &s.scores, cfg.cooldown_days)?;
             (run_id, s.scores, emitted, s.accounts)
         }
         Err(_) => (0, Vec::new(), Vec::new(), 0),
     };
+    // What the CRM step does for each account, decided before it runs (SPEC §8).
+    let routes = crate::signals::routing::routes(&store, cfg, t, &scores)?;
 
     let run = steps::Run {
         ctx,
@@ -119,7 +123,10 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         cool: count(Tier::Cool),
         routed: scores.iter().filter(|s| s.routed).count(),
         emitted: emitted.len(),
-        accounts: scores.iter().map(ReportAccount::of).collect(),
+        accounts: scores
+            .iter()
+            .map(|s| ReportAccount::of(s, routes.get(&s.account_id)))
+            .collect(),
         steps,
         queries,
         seconds: started.elapsed().as_secs_f64(),
@@ -155,5 +162,19 @@ pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore>
         .first()
         .ok_or_else(|| Error::Usage(format!("no account `{key}`")))?;
     let fired = crate::signals::detect(a, &ctx.config, t, &facts.features);
-    Ok(crate::signals::score(a, fired, &ctx.config))
+    let mut scores = [crate::signals::score(a, fired, &ctx.config)];
+    crate::signals::routing::apply_floor(&store, &ctx.config, t, &mut scores)?;
+    let [s] = scores;
+    Ok(s)
+}
+
+/// How routing treats an account explained by [`explain_account`] at `t` (SPEC §8).
+pub fn explain_route(
+    ctx: &Context,
+    s: &AccountScore,
+    t: i64,
+) -> Result<crate::signals::routing::Route> {
+    let store = ctx.open_store()?;
+    let book = crate::signals::routing::DealBook::load(&store)?;
+    crate::signals::routing::route(&store, &ctx.config, &book, s, t)
 }

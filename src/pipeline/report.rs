@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::signals::routing::{CrmAction, Motion, Route};
 use crate::signals::{AccountScore, Tier};
 use crate::store::Emission;
 
@@ -40,11 +41,24 @@ pub struct ReportAccount {
     pub tier: Tier,
     pub signals: Vec<String>,
     pub routed: bool,
+    /// What the CRM step does for it (SPEC §8): create, update, attach, skip or none.
+    #[serde(default)]
+    pub crm_action: CrmAction,
+    /// `new`, or `expansion` for a customer.
+    #[serde(default)]
+    pub motion: Motion,
+    /// Why a routed account gets no write (in pipeline, no CRM…), or why one at the threshold
+    /// is not routed (below the ARR floor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crm_reason: Option<String>,
 }
 
 impl ReportAccount {
-    pub fn of(s: &AccountScore) -> Self {
+    pub fn of(s: &AccountScore, route: Option<&Route>) -> Self {
         Self {
+            crm_action: route.map_or(CrmAction::None, |r| r.crm_action),
+            motion: route.map_or(Motion::New, |r| r.motion),
+            crm_reason: route.and_then(|r| r.why.clone()),
             account: s.account.clone(),
             score: s.score,
             tier: s.tier,

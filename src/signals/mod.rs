@@ -592,6 +592,12 @@ pub fn explain(s: &AccountScore, cfg: &Config) -> Vec<String> {
     lines.push(format!("  = {}", parts_line(s, cfg)));
     lines.push(if s.routed {
         format!("  routed to the CRM (score ≥ {})", cfg.route_threshold)
+    } else if s.score >= cfg.route_threshold {
+        // The only thing that keeps a score at the threshold from routing (SPEC §8).
+        format!(
+            "  not routed: below the ARR floor (routing.min_arr {})",
+            cfg.routing.min_arr
+        )
     } else {
         format!("  not routed (route threshold {})", cfg.route_threshold)
     });

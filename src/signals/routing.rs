@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::AccountScore;
 use crate::config::Config;
@@ -15,15 +15,16 @@ use crate::store::{DealRow, Store};
 use crate::time::fmt_date;
 
 /// Whom the handoff is for: a prospect, or a customer who could buy more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Motion {
+    #[default]
     New,
     Expansion,
 }
 
 /// What the CRM step does (or, without a CRM, would do) for an account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CrmAction {
     /// A new PQL deal.
@@ -35,6 +36,7 @@ pub enum CrmAction {
     /// Routed, but nothing is written; `why` says why.
     Skip,
     /// Not routed.
+    #[default]
     None,
 }
 
@@ -174,7 +176,7 @@ fn money(v: f64) -> String {
     let digits = whole.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -293,6 +293,47 @@ impl Fake {
         });
     }
 
+    /// A deal a rep opened in Attio (not Beton's: no account key), in "In Progress"; its id.
+    pub fn add_rep_deal(&self, name: &str, source: &str, owner_email: &str) -> String {
+        let owner = self.member(owner_email);
+        self.with(|w| {
+            let id = w.id();
+            let now = w.now();
+            let mut values = Map::new();
+            let v = |item: Value| {
+                let mut item = item;
+                item["active_from"] = json!(now);
+                item["active_until"] = Value::Null;
+                json!([item])
+            };
+            values.insert(
+                "name".into(),
+                v(json!({"value": name, "attribute_type": "text"})),
+            );
+            values.insert(
+                "stage".into(),
+                v(json!({"status": {"title": "In Progress"}, "attribute_type": "status"})),
+            );
+            values.insert(
+                "owner".into(),
+                v(json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": owner,
+                         "attribute_type": "actor-reference"})),
+            );
+            values.insert(
+                "lead_source".into(),
+                v(json!({"option": {"title": source}, "attribute_type": "select"})),
+            );
+            w.stage_history
+                .insert(id.clone(), vec![("In Progress".into(), now.clone(), None)]);
+            w.deals.push(Record {
+                id: id.clone(),
+                created_at: now,
+                values,
+            });
+            id
+        })
+    }
+
     /// Makes a deal attribute required (with no default), adding it as text when missing.
     pub fn require(&self, slug: &str) {
         self.with(
