@@ -17,8 +17,8 @@ use super::client::{ApiError, Client, Counts, Method};
 use super::outbox::{DEAL_ID, StepError, send_step};
 use super::resolver::{account_domain, company_body, find_company, record_id};
 use crate::config::{AttioSettings, Config};
+use crate::deals::{DealBook, OpenDeal};
 use crate::error::{Error, Result};
-use crate::signals::routing::{DealBook, OpenDeal};
 use crate::store::{AttioCandidate, OutboxStep, StepState, Store};
 use crate::time::{DAY, day_of, fmt_date};
 

@@ -229,6 +229,8 @@ pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool, allow_demo: bool) -> Resu
             let label = match (dry_run, a.outcome) {
                 (true, Outcome::Created) => "new".to_string(),
                 (true, Outcome::Updated) => "update".to_string(),
+                (true, Outcome::Attached) => "attach".to_string(),
+                (_, Outcome::InPipeline) => "pipeline".to_string(),
                 (_, o) => format!("{o:?}").to_lowercase(),
             };
             out!("  {label:<10} {:<28} {}", a.account, a.detail);

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::AccountScore;
 use crate::config::Config;
-use crate::deals::{Outcome, is_pql, outcome_at};
+pub use crate::deals::{DealBook, OpenDeal};
 use crate::error::Result;
-use crate::store::{DealRow, Store};
+use crate::store::Store;
 use crate::time::fmt_date;
 
 /// Whom the handoff is for: a prospect, or a customer who could buy more.
@@ -52,25 +52,6 @@ impl CrmAction {
     }
 }
 
-/// The open deal that puts an account in pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OpenDeal {
-    pub deal_id: String,
-    pub lead_source: String,
-    pub created_at: i64,
-    /// Its Attio record, when Beton knows it (a deal pulled from Attio, or imported with the id
-    /// `attio:<record id>`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record_id: Option<String>,
-}
-
-impl OpenDeal {
-    /// "in pipeline (inbound)".
-    pub fn label(&self) -> String {
-        format!("in pipeline ({})", self.lead_source)
-    }
-}
-
 /// One account's routing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Route {
@@ -99,56 +80,6 @@ impl Route {
 
 fn is_floor(why: &str) -> bool {
     why.starts_with("below the ARR floor")
-}
-
-/// Every deal by account key, to answer "in pipeline?" and "customer?" at any T.
-#[derive(Debug, Default)]
-pub struct DealBook {
-    by_account: HashMap<String, Vec<DealRow>>,
-}
-
-impl DealBook {
-    pub fn new(deals: Vec<DealRow>) -> Self {
-        let mut by_account: HashMap<String, Vec<DealRow>> = HashMap::new();
-        for d in deals {
-            by_account.entry(d.account_key.clone()).or_default().push(d);
-        }
-        Self { by_account }
-    }
-
-    pub fn load(store: &Store) -> Result<Self> {
-        Ok(Self::new(store.deals()?))
-    }
-
-    fn of(&self, key: &str) -> &[DealRow] {
-        self.by_account.get(key).map_or(&[], Vec::as_slice)
-    }
-
-    /// The account's open deal from another source than `pql`, created before `t` (the newest
-    /// when there are several).
-    pub fn in_pipeline(&self, key: &str, t: i64, cfg: &Config) -> Option<OpenDeal> {
-        self.of(key)
-            .iter()
-            .filter(|d| !is_pql(d) && d.created_at < t && outcome_at(d, cfg, t) == Outcome::Open)
-            .max_by_key(|d| (d.created_at, d.deal_id.clone()))
-            .map(|d| OpenDeal {
-                deal_id: d.deal_id.clone(),
-                lead_source: d.lead_source.trim().to_lowercase(),
-                created_at: d.created_at,
-                record_id: d
-                    .deal_id
-                    .strip_prefix("attio:")
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_string),
-            })
-    }
-
-    /// True when the account has a won deal closed before `t` (SPEC §8 "customer").
-    pub fn customer(&self, key: &str, t: i64, cfg: &Config) -> bool {
-        self.of(key)
-            .iter()
-            .any(|d| d.closed_at.is_some_and(|c| c < t) && outcome_at(d, cfg, t) == Outcome::Won)
-    }
 }
 
 /// The account's `arr` as of `t` when it is below `routing.min_arr` (None without a floor, or
@@ -295,44 +226,6 @@ pub fn explain(r: &Route) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn deal(id: &str, source: &str, stage: &str, created: i64, closed: Option<i64>) -> DealRow {
-        DealRow {
-            deal_id: id.into(),
-            account_key: "acme.com".into(),
-            name: None,
-            lead_source: source.into(),
-            stage: stage.into(),
-            value: None,
-            created_at: created,
-            sql_at: None,
-            closed_at: closed,
-            owner_email: None,
-        }
-    }
-
-    #[test]
-    fn in_pipeline_means_an_open_deal_from_another_source_created_before_t() {
-        let cfg = Config::default();
-        let book = DealBook::new(vec![
-            deal("pql-1", "pql", "Lead", 10, None),
-            deal("attio:rec-1", "Inbound", "In Progress", 20, None),
-            deal("csv-9", "outbound", "Lost", 5, Some(8)),
-        ]);
-        assert_eq!(book.in_pipeline("acme.com", 20, &cfg), None, "created at T");
-        let p = book.in_pipeline("acme.com", 21, &cfg).unwrap();
-        assert_eq!(p.label(), "in pipeline (inbound)");
-        assert_eq!(p.record_id.as_deref(), Some("rec-1"));
-        assert_eq!(book.in_pipeline("other.com", 21, &cfg), None);
-        assert!(!book.customer("acme.com", 21, &cfg));
-        let book = DealBook::new(vec![deal("d", "inbound", "won", 5, Some(9))]);
-        assert!(
-            !book.customer("acme.com", 9, &cfg),
-            "closed at T is not before T"
-        );
-        assert!(book.customer("acme.com", 10, &cfg));
-        assert_eq!(book.in_pipeline("acme.com", 10, &cfg), None);
-    }
 
     #[test]
     fn money_groups_thousands() {

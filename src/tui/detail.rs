@@ -80,10 +80,24 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
     let mut out = vec![Line::from(vec![
         Span::styled(format!("score {} ", s.score), t.title()),
         Span::styled(s.tier.as_str().to_string(), t.tier(s.tier)),
-        Span::raw(if s.routed {
-            format!(" · routed to the CRM (≥ {})", cfg.route_threshold)
-        } else {
-            format!(" · not routed (threshold {})", cfg.route_threshold)
+        Span::raw(match (s.routed, d.entry.route.as_deref()) {
+            (true, Some(r)) if r.starts_with("in pipeline") => {
+                format!(" · {r}: no new deal, the context goes onto it")
+            }
+            (true, Some("expansion")) => {
+                format!(
+                    " · routed to the CRM as expansion (≥ {})",
+                    cfg.route_threshold
+                )
+            }
+            (true, _) => format!(" · routed to the CRM (≥ {})", cfg.route_threshold),
+            (false, Some(r)) if r.starts_with("below") => {
+                format!(
+                    " · not routed: {r} (routing.min_arr {})",
+                    cfg.routing.min_arr
+                )
+            }
+            (false, _) => format!(" · not routed (threshold {})", cfg.route_threshold),
         }),
     ])];
     if s.fired.is_empty() {
