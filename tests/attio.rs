@@ -120,8 +120,9 @@ fn run(store: &Store, t: i64, scores: &[AccountScore]) -> i64 {
         .0
 }
 
-fn first_run(store: &Store) -> i64 {
-    let scores = vec![
+/// acme.com (pricing, team) and globex.io (limit, support): the first run's scores.
+fn first_scores(store: &Store) -> Vec<AccountScore> {
+    vec![
         score(
             store,
             "acme.com",
@@ -141,8 +142,11 @@ fn first_run(store: &Store) -> i64 {
                 fired(SignalType::SupportEngagement, "4 support events in 7 days"),
             ],
         ),
-    ];
-    run(store, t0(), &scores)
+    ]
+}
+
+fn first_run(store: &Store) -> i64 {
+    run(store, t0(), &first_scores(store))
 }
 
 /// A fake Attio set up for Beton, a workspace with acme.com and globex.io (keep the dir alive),
@@ -164,6 +168,10 @@ fn ready(
 
 fn sync(store: &Store, cfg: &Config, run_id: i64, opts: &SyncOptions) -> beton::Result<SyncReport> {
     beton::attio::sync(store, cfg, &client(cfg), run_id, opts)
+}
+
+fn detail<'a>(r: &'a SyncReport, key: &str) -> &'a str {
+    &r.accounts.iter().find(|a| a.account == key).unwrap().detail
 }
 
 fn outcome(r: &SyncReport, key: &str) -> Outcome {
@@ -1285,28 +1293,7 @@ fn a_company_merged_away_in_attio_is_resolved_again() {
 
 /// The first run's scores, again at `t` (signals in cooldown: nothing newly emitted).
 fn same_scores_at(store: &Store, t: i64) -> i64 {
-    let scores = vec![
-        score(
-            store,
-            "acme.com",
-            vec![
-                fired(SignalType::PricingIntent, "3 pricing page views in 7 days"),
-                fired(SignalType::TeamGrowth, "2 new active users in 7 days"),
-            ],
-        ),
-        score(
-            store,
-            "globex.io",
-            vec![
-                fired(
-                    SignalType::LimitApproaching,
-                    "usage 900 of plan_limit 1000 (90 %)",
-                ),
-                fired(SignalType::SupportEngagement, "4 support events in 7 days"),
-            ],
-        ),
-    ];
-    run(store, t, &scores)
+    run(store, t, &first_scores(store))
 }
 
 fn deal_of(fake: &Fake, key: &str) -> Option<fake_attio::Record> {
@@ -1338,12 +1325,7 @@ fn a_rejected_deal_fails_its_account_alone_and_a_later_run_completes_it_once() {
     let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(outcome(&r, "acme.com"), Outcome::Created, "{r:#?}");
     assert_eq!(outcome(&r, "globex.io"), Outcome::Failed, "{r:#?}");
-    let why = &r
-        .accounts
-        .iter()
-        .find(|a| a.account == "globex.io")
-        .unwrap()
-        .detail;
+    let why = detail(&r, "globex.io");
     assert!(
         why.contains("`value`") && why.contains("required") && why.contains("missing_value"),
         "{why}"
@@ -1418,12 +1400,7 @@ fn a_deal_is_never_sent_without_an_owner() {
     let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
     assert_eq!(outcome(&r, "acme.com"), Outcome::Created, "{r:#?}");
     assert_eq!(outcome(&r, "globex.io"), Outcome::Failed, "{r:#?}");
-    let why = &r
-        .accounts
-        .iter()
-        .find(|a| a.account == "globex.io")
-        .unwrap()
-        .detail;
+    let why = detail(&r, "globex.io");
     assert!(
         why.contains("no deal owner")
             && why.contains("nobody@example.com")

@@ -416,6 +416,17 @@ fn a_demo_workspace_is_not_sent_unless_asked() {
     );
 }
 
+/// The item of the JSON list `list` whose `field` is `value`.
+fn item(v: &serde_json::Value, list: &str, field: &str, value: &str) -> serde_json::Value {
+    v[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a[field] == value)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {field} = {value} in {list}: {v:#}"))
+}
+
 fn routed_keys(dir: &Path) -> Vec<String> {
     let o = beton(dir, &["scores", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -473,15 +484,7 @@ fn routing_next_to_the_pipeline_end_to_end() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let entry = |key: &str| {
-        report["accounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["account"] == key)
-            .cloned()
-            .unwrap()
-    };
+    let entry = |key: &str| item(&report, "accounts", "account", key);
     assert_eq!(entry(known)["crm_action"], "attach", "{report:#}");
     assert_eq!(entry(unknown)["crm_action"], "skip", "{report:#}");
     assert!(
@@ -588,13 +591,7 @@ fn routing_next_to_the_pipeline_end_to_end() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let floored = report["accounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["account"] == keys[2].as_str())
-        .cloned()
-        .unwrap();
+    let floored = item(&report, "accounts", "account", &keys[2]);
     assert_eq!(floored["routed"], false, "{floored}");
     assert_eq!(floored["crm_action"], "none", "{floored}");
     assert!(

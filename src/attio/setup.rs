@@ -316,14 +316,7 @@ pub fn setup(
     // 2. An owner for every deal: Attio requires one, and a deal is never sent without it.
     let members = workspace_members(client).map_err(api)?;
     let member_emails: HashSet<String> = members.iter().map(|(_, e)| e.to_lowercase()).collect();
-    let listed = || {
-        members
-            .iter()
-            .map(|(_, e)| e.as_str())
-            .take(10)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let listed = || listed(&members);
     let default_owner = s.default_owner.trim().to_lowercase();
     if !default_owner.is_empty() {
         if !member_emails.contains(&default_owner) {
@@ -563,6 +556,16 @@ pub fn with_default_owner(text: &str, email: &str) -> Result<String, String> {
     Ok(doc.to_string())
 }
 
+/// The first ten members' emails, for messages.
+fn listed(members: &[(String, String)]) -> String {
+    members
+        .iter()
+        .map(|(_, e)| e.as_str())
+        .take(10)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The member whose email is `email` (any case), as Attio spells it; else an error listing members.
 pub fn member_email(client: &Client, email: &str) -> Result<String, String> {
     let members = workspace_members(client).map_err(|e| e.to_string())?;
@@ -574,12 +577,7 @@ pub fn member_email(client: &Client, email: &str) -> Result<String, String> {
         .ok_or_else(|| {
             format!(
                 "{email:?} is not a member of this Attio workspace; members: {}",
-                members
-                    .iter()
-                    .map(|(_, e)| e.as_str())
-                    .take(10)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                listed(&members)
             )
         })
 }

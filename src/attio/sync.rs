@@ -614,25 +614,11 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     }
     let deal_body = json!({"data": {"values": values}});
 
-    let new_types: Vec<&str> = c
-        .signals
-        .iter()
-        .filter(|x| x.emitted)
-        .map(|x| x.signal.as_str())
-        .collect();
+    let new_types = emitted(c);
     let context = is_new || !new_types.is_empty();
     let mut steps = Vec::new();
-    let step = |kind: &str, key: String, method: &str, path: String, body: Value| OutboxStep {
-        id: 0,
-        marker: marker(&key),
-        key,
-        account_id: c.account_id,
-        kind: kind.into(),
-        method: method.into(),
-        path,
-        body: body.to_string(),
-        state: StepState::Pending,
-        attempts: 0,
+    let step = |kind: &str, key: String, method: &str, path: String, body: Value| {
+        outbox_step(c, kind, key, method, &path, &body)
     };
     if local.as_ref().is_none_or(|(_, d)| *d != digest) {
         steps.push(step(
@@ -688,22 +674,13 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     if context && s.task {
         let key = format!("task:{}:{}", c.account_id, ctx.run_id);
         let top: Vec<&str> = signal_names.iter().take(3).copied().collect();
-        let mut content = format!(
+        let content = format!(
             "Follow up with {} (PQL score {}: {}). {}",
             name.unwrap_or(&domain),
             c.score,
             top.join(", "),
             next_step(&signal_names)
         );
-        let tail = format!(" [Beton ref {}]", marker(&key));
-        content = content
-            .chars()
-            .take(2000 - tail.chars().count())
-            .collect::<String>()
-            + &tail;
-        let due = next_business_day(ctx.now)
-            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-            .to_string();
         // A task on an existing deal goes to whoever owns it in Attio now (a rep may have
         // reassigned it); a new deal's to the owner Beton gives it.
         let assignee = match (&local, is_new) {
@@ -713,13 +690,7 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
             },
             _ => owner.clone(),
         };
-        let assignees: Vec<Value> = assignee
-            .iter()
-            .map(|id| json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": id}))
-            .collect();
-        let body = json!({"data": {"content": content, "format": "plaintext", "deadline_at": due, "is_completed": false,
-                                   "linked_records": [{"target_object": "deals", "target_record_id": DEAL_ID}],
-                                   "assignees": assignees}});
+        let body = task_body(ctx, &key, &content, DEAL_ID, assignee.as_deref());
         steps.push(step("task", key, "POST", "/v2/tasks".into(), body));
     }
     if is_new && !s.list.is_empty() {
@@ -834,25 +805,11 @@ fn sync_in_pipeline(
         .filter(|n| !n.is_empty())
         .unwrap_or(&c.account)
         .to_string();
-    let new_types: Vec<&str> = c
-        .signals
-        .iter()
-        .filter(|x| x.emitted)
-        .map(|x| x.signal.as_str())
-        .collect();
+    let new_types = emitted(c);
     let first = !store.outbox_attached(c.account_id, rid)?;
     let mut steps = Vec::new();
-    let step = |kind: &str, key: String, path: &str, body: Value| OutboxStep {
-        id: 0,
-        marker: marker(&key),
-        key,
-        account_id: c.account_id,
-        kind: kind.into(),
-        method: "POST".into(),
-        path: path.into(),
-        body: body.to_string(),
-        state: StepState::Pending,
-        attempts: 0,
+    let step = |kind: &str, key: String, path: &str, body: Value| {
+        outbox_step(c, kind, key, "POST", path, &body)
     };
     if s.note && (first || !new_types.is_empty()) {
         let key = format!("note:{}:{}", c.account_id, ctx.run_id);
@@ -875,18 +832,12 @@ fn sync_in_pipeline(
     }
     if s.task && !new_types.is_empty() {
         let key = format!("task:{}:{}", c.account_id, ctx.run_id);
-        let mut content = format!(
+        let content = format!(
             "PQL signals on an open deal: {company} (score {}: {}). {}",
             c.score,
             new_types.join(", "),
             next_step(&new_types)
         );
-        let tail = format!(" [Beton ref {}]", marker(&key));
-        content = content
-            .chars()
-            .take(2000 - tail.chars().count())
-            .collect::<String>()
-            + &tail;
         let owner = if ctx.opts.dry_run {
             None
         } else {
@@ -895,16 +846,7 @@ fn sync_in_pipeline(
                 Err(e) => return step_failure(c, StepError::Unavailable(e.to_string())),
             }
         };
-        let assignees: Vec<Value> = owner
-            .iter()
-            .map(|id| json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": id}))
-            .collect();
-        let due = next_business_day(ctx.now)
-            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-            .to_string();
-        let body = json!({"data": {"content": content, "format": "plaintext", "deadline_at": due, "is_completed": false,
-                                   "linked_records": [{"target_object": "deals", "target_record_id": rid}],
-                                   "assignees": assignees}});
+        let body = task_body(ctx, &key, &content, rid, owner.as_deref());
         steps.push(step("task", key, "/v2/tasks", body));
     }
     let pending: Vec<&OutboxStep> = steps
@@ -992,6 +934,65 @@ fn run_open(
         kinds.push(sent.kind);
     }
     Ok(kinds)
+}
+
+/// The signal types the run emitted for the account (outside their cooldown, SPEC §3).
+fn emitted(c: &AttioCandidate) -> Vec<&str> {
+    c.signals
+        .iter()
+        .filter(|x| x.emitted)
+        .map(|x| x.signal.as_str())
+        .collect()
+}
+
+/// A pending outbox step of the account, its marker derived from its key.
+fn outbox_step(
+    c: &AttioCandidate,
+    kind: &str,
+    key: String,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> OutboxStep {
+    OutboxStep {
+        id: 0,
+        marker: marker(&key),
+        key,
+        account_id: c.account_id,
+        kind: kind.into(),
+        method: method.into(),
+        path: path.into(),
+        body: body.to_string(),
+        state: StepState::Pending,
+        attempts: 0,
+    }
+}
+
+/// A follow-up task on the deal `record` (or the placeholder for the account's deal), due the
+/// next business day, with the step's marker at the end of its content (at most 2000 chars).
+fn task_body(
+    ctx: &Ctx<'_>,
+    key: &str,
+    content: &str,
+    record: &str,
+    assignee: Option<&str>,
+) -> Value {
+    let tail = format!(" [Beton ref {}]", marker(key));
+    let content = content
+        .chars()
+        .take(2000 - tail.chars().count())
+        .collect::<String>()
+        + &tail;
+    let due = next_business_day(ctx.now)
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let assignees: Vec<Value> = assignee
+        .iter()
+        .map(|id| json!({"referenced_actor_type": "workspace-member", "referenced_actor_id": id}))
+        .collect();
+    json!({"data": {"content": content, "format": "plaintext", "deadline_at": due, "is_completed": false,
+                    "linked_records": [{"target_object": "deals", "target_record_id": record}],
+                    "assignees": assignees}})
 }
 
 /// The workspace member who owns the deal in Attio now, if a member does.

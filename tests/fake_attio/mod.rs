@@ -1108,6 +1108,21 @@ pub fn move_stage(w: &mut World, id: &str, stage: &str, at: &str) {
     }
 }
 
+/// True when the spec's path template (`/v2/objects/{object}/records`) fits the path's segments.
+fn fits(template: &str, seg: &[&str]) -> bool {
+    let ts: Vec<&str> = template.split('/').collect();
+    ts.len() == seg.len()
+        && ts
+            .iter()
+            .zip(seg)
+            .all(|(a, b)| a.starts_with('{') || a == b)
+}
+
+/// How specific a template is: its literal segments (the best fit has the most).
+fn literal_parts(template: &str) -> usize {
+    template.split('/').filter(|s| !s.starts_with('{')).count()
+}
+
 /// The first scope the operation needs (its `security` in the spec) that `granted` lacks; a
 /// `…:read-write` scope includes `…:read`.
 fn missing_scope(granted: &str, method: &str, path: &str) -> Option<String> {
@@ -1138,16 +1153,8 @@ fn missing_scope(granted: &str, method: &str, path: &str) -> Option<String> {
     let seg: Vec<&str> = path.split('/').collect();
     let (template, _, need) = ops
         .iter()
-        .filter(|(t, m, _)| {
-            let ts: Vec<&str> = t.split('/').collect();
-            m == method
-                && ts.len() == seg.len()
-                && ts
-                    .iter()
-                    .zip(&seg)
-                    .all(|(a, b)| a.starts_with('{') || a == b)
-        })
-        .max_by_key(|(t, _, _)| t.split('/').filter(|s| !s.starts_with('{')).count())?;
+        .filter(|(t, m, _)| m == method && fits(t, &seg))
+        .max_by_key(|(t, _, _)| literal_parts(t))?;
     // Creating an attribute names no scope in `security`; its description says which.
     let mut need = need.clone();
     if template == "/v2/{target}/{identifier}/attributes" && method == "POST" {
@@ -1243,16 +1250,8 @@ pub fn validate(method: &str, path: &str, body: &Value) -> Result<(), String> {
     let best = v
         .compiled
         .iter()
-        .filter(|((t, m), _)| {
-            let ts: Vec<&str> = t.split('/').collect();
-            m == method
-                && ts.len() == seg.len()
-                && ts
-                    .iter()
-                    .zip(&seg)
-                    .all(|(a, b)| a.starts_with('{') || a == b)
-        })
-        .max_by_key(|((t, _), _)| t.split('/').filter(|s| !s.starts_with('{')).count())
+        .filter(|((t, m), _)| m == method && fits(t, &seg))
+        .max_by_key(|((t, _), _)| literal_parts(t))
         .map(|(_, idx)| *idx);
     let Some(idx) = best else {
         return Err(format!(
