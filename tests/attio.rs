@@ -741,6 +741,26 @@ fn setup_creates_only_what_is_missing() {
     let err =
         beton::attio::setup::setup(&client(&config(s.clone())), &s, false, &owners()).unwrap_err();
     assert!(err.contains(SLUG) && err.contains("unique"), "{err}");
+    // An archived attribute with one of Beton's slugs blocks creating it again (Attio: 409):
+    // setup says to unarchive it, and creates nothing.
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    fake.with(|w| {
+        let a = w
+            .deal_attributes
+            .iter_mut()
+            .find(|a| a.slug == "pql_score")
+            .unwrap();
+        a.archived = true;
+    });
+    let s = settings(&fake);
+    let err =
+        beton::attio::setup::setup(&client(&config(s.clone())), &s, false, &owners()).unwrap_err();
+    assert!(
+        err.contains("`pql_score` is archived") && err.contains("unarchive"),
+        "{err}"
+    );
+    assert!(fake.writes().is_empty());
 }
 
 #[test]

@@ -118,15 +118,16 @@ const ATTRS: &str = "/v2/objects/deals/attributes";
 /// Attributes per page when reading the attribute list.
 const PAGE: usize = 50;
 
-/// Every deal attribute (archived ones left out), read page by page: Attio's spec pages the list
-/// and names no default page size.
+/// Every deal attribute, archived ones included (`is_archived`: an archived slug still blocks
+/// creating one with that slug), read page by page: Attio's spec pages the list and names no
+/// default page size.
 pub fn deal_attributes(client: &Client) -> Result<Vec<Value>, ApiError> {
     let mut all = Vec::new();
     loop {
         let page = client.get(
             ATTRS,
             &[
-                ("show_archived", "false".into()),
+                ("show_archived", "true".into()),
                 ("limit", PAGE.to_string()),
                 ("offset", all.len().to_string()),
             ],
@@ -256,8 +257,22 @@ pub fn setup(
 
     // 1. What exists, and what is wrong that Beton must not paper over.
     let mut to_create: Vec<&Wanted> = Vec::new();
+    let archived = |a: &Value| a.get("is_archived").and_then(Value::as_bool) == Some(true);
     for w in &wanted {
         match find(&w.slug) {
+            Some(a) if archived(a) => {
+                return Err(format!(
+                    "the deal attribute `{}` is archived in Attio, and an archived slug cannot be created again: \
+                     unarchive it (Workspace settings → Objects → Deals → Attributes, archived), or set another \
+                     slug{}",
+                    w.slug,
+                    if w.unique {
+                        " (attio.match_attribute)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
             Some(a) => {
                 let kind = a.get("type").and_then(Value::as_str).unwrap_or("?");
                 let unique = a.get("is_unique").and_then(Value::as_bool).unwrap_or(false);
@@ -286,7 +301,7 @@ pub fn setup(
     }
     let gives = beton_gives(s);
     for a in &existing {
-        if a.get("is_required").and_then(Value::as_bool) != Some(true) {
+        if a.get("is_required").and_then(Value::as_bool) != Some(true) || archived(a) {
             continue;
         }
         let slug = a.get("api_slug").and_then(Value::as_str).unwrap_or("?");
