@@ -1195,6 +1195,13 @@ fn provisioning_makes_the_deals_view_once_and_the_deal_tiles_read_it() {
     let mut cfg = config(&fake, 100);
     let c = client(&fake, 20);
     let none = beton::posthog::doctor::Sources::default();
+    let plan = provision(&c, &store, &cfg, &defs, Some(&none), true).unwrap();
+    assert_eq!(plan.deals_view.as_ref().unwrap().kind, ViewKind::Create);
+    assert_eq!(
+        fake.with(|w| (w.views.len(), w.view_writes)),
+        (0, 0),
+        "a dry run writes nothing"
+    );
     let out = provision(&c, &store, &cfg, &defs, Some(&none), false).unwrap();
     assert_eq!(out.deals_view.as_ref().unwrap().kind, ViewKind::Create);
     fake.with(|w| {
