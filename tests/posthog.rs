@@ -893,6 +893,11 @@ fn doctor_reports_sources_signals_and_the_budget() {
     assert_eq!(can("pricing_intent"), json!(true));
     assert_eq!(can("support_engagement"), json!(false));
     assert_eq!(v["query_budget"], 20);
+    // The hourly limit and what a default backtest needs of it: 1 + 3 × 26 replay dates.
+    assert_eq!(
+        (&v["queries_per_hour"], &v["backtest_queries"]),
+        (&json!(120), &json!(79))
+    );
     assert!(v["queries_per_run"].as_u64().unwrap() >= 3);
     // Without a key, the doctor says how to give one.
     let out = beton_cmd(dir.path()).args(["doctor"]).output().unwrap();
