@@ -12,8 +12,9 @@
 //! - [`learn`]: weights learned from the backtest's replay, validated forward in time (SPEC §11)
 //! - [`source`]: where events are read: the local workspace or PostHog (HogQL), chosen once from
 //!   the config
-//! - [`posthog`], [`attio`]: the integrations (HTTP clients, HogQL, capture, dashboards; the CRM
-//!   sync of deals, notes, tasks and list entries, deals back in)
+//! - [`posthog`], [`attio`]: the integrations (HTTP clients, HogQL, capture, dashboards, the deals
+//!   view in PostHog's data warehouse; the CRM sync of deals, notes, tasks and list entries, deals
+//!   back in)
 //! - [`signals`], [`health`], [`sources`]: the engines: the eight detectors, score, tiers,
 //!   routing and explanation (SPEC §2–3), account health (§4), the lead-source comparison (§6)
 //! - [`stats`]: pure statistics: intervals, exact and multiple tests, the L2 logistic model with

@@ -893,6 +893,11 @@ fn doctor_reports_sources_signals_and_the_budget() {
     assert_eq!(can("pricing_intent"), json!(true));
     assert_eq!(can("support_engagement"), json!(false));
     assert_eq!(v["query_budget"], 20);
+    // The hourly limit and what a default backtest needs of it: 1 + 3 × 26 replay dates.
+    assert_eq!(
+        (&v["queries_per_hour"], &v["backtest_queries"]),
+        (&json!(120), &json!(79))
+    );
     assert!(v["queries_per_run"].as_u64().unwrap() >= 3);
     // Without a key, the doctor says how to give one.
     let out = beton_cmd(dir.path()).args(["doctor"]).output().unwrap();
@@ -1195,6 +1200,13 @@ fn provisioning_makes_the_deals_view_once_and_the_deal_tiles_read_it() {
     let mut cfg = config(&fake, 100);
     let c = client(&fake, 20);
     let none = beton::posthog::doctor::Sources::default();
+    let plan = provision(&c, &store, &cfg, &defs, Some(&none), true).unwrap();
+    assert_eq!(plan.deals_view.as_ref().unwrap().kind, ViewKind::Create);
+    assert_eq!(
+        fake.with(|w| (w.views.len(), w.view_writes)),
+        (0, 0),
+        "a dry run writes nothing"
+    );
     let out = provision(&c, &store, &cfg, &defs, Some(&none), false).unwrap();
     assert_eq!(out.deals_view.as_ref().unwrap().kind, ViewKind::Create);
     fake.with(|w| {

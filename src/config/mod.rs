@@ -257,7 +257,9 @@ impl Config {
             if !p.attio_table.is_empty() && p.attio_table == p.deals_table {
                 return fail(
                     "posthog.deals_table",
-                    "must differ from posthog.attio_table: it names the view Beton makes over that table",
+                    "must differ from posthog.attio_table: it names the view Beton makes over that raw Attio \
+                     table (remove the line to use `beton_deals`, or set attio_table = \"\" if the table is \
+                     already in SPEC deal columns)",
                 );
             }
             if !(p.host.starts_with("http://") || p.host.starts_with("https://")) {
@@ -357,6 +359,33 @@ mod tests {
     fn template_is_exactly_the_defaults() {
         let parsed = Config::parse(TEMPLATE, "assets/config.toml").unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn posthog_tables_and_hourly_limit_are_checked() {
+        let base = "[posthog]\nproject_id = 1\n";
+        let ok = Config::parse(base, "c.toml").unwrap();
+        let p = ok.posthog.unwrap();
+        assert_eq!(
+            (p.deals_table.as_str(), p.attio_table.as_str()),
+            ("beton_deals", "attio_deals")
+        );
+        for (extra, key) in [
+            ("deals_table = \"attio_deals\"\n", "posthog.deals_table"),
+            ("attio_table = \"a; DROP\"\n", "posthog.attio_table"),
+            ("queries_per_hour = 0\n", "posthog.queries_per_hour"),
+        ] {
+            let err = Config::parse(&format!("{base}{extra}"), "c.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{extra}: {err}");
+        }
+        // The user's own table in SPEC columns: no view over it.
+        let own = Config::parse(
+            &format!("{base}deals_table = \"crm_deals\"\nattio_table = \"\"\n"),
+            "c.toml",
+        );
+        assert!(own.is_ok(), "{own:?}");
     }
 
     #[test]
