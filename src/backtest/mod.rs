@@ -362,6 +362,8 @@ pub enum Unit {
     Money,
     Multiple,
     Ratio,
+    /// A change as a signed whole percentage: `+23 %`, `-40 %` (week-over-week growth).
+    Growth,
 }
 
 impl Unit {
@@ -375,6 +377,7 @@ impl Unit {
             Unit::Money => money(v),
             Unit::Multiple => format!("{v:.1}×"),
             Unit::Ratio => format!("{v:.2}"),
+            Unit::Growth => format!("{:+.0} %", v * 100.0),
         }
     }
 }

@@ -532,7 +532,7 @@ pub fn health(g: &Global, status: Option<StatusArg>, format: OutputFormat) -> Re
             a.active_users_30d,
             a.events_7d,
             a.events_prev_7d,
-            pct(a.growth),
+            Unit::Growth.show(a.growth),
             a.days_since_seen
                 .map_or("never".to_string(), |d| format!("{d:.0} d ago")),
             a.features_30d
@@ -543,7 +543,7 @@ pub fn health(g: &Global, status: Option<StatusArg>, format: OutputFormat) -> Re
         out!(
             "    {:<28} {:>8}  {} vs {} events",
             l.account,
-            pct(Some(l.growth)),
+            Unit::Growth.show(Some(l.growth)),
             l.events_7d,
             l.events_prev_7d
         );
