@@ -566,7 +566,7 @@ pub fn sources(g: &Global, format: OutputFormat) -> Result<Exit> {
         }
         OutputFormat::Csv => {
             // One row per source; the quarters' win rates as one column each.
-            let quarters = quarter_labels(&r);
+            let quarters = r.quarters();
             let mut head = header(&[
                 "lead_source",
                 "leads",
@@ -649,7 +649,7 @@ pub fn sources(g: &Global, format: OutputFormat) -> Result<Exit> {
             Unit::Money.show(Some(s.open_pipeline))
         );
     }
-    let quarters = quarter_labels(&r);
+    let quarters = r.quarters();
     if !quarters.is_empty() {
         // One column per quarter, as wide as its label, under a header row.
         let widths: Vec<usize> = quarters.iter().map(|q| q.len().max(7)).collect();
@@ -677,16 +677,4 @@ pub fn sources(g: &Global, format: OutputFormat) -> Result<Exit> {
         }
     }
     Ok(0)
-}
-
-/// Every quarter any source has, in order.
-fn quarter_labels(r: &beton::sources::SourceReport) -> Vec<String> {
-    let mut q: Vec<String> = r
-        .sources
-        .iter()
-        .flat_map(|s| s.quarters.iter().map(|q| q.quarter.clone()))
-        .collect();
-    q.sort();
-    q.dedup();
-    q
 }
