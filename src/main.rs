@@ -62,7 +62,8 @@ fn main() {
             "--run-daily runs the whole pipeline and takes no command".into(),
         ))
     } else if tui {
-        cli::context(&cli.global)
+        // The app may start on a settings file that does not exist yet: its tuner writes it.
+        cli::common::context_creating(&cli.global)
             .and_then(|ctx| Ok((ctx, cli::as_of(&cli.global)?)))
             .and_then(|(ctx, as_of)| tui::run(ctx.paths, ctx.config, as_of))
     } else if interactive {

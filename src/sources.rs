@@ -82,6 +82,20 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
 }
 
+impl SourceReport {
+    /// Every calendar quarter any source has, in order (the columns of a quarter table).
+    pub fn quarters(&self) -> Vec<String> {
+        let mut q: Vec<String> = self
+            .sources
+            .iter()
+            .flat_map(|s| s.quarters.iter().map(|q| q.quarter.clone()))
+            .collect();
+        q.sort();
+        q.dedup();
+        q
+    }
+}
+
 /// Compares the lead sources of the deals in the store at `t`.
 pub fn compare(store: &Store, cfg: &Config, t: i64) -> Result<SourceReport> {
     Ok(report(&store.deals()?, cfg, t))

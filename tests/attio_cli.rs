@@ -2,6 +2,7 @@
 //! `beton sync attio` (dry run, a kill after a send then a re-run, exit code 2, --pull) and
 //! `--run-daily` with Attio configured.
 
+mod common;
 mod fake_attio;
 
 use std::path::Path;
@@ -12,6 +13,7 @@ use fake_attio::{Fake, Fault, KEY};
 const AS_OF: &str = "2026-11-18";
 
 fn beton(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    common::ensure_config(dir);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_beton"));
     cmd.arg("--config")
         .arg(dir.join("config.toml"))
@@ -65,8 +67,9 @@ fn connect_checks_the_key_and_saves_settings_keeping_comments() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("note:read-write"), "{}", text(&o));
-    assert!(
-        !dir.path().join("config.toml").exists(),
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("config.toml")).unwrap(),
+        beton::config::TEMPLATE,
         "nothing is saved for a key that cannot sync"
     );
 

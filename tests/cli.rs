@@ -14,9 +14,10 @@ struct Workspace {
 
 impl Workspace {
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let dir = tempfile::tempdir().unwrap();
+        // Settings named explicitly must exist: start from the template, as `beton init` writes it.
+        std::fs::write(dir.path().join("config.toml"), beton::config::TEMPLATE).unwrap();
+        Self { dir }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -183,8 +184,9 @@ fn a_second_writer_waits_then_gives_up_clearly() {
 #[test]
 fn config_errors_name_the_file_line_and_key() {
     let w = Workspace::new();
-    assert!(w.run(&["init"]).status.success());
     let path = w.dir.path().join("config.toml");
+    std::fs::remove_file(&path).unwrap();
+    assert!(w.run(&["init"]).status.success());
     let template = std::fs::read_to_string(&path).unwrap();
     assert_eq!(template, beton::config::TEMPLATE);
     assert_eq!(
@@ -253,4 +255,246 @@ fn demo_files_import_to_the_same_answer() {
     }
     let imported = other.json(&["--run-daily", "--as-of", AS_OF, "--json"]);
     assert_eq!(direct["accounts"], imported["accounts"]);
+}
+
+// ---- cron-safe command line ----
+
+#[test]
+fn an_explicit_config_that_does_not_exist_is_an_error() {
+    let w = Workspace::new();
+    w.demo();
+    let missing = w.dir.path().join("typo.toml");
+    let missing = missing.to_str().unwrap();
+    let out = w.run(&["--run-daily", "--config", missing, "--as-of", AS_OF]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--config") && err.contains("typo.toml") && err.contains("no such file"),
+        "{err}"
+    );
+    let out = w
+        .cmd(&["scores"])
+        .env("BETON_CONFIG", w.dir.path().join("gone.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("BETON_CONFIG") && text(&out.stderr).contains("gone.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+    // `init` creates it; then the same command runs.
+    assert!(w.run(&["init", "--config", missing]).status.success());
+    let out = w.run(&["--run-daily", "--config", missing, "--as-of", AS_OF]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn as_of_is_checked_by_every_command_and_out_of_range_warns() {
+    let w = Workspace::new();
+    w.demo();
+    for args in [
+        &["--run-daily"][..],
+        &["scores"],
+        &["explain", "acme.com"],
+        &["health"],
+        &["sources"],
+        &["backtest"],
+        &["explain-signal", "pricing_intent"],
+        &["init", "--force"],
+        &["demo", "--out", "x"],
+        &["hogql", "--dump"],
+    ] {
+        let mut a = args.to_vec();
+        a.extend(["--as-of", "2026-13-45"]);
+        let out = w.run(&a);
+        assert_eq!(out.status.code(), Some(1), "{a:?}");
+        assert!(
+            text(&out.stderr).contains("--as-of \"2026-13-45\""),
+            "{a:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = w.run(&["--run-daily", "--as-of", "2020-01-01"]);
+    assert!(
+        text(&out.stderr)
+            .contains("warning: --as-of 2020-01-01 is before the workspace's first event"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = w.run(&["health", "--as-of", "2027-06-01"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stderr).contains("days after the workspace's last event"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = w.run(&["health", "--as-of", AS_OF]);
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_failed_run_daily_json_still_prints_one_json_object() {
+    let w = Workspace::new();
+    let check = |out: &Output, as_of: Option<&str>, why: &str| {
+        assert_eq!(out.status.code(), Some(1));
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+        assert!(v["error"].as_str().is_some_and(|e| e.contains(why)), "{v}");
+        assert_eq!(v["as_of"].as_str(), as_of, "{v}");
+        assert_eq!(v["steps"], serde_json::json!([]), "{v}");
+    };
+    // Nothing to run on.
+    let out = w.run(&["--run-daily", "--json", "--as-of", AS_OF]);
+    check(&out, Some("2026-06-01T09:30:00Z"), "no data yet");
+    // A T that does not parse.
+    let out = w.run(&["--run-daily", "--json", "--as-of", "yesterday"]);
+    check(&out, None, "--as-of");
+    // A settings file that is not there.
+    let out = w.run(&[
+        "--run-daily",
+        "--json",
+        "--as-of",
+        AS_OF,
+        "--config",
+        "/nonexistent/beton.toml",
+    ]);
+    check(&out, Some("2026-06-01T09:30:00Z"), "no such file");
+}
+
+#[test]
+fn run_daily_json_counts_accounts_per_enabled_signal_type() {
+    let w = Workspace::new();
+    w.demo();
+    let cfg = w.dir.path().join("config.toml");
+    let text_ = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[signals.support_engagement]\nenabled = true",
+        "[signals.support_engagement]\nenabled = false",
+    );
+    std::fs::write(&cfg, text_).unwrap();
+    let r = w.json(&["--run-daily", "--as-of", AS_OF, "--json"]);
+    let by = r["signals_by_type"].as_object().unwrap();
+    let names: Vec<&str> = by.keys().map(String::as_str).collect();
+    assert!(
+        !names.contains(&"support_engagement"),
+        "a disabled type is left out: {names:?}"
+    );
+    assert_eq!(by.len(), 7, "every enabled type, 0 included: {names:?}");
+    let accounts = r["accounts"].as_array().unwrap();
+    for (t, n) in by {
+        let want = accounts
+            .iter()
+            .filter(|a| a["signals"].as_array().unwrap().iter().any(|s| s == t))
+            .count();
+        assert_eq!(n.as_u64(), Some(want as u64), "{t}");
+    }
+    assert!(by.values().any(|n| n.as_u64() > Some(0)));
+}
+
+#[test]
+fn completions_and_the_man_page() {
+    let w = Workspace::new();
+    for (shell, mark) in [
+        ("bash", "complete"),
+        ("zsh", "#compdef beton"),
+        ("fish", "complete -c beton"),
+    ] {
+        let out = w.run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let s = text(&out.stdout);
+        assert!(
+            s.contains(mark) && s.contains("backtest") && s.contains("--as-of"),
+            "{shell}: {s}"
+        );
+    }
+    let out = w.run(&["completions", "powershell"]);
+    assert_eq!(out.status.code(), Some(2), "clap rejects an unknown shell");
+    let out = w.run(&["man"]);
+    let s = text(&out.stdout);
+    assert!(
+        out.status.success() && s.contains(".TH beton") && s.contains("run\\-daily"),
+        "{s}"
+    );
+}
+
+#[test]
+fn format_table_json_csv_on_health_sources_backtest_scores() {
+    let w = Workspace::new();
+    w.demo();
+    assert!(w.run(&["--run-daily", "--as-of", AS_OF]).status.success());
+    for cmd in ["health", "sources", "backtest", "scores"] {
+        let j = w.json(&[cmd, "--as-of", AS_OF, "--format", "json"]);
+        let j2 = w.json(&[cmd, "--as-of", AS_OF, "--json"]);
+        if cmd != "backtest" {
+            assert_eq!(j, j2, "{cmd}: --format json is --json");
+        }
+        let out = w.run(&[cmd, "--as-of", AS_OF, "--format", "csv"]);
+        assert!(out.status.success(), "{cmd}: {}", text(&out.stderr));
+        let csv = text(&out.stdout);
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+        let rows: Vec<csv::StringRecord> = r.records().map(|x| x.unwrap()).collect();
+        assert!(!rows.is_empty(), "{cmd}: {csv}");
+        for row in &rows {
+            assert_eq!(row.len(), header.len(), "{cmd}");
+            for v in row {
+                assert!(
+                    !v.contains('%') && !v.contains('×') && !v.contains('–'),
+                    "{cmd}: {v}"
+                );
+            }
+        }
+        let table = w.run(&[cmd, "--as-of", AS_OF]);
+        assert!(text(&table.stdout) != csv, "{cmd}: the table is for people");
+    }
+    // Raw values: the pql win rate as a fraction, as in the JSON.
+    let j = w.json(&["sources", "--as-of", AS_OF, "--json"]);
+    let pql = j["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["lead_source"] == "pql")
+        .unwrap();
+    let out = text(
+        &w.run(&["sources", "--as-of", AS_OF, "--format", "csv"])
+            .stdout,
+    );
+    let line = out.lines().find(|l| l.starts_with("pql,")).unwrap();
+    let win = pql["win_rate"].as_f64().unwrap();
+    assert!(
+        line.split(',').any(|c| c.parse::<f64>().ok() == Some(win)),
+        "{line} vs {win}"
+    );
+}
+
+#[test]
+fn the_quarter_table_lines_up() {
+    let w = Workspace::new();
+    w.demo();
+    let out = text(&w.run(&["sources", "--as-of", AS_OF]).stdout);
+    let at = out
+        .lines()
+        .position(|l| l.contains("win rate by quarter"))
+        .unwrap();
+    let table: Vec<&str> = out
+        .lines()
+        .skip(at + 1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert!(table.len() >= 2, "{out}");
+    let width = table[0].chars().count();
+    assert!(
+        table.iter().all(|l| l.chars().count() == width),
+        "ragged:\n{}",
+        table.join("\n")
+    );
+    assert!(
+        table[0].contains("source") && table[0].contains("-Q"),
+        "{}",
+        table[0]
+    );
 }

@@ -1,6 +1,8 @@
 //! `beton backtest`, `health`, `sources` and `explain-signal` on a demo workspace: the JSON is
 //! the same on every run and its fields are those SPEC §7 names; the what-if and sweep shapes.
 
+mod common;
+
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
@@ -8,6 +10,7 @@ use serde_json::Value;
 const AS_OF: &str = "2026-06-01T09:30:00Z";
 
 fn beton(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    common::ensure_config(dir);
     Command::new(env!("CARGO_BIN_EXE_beton"))
         .args(args)
         .env("BETON_DATA", dir.join("data"))
@@ -167,8 +170,9 @@ fn what_if_sweep_explain_and_filters() {
     has(&w, &["sets", "before", "after", "changes"]);
     assert_eq!(w["after"]["threshold"], 65);
     assert_eq!(w["before"]["threshold"], 60);
-    assert!(
-        !d.join("config.toml").exists(),
+    assert_eq!(
+        std::fs::read_to_string(d.join("config.toml")).unwrap(),
+        beton::config::TEMPLATE,
         "a what-if must not write the settings"
     );
 

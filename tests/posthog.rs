@@ -1,6 +1,8 @@
 //! PostHog end to end against a fake server on 127.0.0.1: the client's error handling, paged
 //! detection, capture, provisioning, connect and the run_daily steps.
 
+mod common;
+
 mod fake_posthog;
 
 use std::time::{Duration, Instant};
@@ -781,6 +783,7 @@ fn a_failing_provisioning_step_does_not_stop_detection_exit_2() {
 }
 
 fn beton_cmd(dir: &std::path::Path) -> std::process::Command {
+    common::ensure_config(dir);
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_beton"));
     c.env("BETON_CONFIG", dir.join("config.toml"))
         .env("BETON_DATA", dir.join("data"))

@@ -308,6 +308,7 @@ fn ctrl_c_and_a_small_terminal_leave_the_terminal_restored() {
 /// A workspace of real-looking (non-demo) data, connected to the fake Attio and set up, with one
 /// daily run already made (which wrote to Attio).
 fn attio_workspace(fake: &Fake, dir: &Path) {
+    std::fs::write(dir.join("config.toml"), beton::config::TEMPLATE).unwrap();
     let bin = env!("CARGO_BIN_EXE_beton");
     let run = |args: &[&str]| {
         let o = Command::new(bin)

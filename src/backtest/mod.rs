@@ -341,6 +341,21 @@ pub fn sweep(
     })
 }
 
+/// An amount of money for a person: whole units with thousands separators (`25,000`). The one
+/// money format of every front-end; data outputs (JSON, CSV) carry the plain number.
+pub fn money(v: f64) -> String {
+    let n = v.round() as i64;
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// How a figure is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -351,6 +366,8 @@ pub enum Unit {
     Money,
     Multiple,
     Ratio,
+    /// A change as a signed whole percentage: `+23 %`, `-40 %` (week-over-week growth).
+    Growth,
 }
 
 impl Unit {
@@ -361,9 +378,10 @@ impl Unit {
             Unit::Percent => format!("{:.1} %", v * 100.0),
             Unit::Count => format!("{v:.0}"),
             Unit::Days => format!("{v:.1} d"),
-            Unit::Money => format!("{v:.0}"),
+            Unit::Money => money(v),
             Unit::Multiple => format!("{v:.1}×"),
             Unit::Ratio => format!("{v:.2}"),
+            Unit::Growth => format!("{:+.0} %", v * 100.0),
         }
     }
 }

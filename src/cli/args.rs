@@ -46,6 +46,8 @@ pub enum Command {
     },
     /// Import events, an accounts snapshot or deals (JSONL or CSV; `-` reads stdin).
     Import {
+        /// What the file holds: events (PostHog event export), accounts (PostHog `groups` rows)
+        /// or deals.
         #[arg(value_enum)]
         kind: ImportKind,
         /// The file, or `-` for standard input.
@@ -56,10 +58,13 @@ pub enum Command {
     },
     /// Generate a deterministic demo workspace ending now (or at --as-of).
     Demo {
+        /// How many accounts to generate.
         #[arg(long, default_value_t = 1000)]
         accounts: u32,
+        /// How many days of events, ending at --as-of (or now).
         #[arg(long, default_value_t = 180)]
         days: u32,
+        /// The random seed: the same seed gives the same workspace.
         #[arg(long, default_value_t = 42)]
         seed: u64,
         /// Scale how many events active users send (1.6 gives ~10 M events for 10,000 accounts).
@@ -98,10 +103,13 @@ pub enum Command {
     /// `--backtest FILE` runs the backtest at T from answers at every replay date (lines with
     /// `as_of`) and the first-seen answer, with the workspace's deals.
     Hogql {
+        /// Print every HogQL query Beton sends, one JSON object per line.
         #[arg(long, conflicts_with_all = ["score", "backtest"])]
         dump: bool,
+        /// Score query answers read from FILE ({name, columns, rows} lines) as detection would.
         #[arg(long, value_name = "FILE", conflicts_with = "backtest")]
         score: Option<std::path::PathBuf>,
+        /// Run the backtest at T from the answers in FILE (one set per replay date).
         #[arg(long, value_name = "FILE")]
         backtest: Option<std::path::PathBuf>,
     },
@@ -110,6 +118,7 @@ pub enum Command {
         /// Only this tier.
         #[arg(long, value_enum)]
         tier: Option<TierArg>,
+        /// How to print: a table for people, JSON or CSV (raw values) for tools.
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
@@ -136,6 +145,9 @@ pub enum Command {
         /// Backtest each value of one setting, e.g. `--sweep pricing_intent.min_count=1..6` or `=0.6,0.8`.
         #[arg(long, value_name = "KEY=VALUES")]
         sweep: Option<String>,
+        /// How to print: a table for people, JSON or CSV (raw values) for tools.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
     },
     /// Explain a signal: its definition, settings, backtest figures and tuning advice.
     ExplainSignal {
@@ -149,9 +161,31 @@ pub enum Command {
         /// Only accounts with this status.
         #[arg(long, value_enum)]
         status: Option<StatusArg>,
+        /// How to print: a table for people, JSON or CSV (raw values) for tools.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
     },
     /// Compare lead sources: leads, SQLs, win and close rates, cycle, pipeline, win rate per quarter.
-    Sources,
+    Sources {
+        /// How to print: a table for people, JSON or CSV (raw values) for tools.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+        format: OutputFormat,
+    },
+    /// Print a shell completion script: `beton completions bash > /etc/bash_completion.d/beton`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the manual page (roff): `beton man > /usr/local/share/man/man1/beton.1`.
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,4 +292,41 @@ pub enum OutputFormat {
     Table,
     Json,
     Csv,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every option and argument of every command says what it is for (`--help`, the man page
+    /// and the completions all show it).
+    #[test]
+    fn every_option_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if cmd.get_about().is_none() && !path.is_empty() {
+                missing.push(format!("{path} (the command)"));
+            }
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" {
+                    continue;
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:?}");
+        Cli::command().debug_assert();
+    }
 }

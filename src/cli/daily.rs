@@ -1,15 +1,44 @@
 //! `--run-daily` (and `beton` with no command when piped): run the pipeline, print the report.
 
 use beton::Result;
-use beton::pipeline::{RunOptions, run_daily};
+use beton::pipeline::{FailedRun, RunOptions, run_daily};
 use beton::progress::Silent;
 
 use super::args::Global;
 use super::common::{Exit, as_of, context};
 
+/// `--run-daily`. With `--json` a run that cannot run still prints one JSON object (SPEC §7):
+/// the error, the T it was for (null when `--as-of` did not parse) and no steps; exit 1.
 pub fn daily(g: &Global) -> Result<Exit> {
+    match run(g) {
+        Err(e) if g.json => {
+            let t = match as_of(g) {
+                Ok(t) => Some(beton::time::fmt_ts(t.unwrap_or_else(beton::time::now))),
+                Err(_) => None,
+            };
+            let failed = FailedRun {
+                error: e.to_string(),
+                as_of: t,
+                steps: Vec::new(),
+            };
+            out!(
+                "{}",
+                serde_json::to_string_pretty(&failed).unwrap_or_default()
+            );
+            eprintln!("beton: {e}");
+            Ok(1)
+        }
+        other => other,
+    }
+}
+
+fn run(g: &Global) -> Result<Exit> {
     let ctx = context(g)?;
-    let result = run_daily(&ctx, &RunOptions { as_of: as_of(g)? }, &Silent)?;
+    let t = as_of(g)?;
+    if let Some(t) = t {
+        super::common::warn_out_of_range(g, &ctx, t);
+    }
+    let result = run_daily(&ctx, &RunOptions { as_of: t }, &Silent)?;
     let r = &result.report;
     if g.json {
         out!("{}", serde_json::to_string_pretty(r).unwrap_or_default());
@@ -41,6 +70,15 @@ pub fn daily(g: &Global) -> Result<Exit> {
     }
     if r.accounts.len() > 10 {
         out!("  … {} more: `beton scores`", r.accounts.len() - 10);
+    }
+    let by_type: Vec<String> = r
+        .signals_by_type
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect();
+    if !by_type.is_empty() {
+        out!("  accounts per signal: {}", by_type.join(", "));
     }
     for s in &r.steps {
         out!("  step {:<10} {:?}: {}", s.name, s.status, s.detail);

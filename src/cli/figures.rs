@@ -12,10 +12,43 @@ use beton::time::{fmt_date, fmt_ts};
 use beton::{Error, Result};
 
 use super::common::{Exit, as_of, context};
-use crate::cli::args::{Global, RangeArgs, StatusArg};
+use crate::cli::args::{Global, OutputFormat, RangeArgs, StatusArg};
 
 fn json<T: serde::Serialize>(v: &T) {
     out!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// `--json` wins over `--format`.
+fn format_of(g: &Global, f: OutputFormat) -> OutputFormat {
+    if g.json { OutputFormat::Json } else { f }
+}
+
+/// A number as data: no separators, no unit (`19000`, `0.17`); empty when undefined.
+fn raw(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.is_finite() && v == v.trunc() && v.abs() < 1e15 => format!("{}", v as i64),
+        Some(v) => format!("{v}"),
+        None => String::new(),
+    }
+}
+
+fn count(n: u64) -> String {
+    n.to_string()
+}
+
+/// Writes CSV rows (the first is the header) to stdout.
+fn csv_out(rows: Vec<Vec<String>>) -> Result<()> {
+    let fail = |e: csv::Error| Error::Usage(format!("writing CSV: {e}"));
+    let mut w = csv::Writer::from_writer(std::io::stdout());
+    for r in rows {
+        w.write_record(&r).map_err(fail)?;
+    }
+    w.flush()
+        .map_err(|e| Error::Usage(format!("writing CSV: {e}")))
+}
+
+fn header(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
 }
 
 /// The workspace and T, refusing an empty workspace like `--run-daily` does.
@@ -26,6 +59,7 @@ fn open(g: &Global) -> Result<(beton::pipeline::Context, Store, i64)> {
         return Err(Error::NoData(beton::pipeline::NO_DATA.into()));
     }
     let t = as_of(g)?.unwrap_or_else(beton::time::now);
+    super::common::warn_out_of_range(g, &ctx, t);
     Ok((ctx, store, t))
 }
 
@@ -64,7 +98,9 @@ pub fn backtest(
     range: RangeArgs,
     sets: &[String],
     sweep: Option<&str>,
+    format: OutputFormat,
 ) -> Result<Exit> {
+    let format = format_of(g, format);
     let (ctx, store, t) = open(g)?;
     let opts = options(&ctx.config, t, range);
     let started = Instant::now();
@@ -80,9 +116,26 @@ pub fn backtest(
             &Silent,
             source(&client),
         )?;
-        if g.json {
-            json(&s);
-            return Ok(0);
+        match format {
+            OutputFormat::Json => {
+                json(&s);
+                return Ok(0);
+            }
+            OutputFormat::Csv => {
+                let mut rows = vec![header(&["value", "precision", "recall", "f1", "flagged"])];
+                rows.extend(s.points.iter().map(|p| {
+                    vec![
+                        p.value.clone(),
+                        raw(p.precision),
+                        raw(p.recall),
+                        raw(p.f1),
+                        count(p.flagged),
+                    ]
+                }));
+                csv_out(rows)?;
+                return Ok(0);
+            }
+            OutputFormat::Table => {}
         }
         out!(
             "Sweep of {key} as of {} (not saved){}",
@@ -113,9 +166,22 @@ pub fn backtest(
     if !sets.is_empty() {
         let client = remote(&ctx, &opts, 2)?;
         let w = backtest::what_if(&store, &ctx.config, sets, &opts, &Silent, source(&client))?;
-        if g.json {
-            json(&w);
-            return Ok(0);
+        match format {
+            OutputFormat::Json => {
+                json(&w);
+                return Ok(0);
+            }
+            OutputFormat::Csv => {
+                let mut rows = vec![header(&["figure", "before", "after"])];
+                rows.extend(
+                    w.changes
+                        .iter()
+                        .map(|c| vec![c.figure.clone(), raw(c.before), raw(c.after)]),
+                );
+                csv_out(rows)?;
+                return Ok(0);
+            }
+            OutputFormat::Table => {}
         }
         out!(
             "What-if as of {} (not saved):{}",
@@ -147,9 +213,16 @@ pub fn backtest(
     let report = backtest::run(&store, &ctx.config, &opts, &Silent, source(&client))?;
     let seconds = started.elapsed().as_secs_f64();
     let id = store.save_backtest(t, &report)?;
-    if g.json {
-        json(&report);
-        return Ok(0);
+    match format {
+        OutputFormat::Json => {
+            json(&report);
+            return Ok(0);
+        }
+        OutputFormat::Csv => {
+            csv_out(backtest_rows(&report))?;
+            return Ok(0);
+        }
+        OutputFormat::Table => {}
     }
     print_report(&report);
     let previous = store.latest_backtests(2)?.into_iter().find(|b| b.id != id);
@@ -178,6 +251,46 @@ pub fn backtest(
     }
     out!("saved as backtest #{id}; computed in {seconds:.2} s");
     Ok(0)
+}
+
+/// The backtest as CSV: one row per signal type and an `all` row of the headline figures.
+fn backtest_rows(r: &BacktestReport) -> Vec<Vec<String>> {
+    let mut rows = vec![header(&[
+        "signal",
+        "fires",
+        "flagged",
+        "true_positives",
+        "false_positives",
+        "censored",
+        "precision",
+        "recall",
+        "f1",
+    ])];
+    rows.push(vec![
+        "all".into(),
+        String::new(),
+        count(r.flagged),
+        count(r.true_positives),
+        count(r.false_positives),
+        count(r.censored),
+        raw(r.precision),
+        raw(r.recall),
+        raw(r.f1),
+    ]);
+    rows.extend(r.per_signal.iter().map(|s| {
+        vec![
+            s.signal.as_str().to_string(),
+            count(s.fires),
+            count(s.flagged),
+            count(s.true_positives),
+            count(s.false_positives),
+            count(s.censored),
+            raw(s.precision),
+            raw(s.recall),
+            raw(s.f1),
+        ]
+    }));
+    rows
 }
 
 fn extra_sets(sets: &[String]) -> String {
@@ -340,7 +453,8 @@ pub fn explain_signal(g: &Global, signal: &str, range: RangeArgs) -> Result<Exit
     Ok(0)
 }
 
-pub fn health(g: &Global, status: Option<StatusArg>) -> Result<Exit> {
+pub fn health(g: &Global, status: Option<StatusArg>, format: OutputFormat) -> Result<Exit> {
+    let format = format_of(g, format);
     let (ctx, store, t) = open(g)?;
     let client = beton::source::client(&ctx.paths, &ctx.config, Budget::Run)
         .map_err(|e| Error::Usage(e.to_string()))?;
@@ -354,9 +468,40 @@ pub fn health(g: &Global, status: Option<StatusArg>) -> Result<Exit> {
         };
         report.accounts.retain(|a| a.status == want);
     }
-    if g.json {
-        json(&report);
-        return Ok(0);
+    match format {
+        OutputFormat::Json => {
+            json(&report);
+            return Ok(0);
+        }
+        OutputFormat::Csv => {
+            let mut rows = vec![header(&[
+                "account",
+                "status",
+                "active_users_30d",
+                "events_7d",
+                "events_prev_7d",
+                "growth",
+                "last_seen",
+                "days_since_seen",
+                "features_30d",
+            ])];
+            rows.extend(report.accounts.iter().map(|a| {
+                vec![
+                    a.account.clone(),
+                    a.status.as_str().to_string(),
+                    count(a.active_users_30d),
+                    count(a.events_7d),
+                    count(a.events_prev_7d),
+                    raw(a.growth),
+                    a.last_seen.clone().unwrap_or_default(),
+                    raw(a.days_since_seen),
+                    count(a.features_30d),
+                ]
+            }));
+            csv_out(rows)?;
+            return Ok(0);
+        }
+        OutputFormat::Table => {}
     }
     let counts: Vec<String> = report
         .counts
@@ -387,7 +532,7 @@ pub fn health(g: &Global, status: Option<StatusArg>) -> Result<Exit> {
             a.active_users_30d,
             a.events_7d,
             a.events_prev_7d,
-            pct(a.growth),
+            Unit::Growth.show(a.growth),
             a.days_since_seen
                 .map_or("never".to_string(), |d| format!("{d:.0} d ago")),
             a.features_30d
@@ -398,7 +543,7 @@ pub fn health(g: &Global, status: Option<StatusArg>) -> Result<Exit> {
         out!(
             "    {:<28} {:>8}  {} vs {} events",
             l.account,
-            pct(Some(l.growth)),
+            Unit::Growth.show(Some(l.growth)),
             l.events_7d,
             l.events_prev_7d
         );
@@ -410,12 +555,60 @@ pub fn health(g: &Global, status: Option<StatusArg>) -> Result<Exit> {
     Ok(0)
 }
 
-pub fn sources(g: &Global) -> Result<Exit> {
+pub fn sources(g: &Global, format: OutputFormat) -> Result<Exit> {
+    let format = format_of(g, format);
     let (ctx, store, t) = open(g)?;
     let r = beton::sources::compare(&store, &ctx.config, t)?;
-    if g.json {
-        json(&r);
-        return Ok(0);
+    match format {
+        OutputFormat::Json => {
+            json(&r);
+            return Ok(0);
+        }
+        OutputFormat::Csv => {
+            // One row per source; the quarters' win rates as one column each.
+            let quarters = r.quarters();
+            let mut head = header(&[
+                "lead_source",
+                "leads",
+                "sqls",
+                "won",
+                "lost",
+                "open",
+                "win_rate",
+                "close_rate",
+                "avg_won_value",
+                "median_sales_cycle_days",
+                "open_pipeline",
+            ]);
+            head.extend(quarters.iter().map(|q| format!("win_rate_{q}")));
+            let mut rows = vec![head];
+            rows.extend(r.sources.iter().map(|s| {
+                let mut row = vec![
+                    s.lead_source.clone(),
+                    count(s.leads),
+                    count(s.sqls),
+                    count(s.won),
+                    count(s.lost),
+                    count(s.open),
+                    raw(s.win_rate),
+                    raw(s.close_rate),
+                    raw(s.avg_won_value),
+                    raw(s.median_sales_cycle_days),
+                    raw(Some(s.open_pipeline)),
+                ];
+                row.extend(quarters.iter().map(|q| {
+                    raw(s
+                        .quarters
+                        .iter()
+                        .find(|x| x.quarter == *q)
+                        .and_then(|x| x.win_rate))
+                }));
+                row
+            }));
+            csv_out(rows)?;
+            return Ok(0);
+        }
+        OutputFormat::Table => {}
     }
     out!(
         "Lead sources as of {}: {} deals created since {}",
@@ -449,7 +642,7 @@ pub fn sources(g: &Global) -> Result<Exit> {
     );
     for s in &r.sources {
         out!(
-            "  {:<10} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>10} {:>10} {:>8} {:>12.0}",
+            "  {:<10} {:>6} {:>5} {:>5} {:>5} {:>5} {:>9} {:>10} {:>10} {:>8} {:>12}",
             s.lead_source,
             s.leads,
             s.sqls,
@@ -460,19 +653,34 @@ pub fn sources(g: &Global) -> Result<Exit> {
             pct(s.close_rate),
             Unit::Money.show(s.avg_won_value),
             Unit::Days.show(s.median_sales_cycle_days),
-            s.open_pipeline
+            Unit::Money.show(Some(s.open_pipeline))
         );
     }
-    if let Some(first) = r.sources.first() {
-        let header: Vec<&str> = first.quarters.iter().map(|q| q.quarter.as_str()).collect();
-        out!("  win rate by quarter created: {}", header.join("  "));
+    let quarters = r.quarters();
+    if !quarters.is_empty() {
+        // One column per quarter, as wide as its label, under a header row.
+        let widths: Vec<usize> = quarters.iter().map(|q| q.len().max(7)).collect();
+        let head: Vec<String> = quarters
+            .iter()
+            .zip(&widths)
+            .map(|(q, w)| format!("{q:>w$}"))
+            .collect();
+        out!("  win rate by quarter created:");
+        out!("  {:<10} {}", "source", head.join(" "));
         for s in &r.sources {
-            let cells: Vec<String> = s
-                .quarters
+            let cells: Vec<String> = quarters
                 .iter()
-                .map(|q| format!("{:>7}", pct(q.win_rate)))
+                .zip(&widths)
+                .map(|(q, w)| {
+                    let v = s
+                        .quarters
+                        .iter()
+                        .find(|x| x.quarter == *q)
+                        .and_then(|x| x.win_rate);
+                    format!("{:>w$}", pct(v))
+                })
                 .collect();
-            out!("    {:<10} {}", s.lead_source, cells.join(" "));
+            out!("  {:<10} {}", s.lead_source, cells.join(" "));
         }
     }
     Ok(0)

@@ -114,7 +114,7 @@ pub fn demo(g: &Global, a: DemoArgs, out: Option<std::path::PathBuf>, force: boo
         as_of: as_of(g)?.unwrap_or_else(beton::time::now),
         activity_scale: a.activity_scale,
     };
-    let bar = Bar::bytes(None);
+    let bar = Bar::counting(u64::from(a.days), "days");
     if let Some(dir) = out {
         let mut sink = FileSink::create(&dir, &ctx.config.group_type)?;
         let s = beton::demo::generate(&opts, &mut sink, &bar)?;

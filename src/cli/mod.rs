@@ -10,6 +10,7 @@
 //! - `figures`: `backtest`, `explain-signal`, `health`, `sources`
 //! - `posthog`: `connect posthog`, `provision`, `doctor`, `hogql`
 //! - `attio`: `connect attio`, `attio setup`, `sync attio`
+//! - `meta`: `completions`, `man` (the shell completions and the manual page)
 
 /// `println!` that stays quiet when stdout is closed (`beton scores | head`).
 macro_rules! out {
@@ -25,16 +26,21 @@ pub mod common;
 mod daily;
 mod figures;
 mod import;
+mod meta;
 mod posthog;
 mod scores;
 
 use beton::Result;
 
 use args::{AttioCommand, Command, ConnectTarget, Global, SyncService};
-pub use common::{Exit, as_of, context};
+pub use common::{Exit, as_of};
 pub use daily::first_run;
 
 pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
+    // Every command checks --as-of, whether it uses it or not: a bad value is never ignored.
+    if !(command.is_none() && g.json) {
+        common::as_of(g)?;
+    }
     match command {
         None => daily::daily(g),
         Some(Command::Init { force }) => import::init(g, force),
@@ -91,13 +97,18 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
                     allow_demo,
                 },
         }) => attio::sync_cmd(g, dry_run, pull, allow_demo),
-        Some(Command::Backtest { range, sets, sweep }) => {
-            figures::backtest(g, range, &sets, sweep.as_deref())
-        }
+        Some(Command::Backtest {
+            range,
+            sets,
+            sweep,
+            format,
+        }) => figures::backtest(g, range, &sets, sweep.as_deref(), format),
         Some(Command::ExplainSignal { signal, range }) => {
             figures::explain_signal(g, &signal, range)
         }
-        Some(Command::Health { status }) => figures::health(g, status),
-        Some(Command::Sources) => figures::sources(g),
+        Some(Command::Health { status, format }) => figures::health(g, status, format),
+        Some(Command::Sources { format }) => figures::sources(g, format),
+        Some(Command::Completions { shell }) => meta::completions(shell),
+        Some(Command::Man) => meta::man(),
     }
 }

@@ -54,7 +54,8 @@ fn prompt_key() -> Result<Option<ApiKey>> {
 }
 
 pub fn connect(g: &Global, host: Option<String>, project: Option<u64>) -> Result<Exit> {
-    let ctx = context(g)?;
+    // Connecting writes the settings file; it may not exist yet.
+    let ctx = super::common::context_creating(g)?;
     let (key, prompted) = match std::env::var(ph::KEY_ENV)
         .ok()
         .as_deref()

@@ -10,6 +10,7 @@ use super::common::{Exit, as_of, context};
 pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
     let ctx = context(g)?;
     let t = as_of(g)?.unwrap_or_else(beton::time::now);
+    super::common::warn_out_of_range(g, &ctx, t);
     let s = beton::pipeline::explain_account(&ctx, account, t)?;
     let route = beton::pipeline::explain_route(&ctx, &s, t)?;
     if g.json {

@@ -23,7 +23,7 @@ use crate::store::{RunLock, Store};
 use crate::time::{fmt_ts, now};
 
 pub use crate::source::NO_DATA;
-pub use report::{Report, ReportAccount, RunResult, Step, StepStatus};
+pub use report::{FailedRun, Report, ReportAccount, RunResult, Step, StepStatus};
 
 /// What a run needs: where things are and the settings in force.
 #[derive(Debug, Clone)]
@@ -112,6 +112,10 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     let queries = run.posthog().map(|(client, _)| client.usage());
 
     let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();
+    let accounts: Vec<ReportAccount> = scores
+        .iter()
+        .map(|s| ReportAccount::of(s, routes.get(&s.account_id)))
+        .collect();
     let report = Report {
         run_id,
         as_of: fmt_ts(t),
@@ -123,10 +127,8 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         cool: count(Tier::Cool),
         routed: scores.iter().filter(|s| s.routed).count(),
         emitted: emitted.len(),
-        accounts: scores
-            .iter()
-            .map(|s| ReportAccount::of(s, routes.get(&s.account_id)))
-            .collect(),
+        signals_by_type: report::signals_by_type(&accounts, cfg),
+        accounts,
         steps,
         queries,
         seconds: started.elapsed().as_secs_f64(),

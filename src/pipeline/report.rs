@@ -86,11 +86,42 @@ pub struct Report {
     pub routed: usize,
     pub emitted: usize,
     pub accounts: Vec<ReportAccount>,
+    /// Per enabled signal type, how many entries of `accounts` it fired for (0 included; a
+    /// disabled type is left out).
+    #[serde(default)]
+    pub signals_by_type: std::collections::BTreeMap<String, usize>,
     pub steps: Vec<Step>,
     /// PostHog query endpoint calls against the run's budget (when PostHog is connected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queries: Option<crate::posthog::Usage>,
     pub seconds: f64,
+}
+
+/// Per enabled signal type of `cfg`, how many of `accounts` it fired for (SPEC §7).
+pub fn signals_by_type(
+    accounts: &[ReportAccount],
+    cfg: &crate::config::Config,
+) -> std::collections::BTreeMap<String, usize> {
+    crate::signals::SignalType::ALL
+        .into_iter()
+        .filter(|t| t.enabled(cfg))
+        .map(|t| {
+            let n = accounts
+                .iter()
+                .filter(|a| a.signals.iter().any(|s| s == t.as_str()))
+                .count();
+            (t.as_str().to_string(), n)
+        })
+        .collect()
+}
+
+/// What `--run-daily --json` prints when the run fails (SPEC §7): one object with the error,
+/// the T (null when there is none, e.g. `--as-of` did not parse) and the steps that ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedRun {
+    pub error: String,
+    pub as_of: Option<String>,
+    pub steps: Vec<Step>,
 }
 
 impl Report {

@@ -159,16 +159,5 @@ fn prop_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
     out
 }
 
-/// 24000 → "24,000".
-pub fn money(v: f64) -> String {
-    let n = v.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
+/// 24000 → "24,000", the money format of every front-end.
+pub use beton::backtest::money;

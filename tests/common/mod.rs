@@ -102,3 +102,13 @@ pub fn props(v: Value) -> Map<String, Value> {
 }
 
 pub const DAYS: i64 = DAY;
+
+/// Settings named explicitly must exist (`beton` refuses a missing `--config`/`BETON_CONFIG`):
+/// the command-line tests start from the template, as `beton init` writes it.
+pub fn ensure_config(dir: &std::path::Path) {
+    let p = dir.join("config.toml");
+    if !p.exists() {
+        std::fs::create_dir_all(dir).expect("the test dir");
+        std::fs::write(p, beton::config::TEMPLATE).expect("the test config");
+    }
+}

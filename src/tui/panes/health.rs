@@ -27,8 +27,9 @@ pub fn sparkline(daily: &[u32]) -> String {
         .collect()
 }
 
+/// Growth as every front-end shows it (`+23 %`); "–" when undefined.
 fn growth_text(g: Option<f64>) -> String {
-    g.map(|g| format!("{:+.0} %", g * 100.0))
+    g.map(|g| beton::backtest::Unit::Growth.show(Some(g)))
         .unwrap_or_else(|| "–".into())
 }
 

@@ -146,16 +146,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         }
     }
     f.render_widget(ratatui::widgets::Paragraph::new(lines), inner);
-    let quarters: Vec<String> = {
-        let mut q: Vec<String> = r
-            .sources
-            .iter()
-            .flat_map(|s| s.quarters.iter().map(|q| q.quarter.clone()))
-            .collect();
-        q.sort();
-        q.dedup();
-        q
-    };
+    let quarters = r.quarters();
     let series: Vec<(String, Vec<(f64, f64)>)> = r
         .sources
         .iter()
