@@ -7,6 +7,7 @@
 //! - `daily`: `--run-daily` and `beton` with no command when piped
 //! - `import`: `init`, `import`, `demo`
 //! - `scores`: `scores`, `explain`
+//! - `diff`: `diff`
 //! - `figures`: `backtest`, `explain-signal`, `health`, `sources`
 //! - `posthog`: `connect posthog`, `provision`, `doctor`, `hogql`
 //! - `attio`: `connect attio`, `attio setup`, `sync attio`
@@ -23,6 +24,7 @@ pub mod args;
 mod attio;
 pub mod common;
 mod daily;
+mod diff;
 mod figures;
 mod import;
 mod posthog;
@@ -91,5 +93,11 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         }
         Some(Command::Health { status }) => figures::health(g, status),
         Some(Command::Sources) => figures::sources(g),
+        Some(Command::Diff {
+            account,
+            from,
+            to,
+            runs,
+        }) => diff::diff(g, account.as_deref(), from, to, runs),
     }
 }

@@ -298,6 +298,58 @@ impl Store {
             .optional()?)
     }
 
+    /// A recorded run by id.
+    pub fn run(&self, id: i64) -> Result<Option<RunRow>> {
+        self.run_where("id = ?1", id, "")
+    }
+
+    /// The newest finished run of `kind` recorded before run `id`.
+    pub fn previous_run(&self, kind: &str, id: i64) -> Result<Option<RunRow>> {
+        self.run_where(
+            "kind = ?2 AND id < ?1 AND finished_at IS NOT NULL",
+            id,
+            kind,
+        )
+    }
+
+    fn run_where(&self, filter: &str, id: i64, kind: &str) -> Result<Option<RunRow>> {
+        let sql = format!(
+            "SELECT id, kind, started_at, as_of, source, status, report FROM runs
+             WHERE {filter} ORDER BY id DESC LIMIT 1"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let params: Vec<&dyn rusqlite::ToSql> = if kind.is_empty() {
+            vec![&id]
+        } else {
+            vec![&id, &kind]
+        };
+        Ok(stmt
+            .query_row(params.as_slice(), |r| {
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    started_at: r.get(2)?,
+                    as_of: r.get(3)?,
+                    source: r.get(4)?,
+                    status: r.get(5)?,
+                    report: r.get(6)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// The scoring settings a run recorded (JSON), if it recorded them.
+    pub fn run_settings(&self, run_id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT settings FROM run_settings WHERE run_id = ?1",
+                [run_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Scores of a run, best first.
     pub fn run_scores(&self, run_id: i64) -> Result<Vec<ScoreRow>> {
         let mut stmt = self.conn().prepare(
