@@ -83,8 +83,17 @@ pub fn sides_of(scores: &[AccountScore]) -> BTreeMap<String, Side> {
 
 /// Every scored account of a recorded run, by key.
 pub fn run_sides(store: &Store, run_id: i64) -> Result<BTreeMap<String, Side>> {
+    run_sides_in(store, run_id, None)
+}
+
+/// [`run_sides`] of one account id, or all.
+pub fn run_sides_in(
+    store: &Store,
+    run_id: i64,
+    only: Option<i64>,
+) -> Result<BTreeMap<String, Side>> {
     let mut out: BTreeMap<String, Side> = store
-        .run_scores(run_id)?
+        .run_scores_in(run_id, only)?
         .into_iter()
         .map(|r| {
             let side = Side {
@@ -96,7 +105,7 @@ pub fn run_sides(store: &Store, run_id: i64) -> Result<BTreeMap<String, Side>> {
             (r.account, side)
         })
         .collect();
-    for s in store.run_signals(run_id)? {
+    for s in store.run_signals_in(run_id, only)? {
         if let Some(side) = out.get_mut(&s.account) {
             side.signals.push(SideSignal {
                 signal: s.signal,
@@ -463,6 +472,20 @@ pub fn why_now(before: Option<&Side>, after: &Side) -> String {
         parts.push(format!("score {was} → {}", after.score));
     }
     parts.join("; ")
+}
+
+/// The "why now" line of one account (by id) of a recorded run, against the daily run recorded
+/// just before it; `None` when the account has no score in the run.
+pub fn why_now_in_run(store: &Store, run_id: i64, account_id: i64) -> Result<Option<String>> {
+    let after = run_sides_in(store, run_id, Some(account_id))?;
+    let Some((key, a)) = after.iter().next() else {
+        return Ok(None);
+    };
+    let before = match store.previous_run("daily", run_id)? {
+        Some(prev) => run_sides_in(store, prev.id, Some(account_id))?,
+        None => BTreeMap::new(),
+    };
+    Ok(Some(why_now(before.get(key), a)))
 }
 
 /// The "why now" line of every account of a recorded run, against the daily run recorded just
