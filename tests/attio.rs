@@ -383,6 +383,12 @@ fn a_new_signal_type_adds_one_note_and_task_and_never_moves_the_stage() {
             .contains("new: billing_intent"),
         "{new_note}"
     );
+    // The one-line "why now" against the previous run: 30 + 25 + 10 = 65, then 80 (95 capped) + 15.
+    let content = new_note["content_markdown"].as_str().unwrap_or_default();
+    assert!(
+        content.contains("- Since the previous run: new: billing_intent +40; score 65 → 95\n"),
+        "{content}"
+    );
     assert_eq!(fake.tasks().len(), 3, "exactly one new task");
     let acme = fake.deals().into_iter().find(|d| d.id == acme_id).unwrap();
     assert_eq!(

@@ -1059,6 +1059,9 @@ fn note_content(
             sig.signal, sig.base, sig.evidence
         ));
     }
+    if let Some(line) = crate::signals::diff::why_now_in_run(ctx.store, ctx.run_id, c.account_id)? {
+        md.push_str(&format!("- Since the previous run: {line}\n"));
+    }
     let to_day = day_of(ctx.as_of);
     let users = ctx
         .store

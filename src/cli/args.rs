@@ -179,6 +179,23 @@ pub enum Command {
     },
     /// Print the manual page (roff): `beton man > /usr/local/share/man/man1/beton.1`.
     Man,
+    /// Why scores changed between two times (`--from T1 --to T2`, today's settings) or two
+    /// recorded runs (`--runs A B`, each with its own settings): the accounts whose score, tier
+    /// or routing differ, each change split into signals added and removed, the cap, the bonus
+    /// and settings. Nothing is recorded.
+    Diff {
+        /// Only this account.
+        account: Option<String>,
+        /// The earlier time (RFC 3339 or YYYY-MM-DD, UTC).
+        #[arg(long, value_name = "TIME", requires = "to", conflicts_with = "runs")]
+        from: Option<String>,
+        /// The later time [with --from].
+        #[arg(long, value_name = "TIME", requires = "from")]
+        to: Option<String>,
+        /// Two recorded run ids, earlier first (`beton scores` shows the latest run's id).
+        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        runs: Option<Vec<i64>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

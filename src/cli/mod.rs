@@ -7,6 +7,7 @@
 //! - `daily`: `--run-daily` and `beton` with no command when piped
 //! - `import`: `init`, `import`, `demo`
 //! - `scores`: `scores`, `explain`
+//! - `diff`: `diff`
 //! - `figures`: `backtest`, `explain-signal`, `health`, `sources`
 //! - `posthog`: `connect posthog`, `provision`, `doctor`, `hogql`
 //! - `attio`: `connect attio`, `attio setup`, `sync attio`
@@ -24,6 +25,7 @@ pub mod args;
 mod attio;
 pub mod common;
 mod daily;
+mod diff;
 mod figures;
 mod import;
 mod meta;
@@ -110,5 +112,11 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         Some(Command::Sources { format }) => figures::sources(g, format),
         Some(Command::Completions { shell }) => meta::completions(shell),
         Some(Command::Man) => meta::man(),
+        Some(Command::Diff {
+            account,
+            from,
+            to,
+            runs,
+        }) => diff::diff(g, account.as_deref(), from, to, runs),
     }
 }

@@ -7,6 +7,7 @@
 //! - [`sandbox`]: what-ifs: detection under candidate settings with nothing recorded, and what
 //!   applying them would change in the next run
 
+pub mod diff;
 pub mod report;
 pub mod sandbox;
 pub mod steps;
@@ -88,6 +89,8 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
             crate::signals::routing::apply_floor(&store, cfg, t, &mut s.scores)?;
             let (run_id, emitted) =
                 store.record_detection("daily", source.name(), t, &s.scores, cfg.cooldown_days)?;
+            let settings = crate::signals::diff::scoring_settings(cfg);
+            store.record_run_settings(run_id, &settings.to_string())?;
             (run_id, s.scores, emitted, s.accounts)
         }
         Err(_) => (0, Vec::new(), Vec::new(), 0),

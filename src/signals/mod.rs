@@ -1,5 +1,6 @@
 //! The eight signals of SPEC §2, the score, tiers and routing of §3, and their explanation.
 
+pub mod diff;
 pub mod facts;
 pub mod routing;
 
@@ -508,17 +509,30 @@ pub fn score_scan(
     cfg: &Config,
     t: i64,
 ) -> crate::Result<(Vec<AccountScore>, usize)> {
+    let (mut per_date, seen) = score_scan_dates(store, cfg, &[t])?;
+    Ok((per_date.pop().unwrap_or_default(), seen))
+}
+
+/// [`score_scan`] at several dates in one pass over the store: each account's facts are read
+/// once for all of them. Returns the scores of each date, in the order of `dates`.
+pub fn score_scan_dates(
+    store: &crate::store::Store,
+    cfg: &Config,
+    dates: &[i64],
+) -> crate::Result<(Vec<Vec<AccountScore>>, usize)> {
     let keep = rule_properties(cfg);
     let part = |store: &crate::store::Store,
                 ids: (i64, i64)|
-     -> crate::Result<(Vec<AccountScore>, usize)> {
-        let mut out = Vec::new();
+     -> crate::Result<(Vec<Vec<AccountScore>>, usize)> {
+        let mut out = vec![Vec::new(); dates.len()];
         let mut seen = 0;
-        Facts::scan_in(store, cfg, &[t], ids, Some(&keep), |a, features| {
+        Facts::scan_in(store, cfg, dates, ids, Some(&keep), |a, features| {
             seen += 1;
-            let fired = detect(a, cfg, t, features);
-            if !fired.is_empty() {
-                out.push(score(a, fired, cfg));
+            for (i, t) in dates.iter().enumerate() {
+                let fired = detect(a, cfg, *t, features);
+                if !fired.is_empty() {
+                    out[i].push(score(a, fired, cfg));
+                }
             }
             Ok(())
         })?;
@@ -538,7 +552,9 @@ pub fn score_scan(
                 let (b, m) = other.join().map_err(|_| {
                     crate::Error::Usage("the second detection thread failed".into())
                 })??;
-                a.extend(b);
+                for (x, y) in a.iter_mut().zip(b) {
+                    x.extend(y);
+                }
                 Ok::<_, crate::Error>((a, n + m))
             })
         }
@@ -546,7 +562,9 @@ pub fn score_scan(
     };
     store.set_mmap(false)?;
     let (mut out, seen) = scanned?;
-    sort_scores(&mut out);
+    for scores in &mut out {
+        sort_scores(scores);
+    }
     Ok((out, seen))
 }
 

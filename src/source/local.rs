@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::signals::score_scan;
+use crate::signals::{score_scan, score_scan_dates};
 use crate::store::Store;
 
 use super::{Detection, Scored};
@@ -36,4 +36,37 @@ pub fn detect(store: &Store, cfg: &Config, t: i64, progress: &dyn Progress) -> R
         }),
         rollups_rebuilt,
     })
+}
+
+/// Detection on the store at each of `dates` in one pass (for `beton diff`): the rollups
+/// brought up to date once, each account's facts read once.
+pub fn detect_dates(
+    store: &Store,
+    cfg: &Config,
+    dates: &[i64],
+    progress: &dyn Progress,
+) -> Result<Vec<Detection>> {
+    if store.is_empty()? {
+        return Err(Error::NoData(NO_DATA.into()));
+    }
+    progress.stage("rollups");
+    let rollups_rebuilt = store.ensure_rollups(cfg)?;
+    progress.stage("detect");
+    let (per_date, accounts) = score_scan_dates(store, cfg, dates)?;
+    if progress.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+    Ok(dates
+        .iter()
+        .zip(per_date)
+        .map(|(t, scores)| Detection {
+            t: *t,
+            result: Ok(Scored {
+                scores,
+                accounts,
+                detail: format!("{accounts} accounts scored"),
+            }),
+            rollups_rebuilt,
+        })
+        .collect())
 }

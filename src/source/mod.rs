@@ -102,6 +102,24 @@ impl<'a> Source<'a> {
         }
     }
 
+    /// Detects and scores every account at each of `dates` (for `beton diff`); the local
+    /// workspace reads each account once for all dates. Nothing is recorded.
+    pub fn detect_dates(
+        &self,
+        store: &Store,
+        cfg: &Config,
+        dates: &[i64],
+        progress: &dyn Progress,
+    ) -> Result<Vec<Detection>> {
+        match self {
+            Source::Local => local::detect_dates(store, cfg, dates, progress),
+            Source::Posthog(client) => dates
+                .iter()
+                .map(|t| posthog::detect(client, store, cfg, *t, progress))
+                .collect(),
+        }
+    }
+
     /// Account health at `t` (SPEC §4).
     pub fn health(&self, store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
         match self {

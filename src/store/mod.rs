@@ -49,6 +49,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("schema_v6_blocks.sql"),
     },
     sql(include_str!("schema_v7_attio_url.sql")),
+    sql(include_str!("schema_run_settings.sql")),
 ];
 
 /// Copies the `events` rows of a workspace written before schema 6 into `event_blocks`.

@@ -298,13 +298,68 @@ impl Store {
             .optional()?)
     }
 
+    /// A recorded run by id.
+    pub fn run(&self, id: i64) -> Result<Option<RunRow>> {
+        self.run_where("id = ?1", id, "")
+    }
+
+    /// The newest run of `kind` recorded before run `id` (finished or not: its scores were
+    /// recorded in one transaction either way).
+    pub fn previous_run(&self, kind: &str, id: i64) -> Result<Option<RunRow>> {
+        self.run_where("kind = ?2 AND id < ?1", id, kind)
+    }
+
+    fn run_where(&self, filter: &str, id: i64, kind: &str) -> Result<Option<RunRow>> {
+        let sql = format!(
+            "SELECT id, kind, started_at, as_of, source, status, report FROM runs
+             WHERE {filter} ORDER BY id DESC LIMIT 1"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let params: Vec<&dyn rusqlite::ToSql> = if kind.is_empty() {
+            vec![&id]
+        } else {
+            vec![&id, &kind]
+        };
+        Ok(stmt
+            .query_row(params.as_slice(), |r| {
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    started_at: r.get(2)?,
+                    as_of: r.get(3)?,
+                    source: r.get(4)?,
+                    status: r.get(5)?,
+                    report: r.get(6)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// The scoring settings a run recorded (JSON), if it recorded them.
+    pub fn run_settings(&self, run_id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT settings FROM run_settings WHERE run_id = ?1",
+                [run_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Scores of a run, best first.
     pub fn run_scores(&self, run_id: i64) -> Result<Vec<ScoreRow>> {
+        self.run_scores_in(run_id, None)
+    }
+
+    /// Scores of a run, best first; `only` limits them to one account id.
+    pub fn run_scores_in(&self, run_id: i64, only: Option<i64>) -> Result<Vec<ScoreRow>> {
+        let (lo, hi) = id_range(only);
         let mut stmt = self.conn().prepare(
             "SELECT a.key, s.score, s.tier, s.routed FROM run_scores s JOIN accounts a ON a.id = s.account_id
-             WHERE s.run_id = ?1 ORDER BY s.score DESC, a.key",
+             WHERE s.run_id = ?1 AND s.account_id BETWEEN ?2 AND ?3 ORDER BY s.score DESC, a.key",
         )?;
-        let rows = stmt.query_map([run_id], |r| {
+        let rows = stmt.query_map(params![run_id, lo, hi], |r| {
             Ok(ScoreRow {
                 account: r.get(0)?,
                 score: r.get(1)?,
@@ -317,11 +372,17 @@ impl Store {
 
     /// Fired signals of a run, in account then signal order.
     pub fn run_signals(&self, run_id: i64) -> Result<Vec<SignalRow>> {
+        self.run_signals_in(run_id, None)
+    }
+
+    /// Fired signals of a run; `only` limits them to one account id.
+    pub fn run_signals_in(&self, run_id: i64, only: Option<i64>) -> Result<Vec<SignalRow>> {
+        let (lo, hi) = id_range(only);
         let mut stmt = self.conn().prepare(
             "SELECT a.key, s.signal, s.base, s.evidence, s.emitted FROM run_signals s JOIN accounts a ON a.id = s.account_id
-             WHERE s.run_id = ?1 ORDER BY a.key, s.signal",
+             WHERE s.run_id = ?1 AND s.account_id BETWEEN ?2 AND ?3 ORDER BY a.key, s.signal",
         )?;
-        let rows = stmt.query_map([run_id], |r| {
+        let rows = stmt.query_map(params![run_id, lo, hi], |r| {
             Ok(SignalRow {
                 account: r.get(0)?,
                 signal: r.get(1)?,

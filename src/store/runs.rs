@@ -85,6 +85,15 @@ impl Store {
         Ok((run, emitted))
     }
 
+    /// Records the scoring settings (JSON) a run was scored with, for `beton diff --runs`.
+    pub fn record_run_settings(&self, run: i64, settings: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO run_settings(run_id, settings) VALUES (?1, ?2)",
+            params![run, settings],
+        )?;
+        Ok(())
+    }
+
     /// Marks a run finished with its status and JSON report.
     pub fn finish_run(&self, run: i64, status: &str, report: &str) -> Result<()> {
         self.conn().execute(
