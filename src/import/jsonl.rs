@@ -23,9 +23,9 @@ use crate::store::{Classifier, Prepared, Resolver, Uuid};
 const CHUNK: usize = 1 << 21;
 /// Chunk buffers in existence at most: chunks being read, parsed, waiting for their turn or
 /// being resolved.
-const POOL: usize = 12;
+const POOL: usize = 8;
 /// Resolved batches waiting for the writer (it stalls while it merges rollups).
-const QUEUED: usize = 24;
+const QUEUED: usize = 12;
 
 /// Text of one field: `(start, len)` in the chunk, or in the chunk's arena when the JSON had
 /// escapes (the high bit of `start`).
