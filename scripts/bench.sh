@@ -12,7 +12,7 @@ scale=${2:-1.6}
 dir=${BENCH_DIR:-bench-data}/a${accounts}-s${scale}
 as_of=2026-06-01T13:37:00Z
 cargo build --release --quiet
-bin=$PWD/target/release/beton
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/beton
 export BETON_DATA=$dir/data BETON_CONFIG=$dir/config.toml
 rm -rf "$dir/data" "$dir/config.toml"
 mkdir -p "$dir"

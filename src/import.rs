@@ -16,6 +16,9 @@ use crate::progress::Progress;
 use crate::store::{DealRow, EventRef, Ingest, NewEntry, Resolved, Resolver, Store};
 use crate::time::parse_ts;
 
+mod jsonl;
+mod scan;
+
 /// How many bad rows a report lists one by one (all are counted).
 pub const LISTED_ERRORS: usize = 50;
 
@@ -303,8 +306,9 @@ fn check_event<'a>(
         .filter(|e| !e.is_empty())
         .ok_or("missing `event`")?;
     let stamp = raw.timestamp.ok_or("missing `timestamp`")?;
-    let ts =
-        parse_ts(&stamp).ok_or_else(|| format!("bad `timestamp` {stamp:?}: expected RFC 3339"))?;
+    let ts = scan::fast_ts(&stamp)
+        .or_else(|| parse_ts(&stamp))
+        .ok_or_else(|| format!("bad `timestamp` {stamp:?}: expected RFC 3339"))?;
     let distinct_id = raw
         .distinct_id
         .and_then(Scalar::into_text)
@@ -423,6 +427,8 @@ fn for_csv_rows<T: serde::de::DeserializeOwned>(
 struct Batch {
     new: Vec<NewEntry>,
     rows: Vec<Resolved>,
+    /// The URL text `rows` point into.
+    urls: String,
     bad: Vec<(u64, String)>,
     read: u64,
     without_account: u64,
@@ -440,108 +446,54 @@ impl Batch {
     }
 }
 
-/// Parses and resolves `input` on a second thread, feeding `sink` in order. Returns the format
-/// and the resolver (to hand back to the ingest).
+/// Parses and resolves `input`, feeding `sink` in order: JSON Lines on every core
+/// ([`jsonl`]), CSV on a second thread. Returns the format and the resolver (to hand back to
+/// the ingest).
 fn parse_events(
     input: Input,
     format: Option<Format>,
     group_type: String,
-    mut resolver: Resolver,
+    resolver: Resolver,
     mut sink: impl FnMut(Batch) -> Result<()>,
 ) -> Result<(Format, Resolver)> {
-    let mut reader = BufReader::with_capacity(1 << 20, input.reader);
+    let mut reader = BufReader::with_capacity(1 << 16, input.reader);
     let format = match format {
         Some(f) => f,
         None => sniff(&mut reader)?,
     };
-    let name = input.name.clone();
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::result::Result<Batch, Error>>(32);
+    if format == Format::Jsonl {
+        let resolver = jsonl::parse(reader, &input.name, &group_type, resolver, sink)?;
+        return Ok((format, resolver));
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(32);
+    let mut resolver = resolver;
     let parser = std::thread::spawn(move || {
         let mut batch = Batch::new();
-        let mut push =
-            |batch: &mut Batch, line: u64, item: std::result::Result<EventRef<'_>, String>| {
-                batch.read += 1;
-                match item.map(|e| resolver.resolve_ref(e)) {
-                    Ok(Some(row)) => batch.rows.push(row),
-                    Ok(None) => batch.without_account += 1,
-                    Err(reason) => batch.bad.push((line, reason)),
-                }
-                if batch.read as usize >= BATCH {
-                    batch.new = resolver.take_new();
-                    return tx.send(Ok(std::mem::replace(batch, Batch::new()))).is_ok();
-                }
-                true
-            };
-        match format {
-            Format::Jsonl => {
-                let mut n = 0u64;
-                let mut handle = |batch: &mut Batch, n: u64, bytes: &[u8]| {
-                    batch.bytes += bytes.len() as u64;
-                    match std::str::from_utf8(bytes) {
-                        Ok(text) => {
-                            let text = text.trim();
-                            text.is_empty() || push(batch, n, parse_json_event(text, &group_type))
-                        }
-                        Err(_) => push(batch, n, Err("not UTF-8 text".to_string())),
-                    }
-                };
-                // Lines are parsed where they lie in the reader's buffer; only a line that
-                // straddles two fills is copied out first.
-                let mut straddling = Vec::new();
-                loop {
-                    let used = match reader.fill_buf() {
-                        Ok([]) => break,
-                        Ok(buf) => match memchr::memchr(b'\n', buf) {
-                            Some(i) => {
-                                n += 1;
-                                if !handle(&mut batch, n, &buf[..=i]) {
-                                    return resolver;
-                                }
-                                Some(i + 1)
-                            }
-                            None => None,
-                        },
-                        Err(e) => {
-                            let _ = tx.send(Err(Error::io(Path::new(&name), e)));
-                            return resolver;
-                        }
-                    };
-                    match used {
-                        Some(k) => reader.consume(k),
-                        None => {
-                            straddling.clear();
-                            if let Err(e) = reader.read_until(b'\n', &mut straddling) {
-                                let _ = tx.send(Err(Error::io(Path::new(&name), e)));
-                                return resolver;
-                            }
-                            n += 1;
-                            if !handle(&mut batch, n, &straddling) {
-                                return resolver;
-                            }
-                        }
-                    }
-                }
+        let mut ok = true;
+        for_csv_rows::<CsvEvent>(reader, |line, row| {
+            batch.read += 1;
+            let item = row.and_then(|r| parse_csv_event(&r, &group_type).map(|e| resolver.resolve_ref(e)));
+            match item {
+                Ok(Some(row)) => batch.rows.push(row),
+                Ok(None) => batch.without_account += 1,
+                Err(reason) => batch.bad.push((line, reason)),
             }
-            Format::Csv => {
-                let mut ok = true;
-                for_csv_rows::<CsvEvent>(reader, |line, row| {
-                    ok = match row {
-                        Ok(r) => push(&mut batch, line, parse_csv_event(&r, &group_type)),
-                        Err(e) => push(&mut batch, line, Err(e)),
-                    };
-                    ok
-                });
-                if !ok {
-                    return resolver;
-                }
+            if batch.read as usize >= BATCH {
+                batch.new = resolver.take_new();
+                batch.urls = resolver.take_urls();
+                ok = tx.send(std::mem::replace(&mut batch, Batch::new())).is_ok();
             }
+            ok
+        });
+        if ok {
+            batch.new = resolver.take_new();
+            batch.urls = resolver.take_urls();
+            let _ = tx.send(batch);
         }
-        batch.new = resolver.take_new();
-        let _ = tx.send(Ok(batch));
         resolver
     });
-    for msg in rx {
-        sink(msg?)?;
+    for batch in rx {
+        sink(batch)?;
     }
     let resolver = parser
         .join()
@@ -571,7 +523,7 @@ pub fn import_events(
                 report.bad(line, reason);
             }
             ingest.without_account(batch.without_account);
-            ingest.write(&batch.new, &batch.rows)?;
+            ingest.write(&batch.new, &batch.rows, &batch.urls)?;
             if progress.is_cancelled() {
                 return Err(Error::Cancelled);
             }

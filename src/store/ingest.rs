@@ -2,7 +2,6 @@
 //! detection reads, accumulated in memory and merged in key order.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -10,11 +9,14 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use rusqlite::{Connection, Statement, params};
 
 use super::blocks::{self, Builder, Packed, UuidRef};
-use super::units::{self, DayCounts, UnitKey, Units};
+use super::units::{self, DayCounts, UnitKey};
 use super::{Classifier, NameClass, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::time::day_of;
+
+/// SQLite's page cache during an import (negative: in KiB).
+const IMPORT_CACHE_KIB: i64 = -32_768;
 
 /// Rollup entries held in memory before they are merged into SQLite.
 pub(super) const FLUSH_AT: usize = 1_000_000;
@@ -65,16 +67,25 @@ struct Counts {
     last_ts: Option<i64>,
 }
 
-/// In-memory rollup deltas, merged into `account_units` by [`Rollup::flush`].
+/// In-memory rollup deltas, merged into `account_units` by [`Rollup::flush`]. They are kept
+/// per UTC day: an import's events come mostly in time order, so the map an event lands in is
+/// the small one of its day (cache-resident) rather than one map over every entry.
 #[derive(Default)]
 pub(super) struct Rollup {
-    user_day: FxHashMap<(i64, i64, i64), Counts>,
-    feature_day: FxHashSet<(i64, i64, i64)>,
+    days: FxHashMap<i64, DayRollup>,
+    len: usize,
+}
+
+/// The deltas of one day: per (account, user) counts, and the (account, feature) pairs used.
+#[derive(Default)]
+struct DayRollup {
+    users: FxHashMap<(i64, i64), Counts>,
+    features: FxHashSet<(i64, i64)>,
 }
 
 impl Rollup {
     pub(super) fn len(&self) -> usize {
-        self.user_day.len() + self.feature_day.len()
+        self.len
     }
 
     pub(super) fn add(
@@ -87,7 +98,14 @@ impl Rollup {
         feature: Option<i64>,
     ) {
         let day = day_of(ts);
-        let c = self.user_day.entry((day, account, user)).or_default();
+        let d = self.days.entry(day).or_default();
+        let c = match d.users.entry((account, user)) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                self.len += 1;
+                e.insert(Counts::default())
+            }
+        };
         if class.activity {
             c.activity += 1;
             c.last_ts = Some(c.last_ts.map_or(ts, |l| l.max(ts)));
@@ -97,37 +115,38 @@ impl Rollup {
         c.billing += i64::from(class.billing);
         if class.feature
             && let Some(f) = feature
+            && d.features.insert((account, f))
         {
-            self.feature_day.insert((day, account, f));
+            self.len += 1;
         }
     }
 
-    /// Merges the deltas into each account's packed rollup and empties the buffers.
+    /// Merges the deltas into each account's packed rollup and empties the buffers: one sort
+    /// by (account, unit), then one merge per account.
     pub(super) fn flush(&mut self, conn: &Connection) -> Result<()> {
-        let mut by_account: HashMap<i64, Units> = HashMap::new();
-        for ((day, a, user), c) in self.user_day.drain() {
-            let counts = DayCounts {
-                activity: c.activity as u64,
-                pricing: c.pricing as u64,
-                support: c.support as u64,
-                billing: c.billing as u64,
-                last_ts: c.last_ts,
-            };
-            by_account
-                .entry(a)
-                .or_default()
-                .insert(UnitKey::User { day, user }, counts);
+        let mut all: Vec<(i64, UnitKey, DayCounts)> = Vec::with_capacity(self.len);
+        for (day, d) in self.days.drain() {
+            for ((a, user), c) in d.users {
+                let counts = DayCounts {
+                    activity: c.activity as u64,
+                    pricing: c.pricing as u64,
+                    support: c.support as u64,
+                    billing: c.billing as u64,
+                    last_ts: c.last_ts,
+                };
+                all.push((a, UnitKey::User { day, user }, counts));
+            }
+            for (a, feature) in d.features {
+                all.push((a, UnitKey::Feature { day, feature }, DayCounts::default()));
+            }
         }
-        for (day, a, feature) in self.feature_day.drain() {
-            by_account
-                .entry(a)
-                .or_default()
-                .insert(UnitKey::Feature { day, feature }, DayCounts::default());
-        }
-        let mut accounts: Vec<_> = by_account.into_iter().collect();
-        accounts.sort_unstable_by_key(|(a, _)| *a);
-        for (account, deltas) in &accounts {
-            units::merge(conn, *account, deltas)?;
+        self.len = 0;
+        all.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        let mut deltas = Vec::new();
+        for group in all.chunk_by(|x, y| x.0 == y.0) {
+            deltas.clear();
+            deltas.extend(group.iter().map(|(_, k, c)| (*k, *c)));
+            units::merge_sorted(conn, group[0].0, &deltas)?;
         }
         Ok(())
     }
@@ -181,6 +200,22 @@ pub struct NewEntry {
     key: String,
 }
 
+/// An event ready for [`Resolver::resolve_prepared`]: names as text, the rest worked out.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    pub ts: i64,
+    pub uuid: Option<Uuid>,
+    pub account: &'a str,
+    pub user: &'a str,
+    pub event: &'a str,
+    pub feature: Option<&'a str>,
+    /// `$current_url` of a `$pageview`.
+    pub url: Option<&'a str>,
+    /// Whether `url` matches a pricing pattern ([`Classifier::is_pricing`]).
+    pub pricing: bool,
+    pub group_set: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+}
+
 /// An event with its names resolved to ids and its classes decided, ready to write.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -190,21 +225,30 @@ pub struct Resolved {
     user: i64,
     name: i64,
     class: NameClass,
-    url: Option<String>,
+    /// A page view's URL: where it lies in the batch's URL text ([`Resolver::take_urls`]).
+    url: Option<(u32, u32)>,
     pricing: bool,
     feature: Option<i64>,
-    group_set: Option<serde_json::Map<String, serde_json::Value>>,
+    group_set: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// A PostHog uuid as its 16 bytes; anything else is kept as its text.
-#[derive(Debug, Clone)]
-enum Uuid {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uuid {
     Bytes([u8; 16]),
     Text(String),
 }
 
 impl Uuid {
-    fn parse(s: &str) -> Self {
+    pub fn parse(s: &str) -> Self {
+        match Self::canonical(s.as_bytes()) {
+            Some(b) => Uuid::Bytes(b),
+            None => Self::parse_any(s),
+        }
+    }
+
+    /// Any text: 32 hex digits, dashes anywhere, is 16 bytes; anything else stays text.
+    fn parse_any(s: &str) -> Self {
         let mut out = [0u8; 16];
         let mut n = 0;
         for b in s.bytes().filter(|b| *b != b'-') {
@@ -222,6 +266,26 @@ impl Uuid {
         } else {
             Uuid::Text(s.to_string())
         }
+    }
+
+    /// The common `8-4-4-4-12` hex form, decoded without a pass per character; `None` for
+    /// any other text (which [`Uuid::parse`] then reads the general way, to the same bytes).
+    fn canonical(b: &[u8]) -> Option<[u8; 16]> {
+        if b.len() != 36 || b[8] != b'-' || b[13] != b'-' || b[18] != b'-' || b[23] != b'-' {
+            return None;
+        }
+        let hex = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        };
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let mut out = [0u8; 16];
+        for (o, &i) in out.iter_mut().zip(&AT) {
+            *o = hex(b[i])? << 4 | hex(b[i + 1])?;
+        }
+        Some(out)
     }
 
     fn as_ref(&self) -> UuidRef<'_> {
@@ -243,6 +307,7 @@ pub struct Resolver {
     features: Dict,
     classifier: Classifier,
     new: Vec<NewEntry>,
+    urls: String,
 }
 
 impl Resolver {
@@ -262,6 +327,7 @@ impl Resolver {
             features: Dict::load(conn, "SELECT id, name FROM features")?,
             classifier,
             new: Vec::new(),
+            urls: String::new(),
         })
     }
 
@@ -281,39 +347,65 @@ impl Resolver {
 
     /// [`Resolver::resolve`] for borrowed text: nothing is copied but a page view's URL.
     pub fn resolve_ref(&mut self, ev: EventRef<'_>) -> Option<Resolved> {
-        let account = self
-            .accounts
-            .id(ev.account.as_deref()?, Table::Accounts, &mut self.new);
-        let user = self.users.id(&ev.distinct_id, Table::Users, &mut self.new);
-        let name = self.names.id(&ev.event, Table::EventNames, &mut self.new);
+        let url = ev.url.as_deref();
+        Some(self.resolve_prepared(Prepared {
+            ts: ev.ts,
+            uuid: ev.uuid.as_deref().map(Uuid::parse),
+            account: ev.account.as_deref()?,
+            user: &ev.distinct_id,
+            event: &ev.event,
+            feature: ev.feature.as_deref(),
+            url,
+            pricing: url.is_some_and(|u| self.classifier.is_pricing(u)),
+            group_set: ev.group_set.map(Box::new),
+        }))
+    }
+
+    /// Resolves an event whose uuid and pricing flag were worked out already (by a parser
+    /// thread): only the dictionary lookups are left, and they run in file order.
+    pub fn resolve_prepared(&mut self, ev: Prepared<'_>) -> Resolved {
+        let account = self.accounts.id(ev.account, Table::Accounts, &mut self.new);
+        let user = self.users.id(ev.user, Table::Users, &mut self.new);
+        let name = self.names.id(ev.event, Table::EventNames, &mut self.new);
         let class = *self
             .classes
             .entry(name)
-            .or_insert_with(|| self.classifier.class(&ev.event));
+            .or_insert_with(|| self.classifier.class(ev.event));
         let feature = ev
             .feature
-            .as_deref()
             .map(|f| self.features.id(f, Table::Features, &mut self.new));
         let url = if class.pageview { ev.url } else { None };
-        Some(Resolved {
+        Resolved {
             ts: ev.ts,
-            uuid: ev.uuid.as_deref().map(Uuid::parse),
+            uuid: ev.uuid,
             account,
             user,
             name,
             class,
-            pricing: url
-                .as_deref()
-                .is_some_and(|u| self.classifier.is_pricing(u)),
-            url: url.map(Cow::into_owned),
+            pricing: url.is_some() && ev.pricing,
+            url: url.map(|u| {
+                let at = self.urls.len() as u32;
+                self.urls.push_str(u);
+                (at, u.len() as u32)
+            }),
             feature,
             group_set: ev.group_set,
-        })
+        }
+    }
+
+    /// The settings that decide what an event counts as (for [`Prepared::pricing`]).
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
     }
 
     /// The names that got ids since the last call.
     pub fn take_new(&mut self) -> Vec<NewEntry> {
         std::mem::take(&mut self.new)
+    }
+
+    /// The URL text of the rows resolved since the last call (their `url` points into it).
+    pub fn take_urls(&mut self) -> String {
+        std::mem::take(&mut self.urls)
     }
 }
 
@@ -334,6 +426,8 @@ pub struct Ingest<'c> {
     open: FxHashMap<i64, Builder>,
     /// The import runs with a rollback journal and turns WAL back on when it ends.
     journal: bool,
+    /// The store's page cache size, put back when the import ends.
+    cache: Option<i64>,
     done: bool,
 }
 
@@ -395,6 +489,10 @@ impl<'c> Ingest<'c> {
                 conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0));
             mode.is_ok_and(|m| m.eq_ignore_ascii_case("delete"))
         };
+        // An import writes new pages and reads back few: a smaller page cache than the store's
+        // (128 MiB, for reads) costs it nothing and keeps its memory down. Restored at the end.
+        let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        conn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)?;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let next_seq = match store.meta("next_seq")?.and_then(|v| v.parse().ok()) {
             Some(n) => n,
@@ -413,6 +511,7 @@ impl<'c> Ingest<'c> {
             seen: FxHashMap::default(),
             open: FxHashMap::default(),
             journal,
+            cache: Some(cache),
             done: false,
         })
     }
@@ -449,8 +548,9 @@ impl<'c> Ingest<'c> {
         let r = self.resolver();
         let row = r.resolve(ev.clone());
         let new = r.take_new();
+        let urls = r.take_urls();
         match row {
-            Some(row) => self.write(&new, std::slice::from_ref(&row)),
+            Some(row) => self.write(&new, std::slice::from_ref(&row), &urls),
             None => {
                 self.stats.without_account += 1;
                 Ok(())
@@ -480,7 +580,8 @@ impl<'c> Ingest<'c> {
 
     /// Writes resolved rows and the names they introduced. An event whose uuid is already
     /// stored for its UTC day (or came earlier in this import) is a duplicate and a no-op.
-    pub fn write(&mut self, new: &[NewEntry], rows: &[Resolved]) -> Result<()> {
+    /// `urls` is the URL text the rows point into.
+    pub fn write(&mut self, new: &[NewEntry], rows: &[Resolved], urls: &str) -> Result<()> {
         self.write_names(new)?;
         for ev in rows {
             let day = day_of(ev.ts);
@@ -500,7 +601,7 @@ impl<'c> Ingest<'c> {
                 account: ev.account,
                 user: ev.user,
                 name: ev.name,
-                url: ev.url.as_deref(),
+                url: ev.url.map(|(at, n)| &urls[at as usize..(at + n) as usize]),
                 feature: ev.feature,
             });
             if block.is_full() {
@@ -530,7 +631,7 @@ impl<'c> Ingest<'c> {
         self.next_seq = self.next_seq.max(seq + 1);
         self.stats.inserted += 1;
         if let Some(set) = &ev.group_set {
-            let props = serde_json::Value::Object(set.clone()).to_string();
+            let props = serde_json::Value::Object((**set).clone()).to_string();
             self.insert_props
                 .execute(params![ev.account, ev.ts, seq, props])?;
         }
@@ -624,6 +725,9 @@ impl<'c> Ingest<'c> {
 
 impl Ingest<'_> {
     fn restore_wal(&mut self) -> Result<()> {
+        if let Some(cache) = self.cache.take() {
+            self.conn.pragma_update(None, "cache_size", cache)?;
+        }
         if std::mem::take(&mut self.journal) {
             self.conn.pragma_update(None, "journal_mode", "WAL")?;
         }
@@ -637,5 +741,34 @@ impl Drop for Ingest<'_> {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         let _ = self.restore_wal();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_canonical_uuid_decodes_as_the_general_reader_does() {
+        for s in [
+            "019ae74d-6380-7853-b5c5-038b601b35b6",
+            "019AE74D-6380-7853-B5C5-038B601B35B6",
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        ] {
+            let fast = Uuid::canonical(s.as_bytes()).expect(s);
+            assert_eq!(Uuid::parse(s), Uuid::Bytes(fast));
+            assert_eq!(Uuid::parse_any(s), Uuid::Bytes(fast), "{s}");
+        }
+        for s in [
+            "019ae74d-6380-7853-b5c5-038b601b35bg",
+            "019ae74d+6380-7853-b5c5-038b601b35b6",
+            "019ae74d63807853b5c5038b601b35b6",
+            "019ae74d-6380-7853-b5c5-038b601b35b",
+            "not a uuid",
+        ] {
+            assert_eq!(Uuid::canonical(s.as_bytes()), None, "{s}");
+            assert_eq!(Uuid::parse(s), Uuid::parse_any(s), "{s}");
+        }
     }
 }

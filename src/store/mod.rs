@@ -19,7 +19,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepState};
 pub use backtests::SavedBacktest;
-pub use ingest::{EventIn, EventRef, Ingest, IngestStats, NewEntry, Resolved, Resolver};
+pub use ingest::{
+    EventIn, EventRef, Ingest, IngestStats, NewEntry, Prepared, Resolved, Resolver, Uuid,
+};
 pub use posthog::Provisioned;
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, Window, id_range};
 pub use runs::{Emission, cooled_down};
