@@ -19,6 +19,8 @@ impl Workspace {
         let w = Self {
             dir: tempfile::tempdir().unwrap(),
         };
+        // Settings named explicitly must exist: start from the template, as `beton init` writes it.
+        std::fs::write(w.dir.path().join("config.toml"), beton::config::TEMPLATE).unwrap();
         let out = w.run(&["demo", "--accounts", "200", "--days", "100", "--as-of", T2]);
         assert!(
             out.status.success(),
