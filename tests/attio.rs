@@ -1540,3 +1540,81 @@ fn a_reps_rename_reassignment_and_stage_move_survive_later_runs() {
     );
     no_schema_errors(&fake);
 }
+
+/// An open inbound deal for `key` in the workspace, as `beton sync attio --pull` stores one whose
+/// Attio record is `record` (or an import whose CRM record is unknown, with another id).
+fn inbound_deal(store: &Store, key: &str, deal_id: &str) {
+    let mut ingest = Ingest::begin(store, &Config::default()).unwrap();
+    ingest
+        .deal(&beton::store::DealRow {
+            deal_id: deal_id.into(),
+            account_key: key.into(),
+            name: Some("Inbound".into()),
+            lead_source: "inbound".into(),
+            stage: "In Progress".into(),
+            value: Some(12000.0),
+            created_at: t0() - 30 * DAY,
+            sql_at: None,
+            closed_at: None,
+            owner_email: Some("ae2@example.com".into()),
+        })
+        .unwrap();
+    ingest.commit().unwrap();
+}
+
+#[test]
+fn an_account_in_pipeline_gets_its_note_on_the_open_deal_exactly_once() {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
+    let rep_deal = fake.add_rep_deal("Acme – inbound", "inbound", "ae2@example.com");
+    inbound_deal(&store, "acme.com", &format!("attio:{rep_deal}"));
+    inbound_deal(&store, "globex.io", "hubspot-77");
+    // Killed right after the note to the rep's deal went out, before it was marked done.
+    let crash = SyncOptions {
+        crash_after_send: Some("note".into()),
+        ..Default::default()
+    };
+    assert!(sync(&store, &cfg, run_id, &crash).is_err());
+    let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "globex.io"), Outcome::InPipeline, "{r:#?}");
+    assert!(
+        detail(&r, "globex.io").contains("in pipeline (inbound)"),
+        "{r:#?}"
+    );
+    // No PQL deal for either; the rep's deal has exactly one note and one task, for its owner.
+    assert!(deal_of(&fake, "acme.com").is_none() && deal_of(&fake, "globex.io").is_none());
+    assert_eq!(fake.deals().len(), 1);
+    assert_eq!(
+        (notes_on(&fake, &rep_deal), tasks_on(&fake, &rep_deal)),
+        (1, 1)
+    );
+    let task = fake.tasks().pop().unwrap();
+    assert_eq!(
+        task["assignees"][0]["referenced_actor_id"],
+        json!(fake.member("ae2@example.com"))
+    );
+    // Nothing Beton owns lands on a deal that is not Beton's.
+    let d = fake.deals().pop().unwrap();
+    assert_eq!(
+        Fake::deal_text(&d, "name").as_deref(),
+        Some("Acme – inbound")
+    );
+    assert!(!d.values.contains_key("pql_score") && !d.values.contains_key(SLUG));
+    // The next day, with nothing newly emitted, nothing is written; globex never gets anything.
+    let writes = fake.writes().len();
+    let r = sync(
+        &store,
+        &cfg,
+        same_scores_at(&store, t0() + DAY),
+        &SyncOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::InPipeline, "{r:#?}");
+    assert_eq!(fake.writes().len(), writes);
+    assert!(
+        fake.writes()
+            .iter()
+            .all(|w| !w.body.to_string().contains("globex")),
+        "nothing is written for an account whose open deal has no known record"
+    );
+    no_schema_errors(&fake);
+}

@@ -365,7 +365,8 @@ fn attio_workspace(fake: &Fake, dir: &Path) {
         ),
     )
     .unwrap();
-    run(&["attio", "setup"]);
+    // The demo's owners are not members of the fake workspace: deals go to a default owner.
+    run(&["attio", "setup", "--default-owner", "ae1@example.com"]);
     run(&["--run-daily", "--as-of", AS_OF]);
 }
 
