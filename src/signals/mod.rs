@@ -1,6 +1,7 @@
 //! The eight signals of SPEC §2, the score, tiers and routing of §3, and their explanation.
 
 pub mod facts;
+pub mod next_step;
 
 use std::collections::BTreeMap;
 
