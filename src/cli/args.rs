@@ -152,6 +152,28 @@ pub enum Command {
     },
     /// Compare lead sources: leads, SQLs, win and close rates, cycle, pipeline, win rate per quarter.
     Sources,
+    /// The outbox: alerts, digests and CRM writes with their state; `--dry-run` shows what a run
+    /// at T would send (nothing is recorded or sent).
+    Alerts {
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this account's rows.
+        #[arg(long, value_name = "KEY")]
+        account: Option<String>,
+    },
+    /// Run the daily pipeline every interval until stopped (local: when an import changed the
+    /// workspace; PostHog: within the query budget). Runs never overlap.
+    Watch {
+        /// The interval: 15m, 1h, 90s …
+        #[arg(long, default_value = "15m")]
+        every: String,
+        /// Stop after this many runs.
+        #[arg(long, value_name = "N")]
+        runs: Option<u32>,
+    },
+    /// Treated against held-out win rates (SPEC §12): difference with its interval, p-value,
+    /// incremental wins and value, and the minimum detectable difference.
+    Incrementality,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,6 +19,7 @@ macro_rules! out {
     }};
 }
 
+mod alerts;
 pub mod args;
 mod attio;
 pub mod common;
@@ -91,5 +92,10 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         }
         Some(Command::Health { status }) => figures::health(g, status),
         Some(Command::Sources) => figures::sources(g),
+        Some(Command::Alerts { dry_run, account }) => {
+            alerts::alerts(g, dry_run, account.as_deref())
+        }
+        Some(Command::Watch { every, runs }) => alerts::watch(g, &every, runs),
+        Some(Command::Incrementality) => alerts::incrementality(g),
     }
 }

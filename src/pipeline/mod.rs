@@ -42,6 +42,11 @@ impl Context {
 pub struct RunOptions {
     /// The time T to detect at; now when absent.
     pub as_of: Option<i64>,
+    /// Test hook: stop the alert delivery right after a request of this kind was answered,
+    /// before it is marked done (see [`crate::alerts::deliver::CRASH_HOOK`]).
+    pub crash_after_send: Option<String>,
+    /// Pause before the first retry of a failed alert delivery [default: 1 s].
+    pub alert_backoff: Option<Duration>,
 }
 
 /// How long a second run waits for the first before giving up.
@@ -82,14 +87,39 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     }
 
     progress.stage("record");
-    let (run_id, scores, emitted, accounts_scored) = match result {
-        Ok(s) => {
-            let (run_id, emitted) =
-                store.record_detection("daily", source.name(), t, &s.scores, cfg.cooldown_days)?;
-            (run_id, s.scores, emitted, s.accounts)
+    let alerts = steps::alerts::Setup::load(ctx, &store, source)?;
+    let newest = match (&alerts.destinations, source) {
+        (d, Source::Local) if !d.is_empty() => {
+            store.last_seen(t, &store.activity_name_ids(cfg)?)?
         }
-        Err(_) => (0, Vec::new(), Vec::new(), 0),
+        _ => Default::default(),
     };
+    let (recorded, scores, accounts_scored) = match result {
+        Ok(s) => {
+            let scores = s.scores;
+            // The alert rows and the holdout assignments are written in the transaction that
+            // records the emissions (SPEC §3, §9, §12).
+            let mut plan = |st: &Store, r: &crate::store::Recorded| {
+                crate::alerts::plan_rows(st, cfg, &alerts.destinations, t, &scores, r, &newest)
+            };
+            let recorded = store.record_detection_with(
+                "daily",
+                source.name(),
+                t,
+                &scores,
+                cfg.cooldown_days,
+                Some(crate::store::RecordExtras {
+                    holdout_percent: cfg.holdout.percent,
+                    draw: &|key| crate::holdout::draw(&cfg.holdout, key),
+                    alerts: &mut plan,
+                }),
+            )?;
+            (recorded, scores, s.accounts)
+        }
+        Err(_) => (Default::default(), Vec::new(), 0),
+    };
+    let run_id = recorded.run_id;
+    let emitted = recorded.emitted;
 
     let run = steps::Run {
         ctx,
@@ -99,13 +129,21 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         run_id,
         scores: &scores,
         emitted: &emitted,
+        held_out: &recorded.held_out,
         posthog: posthog.as_ref(),
         progress,
+        opts,
+        alerts: &alerts,
     };
     for step in steps::STEPS {
         steps.extend(step.run(&run)?);
     }
     let queries = run.posthog().map(|(client, _)| client.usage());
+    let sent = if run_id != 0 {
+        crate::alerts::report(&store, run_id)?
+    } else {
+        Vec::new()
+    };
 
     let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();
     let report = Report {
@@ -119,8 +157,12 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         cool: count(Tier::Cool),
         routed: scores.iter().filter(|s| s.routed).count(),
         emitted: emitted.len(),
-        accounts: scores.iter().map(ReportAccount::of).collect(),
+        accounts: scores
+            .iter()
+            .map(|s| ReportAccount::of(s, recorded.held_out.contains(&s.account_id)))
+            .collect(),
         steps,
+        alerts: sent,
         queries,
         seconds: started.elapsed().as_secs_f64(),
     };

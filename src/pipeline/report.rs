@@ -40,10 +40,13 @@ pub struct ReportAccount {
     pub tier: Tier,
     pub signals: Vec<String>,
     pub routed: bool,
+    /// Held out of the CRM and the alerts to measure what routing adds (SPEC §12).
+    #[serde(default)]
+    pub holdout: bool,
 }
 
 impl ReportAccount {
-    pub fn of(s: &AccountScore) -> Self {
+    pub fn of(s: &AccountScore, holdout: bool) -> Self {
         Self {
             account: s.account.clone(),
             score: s.score,
@@ -54,6 +57,7 @@ impl ReportAccount {
                 .map(|f| f.signal.as_str().to_string())
                 .collect(),
             routed: s.routed,
+            holdout,
         }
     }
 }
@@ -73,6 +77,9 @@ pub struct Report {
     pub emitted: usize,
     pub accounts: Vec<ReportAccount>,
     pub steps: Vec<Step>,
+    /// The run's alerts and digest per channel, with `event_to_alert_seconds` (SPEC §9).
+    #[serde(default)]
+    pub alerts: Vec<crate::alerts::ReportAlert>,
     /// PostHog query endpoint calls against the run's budget (when PostHog is connected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queries: Option<crate::posthog::Usage>,
