@@ -94,6 +94,10 @@ pub struct Detail {
     pub daily: Vec<u32>,
     pub props: Vec<(String, String)>,
     pub deals: Vec<(DealRow, Outcome)>,
+    /// What was sent for the account and what waits (alerts, digests, CRM writes), newest first.
+    pub outbox: Vec<beton::store::OutboxEntry>,
+    /// Held out of the CRM and the alerts (SPEC §12).
+    pub held_out: bool,
 }
 
 /// Startup: creates the demo workspace on an empty local workspace (and says so), runs detection
@@ -116,7 +120,14 @@ pub fn startup(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Re
     let mut fresh = None;
     if store.latest_run("daily")?.is_none() {
         drop(store);
-        fresh = Some(run_daily(ctx, &RunOptions { as_of }, progress)?);
+        fresh = Some(run_daily(
+            ctx,
+            &RunOptions {
+                as_of,
+                ..Default::default()
+            },
+            progress,
+        )?);
     }
     let store = ctx.open_store()?;
     let mut snap = match fresh {
@@ -269,7 +280,14 @@ pub fn latest_info(store: &Store) -> Result<Option<RunInfo>> {
 
 /// `D` (confirmed): one real run of the pipeline (recorded, sent), then the figures.
 pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Result<Snapshot> {
-    let result = run_daily(ctx, &RunOptions { as_of }, progress)?;
+    let result = run_daily(
+        ctx,
+        &RunOptions {
+            as_of,
+            ..Default::default()
+        },
+        progress,
+    )?;
     let store = ctx.open_store()?;
     let mut snap = from_scores(&store, &ctx.config, result.report.run_id, result.scores)?;
     for s in &result.report.steps {
@@ -466,12 +484,16 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
             (d, o)
         })
         .collect();
+    let outbox = store.outbox_entries(Some(id), 20)?;
+    let held_out = store.held_out()?.contains(&id);
     Ok(Detail {
         entry,
         as_of: t,
         daily,
         props,
         deals,
+        outbox,
+        held_out,
     })
 }
 
