@@ -626,9 +626,16 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
     }
     let (_dir, ctx) = workspace(&fake, cfg);
     let t = beton::time::parse_ts("2026-05-01T06:00:00.5Z").unwrap();
-    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
-        .unwrap()
-        .report;
+    let r = run_daily(
+        &ctx,
+        &RunOptions {
+            as_of: Some(t),
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap()
+    .report;
     let steps: Vec<(&str, StepStatus)> = r
         .steps
         .iter()
@@ -650,19 +657,47 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
     assert_eq!(r.accounts.len(), 4);
     let q = r.queries.unwrap();
     assert!(q.queries >= 3 && q.queries <= q.budget, "{q:?}");
-    assert_eq!(fake.with(|w| w.captured.len()), 6);
-    // The second run is inside every cooldown: nothing is emitted again.
+    let named = |name: &str| {
+        fake.with(|w| {
+            w.captured
+                .iter()
+                .filter(|e| e["event"] == name)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(named("beton_signal_fired").len(), 6);
+    // The tier back in PostHog: one $groupidentify per scored account, with Beton's properties.
+    let groups = named("$groupidentify");
+    assert_eq!(groups.len(), r.accounts.len());
+    for a in &r.accounts {
+        let g = groups
+            .iter()
+            .find(|g| g["properties"]["$group_key"] == a.account.as_str())
+            .expect("a $groupidentify per account");
+        assert_eq!(g["properties"]["$group_type"], "company");
+        let set = &g["properties"]["$group_set"];
+        assert_eq!(set["beton_score"], a.score);
+        assert_eq!(set["beton_tier"], a.tier.as_str());
+        let mut signals = a.signals.clone();
+        signals.sort();
+        assert_eq!(set["beton_signals"], serde_json::json!(signals));
+    }
+    // The second run is inside every cooldown: nothing is emitted again, and the group
+    // properties did not change, so none are sent again.
     let r2 = run_daily(
         &ctx,
         &RunOptions {
             as_of: Some(t + 3_600_000_000),
+            ..Default::default()
         },
         &Silent,
     )
     .unwrap()
     .report;
     assert_eq!(r2.emitted, 0);
-    assert_eq!(fake.with(|w| w.captured.len()), 6);
+    assert_eq!(named("beton_signal_fired").len(), 6);
+    assert_eq!(named("$groupidentify").len(), r.accounts.len());
 }
 
 #[test]
@@ -713,13 +748,20 @@ fn a_failed_capture_is_sent_by_the_next_run() {
     let (_dir, ctx) = workspace(&fake, cfg);
     let t = beton::time::parse_ts("2026-05-01T06:00:00Z").unwrap();
     fake.with(|w| w.capture_fails = Some(400));
-    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
-        .unwrap()
-        .report;
+    let r = run_daily(
+        &ctx,
+        &RunOptions {
+            as_of: Some(t),
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap()
+    .report;
     let capture = r.steps.iter().find(|s| s.name == "capture").unwrap();
     assert_eq!(capture.status, StepStatus::Failed, "{capture:?}");
     assert!(
-        capture.detail.contains("6 events stay queued"),
+        capture.detail.contains("10 events stay queued"),
         "{capture:?}"
     );
     assert_eq!(r.exit_code(), 2);
@@ -730,6 +772,7 @@ fn a_failed_capture_is_sent_by_the_next_run() {
         &ctx,
         &RunOptions {
             as_of: Some(t + 3_600_000_000),
+            ..Default::default()
         },
         &Silent,
     )
@@ -738,17 +781,18 @@ fn a_failed_capture_is_sent_by_the_next_run() {
     assert_eq!(r2.emitted, 0);
     let capture = r2.steps.iter().find(|s| s.name == "capture").unwrap();
     assert_eq!(capture.status, StepStatus::Ok, "{capture:?}");
-    assert_eq!(fake.with(|w| w.captured.len()), 6);
+    assert_eq!(fake.with(|w| w.captured.len()), 10);
     // And only once.
     run_daily(
         &ctx,
         &RunOptions {
             as_of: Some(t + 7_200_000_000),
+            ..Default::default()
         },
         &Silent,
     )
     .unwrap();
-    assert_eq!(fake.with(|w| w.captured.len()), 6);
+    assert_eq!(fake.with(|w| w.captured.len()), 10);
 }
 
 #[test]
@@ -766,6 +810,7 @@ fn a_failing_provisioning_step_does_not_stop_detection_exit_2() {
         &ctx,
         &RunOptions {
             as_of: beton::time::parse_ts("2026-05-01"),
+            ..Default::default()
         },
         &Silent,
     )
@@ -1007,9 +1052,16 @@ fn demo_signals_are_never_sent_to_a_connected_project() {
         ..Default::default()
     };
     beton::demo::create(&ctx.open_store().unwrap(), &ctx.config, &opts, &Silent).unwrap();
-    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
-        .unwrap()
-        .report;
+    let r = run_daily(
+        &ctx,
+        &RunOptions {
+            as_of: Some(t),
+            ..Default::default()
+        },
+        &Silent,
+    )
+    .unwrap()
+    .report;
     let status = |n: &str| r.steps.iter().find(|s| s.name == n).map(|s| s.status);
     assert_eq!(status("detect"), Some(StepStatus::Ok));
     assert_eq!(status("capture"), Some(StepStatus::Skipped));
