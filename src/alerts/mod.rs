@@ -330,7 +330,19 @@ pub fn plan_rows(
     if dest.is_empty() {
         return Ok(Vec::new());
     }
-    let info = account_info(store, cfg, t, scores, newest)?;
+    // Owner, name, ARR and links are read only for the accounts that may be alerted.
+    let floor = plan::min_tier(&cfg.alerts);
+    let fresh: HashSet<&str> = recorded
+        .emitted
+        .iter()
+        .map(|e| e.account.as_str())
+        .collect();
+    let eligible: Vec<AccountScore> = scores
+        .iter()
+        .filter(|s| s.routed && s.tier <= floor && fresh.contains(s.account.as_str()))
+        .cloned()
+        .collect();
+    let info = account_info(store, cfg, t, &eligible, newest)?;
     let cands = candidates(scores, &recorded.emitted, &recorded.held_out, &info);
     let plan = decide(store, cfg, t, &cands)?;
     Ok(rows(&plan, dest, recorded.run_id, t))

@@ -29,7 +29,19 @@ pub struct AlertRow {
     pub takes_in: Vec<String>,
 }
 
-/// One row of the outbox as `beton alerts` and the TUI show it (every channel, Attio too).
+fn ts<S: serde::Serializer>(t: &i64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::time::fmt_ts(*t))
+}
+
+fn opt_ts<S: serde::Serializer>(t: &Option<i64>, s: S) -> std::result::Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => ts(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+/// One row of the outbox as `beton alerts` and the TUI show it (every channel, Attio too). In
+/// JSON the times are RFC 3339.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OutboxEntry {
     #[serde(skip)]
@@ -40,14 +52,20 @@ pub struct OutboxEntry {
     pub kind: String,
     pub state: String,
     pub attempts: i64,
+    #[serde(serialize_with = "ts")]
     pub created_at: i64,
+    #[serde(serialize_with = "opt_ts")]
     pub sent_at: Option<i64>,
+    #[serde(serialize_with = "opt_ts")]
     pub done_at: Option<i64>,
     pub error: Option<String>,
+    #[serde(serialize_with = "opt_ts")]
     pub as_of: Option<i64>,
     pub owner: Option<String>,
+    #[serde(serialize_with = "opt_ts")]
     pub newest_event: Option<i64>,
     pub digest: Option<String>,
+    #[serde(serialize_with = "opt_ts")]
     pub not_before: Option<i64>,
     #[serde(skip)]
     pub body: String,
