@@ -1,5 +1,6 @@
 //! The holdout (SPEC §12): a keyed hash keeps a share of newly routed accounts away from the CRM
-//! and the alerts, and `incrementality` compares their win rate with the treated accounts'.
+//! and the alerts, and `incrementality` compares their win rate with the treated accounts'
+//! (the intervals and tests are `stats::proportions`).
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -7,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Config, HoldoutSettings};
 use crate::deals::Outcome;
 use crate::error::Result;
+use crate::stats::proportions;
 use crate::store::{DealRow, HoldoutRow, Store};
 use crate::time::{DAY, fmt_ts};
 
@@ -149,127 +151,21 @@ pub fn compare(rows: &[HoldoutRow], deals: &[DealRow], cfg: &Config, t: i64) -> 
     }
     let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
     out.diff_pp = Some(round2((p1 - p2) * 100.0));
-    out.diff_ci95_pp = stats::newcombe_difference(x1, n1, x2, n2)
-        .map(|[lo, hi]| [round2(lo * 100.0), round2(hi * 100.0)]);
-    out.p_value = stats::two_proportion_p_value(x1, n1, x2, n2);
+    out.diff_ci95_pp = proportions::newcombe_difference(x1, n1, x2, n2)
+        .map(|i| [round2(i.lo * 100.0), round2(i.hi * 100.0)]);
+    out.p_value = proportions::two_proportion_p_value(x1, n1, x2, n2);
     out.incremental_wins = Some(round2((p1 - p2) * n1 as f64));
     out.incremental_value = Some(round2(
         (out.treated.value / n1 as f64 - out.held_out.value / n2 as f64) * n1 as f64,
     ));
     let pooled = (x1 + x2) as f64 / (n1 + n2) as f64;
-    out.mdd_pp =
-        stats::min_detectable_difference(pooled, n1, n2, 0.05, 0.8).map(|d| round2(d * 100.0));
+    out.mdd_pp = proportions::min_detectable_difference(pooled, n1, n2, 0.05, 0.8)
+        .map(|d| round2(d * 100.0));
     out
 }
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-/// The few formulas `incrementality` needs. The `stats` branch brings a shared module with the
-/// same functions; this one is kept minimal until it lands.
-pub mod stats {
-    /// Standard normal CDF (Abramowitz–Stegun 7.1.26 on erf, |error| < 1.5e-7).
-    pub fn normal_cdf(x: f64) -> f64 {
-        let z = x.abs() / std::f64::consts::SQRT_2;
-        let t = 1.0 / (1.0 + 0.327_591_1 * z);
-        let poly = t
-            * (0.254_829_592
-                + t * (-0.284_496_736
-                    + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
-        let erf = 1.0 - poly * (-z * z).exp();
-        if x >= 0.0 {
-            0.5 * (1.0 + erf)
-        } else {
-            0.5 * (1.0 - erf)
-        }
-    }
-
-    /// Φ⁻¹(p) by bisection on [`normal_cdf`] (60 halvings: exact to f64 precision of the CDF).
-    pub fn normal_quantile(p: f64) -> f64 {
-        let (mut lo, mut hi) = (-10.0_f64, 10.0_f64);
-        for _ in 0..100 {
-            let mid = 0.5 * (lo + hi);
-            if normal_cdf(mid) < p {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        0.5 * (lo + hi)
-    }
-
-    /// Wilson score interval of x / n.
-    pub fn wilson(x: u64, n: u64, z: f64) -> Option<[f64; 2]> {
-        if n == 0 {
-            return None;
-        }
-        let (n, p) = (n as f64, x as f64 / n as f64);
-        let z2 = z * z;
-        let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
-        let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / (1.0 + z2 / n);
-        Some([(centre - half).max(0.0), (centre + half).min(1.0)])
-    }
-
-    /// Newcombe's hybrid score interval (his method 10) of p1 − p2, 95 %.
-    pub fn newcombe_difference(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<[f64; 2]> {
-        let z = normal_quantile(0.975);
-        let [l1, u1] = wilson(x1, n1, z)?;
-        let [l2, u2] = wilson(x2, n2, z)?;
-        let (p1, p2) = (x1 as f64 / n1 as f64, x2 as f64 / n2 as f64);
-        let d = p1 - p2;
-        let lo = d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt();
-        let hi = d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt();
-        Some([lo, hi])
-    }
-
-    /// Two-sided p-value of the pooled two-proportion z-test.
-    pub fn two_proportion_p_value(x1: u64, n1: u64, x2: u64, n2: u64) -> Option<f64> {
-        if n1 == 0 || n2 == 0 {
-            return None;
-        }
-        let (a, b) = (n1 as f64, n2 as f64);
-        let p = (x1 + x2) as f64 / (a + b);
-        let se = (p * (1.0 - p) * (1.0 / a + 1.0 / b)).sqrt();
-        if se == 0.0 {
-            return Some(1.0);
-        }
-        let z = (x1 as f64 / a - x2 as f64 / b) / se;
-        Some((2.0 * (1.0 - normal_cdf(z.abs()))).min(1.0))
-    }
-
-    /// The minimum detectable difference of two proportions around `p` with these sizes:
-    /// (z₁₋α/₂ + z_power) · √(p(1 − p)(1/n1 + 1/n2)).
-    pub fn min_detectable_difference(
-        p: f64,
-        n1: u64,
-        n2: u64,
-        alpha: f64,
-        power: f64,
-    ) -> Option<f64> {
-        if n1 == 0 || n2 == 0 || !(0.0..=1.0).contains(&p) {
-            return None;
-        }
-        let z = normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power);
-        Some(z * (p * (1.0 - p) * (1.0 / n1 as f64 + 1.0 / n2 as f64)).sqrt())
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn known_values() {
-            assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-5);
-            assert!((normal_quantile(0.8) - 0.841_621).abs() < 1e-5);
-            // Newcombe (1998), table II example (56/70 vs 48/80): −0.0524 to 0.3339.
-            let [lo, hi] = newcombe_difference(56, 70, 48, 80).unwrap();
-            assert!((lo - 0.0524).abs() < 5e-4, "{lo}");
-            assert!((hi - 0.3339).abs() < 5e-4, "{hi}");
-            let p = two_proportion_p_value(56, 70, 48, 80).unwrap();
-            assert!((0.005..0.02).contains(&p), "{p}");
-        }
-    }
 }
 
 #[cfg(test)]
