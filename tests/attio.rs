@@ -848,10 +848,7 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
     let as_of = Some(t);
     let result = beton::daily::run_daily(
         &ctx,
-        &beton::daily::RunOptions {
-            as_of,
-            ..Default::default()
-        },
+        &beton::daily::RunOptions { as_of },
         &beton::progress::Silent,
     )
     .unwrap();
@@ -889,10 +886,7 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
     let writes = fake.writes().len();
     let result = beton::daily::run_daily(
         &demo,
-        &beton::daily::RunOptions {
-            as_of,
-            ..Default::default()
-        },
+        &beton::daily::RunOptions { as_of },
         &beton::progress::Silent,
     )
     .unwrap();
@@ -1149,10 +1143,7 @@ fn held_out_accounts_get_no_crm_write() {
         .expect("a salt that splits the routed accounts");
     let r = beton::daily::run_daily(
         &ctx,
-        &beton::daily::RunOptions {
-            as_of: Some(t),
-            ..Default::default()
-        },
+        &beton::daily::RunOptions { as_of: Some(t) },
         &beton::progress::Silent,
     )
     .unwrap()

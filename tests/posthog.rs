@@ -626,16 +626,9 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
     }
     let (_dir, ctx) = workspace(&fake, cfg);
     let t = beton::time::parse_ts("2026-05-01T06:00:00.5Z").unwrap();
-    let r = run_daily(
-        &ctx,
-        &RunOptions {
-            as_of: Some(t),
-            ..Default::default()
-        },
-        &Silent,
-    )
-    .unwrap()
-    .report;
+    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
+        .unwrap()
+        .report;
     let steps: Vec<(&str, StepStatus)> = r
         .steps
         .iter()
@@ -689,7 +682,6 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
         &ctx,
         &RunOptions {
             as_of: Some(t + 3_600_000_000),
-            ..Default::default()
         },
         &Silent,
     )
@@ -748,16 +740,9 @@ fn a_failed_capture_is_sent_by_the_next_run() {
     let (_dir, ctx) = workspace(&fake, cfg);
     let t = beton::time::parse_ts("2026-05-01T06:00:00Z").unwrap();
     fake.with(|w| w.capture_fails = Some(400));
-    let r = run_daily(
-        &ctx,
-        &RunOptions {
-            as_of: Some(t),
-            ..Default::default()
-        },
-        &Silent,
-    )
-    .unwrap()
-    .report;
+    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
+        .unwrap()
+        .report;
     let capture = r.steps.iter().find(|s| s.name == "capture").unwrap();
     assert_eq!(capture.status, StepStatus::Failed, "{capture:?}");
     assert!(
@@ -772,7 +757,6 @@ fn a_failed_capture_is_sent_by_the_next_run() {
         &ctx,
         &RunOptions {
             as_of: Some(t + 3_600_000_000),
-            ..Default::default()
         },
         &Silent,
     )
@@ -787,7 +771,6 @@ fn a_failed_capture_is_sent_by_the_next_run() {
         &ctx,
         &RunOptions {
             as_of: Some(t + 7_200_000_000),
-            ..Default::default()
         },
         &Silent,
     )
@@ -810,7 +793,6 @@ fn a_failing_provisioning_step_does_not_stop_detection_exit_2() {
         &ctx,
         &RunOptions {
             as_of: beton::time::parse_ts("2026-05-01"),
-            ..Default::default()
         },
         &Silent,
     )
@@ -1052,16 +1034,9 @@ fn demo_signals_are_never_sent_to_a_connected_project() {
         ..Default::default()
     };
     beton::demo::create(&ctx.open_store().unwrap(), &ctx.config, &opts, &Silent).unwrap();
-    let r = run_daily(
-        &ctx,
-        &RunOptions {
-            as_of: Some(t),
-            ..Default::default()
-        },
-        &Silent,
-    )
-    .unwrap()
-    .report;
+    let r = run_daily(&ctx, &RunOptions { as_of: Some(t) }, &Silent)
+        .unwrap()
+        .report;
     let status = |n: &str| r.steps.iter().find(|s| s.name == n).map(|s| s.status);
     assert_eq!(status("detect"), Some(StepStatus::Ok));
     assert_eq!(status("capture"), Some(StepStatus::Skipped));

@@ -40,7 +40,7 @@ impl Failure {
 pub struct Sender {
     http: reqwest::blocking::Client,
     settings: AlertSettings,
-    /// Pause before the first retry of a 5xx (doubled each time); tests shorten it.
+    /// Pause before the first retry of a 5xx (doubled each time).
     backoff: Duration,
 }
 
@@ -55,13 +55,8 @@ impl Sender {
         Ok(Self {
             http,
             settings: settings.clone(),
-            backoff: Duration::from_secs(1),
+            backoff: Duration::from_secs_f64(settings.retry_pause_seconds),
         })
-    }
-
-    pub fn with_backoff(mut self, backoff: Duration) -> Self {
-        self.backoff = backoff;
-        self
     }
 
     /// One POST of `body` to `url`; `channel` names it in messages (the address never appears).

@@ -9,14 +9,7 @@ use super::common::{Exit, as_of, context};
 
 pub fn daily(g: &Global) -> Result<Exit> {
     let ctx = context(g)?;
-    let opts = RunOptions {
-        as_of: as_of(g)?,
-        crash_after_send: std::env::var(beton::alerts::deliver::CRASH_HOOK)
-            .ok()
-            .filter(|v| !v.is_empty()),
-        ..Default::default()
-    };
-    let result = run_daily(&ctx, &opts, &Silent)?;
+    let result = run_daily(&ctx, &RunOptions { as_of: as_of(g)? }, &Silent)?;
     let r = &result.report;
     if g.json {
         out!("{}", serde_json::to_string_pretty(r).unwrap_or_default());

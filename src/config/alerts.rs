@@ -20,6 +20,9 @@ pub struct AlertSettings {
     pub timeout_seconds: u32,
     /// Tries of a delivery that got a 5xx, a 429 or no answer, within one run.
     pub tries: u32,
+    /// Seconds before the first retry of a 5xx or a request without answer (doubled for each
+    /// further try).
+    pub retry_pause_seconds: f64,
     /// The longest `Retry-After` waited for within a run; a longer one leaves the delivery for
     /// the next run.
     pub max_wait_seconds: u32,
@@ -39,6 +42,7 @@ impl Default for AlertSettings {
             quiet_hours_utc: String::new(),
             timeout_seconds: 10,
             tries: 3,
+            retry_pause_seconds: 1.0,
             max_wait_seconds: 30,
             webhook_url: None,
             slack_webhook_url: None,
@@ -82,6 +86,11 @@ impl AlertSettings {
         }
         if !(1..=10).contains(&self.tries) {
             return fail("tries", "must be between 1 and 10");
+        }
+        if !(self.retry_pause_seconds.is_finite()
+            && (0.0..=60.0).contains(&self.retry_pause_seconds))
+        {
+            return fail("retry_pause_seconds", "must be a number from 0 to 60");
         }
         if self.max_wait_seconds > 3600 {
             return fail("max_wait_seconds", "must be at most 3600");

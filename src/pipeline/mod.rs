@@ -42,11 +42,6 @@ impl Context {
 pub struct RunOptions {
     /// The time T to detect at; now when absent.
     pub as_of: Option<i64>,
-    /// Test hook: stop the alert delivery right after a request of this kind was answered,
-    /// before it is marked done (see [`crate::alerts::deliver::CRASH_HOOK`]).
-    pub crash_after_send: Option<String>,
-    /// Pause before the first retry of a failed alert delivery [default: 1 s].
-    pub alert_backoff: Option<Duration>,
 }
 
 /// How long a second run waits for the first before giving up.
@@ -132,7 +127,6 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         held_out: &recorded.held_out,
         posthog: posthog.as_ref(),
         progress,
-        opts,
         alerts: &alerts,
     };
     for step in steps::STEPS {

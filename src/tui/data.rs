@@ -120,14 +120,7 @@ pub fn startup(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Re
     let mut fresh = None;
     if store.latest_run("daily")?.is_none() {
         drop(store);
-        fresh = Some(run_daily(
-            ctx,
-            &RunOptions {
-                as_of,
-                ..Default::default()
-            },
-            progress,
-        )?);
+        fresh = Some(run_daily(ctx, &RunOptions { as_of }, progress)?);
     }
     let store = ctx.open_store()?;
     let mut snap = match fresh {
@@ -280,14 +273,7 @@ pub fn latest_info(store: &Store) -> Result<Option<RunInfo>> {
 
 /// `D` (confirmed): one real run of the pipeline (recorded, sent), then the figures.
 pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Result<Snapshot> {
-    let result = run_daily(
-        ctx,
-        &RunOptions {
-            as_of,
-            ..Default::default()
-        },
-        progress,
-    )?;
+    let result = run_daily(ctx, &RunOptions { as_of }, progress)?;
     let store = ctx.open_store()?;
     let mut snap = from_scores(&store, &ctx.config, result.report.run_id, result.scores)?;
     for s in &result.report.steps {

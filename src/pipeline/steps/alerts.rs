@@ -4,10 +4,9 @@
 //! `beton alerts --dry-run`, which decides like a run and writes nothing.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use super::{Integration, Run};
-use crate::alerts::deliver::{Sender, deliver_open};
+use crate::alerts::deliver::{CRASH_HOOK, Sender, deliver_open};
 use crate::alerts::{Destinations, Plan};
 use crate::config::Config;
 use crate::error::Result;
@@ -64,7 +63,7 @@ impl Integration for Alerts {
         }
         run.progress.stage("alerts");
         let sender = match Sender::new(&run.cfg().alerts) {
-            Ok(s) => s.with_backoff(run.opts.alert_backoff.unwrap_or(Duration::from_secs(1))),
+            Ok(s) => s,
             Err(e) => {
                 return Ok(Some(Step::new(
                     "alerts",
@@ -77,7 +76,11 @@ impl Integration for Alerts {
             run.store,
             &sender,
             dest,
-            run.opts.crash_after_send.as_deref(),
+            // The test hook of a kill between send and done (read here: it is for the binary).
+            std::env::var(CRASH_HOOK)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .as_deref(),
         );
         Ok(Some(match outcome {
             Ok(r) if r.failed.is_empty() => Step::new(

@@ -39,7 +39,6 @@ pub struct Run<'a> {
     /// The PostHog connection when PostHog is connected (or the source), or why it failed.
     pub posthog: Option<&'a std::result::Result<Client, PosthogError>>,
     pub progress: &'a dyn Progress,
-    pub opts: &'a crate::pipeline::RunOptions,
     /// Where alerts go (loaded before the run was recorded, since the alerts are queued with it).
     pub alerts: &'a alerts::Setup,
 }
