@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::error::Result;
 use crate::signals::facts::{AccountFacts, Facts, distinct_users, new_features};
-use crate::store::{Classifier, Store};
+use crate::store::Store;
 use crate::time::{DAY, day_of, fmt_ts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -97,14 +97,7 @@ pub const LEADERS: usize = 10;
 /// Health of every account at `t`.
 pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     store.ensure_rollups(cfg)?;
-    let classifier = Classifier::new(cfg);
-    let activity: Vec<i64> = store
-        .names()?
-        .into_iter()
-        .filter(|(_, n)| classifier.class(n).activity)
-        .map(|(id, _)| id)
-        .collect();
-    let last_seen = store.last_seen(t, &activity)?;
+    let last_seen = store.last_seen(t, &store.activity_name_ids(cfg)?)?;
     let mut adoption: BTreeMap<i64, u64> = BTreeMap::new();
     let mut accounts = Vec::new();
     // Health reads no account properties.

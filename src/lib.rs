@@ -12,11 +12,13 @@
 //! - [`learn`]: weights learned from the backtest's replay, validated forward in time (SPEC §11)
 //! - [`source`]: where events are read: the local workspace or PostHog (HogQL), chosen once from
 //!   the config
-//! - [`posthog`], [`attio`]: the integrations (HTTP clients, HogQL, capture, dashboards, the deals
-//!   view in PostHog's data warehouse; the CRM sync of deals, notes, tasks and list entries, deals
-//!   back in)
-//! - [`signals`], [`health`], [`sources`]: the engines: the eight detectors, score, tiers,
-//!   routing and explanation (SPEC §2–3), account health (§4), the lead-source comparison (§6)
+//! - [`posthog`], [`attio`], [`alerts`]: the integrations (HTTP clients, HogQL, capture,
+//!   dashboards, group properties, the deals view in PostHog's data warehouse; the CRM sync of
+//!   deals, notes, tasks and list entries, deals back in; alerts to the owner and the daily digest
+//!   over a JSON webhook and Slack)
+//! - [`signals`], [`health`], [`sources`], [`holdout`]: the engines: the eight detectors, score,
+//!   tiers, routing and explanation (SPEC §2–3, §8), account health (§4), the lead-source
+//!   comparison (§6), the holdout's assignment and `incrementality` (§12)
 //! - [`stats`]: pure statistics: intervals, exact and multiple tests, the L2 logistic model with
 //!   a cluster-robust covariance, validation figures (SPEC §11–12)
 //! - [`store`]: the embedded SQLite workspace (migrations, ingest, rollups, runs, ledger,
@@ -24,6 +26,7 @@
 //! - [`config`], [`time`], [`progress`], [`error`]: settings with the SPEC defaults and where
 //!   files live, timestamps, progress reporting, the error type
 
+pub mod alerts;
 pub mod attio;
 pub mod backtest;
 pub mod config;
@@ -31,6 +34,7 @@ pub mod deals;
 pub mod demo;
 pub mod error;
 pub mod health;
+pub mod holdout;
 pub mod import;
 pub mod learn;
 pub mod pipeline;

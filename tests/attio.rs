@@ -1618,3 +1618,71 @@ fn an_account_in_pipeline_gets_its_note_on_the_open_deal_exactly_once() {
     );
     no_schema_errors(&fake);
 }
+
+/// SPEC §12: a held-out account is scored and listed but gets no CRM write; the others are synced.
+#[test]
+fn held_out_accounts_get_no_crm_write() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = daily_context(&fake, dir.path());
+    ctx.config.holdout.percent = 50.0;
+    let t = parse_ts("2026-11-18T00:00:00Z").unwrap();
+    // A salt that holds some but not all of the routed accounts out.
+    let routed: Vec<String> = {
+        let store = ctx.open_store().unwrap();
+        store.ensure_rollups(&ctx.config).unwrap();
+        let (scores, _) = beton::signals::score_scan(&store, &ctx.config, t).unwrap();
+        scores
+            .into_iter()
+            .filter(|s| s.routed)
+            .map(|s| s.account)
+            .collect()
+    };
+    ctx.config.holdout.salt = (0..100)
+        .map(|i| format!("salt-{i}"))
+        .find(|salt| {
+            let h = beton::config::HoldoutSettings {
+                percent: 50.0,
+                salt: salt.clone(),
+            };
+            let n = routed
+                .iter()
+                .filter(|a| beton::holdout::draw(&h, a))
+                .count();
+            n > 0 && n < routed.len()
+        })
+        .expect("a salt that splits the routed accounts");
+    let r = beton::daily::run_daily(
+        &ctx,
+        &beton::daily::RunOptions { as_of: Some(t) },
+        &beton::progress::Silent,
+    )
+    .unwrap()
+    .report;
+    let held: Vec<&str> = r
+        .accounts
+        .iter()
+        .filter(|a| a.routed && a.holdout)
+        .map(|a| a.account.as_str())
+        .collect();
+    let treated = r.accounts.iter().filter(|a| a.routed && !a.holdout).count();
+    assert!(!held.is_empty() && treated > 0, "{:?}", r.accounts);
+    let synced: Vec<String> = fake
+        .deals()
+        .iter()
+        .filter_map(|d| {
+            d.values
+                .get(SLUG)?
+                .as_array()?
+                .first()?
+                .get("value")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(synced.len(), treated, "{synced:?}");
+    for h in held {
+        assert!(!synced.iter().any(|s| s == h), "{h} was sent to Attio");
+    }
+}

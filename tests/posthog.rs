@@ -652,8 +652,34 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
     assert_eq!(r.accounts.len(), 4);
     let q = r.queries.unwrap();
     assert!(q.queries >= 3 && q.queries <= q.budget, "{q:?}");
-    assert_eq!(fake.with(|w| w.captured.len()), 6);
-    // The second run is inside every cooldown: nothing is emitted again.
+    let named = |name: &str| {
+        fake.with(|w| {
+            w.captured
+                .iter()
+                .filter(|e| e["event"] == name)
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(named("beton_signal_fired").len(), 6);
+    // The tier back in PostHog: one $groupidentify per scored account, with Beton's properties.
+    let groups = named("$groupidentify");
+    assert_eq!(groups.len(), r.accounts.len());
+    for a in &r.accounts {
+        let g = groups
+            .iter()
+            .find(|g| g["properties"]["$group_key"] == a.account.as_str())
+            .expect("a $groupidentify per account");
+        assert_eq!(g["properties"]["$group_type"], "company");
+        let set = &g["properties"]["$group_set"];
+        assert_eq!(set["beton_score"], a.score);
+        assert_eq!(set["beton_tier"], a.tier.as_str());
+        let mut signals = a.signals.clone();
+        signals.sort();
+        assert_eq!(set["beton_signals"], serde_json::json!(signals));
+    }
+    // The second run is inside every cooldown: nothing is emitted again, and the group
+    // properties did not change, so none are sent again.
     let r2 = run_daily(
         &ctx,
         &RunOptions {
@@ -664,7 +690,8 @@ fn run_daily_on_posthog_detects_captures_provisions_and_reports_the_budget() {
     .unwrap()
     .report;
     assert_eq!(r2.emitted, 0);
-    assert_eq!(fake.with(|w| w.captured.len()), 6);
+    assert_eq!(named("beton_signal_fired").len(), 6);
+    assert_eq!(named("$groupidentify").len(), r.accounts.len());
 }
 
 #[test]
@@ -721,7 +748,7 @@ fn a_failed_capture_is_sent_by_the_next_run() {
     let capture = r.steps.iter().find(|s| s.name == "capture").unwrap();
     assert_eq!(capture.status, StepStatus::Failed, "{capture:?}");
     assert!(
-        capture.detail.contains("6 events stay queued"),
+        capture.detail.contains("10 events stay queued"),
         "{capture:?}"
     );
     assert_eq!(r.exit_code(), 2);
@@ -740,7 +767,7 @@ fn a_failed_capture_is_sent_by_the_next_run() {
     assert_eq!(r2.emitted, 0);
     let capture = r2.steps.iter().find(|s| s.name == "capture").unwrap();
     assert_eq!(capture.status, StepStatus::Ok, "{capture:?}");
-    assert_eq!(fake.with(|w| w.captured.len()), 6);
+    assert_eq!(fake.with(|w| w.captured.len()), 10);
     // And only once.
     run_daily(
         &ctx,
@@ -750,7 +777,7 @@ fn a_failed_capture_is_sent_by_the_next_run() {
         &Silent,
     )
     .unwrap();
-    assert_eq!(fake.with(|w| w.captured.len()), 6);
+    assert_eq!(fake.with(|w| w.captured.len()), 10);
 }
 
 #[test]

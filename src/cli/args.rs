@@ -196,6 +196,29 @@ pub enum Command {
         #[arg(long, num_args = 2, value_names = ["A", "B"])]
         runs: Option<Vec<i64>>,
     },
+    /// The outbox: alerts, digests and CRM writes with their state; `--dry-run` shows what a run
+    /// at T would send (nothing is recorded or sent).
+    Alerts {
+        /// Say what a run at T would send; record and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this account's rows.
+        #[arg(long, value_name = "KEY")]
+        account: Option<String>,
+    },
+    /// Run the daily pipeline every interval until stopped (local: when an import changed the
+    /// workspace; PostHog: within the query budget). Runs never overlap.
+    Watch {
+        /// The interval: 15m, 1h, 90s …
+        #[arg(long, default_value = "15m")]
+        every: String,
+        /// Stop after this many runs.
+        #[arg(long, value_name = "N")]
+        runs: Option<u32>,
+    },
+    /// Treated against held-out win rates (SPEC §12): difference with its interval, p-value,
+    /// incremental wins and value, and the minimum detectable difference.
+    Incrementality,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

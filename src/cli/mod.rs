@@ -21,6 +21,7 @@ macro_rules! out {
     }};
 }
 
+mod alerts;
 pub mod args;
 mod attio;
 pub mod common;
@@ -118,5 +119,10 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
             to,
             runs,
         }) => diff::diff(g, account.as_deref(), from, to, runs),
+        Some(Command::Alerts { dry_run, account }) => {
+            alerts::alerts(g, dry_run, account.as_deref())
+        }
+        Some(Command::Watch { every, runs }) => alerts::watch(g, &every, runs),
+        Some(Command::Incrementality) => alerts::incrementality(g),
     }
 }

@@ -3,10 +3,11 @@
 //!
 //! - `signals`: the eight signals, score and tiers (SPEC §2–3)
 //! - `figures`: deal stages, the backtest, lead sources (SPEC §1, §5, §6)
-//! - `posthog`, `attio`: the integrations' tables
+//! - `posthog`, `attio`, `alerts`: the integrations' tables (alerts and the holdout: `alerts`)
 //! - `keys`: `--set` overrides and key lookup in the TOML text
 //! - `paths`: where files live, atomic writes
 
+mod alerts;
 mod attio;
 mod figures;
 mod keys;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use alerts::*;
 pub use attio::*;
 pub use figures::*;
 use keys::line_of_key;
@@ -69,6 +71,10 @@ pub struct Config {
     /// The Attio CRM sync; absent means Attio is not configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attio: Option<AttioSettings>,
+    /// Alerts to the account owner and the daily digest (SPEC §9).
+    pub alerts: AlertSettings,
+    /// The held-out share of routed accounts (SPEC §12).
+    pub holdout: HoldoutSettings,
 }
 
 pub(crate) fn strings(items: &[&str]) -> Vec<String> {
@@ -99,6 +105,8 @@ impl Default for Config {
             keys: Default::default(),
             posthog: None,
             attio: None,
+            alerts: AlertSettings::default(),
+            holdout: HoldoutSettings::default(),
         }
     }
 }
@@ -275,6 +283,8 @@ impl Config {
         if let Some(attio) = &self.attio {
             attio.validate()?;
         }
+        self.alerts.validate()?;
+        self.holdout.validate()?;
         Ok(())
     }
 

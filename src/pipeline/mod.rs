@@ -83,18 +83,43 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     }
 
     progress.stage("record");
-    let (run_id, scores, emitted, accounts_scored) = match result {
+    let alerts = steps::alerts::Setup::load(ctx, &store, source)?;
+    let newest = match (&alerts.destinations, source) {
+        (d, Source::Local) if !d.is_empty() => {
+            store.last_seen(t, &store.activity_name_ids(cfg)?)?
+        }
+        _ => Default::default(),
+    };
+    let (recorded, scores, accounts_scored) = match result {
         Ok(mut s) => {
             // SPEC §8: accounts under the ARR floor are scored and shown, not routed.
             crate::signals::routing::apply_floor(&store, cfg, t, &mut s.scores)?;
-            let (run_id, emitted) =
-                store.record_detection("daily", source.name(), t, &s.scores, cfg.cooldown_days)?;
+            let scores = s.scores;
+            // The alert rows and the holdout assignments are written in the transaction that
+            // records the emissions (SPEC §3, §9, §12).
+            let mut plan = |st: &Store, r: &crate::store::Recorded| {
+                crate::alerts::plan_rows(st, cfg, &alerts.destinations, t, &scores, r, &newest)
+            };
+            let recorded = store.record_detection_with(
+                "daily",
+                source.name(),
+                t,
+                &scores,
+                cfg.cooldown_days,
+                Some(crate::store::RecordExtras {
+                    holdout_percent: cfg.holdout.percent,
+                    draw: &|key| crate::holdout::draw(&cfg.holdout, key),
+                    alerts: &mut plan,
+                }),
+            )?;
             let settings = crate::signals::diff::scoring_settings(cfg);
-            store.record_run_settings(run_id, &settings.to_string())?;
-            (run_id, s.scores, emitted, s.accounts)
+            store.record_run_settings(recorded.run_id, &settings.to_string())?;
+            (recorded, scores, s.accounts)
         }
-        Err(_) => (0, Vec::new(), Vec::new(), 0),
+        Err(_) => (Default::default(), Vec::new(), 0),
     };
+    let run_id = recorded.run_id;
+    let emitted = recorded.emitted;
     // What the CRM step does for each account, decided before it runs (SPEC §8).
     let routes = crate::signals::routing::routes(&store, cfg, t, &scores)?;
 
@@ -106,18 +131,31 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         run_id,
         scores: &scores,
         emitted: &emitted,
+        held_out: &recorded.held_out,
         posthog: posthog.as_ref(),
         progress,
+        alerts: &alerts,
     };
     for step in steps::STEPS {
         steps.extend(step.run(&run)?);
     }
     let queries = run.posthog().map(|(client, _)| client.usage());
+    let sent = if run_id != 0 {
+        crate::alerts::report(&store, run_id)?
+    } else {
+        Vec::new()
+    };
 
     let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();
     let accounts: Vec<ReportAccount> = scores
         .iter()
-        .map(|s| ReportAccount::of(s, routes.get(&s.account_id)))
+        .map(|s| {
+            ReportAccount::of(
+                s,
+                routes.get(&s.account_id),
+                recorded.held_out.contains(&s.account_id),
+            )
+        })
         .collect();
     let report = Report {
         run_id,
@@ -133,6 +171,7 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         signals_by_type: report::signals_by_type(&accounts, cfg),
         accounts,
         steps,
+        alerts: sent,
         queries,
         seconds: started.elapsed().as_secs_f64(),
     };

@@ -51,10 +51,13 @@ pub struct ReportAccount {
     /// is not routed (below the ARR floor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crm_reason: Option<String>,
+    /// Held out of the CRM and the alerts to measure what routing adds (SPEC §12).
+    #[serde(default)]
+    pub holdout: bool,
 }
 
 impl ReportAccount {
-    pub fn of(s: &AccountScore, route: Option<&Route>) -> Self {
+    pub fn of(s: &AccountScore, route: Option<&Route>, holdout: bool) -> Self {
         Self {
             crm_action: route.map_or(CrmAction::None, |r| r.crm_action),
             motion: route.map_or(Motion::New, |r| r.motion),
@@ -68,6 +71,7 @@ impl ReportAccount {
                 .map(|f| f.signal.as_str().to_string())
                 .collect(),
             routed: s.routed,
+            holdout,
         }
     }
 }
@@ -91,6 +95,9 @@ pub struct Report {
     #[serde(default)]
     pub signals_by_type: std::collections::BTreeMap<String, usize>,
     pub steps: Vec<Step>,
+    /// The run's alerts and digest per channel, with `event_to_alert_seconds` (SPEC §9).
+    #[serde(default)]
+    pub alerts: Vec<crate::alerts::ReportAlert>,
     /// PostHog query endpoint calls against the run's budget (when PostHog is connected).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queries: Option<crate::posthog::Usage>,

@@ -349,6 +349,7 @@ fn ensure_folder(client: &Client, folder: &str, dry_run: bool) -> Result<String,
     }
 }
 
+/// Percent-encodes everything but RFC 3986's unreserved characters.
 pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

@@ -14,6 +14,7 @@ pub mod client;
 pub mod connect;
 pub mod dashboards;
 pub mod doctor;
+pub mod groups;
 pub mod hogql;
 pub mod warehouse;
 
@@ -141,6 +142,17 @@ pub fn credentials_file(paths: &Paths) -> PathBuf {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .join("credentials.toml")
+}
+
+/// The address of an account's group page in the PostHog app.
+pub fn group_url(p: &crate::config::PosthogSettings, key: &str) -> String {
+    format!(
+        "{}/project/{}/groups/{}/{}",
+        p.host.trim_end_matches('/'),
+        p.project_id,
+        p.group_type_index,
+        dashboards::urlencode(key)
+    )
 }
 
 /// The personal key: `POSTHOG_API_KEY`, else the credentials file.

@@ -3,6 +3,7 @@
 pub mod diff;
 pub mod facts;
 pub mod routing;
+pub mod next_step;
 
 use std::collections::BTreeMap;
 

@@ -110,11 +110,14 @@ fn upsert_company(
 }
 
 impl Store {
-    /// The routed accounts of a run with their fired signals, best score first.
+    /// The routed accounts of a run with their fired signals, best score first; held-out accounts
+    /// (SPEC §12) are left out: they get no CRM write.
     pub fn attio_candidates(&self, run_id: i64) -> Result<Vec<AttioCandidate>> {
         let mut stmt = self.conn().prepare(
             "SELECT s.account_id, a.key, s.score, s.tier FROM run_scores s JOIN accounts a ON a.id = s.account_id
-             WHERE s.run_id = ?1 AND s.routed ORDER BY s.score DESC, a.key",
+             WHERE s.run_id = ?1 AND s.routed
+               AND NOT EXISTS (SELECT 1 FROM holdout h WHERE h.account_id = s.account_id AND h.held_out)
+             ORDER BY s.score DESC, a.key",
         )?;
         let rows = stmt.query_map([run_id], |r| {
             Ok(AttioCandidate {
@@ -301,11 +304,11 @@ impl Store {
         let mut n = 0;
         {
             let mut stmt = tx.prepare(
-                "INSERT INTO attio_outbox(key, account_id, kind, method, path, body, marker, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)
-                 ON CONFLICT(key) DO UPDATE SET state = 'pending', body = excluded.body, path = excluded.path,
+                "INSERT INTO outbox(channel, key, account_id, kind, method, path, body, marker, state, created_at)
+                 VALUES ('attio', ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8)
+                 ON CONFLICT(channel, key) DO UPDATE SET state = 'pending', body = excluded.body, path = excluded.path,
                    error = NULL
-                 WHERE attio_outbox.state IN ('failed', 'superseded')",
+                 WHERE outbox.state IN ('failed', 'superseded')",
             )?;
             for s in steps {
                 n += stmt.execute(params![
@@ -335,8 +338,8 @@ impl Store {
             .filter(|s| matches!(s.kind.as_str(), "deal" | "note" | "task"))
         {
             n += self.conn().execute(
-                "UPDATE attio_outbox SET state = 'superseded', error = 'replaced by ' || ?3
-                 WHERE account_id = ?1 AND kind = ?2 AND key <> ?3 AND state = 'pending'",
+                "UPDATE outbox SET state = 'superseded', error = 'replaced by ' || ?3
+                 WHERE channel = 'attio' AND account_id = ?1 AND kind = ?2 AND key <> ?3 AND state = 'pending'",
                 params![account_id, s.kind, s.key],
             )?;
         }
@@ -347,7 +350,7 @@ impl Store {
     /// Beton has attached its context to that deal before.
     pub fn outbox_attached(&self, account_id: i64, rid: &str) -> Result<bool> {
         Ok(self.conn().query_row(
-            "SELECT EXISTS(SELECT 1 FROM attio_outbox WHERE account_id = ?1 AND kind = 'note'
+            "SELECT EXISTS(SELECT 1 FROM outbox WHERE channel = 'attio' AND account_id = ?1 AND kind = 'note'
                AND state IN ('pending', 'sent', 'done') AND instr(body, ?2) > 0)",
             params![account_id, rid],
             |r| r.get::<_, bool>(0),
@@ -357,8 +360,8 @@ impl Store {
     /// Steps not done yet (pending or sent), oldest first; of one account when given.
     pub fn outbox_open(&self, account_id: Option<i64>) -> Result<Vec<OutboxStep>> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT id, key, account_id, kind, method, path, body, marker, state, attempts FROM attio_outbox
-             WHERE state IN ('pending', 'sent') AND (?1 IS NULL OR account_id = ?1) ORDER BY id",
+            "SELECT id, key, account_id, kind, method, path, body, marker, state, attempts FROM outbox
+             WHERE channel = 'attio' AND state IN ('pending', 'sent') AND (?1 IS NULL OR account_id = ?1) ORDER BY id",
         )?;
         let rows = stmt.query_map([account_id], |r| {
             Ok(OutboxStep {
@@ -382,7 +385,7 @@ impl Store {
         Ok(self
             .conn()
             .query_row(
-                "SELECT state FROM attio_outbox WHERE key = ?1",
+                "SELECT state FROM outbox WHERE channel = 'attio' AND key = ?1",
                 [key],
                 |r| r.get::<_, String>(0),
             )
@@ -393,7 +396,7 @@ impl Store {
     /// Records that a step is about to be sent (committed before the request goes out).
     pub fn outbox_sent(&self, id: i64, t: i64) -> Result<()> {
         self.conn().execute(
-            "UPDATE attio_outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2 WHERE id = ?1",
+            "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?2 WHERE id = ?1",
             params![id, t],
         )?;
         Ok(())
@@ -409,7 +412,7 @@ impl Store {
     ) -> Result<()> {
         let tx = self.conn().unchecked_transaction()?;
         tx.execute(
-            "UPDATE attio_outbox SET state = ?2, done_at = ?3, result = ?4, error = NULL WHERE id = ?1",
+            "UPDATE outbox SET state = ?2, done_at = ?3, result = ?4, error = NULL WHERE id = ?1",
             params![step.id, StepState::Done.as_str(), t, result],
         )?;
         match what {
@@ -435,7 +438,7 @@ impl Store {
     /// Marks a step rejected by Attio, with the reason.
     pub fn outbox_failed(&self, id: i64, error: &str) -> Result<()> {
         self.conn().execute(
-            "UPDATE attio_outbox SET state = 'failed', error = ?2 WHERE id = ?1",
+            "UPDATE outbox SET state = 'failed', error = ?2 WHERE id = ?1",
             params![id, error],
         )?;
         Ok(())
@@ -445,7 +448,7 @@ impl Store {
     pub fn outbox_counts(&self) -> Result<HashMap<String, i64>> {
         let mut stmt = self
             .conn()
-            .prepare("SELECT state, count(*) FROM attio_outbox GROUP BY state")?;
+            .prepare("SELECT state, count(*) FROM outbox WHERE channel = 'attio' GROUP BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }

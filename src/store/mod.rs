@@ -1,6 +1,7 @@
 //! The embedded workspace: SQLite with versioned migrations, WAL and foreign keys. This module
 //! and its children are the only places that write SQL for the local store.
 
+mod alerts;
 mod attio;
 mod backtests;
 pub mod blocks;
@@ -17,6 +18,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use alerts::{AlertRow, GroupProps, HoldoutRow, OutboxEntry};
 pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepState};
 pub use backtests::SavedBacktest;
 pub use ingest::{
@@ -24,7 +26,7 @@ pub use ingest::{
 };
 pub use posthog::Provisioned;
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, Window, id_range};
-pub use runs::{Emission, cooled_down};
+pub use runs::{Emission, RecordExtras, Recorded, cooled_down};
 
 use crate::config::{Config, name_matches};
 use crate::error::{Error, Result};
@@ -51,6 +53,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("schema_v6_blocks.sql"),
     },
     sql(include_str!("schema_v7_attio_url.sql")),
+    sql(include_str!("schema_v8_outbox.sql")),
     sql(include_str!("schema_run_settings.sql")),
 ];
 

@@ -205,6 +205,17 @@ impl Store {
         Ok(max)
     }
 
+    /// The ids of the event names that count as activity under `cfg`.
+    pub fn activity_name_ids(&self, cfg: &crate::config::Config) -> Result<Vec<i64>> {
+        let classifier = super::Classifier::new(cfg);
+        Ok(self
+            .names()?
+            .into_iter()
+            .filter(|(_, n)| classifier.class(n).activity)
+            .map(|(id, _)| id)
+            .collect())
+    }
+
     /// Last activity per account before `t` (from the rollups; the day of `t` read raw).
     pub fn last_seen(
         &self,

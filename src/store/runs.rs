@@ -2,7 +2,10 @@
 
 use rusqlite::params;
 
+use std::collections::HashSet;
+
 use super::Store;
+use super::alerts::{AlertRow, insert_alert_rows};
 use crate::error::Result;
 use crate::signals::AccountScore;
 use crate::time::DAY;
@@ -19,6 +22,25 @@ pub fn cooled_down(last: Option<i64>, t: i64, cooldown_days: u32) -> bool {
     last.is_none_or(|l| t >= l + i64::from(cooldown_days) * DAY)
 }
 
+/// What a recorded run produced, for the steps that plan in the same transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
+    pub run_id: i64,
+    pub emitted: Vec<Emission>,
+    /// Every held-out account (assignments of earlier runs and the ones drawn now).
+    pub held_out: HashSet<i64>,
+}
+
+/// What a daily run records beside the scores, in the same transaction.
+pub struct RecordExtras<'a> {
+    /// The holdout share in force (stored with each new assignment).
+    pub holdout_percent: f64,
+    /// Draws the assignment of an account routed for the first time: true = held out.
+    pub draw: &'a dyn Fn(&str) -> bool,
+    /// Plans the run's alert rows; it reads the store inside the transaction.
+    pub alerts: &'a mut dyn FnMut(&Store, &Recorded) -> Result<Vec<AlertRow>>,
+}
+
 impl Store {
     /// Records a detection run at `t` in one transaction: the run, every score and fired signal,
     /// and an emission for each fired type outside its cooldown. Returns the run id and emissions.
@@ -30,6 +52,23 @@ impl Store {
         scores: &[AccountScore],
         cooldown_days: u32,
     ) -> Result<(i64, Vec<Emission>)> {
+        let r = self.record_detection_with(kind, source, t, scores, cooldown_days, None)?;
+        Ok((r.run_id, r.emitted))
+    }
+
+    /// [`Store::record_detection`] plus, in the same transaction, the holdout assignment of
+    /// accounts routed for the first time and the run's alert rows: an emission is never
+    /// recorded without the alerts it makes due, nor an alert queued for an emission that was
+    /// rolled back.
+    pub fn record_detection_with(
+        &self,
+        kind: &str,
+        source: &str,
+        t: i64,
+        scores: &[AccountScore],
+        cooldown_days: u32,
+        extras: Option<RecordExtras<'_>>,
+    ) -> Result<Recorded> {
         let last = self.last_emissions(t)?;
         let tx = self.conn().unchecked_transaction()?;
         tx.execute(
@@ -81,8 +120,38 @@ impl Store {
                 }
             }
         }
+        let mut recorded = Recorded {
+            run_id: run,
+            emitted,
+            held_out: HashSet::new(),
+        };
+        if let Some(extras) = extras {
+            let assigned: std::collections::HashMap<i64, bool> = {
+                let mut stmt = tx.prepare("SELECT account_id, held_out FROM holdout")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            let mut ins = tx.prepare(
+                "INSERT INTO holdout(account_id, held_out, routed_at, run_id, percent) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for s in scores.iter().filter(|s| s.routed) {
+                if !assigned.contains_key(&s.account_id) {
+                    let held = (extras.draw)(&s.account);
+                    ins.execute(params![s.account_id, held, t, run, extras.holdout_percent])?;
+                    if held {
+                        recorded.held_out.insert(s.account_id);
+                    }
+                }
+            }
+            drop(ins);
+            recorded
+                .held_out
+                .extend(assigned.into_iter().filter(|(_, h)| *h).map(|(id, _)| id));
+            let rows = (extras.alerts)(self, &recorded)?;
+            insert_alert_rows(&tx, &rows, crate::time::now())?;
+        }
         tx.commit()?;
-        Ok((run, emitted))
+        Ok(recorded)
     }
 
     /// Records the scoring settings (JSON) a run was scored with, for `beton diff --runs`.

@@ -97,6 +97,10 @@ pub struct Detail {
     pub daily: Vec<u32>,
     pub props: Vec<(String, String)>,
     pub deals: Vec<(DealRow, Outcome)>,
+    /// What was sent for the account and what waits (alerts, digests, CRM writes), newest first.
+    pub outbox: Vec<beton::store::OutboxEntry>,
+    /// Held out of the CRM and the alerts (SPEC §12).
+    pub held_out: bool,
 }
 
 /// Startup: creates the demo workspace on an empty local workspace (and says so), runs detection
@@ -483,12 +487,16 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
             (d, o)
         })
         .collect();
+    let outbox = store.outbox_entries(Some(id), 20)?;
+    let held_out = store.held_out()?.contains(&id);
     Ok(Detail {
         entry,
         as_of: t,
         daily,
         props,
         deals,
+        outbox,
+        held_out,
     })
 }
 

@@ -139,6 +139,41 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
         Some(link) => format!("CRM: {link}"),
         None => "CRM: not synced".to_string(),
     }));
+    if d.held_out {
+        out.push(Line::from(Span::styled(
+            "held out (SPEC §12): scored and shown, never sent to the CRM or alerted",
+            t.header(),
+        )));
+    }
+    out.push(Line::from(""));
+    out.push(Line::from(Span::styled("sent and pending", t.header())));
+    if d.outbox.is_empty() {
+        out.push(Line::from("  nothing sent for this account yet"));
+    }
+    for o in &d.outbox {
+        let when = match (o.done_at, o.state.as_str()) {
+            (Some(at), _) => format!("sent {}", beton::time::fmt_ts(at)),
+            (None, "rolled") => "held back for the digest".to_string(),
+            (None, "digested") => format!(
+                "in {}",
+                o.digest.clone().unwrap_or_else(|| "the digest".into())
+            ),
+            (None, "sent") => "sent, answer unknown: resent by the next run".to_string(),
+            (None, state) => format!(
+                "{state}{}",
+                o.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ),
+        };
+        let what = if o.channel == "attio" {
+            format!("CRM {}", o.kind)
+        } else {
+            format!("{} {}", o.channel, o.kind)
+        };
+        out.push(Line::from(format!("  {what:<16} {when}")));
+    }
     out
 }
 

@@ -15,6 +15,8 @@ use beton::store::{SavedBacktest, Store};
 pub struct Figures {
     pub health: Option<HealthReport>,
     pub sources: Option<SourceReport>,
+    /// Treated against held-out win rates, when a holdout exists (SPEC §12).
+    pub incrementality: Option<beton::holdout::Incrementality>,
     pub backtest: Option<SavedBacktest>,
     pub previous: Option<SavedBacktest>,
     /// Latest against previous, headline figures and per signal.
@@ -203,6 +205,14 @@ fn load_without_backtest(
         Ok(w) => f.week = w,
         Err(beton::Error::Cancelled) => {}
         Err(e) => f.errors.push(format!("this week's signals: {e}")),
+    }
+    match store.held_out() {
+        Ok(h) if h.is_empty() => {}
+        Ok(_) => match beton::holdout::incrementality(store, cfg, t) {
+            Ok(x) => f.incrementality = Some(x),
+            Err(e) => f.errors.push(format!("incrementality: {e}")),
+        },
+        Err(e) => f.errors.push(format!("incrementality: {e}")),
     }
     f
 }

@@ -1179,7 +1179,7 @@ fn a_draft_rerun_writes_no_run_no_outbox_row_and_no_capture() {
     )
     .unwrap();
     let runs = count(d, "SELECT count(*) FROM runs");
-    let outbox = count(d, "SELECT count(*) FROM attio_outbox");
+    let outbox = count(d, "SELECT count(*) FROM outbox");
     let captures = count(d, "SELECT count(*) FROM capture_outbox");
     let backtests = count(d, "SELECT count(*) FROM backtests");
     let draft = ctx
@@ -1216,7 +1216,7 @@ fn a_draft_rerun_writes_no_run_no_outbox_row_and_no_capture() {
     );
     assert_eq!(count(d, "SELECT count(*) FROM runs"), runs, "no run");
     assert_eq!(
-        count(d, "SELECT count(*) FROM attio_outbox"),
+        count(d, "SELECT count(*) FROM outbox"),
         outbox,
         "no outbox row"
     );

@@ -1,6 +1,7 @@
 //! The `capture` step: the run's emitted signals as `beton_signal_fired` events to PostHog
-//! (docs/POSTHOG.md; SPEC §3 says which signals are emitted), queued in the outbox first so a
-//! failed send is retried by the next run.
+//! (docs/POSTHOG.md; SPEC §3 says which signals are emitted) and the changed Beton group
+//! properties as `$groupidentify` events (docs/ALERTS.md), queued in the outbox first so a failed
+//! send is retried by the next run.
 
 use std::time::Duration;
 
@@ -31,6 +32,20 @@ impl Integration for Capture {
         }
         run.progress.stage("capture");
         let cfg = run.cfg();
+        // The tier back in PostHog: group properties of the accounts whose values changed,
+        // queued with the signal events and sent with them.
+        let previous = store.group_props()?;
+        let ids: Vec<i64> = previous.keys().copied().collect();
+        let changed = crate::posthog::groups::changed(
+            p.project_id,
+            &cfg.group_type,
+            run.t,
+            run.scores,
+            run.held_out,
+            &previous,
+            &store.account_keys_of(&ids)?,
+        );
+        store.queue_group_props(&changed)?;
         let events = crate::posthog::capture::events(
             p.project_id,
             &cfg.group_type,
@@ -51,9 +66,9 @@ impl Integration for Capture {
             Ok(n) => {
                 store.mark_captured(&unsent)?;
                 let detail = match earlier {
-                    0 => format!("{n} beton_signal_fired events sent"),
+                    0 => format!("{n} events sent (beton_signal_fired, $groupidentify)"),
                     k => format!(
-                        "{n} beton_signal_fired events sent ({k} left over from earlier runs)"
+                        "{n} events sent (beton_signal_fired, $groupidentify; {k} left over from earlier runs)"
                     ),
                 };
                 Step::new("capture", StepStatus::Ok, &detail)

@@ -5,6 +5,7 @@
 //! To add a step: write a unit struct implementing [`Integration`] in a file of this folder and
 //! put it in [`STEPS`] where it should run. Nothing else in the pipeline changes.
 
+pub mod alerts;
 mod attio;
 mod capture;
 mod posthog;
@@ -33,9 +34,13 @@ pub struct Run<'a> {
     pub scores: &'a [AccountScore],
     /// The signals the cooldown ledger let through this run.
     pub emitted: &'a [Emission],
+    /// Every held-out account (SPEC §12): no CRM write, no alert.
+    pub held_out: &'a std::collections::HashSet<i64>,
     /// The PostHog connection when PostHog is connected (or the source), or why it failed.
     pub posthog: Option<&'a std::result::Result<Client, PosthogError>>,
     pub progress: &'a dyn Progress,
+    /// Where alerts go (loaded before the run was recorded, since the alerts are queued with it).
+    pub alerts: &'a alerts::Setup,
 }
 
 impl<'a> Run<'a> {
@@ -66,4 +71,5 @@ pub const STEPS: &[&dyn Integration] = &[
     &capture::Capture,
     &provision::Provision,
     &attio::Attio,
+    &alerts::Alerts,
 ];

@@ -6,7 +6,9 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition};
+use ratatui::widgets::{
+    Axis, Block, Borders, Chart, Dataset, GraphType, LegendPosition, Paragraph,
+};
 
 use super::super::app::App;
 use super::super::detail::money;
@@ -109,10 +111,26 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         &title,
     );
     let t = &app.theme;
-    let [left, right] = if a.side.height >= 24 {
-        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(a.side)
+    let side = match &figures.incrementality {
+        Some(x) => {
+            let [top, rest] =
+                Layout::vertical([Constraint::Length(4), Constraint::Min(0)]).areas(a.side);
+            f.render_widget(
+                Paragraph::new(incrementality_lines(x)).block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(Span::styled(" holdout: what routing adds ", t.title())),
+                ),
+                top,
+            );
+            rest
+        }
+        None => a.side,
+    };
+    let [left, right] = if side.height >= 24 {
+        Layout::vertical([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(side)
     } else {
-        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(a.side)
+        Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(side)
     };
     // Win rate by source as horizontal bars: names and figures always fit.
     let block = Block::default()
@@ -145,7 +163,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             )));
         }
     }
-    f.render_widget(ratatui::widgets::Paragraph::new(lines), inner);
+    f.render_widget(Paragraph::new(lines), inner);
     let quarters = r.quarters();
     let series: Vec<(String, Vec<(f64, f64)>)> = r
         .sources
@@ -242,4 +260,27 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             ),
         right,
     );
+}
+
+/// Two lines: the arms' win rates, then the difference with its interval (or why there is none).
+fn incrementality_lines(x: &beton::holdout::Incrementality) -> Vec<Line<'static>> {
+    let arm = |name: &str, a: &beton::holdout::Arm| {
+        format!("{name} {} of {} won ({})", a.won, a.accounts, pct(a.rate))
+    };
+    let first = format!(
+        "{} · {} · win within {} d",
+        arm("treated", &x.treated),
+        arm("held out", &x.held_out),
+        x.horizon_days
+    );
+    let second = match (x.diff_pp, x.diff_ci95_pp, x.p_value) {
+        (Some(d), Some([lo, hi]), p) => format!(
+            "{d:+.1} pp (95 % {lo:+.1} to {hi:+.1}), p = {}, incremental wins {:.1}, detectable ±{:.1} pp",
+            p.map_or("-".into(), |p| format!("{p:.3}")),
+            x.incremental_wins.unwrap_or(0.0),
+            x.mdd_pp.unwrap_or(0.0)
+        ),
+        _ => x.reason.clone().unwrap_or_else(|| "not enough data".into()),
+    };
+    vec![Line::from(first), Line::from(second)]
 }
