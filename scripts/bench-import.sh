@@ -26,6 +26,7 @@ rates=()
 for i in $(seq 1 "$runs"); do
   rm -rf "$work/data"
   export BETON_DATA=$work/data BETON_CONFIG=$work/config.toml
+  : > "$BETON_CONFIG" # an explicit BETON_CONFIG must exist; empty means every default
   "$bin" import accounts "$files/accounts.jsonl" > /dev/null
   /usr/bin/time -o "$work/time" -f "%e %U %S %M" "$bin" import events "$files/events.jsonl" > /dev/null
   read -r wall user sys rss < "$work/time"
