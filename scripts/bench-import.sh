@@ -59,6 +59,7 @@ results=$work/results
 for i in $(seq 1 "$runs"); do
   rm -rf "$work/data"
   export BETON_DATA=$work/data BETON_CONFIG=$work/config.toml
+  : > "$BETON_CONFIG" # an explicit BETON_CONFIG must exist; empty means every default
   "$bin" import accounts "$files/accounts.jsonl" > /dev/null
   read -r wall user sys rss < <(timed "$bin" import events "$files/events.jsonl")
   echo "beton $wall $rss" >> "$results"

@@ -16,6 +16,7 @@ bin=${CARGO_TARGET_DIR:-$PWD/target}/release/beton
 export BETON_DATA=$dir/data BETON_CONFIG=$dir/config.toml
 rm -rf "$dir/data" "$dir/config.toml"
 mkdir -p "$dir"
+: > "$BETON_CONFIG" # an explicit BETON_CONFIG must exist; empty means every default
 
 measure() { # label, command...
   local label=$1; shift

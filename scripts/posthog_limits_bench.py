@@ -88,6 +88,8 @@ def main():
     sizes = [int(x) for x in sys.argv[2:]] or [10_000_000]
     work = tempfile.mkdtemp(prefix="beton-limits-")
     env = dict(os.environ, BETON_CONFIG=os.path.join(work, "config.toml"), BETON_DATA=os.path.join(work, "data"))
+    # An explicit BETON_CONFIG must exist; an empty file means every default.
+    open(env["BETON_CONFIG"], "w").close()
     env.pop("POSTHOG_API_KEY", None)
     dump = subprocess.run([binary, "hogql", "--dump", "--as-of", T], env=env, capture_output=True, text=True, check=True)
     queries = [json.loads(l) for l in dump.stdout.splitlines()]

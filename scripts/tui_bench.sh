@@ -15,8 +15,9 @@ as_of=2026-06-01T13:37:00Z
 cargo build --release --quiet
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/beton
 export BETON_DATA=$dir/data BETON_CONFIG=$dir/config.toml
+mkdir -p "$dir"
+[ -f "$BETON_CONFIG" ] || : > "$BETON_CONFIG" # an explicit BETON_CONFIG must exist
 if [ ! -s "$dir/data/workspace.sqlite" ]; then
-  mkdir -p "$dir"
   /usr/bin/time -f "demo workspace: %e s" "$bin" demo --accounts "$accounts" --days 180 --as-of "$as_of" > /dev/null
   /usr/bin/time -f "first detection: %e s" "$bin" --run-daily --as-of "$as_of" > /dev/null
 fi

@@ -286,6 +286,8 @@ def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else os.path.join(target, "debug", "beton")
     work = tempfile.mkdtemp(prefix="beton-parity-")
     env = dict(os.environ, BETON_CONFIG=os.path.join(work, "config.toml"), BETON_DATA=os.path.join(work, "data"))
+    # An explicit BETON_CONFIG must exist; an empty file means every default.
+    open(env["BETON_CONFIG"], "w").close()
     env.pop("POSTHOG_API_KEY", None)
     out = os.path.join(work, "demo")
     beton(binary, env, "demo", "--accounts", "200", "--days", "120", "--seed", "7", "--as-of", AS_OF, "--out", out)

@@ -281,7 +281,7 @@ fn ctrl_c_and_a_small_terminal_leave_the_terminal_restored() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
-    // Settings named explicitly must exist: start from the template, as `beton init` writes it.
+    // A settings file named with --config must exist for the headless `demo`.
     std::fs::write(dir.path().join("config.toml"), beton::config::TEMPLATE).unwrap();
     let ok = Command::new(env!("CARGO_BIN_EXE_beton"))
         .args([
