@@ -903,11 +903,7 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
 
 #[test]
 fn the_fake_rejects_bodies_that_break_attios_spec() {
-    if !fake_attio::spec_path().exists() {
-        eprintln!(
-            "skipping: {} is absent, so bodies are not checked",
-            fake_attio::spec_path().display()
-        );
+    if !fake_attio::shared_file(&fake_attio::spec_path(), "the spec's body checks") {
         return;
     }
     let task = json!({"data": {"content": "x", "format": "plaintext", "is_completed": false, "linked_records": [], "assignees": []}});
@@ -1104,5 +1100,23 @@ fn a_company_merged_away_in_attio_is_resolved_again() {
     assert_eq!(
         acme.values["associated_company"][0]["target_record_id"],
         json!(merged)
+    );
+}
+
+#[test]
+fn a_missing_shared_file_is_a_loud_skip_and_a_failure_when_required() {
+    let missing = std::path::Path::new("/nonexistent/shared/reference/attio-openapi.json");
+    assert!(!fake_attio::shared_file_or(missing, "a probe", false));
+    let required =
+        std::panic::catch_unwind(|| fake_attio::shared_file_or(missing, "a probe", true));
+    let msg = required.expect_err("required and missing must fail");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("SKIPPED a probe") && msg.contains("BETON_REQUIRE_SHARED"),
+        "{msg}"
+    );
+    assert!(
+        fake_attio::shared_file_or(&fake_attio::spec_path(), "the spec", false)
+            || !fake_attio::spec_path().exists()
     );
 }
