@@ -60,8 +60,13 @@ fn print_import(r: &ImportReport, json: bool) {
     } else {
         0.0
     };
+    let updated = if r.updated > 0 {
+        format!(", {} updated (already stored; replaced)", r.updated)
+    } else {
+        String::new()
+    };
     out!(
-        "{}: {} rows, {} imported, {} duplicates, {} skipped ({:.1} s, {:.0} rows/s)",
+        "{}: {} rows, {} imported{updated}, {} duplicates, {} skipped ({:.1} s, {:.0} rows/s)",
         r.file,
         r.rows,
         r.imported,
