@@ -35,6 +35,7 @@ pub mod learn;
 pub mod pipeline;
 pub mod posthog;
 pub mod progress;
+pub mod safe;
 pub mod signals;
 pub mod source;
 pub mod sources;
