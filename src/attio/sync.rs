@@ -239,6 +239,9 @@ struct Ctx<'a> {
     run_id: i64,
     as_of: i64,
     now: i64,
+    /// Emissions at or after this T that no note or task was planned for are owed (see
+    /// `Store::attio_unplanned_emissions`): the cooldown window before the run's T.
+    owed_since: i64,
     members: HashMap<String, String>,
     salt: String,
 }
@@ -297,6 +300,7 @@ pub fn sync(
         run_id,
         as_of,
         now: crate::time::now(),
+        owed_since: as_of.saturating_sub(i64::from(cfg.cooldown_days).saturating_mul(DAY)),
         members,
         salt,
     };
@@ -317,6 +321,7 @@ pub fn sync(
                 step,
                 opts.crash_after_send.as_deref(),
                 ctx.now,
+                true,
             ) {
                 Ok(sent) => {
                     report.replayed += 1;
@@ -549,10 +554,13 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     let deal_body = json!({"data": {"values": values}});
     digest = digest_of(&deal_body);
 
+    // New: emitted by this run, or by an earlier one whose note and task were never planned
+    // (a kill before the sync, Attio down for that whole run).
+    let owed = store.attio_unplanned_emissions(c.account_id, ctx.owed_since, ctx.run_id)?;
     let new_types: Vec<&str> = c
         .signals
         .iter()
-        .filter(|x| x.emitted)
+        .filter(|x| x.emitted || owed.contains(&x.signal))
         .map(|x| x.signal.as_str())
         .collect();
     let context = is_new || !new_types.is_empty();
@@ -737,6 +745,7 @@ fn run_open(
             &step,
             ctx.opts.crash_after_send.as_deref(),
             ctx.now,
+            false,
         )?;
         report.tally(&sent.kind, sent.found);
         kinds.push(sent.kind);
@@ -774,6 +783,10 @@ fn note_content(
     company: &str,
     marker: &str,
 ) -> Result<String> {
+    // Names, evidence and properties come from the product's events (anyone with the public
+    // project key can choose them): escaped, so they show as written and add no links.
+    use crate::safe::markdown as md_text;
+    let company = md_text(company);
     let mut md = format!("## PQL: {company}, score {} ({})\n\n", c.score, c.tier);
     if is_new {
         md.push_str("Beton routed this account to sales from its product usage.\n\n");
@@ -785,10 +798,16 @@ fn note_content(
     }
     md.push_str("### Why now\n");
     for sig in &c.signals {
-        let new = if !is_new && sig.emitted { " (new)" } else { "" };
+        let new = if !is_new && new_types.contains(&sig.signal.as_str()) {
+            " (new)"
+        } else {
+            ""
+        };
         md.push_str(&format!(
             "- **{}** (+{}){new}: {}\n",
-            sig.signal, sig.base, sig.evidence
+            sig.signal,
+            sig.base,
+            md_text(&sig.evidence)
         ));
     }
     let to_day = day_of(ctx.as_of);
@@ -806,7 +825,7 @@ fn note_content(
             .take(3)
             .map(|(u, n)| {
                 let who = if ctx.s.include_people {
-                    u.clone()
+                    md_text(u).into_owned()
                 } else {
                     format!("user {}", user_hash(&ctx.salt, u))
                 };
@@ -819,7 +838,7 @@ fn note_content(
         let top: Vec<String> = features
             .iter()
             .take(5)
-            .map(|(f, n)| format!("{f} ({n} days)"))
+            .map(|(f, n)| format!("{} ({n} days)", md_text(f)))
             .collect();
         md.push_str(&format!("- Top features: {}\n", top.join(", ")));
     }
@@ -830,7 +849,7 @@ fn note_content(
             .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
     };
     if let Some(plan) = prop("plan") {
-        md.push_str(&format!("- Plan: {plan}\n"));
+        md.push_str(&format!("- Plan: {}\n", md_text(&plan)));
     }
     for (k, label) in [
         ("trial_started_at", "Trial started"),

@@ -6,6 +6,7 @@ mod backtests;
 pub mod blocks;
 mod capture;
 mod ingest;
+mod pending;
 mod posthog;
 mod read;
 mod runs;
