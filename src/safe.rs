@@ -69,14 +69,13 @@ pub fn csv_cell(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Text set inside Markdown (an Attio note): characters Markdown would read as syntax (emphasis,
-/// links, headings, lists, code, HTML) are backslash-escaped, and control characters escaped as
-/// in [`line`], so an account name shows as written and cannot add links or formatting.
+/// Text set inline inside Markdown (an Attio note), never at the start of a line: characters
+/// Markdown reads as inline syntax (emphasis, code, links, images, HTML, tables, strike-through,
+/// entities) are backslash-escaped, and control characters escaped as in [`line`] (so a value
+/// cannot start a line of its own and with it a heading or a list), so an account name shows as
+/// written and cannot add links or formatting.
 pub fn markdown(s: &str) -> Cow<'_, str> {
-    const SYNTAX: &[char] = &[
-        '\\', '`', '*', '_', '{', '}', '[', ']', '<', '>', '(', ')', '#', '+', '-', '.', '!', '|',
-        '~', '=', '&',
-    ];
+    const SYNTAX: &[char] = &['\\', '`', '*', '_', '[', ']', '<', '>', '|', '~', '&'];
     let shown = line(s);
     if !shown.contains(SYNTAX) {
         return shown;
@@ -129,11 +128,15 @@ mod tests {
     fn markdown_shows_names_as_written() {
         assert_eq!(markdown("Acme Inc"), "Acme Inc");
         assert_eq!(
+            markdown("jane.doe@acme.com - 1.5"),
+            "jane.doe@acme.com - 1.5"
+        );
+        assert_eq!(
             markdown("[click](https://evil) **now**"),
-            "\\[click\\]\\(https://evil\\) \\*\\*now\\*\\*"
+            "\\[click\\](https://evil) \\*\\*now\\*\\*"
         );
         // The line break shows as `\x0a` (its backslash escaped too, so it renders as written).
-        assert_eq!(markdown("# big\n- item"), "\\# big\\\\x0a\\- item");
-        assert_eq!(markdown("<img src=x>"), "\\<img src\\=x\\>");
+        assert_eq!(markdown("# big\n- item"), "# big\\\\x0a- item");
+        assert_eq!(markdown("<img src=x> AT&T"), "\\<img src=x\\> AT\\&T");
     }
 }
