@@ -13,17 +13,14 @@ fn acts_on_terminal(c: char) -> bool {
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// `\u001b`: readable in a terminal, and a valid JSON escape of the same character, so JSON
+/// output escaped this way still decodes to the original text.
 fn escape(c: char, out: &mut String) {
-    let n = c as u32;
-    let _ = if n < 0x100 {
-        write!(out, "\\x{n:02x}")
-    } else {
-        write!(out, "\\u{{{n:04x}}}")
-    };
+    let _ = write!(out, "\\u{:04x}", c as u32);
 }
 
 /// One line of text for a terminal: every control character, line breaks and tabs included, is
-/// shown as an escape (`\x1b`, `\x0a`, `\u{202e}`) instead of being acted on. Text without any
+/// shown as an escape (`\u001b`, `\u000a`, `\u202e`) instead of being acted on. Text without any
 /// is returned as it is.
 pub fn line(s: &str) -> Cow<'_, str> {
     if !s.chars().any(acts_on_terminal) {
@@ -99,12 +96,20 @@ mod tests {
         assert!(matches!(line("acme.com – Äpfel 🍎"), Cow::Borrowed(_)));
         assert_eq!(
             line("a\x1b[31mred\x1b]0;title\x07"),
-            "a\\x1b[31mred\\x1b]0;title\\x07"
+            "a\\u001b[31mred\\u001b]0;title\\u0007"
         );
-        assert_eq!(line("two\nlines\tand\r"), "two\\x0alines\\x09and\\x0d");
-        assert_eq!(line("\u{9b}2J \u{7f}"), "\\x9b2J \\x7f");
-        assert_eq!(line("evil\u{202e}moc.emca"), "evil\\u{202e}moc.emca");
-        assert_eq!(text("first\nsecond \x1b[2J"), "first\nsecond \\x1b[2J");
+        assert_eq!(
+            line("two\nlines\tand\r"),
+            "two\\u000alines\\u0009and\\u000d"
+        );
+        assert_eq!(line("\u{9b}2J \u{7f}"), "\\u009b2J \\u007f");
+        assert_eq!(line("evil\u{202e}moc.emca"), "evil\\u202emoc.emca");
+        assert_eq!(text("first\nsecond \x1b[2J"), "first\nsecond \\u001b[2J");
+        // The escapes are JSON's own: escaped JSON output still decodes to the original text.
+        let json =
+            serde_json::to_string(&serde_json::json!({"k": "a\u{9b}\u{202e}b\x1b"})).unwrap();
+        let decoded: serde_json::Value = serde_json::from_str(&text(&json)).unwrap();
+        assert_eq!(decoded["k"], "a\u{9b}\u{202e}b\x1b");
     }
 
     #[test]
@@ -114,7 +119,7 @@ mod tests {
             ("+SUM(A1)", "'+SUM(A1)"),
             ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
             ("@SUM(A1)", "'@SUM(A1)"),
-            ("\tx", "'\\x09x"),
+            ("\tx", "'\\u0009x"),
             ("-3", "-3"),
             ("+1.5", "+1.5"),
             ("acme.com", "acme.com"),
@@ -135,8 +140,8 @@ mod tests {
             markdown("[click](https://evil) **now**"),
             "\\[click\\](https://evil) \\*\\*now\\*\\*"
         );
-        // The line break shows as `\x0a` (its backslash escaped too, so it renders as written).
-        assert_eq!(markdown("# big\n- item"), "# big\\\\x0a- item");
+        // The line break shows as `\u000a` (its backslash escaped too, so it renders as written).
+        assert_eq!(markdown("# big\n- item"), "# big\\\\u000a- item");
         assert_eq!(markdown("<img src=x> AT&T"), "\\<img src=x\\> AT\\&T");
     }
 }

@@ -466,3 +466,91 @@ fn a_byte_order_mark_on_standard_input_is_skipped() {
         all(&out)
     );
 }
+
+/// An account key that a terminal would act on: set the title, clear the screen, move the
+/// cursor, reverse the text; and a formula for a spreadsheet.
+const EVIL: &str = "=cmd|'/C calc'!A0\u{1b}]0;pwned\u{7}\u{1b}[2J\u{1b}[H\u{9b}31m\u{202e}moc.emca";
+
+fn evil_events() -> String {
+    let mut lines = String::new();
+    for (i, day) in (1..=14).enumerate() {
+        for (u, event, url) in [
+            ("u1", "$pageview", "https://app.example.com/pricing"),
+            ("u2", "$pageview", "https://app.example.com/pricing"),
+            ("u3", "feature_used", ""),
+        ] {
+            lines.push_str(
+                &serde_json::json!({
+                    "uuid": format!("e-{i}-{u}"),
+                    "event": event,
+                    "distinct_id": format!("{u}\u{1b}[31m"),
+                    "timestamp": format!("2026-11-{day:02}T10:00:00Z"),
+                    "properties": {"$current_url": url, "feature": "rep\u{1b}[5morts", "$groups": {"company": EVIL}},
+                })
+                .to_string(),
+            );
+            lines.push('\n');
+        }
+    }
+    lines
+}
+
+fn no_escapes(what: &str, o: &Output) {
+    for (stream, bytes) in [("stdout", &o.stdout), ("stderr", &o.stderr)] {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(
+            !text.contains(|c: char| c != '\n' && (c.is_control() || c == '\u{202e}')),
+            "{what}: {stream} carries control characters: {text:?}"
+        );
+    }
+}
+
+#[test]
+fn an_account_key_with_escape_sequences_is_shown_never_acted_on() {
+    let w = Workspace::new();
+    let file = w.dir.path().join("events.jsonl");
+    std::fs::write(&file, evil_events()).unwrap();
+    let o = w.run(&["import", "events", file.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", all(&o));
+    let as_of = &["--as-of", "2026-11-15"];
+    for args in [
+        vec!["--run-daily"],
+        vec!["--run-daily", "--json"],
+        vec!["scores"],
+        vec!["scores", "--format", "csv"],
+        vec!["scores", "--json"],
+        vec!["health"],
+        vec!["explain", EVIL],
+        vec!["explain", "nobody\u{1b}[2J"],
+    ] {
+        let args: Vec<&str> = args.iter().copied().chain(as_of.iter().copied()).collect();
+        let o = w.run(&args, &[]);
+        no_escapes(&args.join(" "), &o);
+        if args.contains(&"explain") && args[1].starts_with("nobody") {
+            assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+            assert!(
+                all(&o).contains("nobody\\u001b[2J"),
+                "the error shows the key: {}",
+                all(&o)
+            );
+            continue;
+        }
+        assert!(o.status.success(), "{args:?}: {}", all(&o));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains("\\u001b]0;pwned"),
+            "{args:?} shows the key escaped: {out}"
+        );
+        if args.contains(&"csv") {
+            let cell = out.lines().nth(1).unwrap();
+            assert!(
+                cell.starts_with("\"'=cmd") || cell.starts_with("'=cmd"),
+                "{cell}"
+            );
+        }
+        if args.contains(&"--json") {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert!(v.to_string().contains("pwned"), "JSON still decodes: {v}");
+        }
+    }
+}

@@ -82,8 +82,9 @@ fn print_import(r: &ImportReport, json: bool) {
         );
     }
     let mut err = std::io::stderr().lock();
+    let shown = |s: &str| beton::safe::line(s).into_owned();
     for e in &r.errors {
-        let _ = writeln!(err, "{}:{}: {}", r.file, e.line, e.reason);
+        let _ = writeln!(err, "{}:{}: {}", shown(&r.file), e.line, shown(&e.reason));
     }
     if r.skipped as usize > r.errors.len() {
         let _ = writeln!(
@@ -92,7 +93,7 @@ fn print_import(r: &ImportReport, json: bool) {
             r.skipped as usize - r.errors.len()
         );
         for (reason, n) in &r.skipped_by_reason {
-            let _ = writeln!(err, "  {n} × {reason}");
+            let _ = writeln!(err, "  {n} × {}", shown(reason));
         }
     }
 }
