@@ -554,3 +554,118 @@ fn an_account_key_with_escape_sequences_is_shown_never_acted_on() {
         }
     }
 }
+
+#[test]
+fn every_out_of_range_setting_is_refused_at_load_naming_the_key_and_the_range() {
+    for (toml, key, range) in [
+        (
+            "cooldown_days = 100000",
+            "cooldown_days",
+            "between 0 and 3650",
+        ),
+        (
+            "[backtest]\nrange_days = 0",
+            "backtest.range_days",
+            "between 1 and 3650",
+        ),
+        (
+            "[backtest]\nrange_days = 4294967295",
+            "backtest.range_days",
+            "between 1 and 3650",
+        ),
+        ("[score]\ncap = 0", "score.cap", "between 1 and 100"),
+        (
+            "[score]\nbonus_per_type = 500",
+            "score.bonus_per_type",
+            "between 0 and 100",
+        ),
+        (
+            "[signals.pricing_intent]\nbase = 4000000000",
+            "signals.pricing_intent.base",
+            "between 0 and 100",
+        ),
+        (
+            "[signals.pricing_intent]\nmin_count = 0",
+            "signals.pricing_intent.min_count",
+            "between 1 and",
+        ),
+        (
+            "[signals.support_engagement]\nmin_count = 0",
+            "signals.support_engagement.min_count",
+            "between 1 and",
+        ),
+        (
+            "[signals.billing_intent]\nmin_count = 0",
+            "signals.billing_intent.min_count",
+            "between 1 and",
+        ),
+        (
+            "[signals.team_growth]\nlookback_days = 0",
+            "signals.team_growth.lookback_days",
+            "between 1 and 3650",
+        ),
+        (
+            "[signals.feature_adoption]\nlookback_days = 0",
+            "signals.feature_adoption.lookback_days",
+            "between 1 and 3650",
+        ),
+        (
+            "[signals.feature_adoption]\nmin_new_features = 0",
+            "signals.feature_adoption.min_new_features",
+            "between 1 and",
+        ),
+        (
+            "[signals.team_growth]\nmin_new_users = 0",
+            "signals.team_growth.min_new_users",
+            "between 1 and",
+        ),
+        (
+            "[signals.usage_spike]\nmin_growth = 1e300",
+            "signals.usage_spike.min_growth",
+            "at most 1000",
+        ),
+        (
+            "[signals.usage_spike]\nwindow_days = 0",
+            "signals.usage_spike.window_days",
+            "between 1 and 3650",
+        ),
+        (
+            "[posthog]\nproperty_history_days = 0",
+            "posthog.property_history_days",
+            "between 1 and 3650",
+        ),
+        (
+            "[posthog]\nquery_timeout_seconds = 0",
+            "posthog.query_timeout_seconds",
+            "between 1 and 3600",
+        ),
+        (
+            "[posthog]\ndeals_table = \"deals; DROP TABLE x\"",
+            "posthog.deals_table",
+            "table name",
+        ),
+        (
+            "[posthog]\ndeals_table = \"attio_deals) OR (1=1\"",
+            "posthog.deals_table",
+            "table name",
+        ),
+    ] {
+        let err = beton::config::Config::parse(toml, "config.toml")
+            .map(|_| ())
+            .expect_err(toml)
+            .to_string();
+        assert!(
+            err.contains("config.toml") && err.contains(&format!("`{key}`")) && err.contains(range),
+            "{toml}: {err}"
+        );
+    }
+    // The defaults and the edges of each range load.
+    for toml in [
+        "",
+        "cooldown_days = 0",
+        "[backtest]\nrange_days = 3650",
+        "[posthog]\ndeals_table = \"warehouse.attio_deals\"",
+    ] {
+        beton::config::Config::parse(toml, "config.toml").unwrap();
+    }
+}
