@@ -669,3 +669,35 @@ fn every_out_of_range_setting_is_refused_at_load_naming_the_key_and_the_range() 
         beton::config::Config::parse(toml, "config.toml").unwrap();
     }
 }
+
+#[test]
+fn a_kill_right_after_the_ledger_commit_leaves_the_capture_events_queued() {
+    let w = Workspace::new();
+    w.with_data();
+    let dead = Echo::start(503);
+    std::fs::write(
+        w.config(),
+        format!(
+            "[posthog]\nhost = \"{0}\"\ncapture_host = \"{0}\"\nproject_id = 1\nproject_api_key = \"phc_public\"\nprovision_on_run = false\n",
+            dead.url
+        ),
+    )
+    .unwrap();
+    let o = w.run(
+        &["--run-daily", "--as-of", AS_OF],
+        &[
+            ("POSTHOG_API_KEY", CANARY_POSTHOG),
+            ("BETON_TEST_CRASH_AFTER_RECORD", "1"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(137), "{}", all(&o));
+    let db = rusqlite::Connection::open(w.data().join("workspace.sqlite")).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let emitted = count("SELECT count(*) FROM emissions");
+    assert!(emitted > 0, "the run emitted signals");
+    assert_eq!(
+        count("SELECT count(*) FROM capture_outbox WHERE sent_at IS NULL"),
+        emitted,
+        "every emission spent by the ledger has its capture event queued"
+    );
+}

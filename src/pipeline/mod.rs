@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub as_of: Option<i64>,
 }
 
+/// Test hook: the process stops right after the run and its emissions are recorded, as a kill
+/// there would.
+pub const CRASH_AFTER_RECORD: &str = "BETON_TEST_CRASH_AFTER_RECORD";
+
 /// How long a second run waits for the first before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
@@ -84,8 +88,26 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     progress.stage("record");
     let (run_id, scores, emitted, accounts_scored) = match result {
         Ok(s) => {
+            // Every channel that cannot plan inside the record's transaction queues first, or
+            // owes the emission until it does (the Attio sync, docs/ATTIO.md).
+            let early = steps::Run {
+                ctx,
+                store: &store,
+                source,
+                t,
+                run_id: 0,
+                scores: &s.scores,
+                emitted: &[],
+                posthog: posthog.as_ref(),
+                progress,
+            };
+            steps::capture::queue_before_record(&early)?;
             let (run_id, emitted) =
                 store.record_detection("daily", source.name(), t, &s.scores, cfg.cooldown_days)?;
+            if std::env::var_os(CRASH_AFTER_RECORD).is_some() {
+                // Test hook: a kill right after the ledger's commit, before any step.
+                std::process::exit(137);
+            }
             (run_id, s.scores, emitted, s.accounts)
         }
         Err(_) => (0, Vec::new(), Vec::new(), 0),

@@ -6,10 +6,37 @@
 
 use rusqlite::params;
 
-use super::Store;
+use super::{Emission, Store, cooled_down};
 use crate::error::Result;
+use crate::signals::AccountScore;
 
 impl Store {
+    /// The emissions [`Store::record_detection`] will record for `scores` at `t`: each fired
+    /// type outside its cooldown, in the same order.
+    pub fn emissions_due(
+        &self,
+        t: i64,
+        scores: &[AccountScore],
+        cooldown_days: u32,
+    ) -> Result<Vec<Emission>> {
+        let last = self.last_emissions(t)?;
+        Ok(scores
+            .iter()
+            .flat_map(|s| s.fired.iter().map(move |f| (s, f.signal.as_str())))
+            .filter(|(s, name)| {
+                cooled_down(
+                    last.get(&(s.account_id, name.to_string())).copied(),
+                    t,
+                    cooldown_days,
+                )
+            })
+            .map(|(s, name)| Emission {
+                account: s.account.clone(),
+                signal: name.to_string(),
+            })
+            .collect())
+    }
+
     /// The signal types emitted for `account_id` at or after `since` (T) by a run other than
     /// `run_id` for which no Attio note or task of the account has been planned since that run
     /// started.

@@ -6,7 +6,7 @@
 //! put it in [`STEPS`] where it should run. Nothing else in the pipeline changes.
 
 mod attio;
-mod capture;
+pub(crate) mod capture;
 mod posthog;
 mod provision;
 
