@@ -701,3 +701,34 @@ fn a_kill_right_after_the_ledger_commit_leaves_the_capture_events_queued() {
         "every emission spent by the ledger has its capture event queued"
     );
 }
+
+#[test]
+fn backtest_takes_the_workspace_lock_before_it_saves() {
+    let w = Workspace::new();
+    let o = w.run(
+        &[
+            "demo",
+            "--accounts",
+            "60",
+            "--days",
+            "200",
+            "--as-of",
+            AS_OF,
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", all(&o));
+    let held = beton::store::RunLock::acquire(&w.data(), Duration::ZERO).unwrap();
+    let started = Instant::now();
+    let o = w.run(&["backtest", "--as-of", AS_OF], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    assert!(
+        all(&o).contains("another beton run is using this workspace"),
+        "{}",
+        all(&o)
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    drop(held);
+    let o = w.run(&["backtest", "--as-of", AS_OF], &[]);
+    assert!(o.status.success(), "{}", all(&o));
+}
