@@ -166,8 +166,33 @@ impl PosthogError {
                 name,
                 detail: r(detail),
             },
+            Self::Throttled {
+                path,
+                wait_seconds,
+                until,
+                max_wait,
+                detail,
+            } => Self::Throttled {
+                path: r(path),
+                wait_seconds,
+                until,
+                max_wait,
+                detail: r(detail),
+            },
+            Self::Plan(m) => Self::Plan(r(m)),
+            Self::TooSlow {
+                name,
+                status,
+                detail,
+            } => Self::TooSlow {
+                name,
+                status,
+                detail: r(detail),
+            },
             Self::Setup(m) => Self::Setup(r(m)),
-            other @ (Self::Timeout { .. } | Self::Budget { .. }) => other,
+            other @ (Self::Timeout { .. } | Self::Budget { .. } | Self::HourlyLimit { .. }) => {
+                other
+            }
         }
     }
 }
