@@ -168,13 +168,13 @@ pub trait Sink {
 
 impl Sink for Ingest<'_> {
     fn account(&mut self, key: &str, created: i64, props: &Map<String, Value>) -> Result<()> {
-        self.account_snapshot(key, Some(created), props)
+        self.account_snapshot(key, Some(created), props).map(drop)
     }
     fn event(&mut self, ev: &EventIn) -> Result<()> {
         Ingest::event(self, ev)
     }
     fn deal(&mut self, deal: &DealRow) -> Result<()> {
-        Ingest::deal(self, deal)
+        Ingest::deal(self, deal).map(drop)
     }
 }
 

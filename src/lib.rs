@@ -40,6 +40,8 @@ pub mod learn;
 pub mod pipeline;
 pub mod posthog;
 pub mod progress;
+pub mod safe;
+pub mod secret;
 pub mod signals;
 pub mod source;
 pub mod sources;

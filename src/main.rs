@@ -17,11 +17,8 @@ fn init_tracing(global: &cli::args::Global, headless: bool) {
         .ok()
         .and_then(|p| {
             std::fs::create_dir_all(&p.data_dir).ok()?;
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p.log_file())
-                .ok()
+            // 0600: the log names accounts and what was sent where.
+            beton::secret::open_private_append(&p.log_file()).ok()
         });
     let filter = || EnvFilter::try_from_env("BETON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let file_layer = file.map(|f| {
@@ -75,7 +72,7 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(target: "fatal", "{e}");
-            eprintln!("beton: {e}");
+            eprintln!("beton: {}", beton::safe::text(&e.to_string()));
             1
         }
     };

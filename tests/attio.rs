@@ -1100,11 +1100,7 @@ fn run_daily_syncs_after_scoring_and_reports_the_step() {
 
 #[test]
 fn the_fake_rejects_bodies_that_break_attios_spec() {
-    if !fake_attio::spec_path().exists() {
-        eprintln!(
-            "skipping: {} is absent, so bodies are not checked",
-            fake_attio::spec_path().display()
-        );
+    if !fake_attio::shared_file(&fake_attio::spec_path(), "the spec's body checks") {
         return;
     }
     let task = json!({"data": {"content": "x", "format": "plaintext", "is_completed": false, "linked_records": [], "assignees": []}});
@@ -1685,4 +1681,181 @@ fn held_out_accounts_get_no_crm_write() {
     for h in held {
         assert!(!synced.iter().any(|s| s == h), "{h} was sent to Attio");
     }
+}
+
+#[test]
+fn a_missing_shared_file_is_a_loud_skip_and_a_failure_when_required() {
+    let missing = std::path::Path::new("/nonexistent/shared/reference/attio-openapi.json");
+    assert!(!fake_attio::shared_file_or(missing, "a probe", false));
+    let required =
+        std::panic::catch_unwind(|| fake_attio::shared_file_or(missing, "a probe", true));
+    let msg = required.expect_err("required and missing must fail");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("SKIPPED a probe") && msg.contains("BETON_REQUIRE_SHARED"),
+        "{msg}"
+    );
+    assert!(
+        fake_attio::shared_file_or(&fake_attio::spec_path(), "the spec", false)
+            || !fake_attio::spec_path().exists()
+    );
+}
+
+/// The scores of a day after the first run: acme adds billing intent (a new type); its other
+/// types and globex's are in cooldown.
+fn scores_with_billing(store: &Store) -> Vec<AccountScore> {
+    vec![
+        score(
+            store,
+            "acme.com",
+            vec![
+                fired(SignalType::BillingIntent, "1 billing event in 7 days"),
+                fired(SignalType::PricingIntent, "4 pricing page views in 7 days"),
+                fired(SignalType::TeamGrowth, "2 new active users in 7 days"),
+            ],
+        ),
+        score(
+            store,
+            "globex.io",
+            vec![
+                fired(
+                    SignalType::LimitApproaching,
+                    "usage 900 of plan_limit 1000 (90 %)",
+                ),
+                fired(SignalType::SupportEngagement, "4 support events in 7 days"),
+            ],
+        ),
+    ]
+}
+
+fn billing_notes(fake: &Fake) -> usize {
+    fake.notes()
+        .iter()
+        .filter(|n| {
+            n["title"]
+                .as_str()
+                .unwrap_or("")
+                .contains("new: billing_intent")
+        })
+        .count()
+}
+
+fn billing_tasks(fake: &Fake) -> usize {
+    fake.tasks()
+        .iter()
+        .filter(|t| {
+            t["content_plaintext"]
+                .as_str()
+                .unwrap_or("")
+                .contains("billing_intent")
+        })
+        .count()
+}
+
+#[test]
+fn a_kill_between_the_ledger_and_the_attio_plan_still_sends_the_note_and_task_once() {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!((fake.notes().len(), fake.tasks().len()), (2, 2));
+    // The next day's run records its emissions (billing intent for acme: the cooldown starts)
+    // and is killed before the Attio step plans anything.
+    let t = t0() + DAY;
+    run(&store, t, &scores_with_billing(&store));
+    // The re-run at the same T: billing intent is in cooldown now, but Attio never had it.
+    let rerun = run(&store, t, &scores_with_billing(&store));
+    let r = sync(&store, &cfg, rerun, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Updated, "{r:#?}");
+    assert_eq!(outcome(&r, "globex.io"), Outcome::Unchanged, "{r:#?}");
+    assert_eq!(
+        (billing_notes(&fake), billing_tasks(&fake)),
+        (1, 1),
+        "{r:#?}"
+    );
+    let note = fake.notes().last().unwrap().clone();
+    assert!(
+        note["content_markdown"]
+            .as_str()
+            .unwrap()
+            .contains("**billing_intent** (+"),
+        "{note}"
+    );
+    // Once queued, it is spent: later runs inside the cooldown send nothing more.
+    for _ in 0..2 {
+        let again = run(
+            &store,
+            t + 3600 * beton::time::SECOND,
+            &scores_with_billing(&store),
+        );
+        sync(&store, &cfg, again, &SyncOptions::default()).unwrap();
+    }
+    assert_eq!((billing_notes(&fake), billing_tasks(&fake)), (1, 1));
+    assert_eq!((fake.notes().len(), fake.tasks().len()), (3, 3));
+    no_schema_errors(&fake);
+}
+
+#[test]
+fn an_attio_outage_for_a_whole_run_then_a_good_run_sends_the_note_and_task_once() {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| AttioSettings { tries: 1, ..s });
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    let t = t0() + DAY;
+    let outage = run(&store, t, &scores_with_billing(&store));
+    for method in ["GET", "POST", "PUT", "PATCH"] {
+        for _ in 0..40 {
+            fake.fail_next(method, "/", Fault::Status(503));
+        }
+    }
+    let failed = sync(&store, &cfg, outage, &SyncOptions::default());
+    assert!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("503"))
+            || failed
+                .as_ref()
+                .is_ok_and(|r| r.count(Outcome::Failed) == r.accounts.len()),
+        "{failed:?}"
+    );
+    assert_eq!(billing_notes(&fake), 0);
+    fake.with(|w| w.faults.clear());
+    // The next good run (an hour later, billing intent still in cooldown).
+    let good = run(
+        &store,
+        t + 3600 * beton::time::SECOND,
+        &scores_with_billing(&store),
+    );
+    sync(&store, &cfg, good, &SyncOptions::default()).unwrap();
+    assert_eq!((billing_notes(&fake), billing_tasks(&fake)), (1, 1));
+    let after = run(
+        &store,
+        t + 7200 * beton::time::SECOND,
+        &scores_with_billing(&store),
+    );
+    sync(&store, &cfg, after, &SyncOptions::default()).unwrap();
+    assert_eq!((billing_notes(&fake), billing_tasks(&fake)), (1, 1));
+    no_schema_errors(&fake);
+}
+
+#[test]
+fn a_note_sent_whose_sent_mark_was_lost_is_not_posted_again() {
+    let (fake, dir, store, cfg, run_id) = ready(|s| s);
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!((fake.notes().len(), fake.tasks().len()), (2, 2));
+    // A power loss rolled back the commits that marked acme's note and task sent and done
+    // (SQLite in WAL mode with synchronous = NORMAL may lose the last commits, never half).
+    let conn = rusqlite::Connection::open(dir.path().join("workspace.sqlite")).unwrap();
+    let lost = conn
+        .execute(
+            "UPDATE outbox SET state = 'pending', done_at = NULL, sent_at = NULL, attempts = 0
+             WHERE channel = 'attio' AND kind IN ('note', 'task') AND account_id = (SELECT id FROM accounts WHERE key = 'acme.com')",
+            [],
+        )
+        .unwrap();
+    assert_eq!(lost, 2);
+    drop(conn);
+    let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(r.replayed, 2, "{r:#?}");
+    assert_eq!(
+        (fake.notes().len(), fake.tasks().len()),
+        (2, 2),
+        "found in Attio by their markers, not posted again"
+    );
 }

@@ -290,7 +290,7 @@ fn deals_csv_and_jsonl_with_upsert_by_id() {
     assert_eq!(deals[1].value, Some(12000.0));
     let jsonl = r#"{"deal_id":"D1","account_key":"acme.com","lead_source":"pql","stage":"lost","value":1,"created_at":"2026-01-01","closed_at":"2026-03-01"}"#;
     let r = import_deals(&store, &cfg, input(jsonl), None).unwrap();
-    assert_eq!(r.imported, 1);
+    assert_eq!((r.imported, r.updated), (0, 1), "D1 was stored: an update");
     let deals = store.deals().unwrap();
     assert_eq!(deals.len(), 2);
     assert_eq!(
@@ -381,4 +381,405 @@ fn a_first_import_into_a_file_is_all_or_nothing_and_leaves_wal_on() {
         dir.path().join("w.sqlite-wal").exists(),
         "journal_mode is WAL again"
     );
+}
+
+fn named(name: &str, bytes: &[u8]) -> Input {
+    Input {
+        name: name.into(),
+        reader: Box::new(Cursor::new(bytes.to_vec())),
+        size: None,
+    }
+}
+
+/// A byte at a time, as a slow pipe may hand it over.
+struct Trickle(Vec<u8>, usize);
+impl std::io::Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.1 >= self.0.len() || buf.is_empty() {
+            return Ok(0);
+        }
+        buf[0] = self.0[self.1];
+        self.1 += 1;
+        Ok(1)
+    }
+}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+const DEALS_CSV: &str = "deal_id,account_key,lead_source,stage,value,created_at,closed_at\n\
+    D1,acme.com,pql,won,24000,2026-01-01,2026-02-01\n";
+const ACCOUNTS: &str = r#"{"group_type":"company","group_key":"acme.com","properties":{"plan":"team"}}
+"#;
+
+fn with_bom(text: &str) -> Vec<u8> {
+    [BOM, text.as_bytes()].concat()
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_by_every_importer_and_the_format_sniffing() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    // Events, JSONL with no format given: the sniffing sees past the BOM (it used to read the
+    // BOM as the start of a CSV header).
+    let r = import_events(&store, &cfg, named("-", &with_bom(GOOD)), None, &Silent).unwrap();
+    assert_eq!(
+        (r.format, r.imported, r.skipped),
+        (Format::Jsonl, 2, 0),
+        "{:?}",
+        r.errors
+    );
+    // The same through a reader that hands over one byte at a time.
+    let store = Store::open_in_memory().unwrap();
+    let trickle = Input {
+        name: "<stdin>".into(),
+        reader: Box::new(Trickle(with_bom(GOOD), 0)),
+        size: None,
+    };
+    let r = import_events(&store, &cfg, trickle, None, &Silent).unwrap();
+    assert_eq!(
+        (r.format, r.imported, r.skipped),
+        (Format::Jsonl, 2, 0),
+        "{:?}",
+        r.errors
+    );
+    // Events, CSV: the first column's name is `uuid`, not `\u{feff}uuid`.
+    let csv = "uuid,event,distinct_id,timestamp,properties\n\
+        e1,$pageview,u1,2026-05-01T12:00:00Z,\"{\"\"$groups\"\":{\"\"company\"\":\"\"acme.com\"\"}}\"\n";
+    let store = Store::open_in_memory().unwrap();
+    let r = import_events(
+        &store,
+        &cfg,
+        named("e.csv", &with_bom(csv)),
+        Some(Format::Csv),
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.skipped), (1, 0), "{:?}", r.errors);
+    // Accounts.
+    let r = import_accounts(&store, &cfg, named("a.jsonl", &with_bom(ACCOUNTS))).unwrap();
+    assert_eq!((r.imported, r.skipped), (1, 0), "{:?}", r.errors);
+    // Deals, CSV (the header's first column is `deal_id`) and JSONL.
+    let r = import_deals(
+        &store,
+        &cfg,
+        named("d.csv", &with_bom(DEALS_CSV)),
+        Some(Format::Csv),
+    )
+    .unwrap();
+    assert_eq!((r.imported, r.skipped), (1, 0), "{:?}", r.errors);
+    let jsonl = r#"{"deal_id":"D2","account_key":"acme.com","lead_source":"pql","stage":"open","created_at":"2026-01-01"}"#;
+    let r = import_deals(&store, &cfg, named("-", &with_bom(jsonl)), None).unwrap();
+    assert_eq!(
+        (r.format, r.imported, r.skipped),
+        (Format::Jsonl, 1, 0),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn invalid_utf8_in_accounts_and_deals_is_a_bad_row_with_its_line() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let accounts = [
+        ACCOUNTS.as_bytes(),
+        b"{\"group_type\":\"company\",\"group_key\":\"b\xFFd.io\"}\n",
+        b"{\"group_type\":\"company\",\"group_key\":\"beta.io\"}\n",
+    ]
+    .concat();
+    let r = import_accounts(&store, &cfg, named("a.jsonl", &accounts)).unwrap();
+    assert_eq!((r.imported, r.skipped), (2, 1));
+    assert_eq!(
+        (r.errors[0].line, r.errors[0].reason.as_str()),
+        (2, "not UTF-8 text")
+    );
+    let deals = [
+        b"{\"deal_id\":\"D1\",\"account_key\":\"acme.com\",\"lead_source\":\"pql\",\"stage\":\"open\",\"created_at\":\"2026-01-01\"}\n".as_slice(),
+        b"{\"deal_id\":\"D\xC3\",\"account_key\":\"acme.com\",\"lead_source\":\"pql\",\"stage\":\"open\",\"created_at\":\"2026-01-01\"}\n",
+    ]
+    .concat();
+    let r = import_deals(&store, &cfg, named("d.jsonl", &deals), None).unwrap();
+    assert_eq!((r.imported, r.skipped), (1, 1));
+    assert_eq!(
+        (r.errors[0].line, r.errors[0].reason.as_str()),
+        (2, "not UTF-8 text")
+    );
+    let csv = [
+        DEALS_CSV.as_bytes(),
+        b"D\xFF2,acme.com,pql,open,1,2026-01-01,\n",
+    ]
+    .concat();
+    let r = import_deals(&store, &cfg, named("d.csv", &csv), None).unwrap();
+    assert_eq!(r.skipped, 1);
+    assert_eq!(r.errors[0].line, 3);
+    assert!(
+        r.errors[0].reason.starts_with("not UTF-8 text"),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn deal_values_are_plain_numbers_or_comma_thousands_and_in_range() {
+    let cfg = Config::default();
+    let row = |v: &str| format!("D,acme.com,pql,open,{v},2026-01-01,\n");
+    let good = [
+        ("1250", 1250.0),
+        ("1250.50", 1250.5),
+        ("\"1,000\"", 1000.0),
+        ("\"1,250,000.75\"", 1_250_000.75),
+        ("0", 0.0),
+    ];
+    for (v, want) in good {
+        let store = Store::open_in_memory().unwrap();
+        let text = format!(
+            "{}{}",
+            DEALS_CSV.lines().next().unwrap().to_owned() + "\n",
+            row(v)
+        );
+        let r = import_deals(&store, &cfg, named("d.csv", text.as_bytes()), None).unwrap();
+        assert_eq!((r.imported, r.skipped), (1, 0), "{v}: {:?}", r.errors);
+        assert_eq!(store.deals().unwrap()[0].value, Some(want), "{v}");
+    }
+    let bad = [
+        ("\"1.000,50\"", "ambiguous"),
+        ("\"1,5\"", "ambiguous"),
+        ("\"12,00\"", "ambiguous"),
+        ("NaN", "not a finite number"),
+        ("inf", "not a finite number"),
+        ("-infinity", "not a finite number"),
+        ("-5", "out of range"),
+        ("1e400", "expected a number"),
+        ("2000000000000", "out of range"),
+        ("$100", "expected a number"),
+        ("lots", "expected a number"),
+    ];
+    for (v, why) in bad {
+        let store = Store::open_in_memory().unwrap();
+        let text = format!(
+            "{}{}",
+            DEALS_CSV.lines().next().unwrap().to_owned() + "\n",
+            row(v)
+        );
+        let r = import_deals(&store, &cfg, named("d.csv", text.as_bytes()), None).unwrap();
+        assert_eq!((r.imported, r.skipped), (0, 1), "{v} must be refused");
+        let reason = &r.errors[0].reason;
+        assert!(
+            reason.starts_with("bad `value`") && reason.contains(why),
+            "{v}: {reason}"
+        );
+    }
+    // JSON numbers: in range or not.
+    let store = Store::open_in_memory().unwrap();
+    let j = |v: &str| {
+        format!(
+            r#"{{"deal_id":"D-{}","account_key":"a","lead_source":"pql","stage":"open","created_at":"2026-01-01","value":{v}}}"#,
+            v.len()
+        )
+    };
+    let text = [j("1500.5"), j("-1"), j("1e13"), j("\"1.000,50\"")].join("\n");
+    let r = import_deals(&store, &cfg, named("d.jsonl", text.as_bytes()), None).unwrap();
+    assert_eq!((r.imported, r.skipped), (1, 3), "{:?}", r.errors);
+    assert_eq!(store.deals().unwrap()[0].value, Some(1500.5));
+    assert!(
+        r.errors.iter().all(|e| e.reason.starts_with("bad `value`")),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn a_repeated_deal_id_or_account_is_an_update_not_a_second_import() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let text = format!(
+        "{DEALS_CSV}D1,acme.com,pql,lost,100,2026-01-01,2026-03-01\nD2,acme.com,pql,open,5,2026-01-02,\n"
+    );
+    let r = import_deals(&store, &cfg, named("d.csv", text.as_bytes()), None).unwrap();
+    assert_eq!((r.rows, r.imported, r.updated, r.skipped), (3, 2, 1, 0));
+    assert_eq!(store.deals().unwrap().len(), 2);
+    let r = import_deals(&store, &cfg, named("d.csv", text.as_bytes()), None).unwrap();
+    assert_eq!(
+        (r.imported, r.updated),
+        (0, 3),
+        "everything was stored already"
+    );
+    let accounts = format!("{ACCOUNTS}{ACCOUNTS}");
+    let r = import_accounts(&store, &cfg, named("a.jsonl", accounts.as_bytes())).unwrap();
+    assert_eq!((r.imported, r.updated), (1, 1));
+    assert_eq!(store.accounts().unwrap().len(), 1);
+}
+
+#[test]
+fn a_deal_closed_before_it_was_created_is_a_bad_row() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let text = format!("{DEALS_CSV}D2,acme.com,pql,won,100,2026-03-01,2026-02-01\n");
+    let r = import_deals(&store, &cfg, named("d.csv", text.as_bytes()), None).unwrap();
+    assert_eq!((r.imported, r.skipped), (1, 1));
+    assert_eq!(r.errors[0].line, 3);
+    assert!(
+        r.errors[0].reason.contains("`closed_at`")
+            && r.errors[0].reason.contains("before `created_at`"),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn a_header_problem_is_reported_once_for_the_header() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let rows = "D1,acme.com,pql,won,1,2026-01-01,2026-02-01\n".repeat(5);
+    // `stage` misspelt: one problem, at line 1, not five "missing `stage`" rows.
+    let text = format!("deal_id,account_key,lead_source,stag,value,created_at,closed_at\n{rows}");
+    let r = import_deals(&store, &cfg, named("d.csv", text.as_bytes()), None).unwrap();
+    assert_eq!(
+        (r.imported, r.skipped, r.errors.len()),
+        (0, 1, 1),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(r.errors[0].line, 1);
+    assert!(
+        r.errors[0].reason.contains("no `stage` column"),
+        "{:?}",
+        r.errors
+    );
+    let text = format!("deal_id,account_key,lead_source,stage,stage,created_at,closed_at\n{rows}");
+    let r = import_deals(&store, &cfg, named("d.csv", text.as_bytes()), None).unwrap();
+    assert_eq!((r.skipped, r.errors[0].line), (1, 1));
+    assert!(
+        r.errors[0].reason.contains("`stage` appears twice"),
+        "{:?}",
+        r.errors
+    );
+    let events = "uuid,name,distinct_id,timestamp\n".to_string()
+        + &"e,$pageview,u,2026-05-01T00:00:00Z\n".repeat(4);
+    let r = import_events(
+        &store,
+        &cfg,
+        named("e.csv", events.as_bytes()),
+        None,
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(
+        (r.skipped, r.errors.len(), r.errors[0].line),
+        (1, 1, 1),
+        "{:?}",
+        r.errors
+    );
+    assert!(
+        r.errors[0].reason.contains("no `event` column"),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[test]
+fn a_format_mismatch_says_so_and_reads_nothing() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let err = import_events(
+        &store,
+        &cfg,
+        named("e.csv", GOOD.as_bytes()),
+        Some(Format::Csv),
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("e.csv")
+            && err.contains("read as CSV")
+            && err.contains("looks like JSON Lines"),
+        "{err}"
+    );
+    let err = import_deals(
+        &store,
+        &cfg,
+        named("d.jsonl", DEALS_CSV.as_bytes()),
+        Some(Format::Jsonl),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("d.jsonl")
+            && err.contains("read as JSON Lines")
+            && err.contains("looks like CSV"),
+        "{err}"
+    );
+    let err = import_accounts(
+        &store,
+        &cfg,
+        named("a.csv", b"group_type,group_key\ncompany,acme.com\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("a.csv") && err.contains("accounts are read as JSON Lines"),
+        "{err}"
+    );
+    let err = import_events(
+        &store,
+        &cfg,
+        named(
+            "e.json",
+            format!("[{}]", GOOD.lines().next().unwrap()).as_bytes(),
+        ),
+        Some(Format::Jsonl),
+        &Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("JSON array"), "{err}");
+    assert!(store.is_empty().unwrap());
+}
+
+#[test]
+fn reasons_never_name_the_programs_own_types() {
+    let cfg = Config::default();
+    let store = Store::open_in_memory().unwrap();
+    let lines = format!(
+        "{}\n\"just a string\"\n[1, 2]\n42\n",
+        GOOD.lines().next().unwrap()
+    );
+    let r = import_events(
+        &store,
+        &cfg,
+        named("e.jsonl", lines.as_bytes()),
+        None,
+        &Silent,
+    )
+    .unwrap();
+    let a = import_accounts(
+        &store,
+        &cfg,
+        named(
+            "a.jsonl",
+            format!("{ACCOUNTS}\"x\"\n{{\"group_key\":\"k\",\"properties\":7}}\n").as_bytes(),
+        ),
+    )
+    .unwrap();
+    let d = import_deals(
+        &store,
+        &cfg,
+        named(
+            "d.jsonl",
+            b"{\"deal_id\":\"x\"}\n\"x\"\n{\"deal_id\":{\"a\":1}}\n",
+        ),
+        None,
+    )
+    .unwrap();
+    let reasons: Vec<&str> = [&r, &a, &d]
+        .iter()
+        .flat_map(|r| r.errors.iter().map(|e| e.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 3 + 2 + 3, "{reasons:?}");
+    for reason in &reasons {
+        assert!(
+            !reason.contains("struct") && !reason.contains("Raw") && !reason.contains("Map<"),
+            "{reason}"
+        );
+    }
 }

@@ -295,7 +295,9 @@ impl Client {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| retry_after(v, SystemTime::now()));
-                    let text = resp.text().unwrap_or_default();
+                    // A server may echo the request, bearer header and all.
+                    let text = crate::secret::redact(&resp.text().unwrap_or_default(), &self.key.0)
+                        .into_owned();
                     match status {
                         200..=299 => {
                             return Ok(if text.trim().is_empty() {

@@ -35,7 +35,7 @@ pub fn load_key(paths: &Paths) -> Result<ApiKey> {
             file.display()
         ))
     };
-    let text = match std::fs::read_to_string(&file) {
+    let text = match crate::secret::read_credentials(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
         Err(e) => return Err(Error::io(&file, e)),

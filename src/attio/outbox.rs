@@ -57,13 +57,14 @@ pub struct Sent {
 }
 
 /// Sends one step (see the module doc). `crash_after` names a kind after whose send the run
-/// stops as if killed.
+/// stops as if killed. `leftover`: the step was planned by an earlier sync.
 pub fn send_step(
     store: &Store,
     client: &Client,
     step: &OutboxStep,
     crash_after: Option<&str>,
     now: i64,
+    leftover: bool,
 ) -> Result<Sent, StepError> {
     let mut text = step.body.clone();
     let mut deal = None;
@@ -109,7 +110,11 @@ pub fn send_step(
             values.remove(k);
         }
     }
-    if step.state == StepState::Sent
+    // A leftover note or task is looked for even when it is pending: the commit that marked it
+    // sent may have been lost (a power loss after the send), and Attio would keep a second copy.
+    let maybe_sent = step.state == StepState::Sent
+        || (leftover && matches!(step.kind.as_str(), "note" | "task"));
+    if maybe_sent
         && let Some(rid) = &deal
         && let Some(id) =
             find_by_marker(client, &step.kind, rid, &step.marker).map_err(api_error)?

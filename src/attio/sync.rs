@@ -220,6 +220,9 @@ struct Ctx<'a> {
     run_id: i64,
     as_of: i64,
     now: i64,
+    /// Emissions at or after this T that no note or task was planned for are owed (see
+    /// `Store::attio_unplanned_emissions`): the cooldown window before the run's T.
+    owed_since: i64,
     members: HashMap<String, String>,
     salt: String,
 }
@@ -281,6 +284,7 @@ pub fn sync(
         run_id,
         as_of,
         now: crate::time::now(),
+        owed_since: as_of.saturating_sub(i64::from(cfg.cooldown_days).saturating_mul(DAY)),
         members,
         salt,
     };
@@ -301,6 +305,7 @@ pub fn sync(
                 step,
                 opts.crash_after_send.as_deref(),
                 ctx.now,
+                true,
             ) {
                 Ok(sent) => {
                     report.replayed += 1;
@@ -572,7 +577,7 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
     }
     let deal_body = json!({"data": {"values": values}});
 
-    let new_types = emitted(c);
+    let new_types = new_types(ctx, c)?;
     let context = is_new || !new_types.is_empty();
     let mut steps = Vec::new();
     let step = |kind: &str, key: String, method: &str, path: String, body: Value| {
@@ -608,6 +613,7 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
             &props,
             &intro,
             !is_new,
+            &new_types,
             name.unwrap_or(&domain),
             &marker(&key),
         )?;
@@ -763,7 +769,7 @@ fn sync_in_pipeline(
         .filter(|n| !n.is_empty())
         .unwrap_or(&c.account)
         .to_string();
-    let new_types = emitted(c);
+    let new_types = new_types(ctx, c)?;
     let first = !store.outbox_attached(c.account_id, rid)?;
     let mut steps = Vec::new();
     let step = |kind: &str, key: String, path: &str, body: Value| {
@@ -782,7 +788,16 @@ fn sync_in_pipeline(
                 new_types.join(", ")
             )
         };
-        let content = note_content(ctx, c, &props, &intro, !first, &company, &marker(&key))?;
+        let content = note_content(
+            ctx,
+            c,
+            &props,
+            &intro,
+            !first,
+            &new_types,
+            &company,
+            &marker(&key),
+        )?;
         let title = format!("PQL signals: {company} (score {}), {}", c.score, p.label());
         let body = json!({"data": {"parent_object": "deals", "parent_record_id": rid, "title": title,
                                    "format": "markdown", "content": content}});
@@ -887,6 +902,7 @@ fn run_open(
             &step,
             ctx.opts.crash_after_send.as_deref(),
             ctx.now,
+            false,
         )?;
         report.tally(&sent.kind, sent.found);
         kinds.push(sent.kind);
@@ -895,12 +911,17 @@ fn run_open(
 }
 
 /// The signal types the run emitted for the account (outside their cooldown, SPEC §3).
-fn emitted(c: &AttioCandidate) -> Vec<&str> {
-    c.signals
+/// The account's new signal types: emitted by this run, or by an earlier one whose note and task
+/// were never planned (a kill before the sync, Attio down for that whole run).
+fn new_types<'a>(ctx: &Ctx<'_>, c: &'a AttioCandidate) -> Result<Vec<&'a str>> {
+    let owed = ctx
+        .store
+        .attio_unplanned_emissions(c.account_id, ctx.owed_since, ctx.run_id)?;
+    Ok(c.signals
         .iter()
-        .filter(|x| x.emitted)
+        .filter(|x| x.emitted || owed.contains(&x.signal))
         .map(|x| x.signal.as_str())
-        .collect()
+        .collect())
 }
 
 /// A pending outbox step of the account, its marker derived from its key.
@@ -1000,21 +1021,28 @@ fn note_content(
     props: &Map<String, Value>,
     intro: &str,
     mark_new: bool,
+    new_types: &[&str],
     company: &str,
     marker: &str,
 ) -> Result<String> {
+    // Names, evidence and properties come from the product's events (anyone with the public
+    // project key can choose them): escaped, so they show as written and add no links.
+    use crate::safe::markdown as md_text;
+    let company = md_text(company);
     let mut md = format!("## PQL: {company}, score {} ({})\n\n", c.score, c.tier);
     md.push_str(intro);
     md.push_str("\n\n### Why now\n");
     for sig in &c.signals {
-        let new = if mark_new && sig.emitted {
+        let new = if mark_new && new_types.contains(&sig.signal.as_str()) {
             " (new)"
         } else {
             ""
         };
         md.push_str(&format!(
             "- **{}** (+{}){new}: {}\n",
-            sig.signal, sig.base, sig.evidence
+            sig.signal,
+            sig.base,
+            md_text(&sig.evidence)
         ));
     }
     if let Some(line) = crate::signals::diff::why_now_in_run(ctx.store, ctx.run_id, c.account_id)? {
@@ -1035,7 +1063,7 @@ fn note_content(
             .take(3)
             .map(|(u, n)| {
                 let who = if ctx.s.include_people {
-                    u.clone()
+                    md_text(u).into_owned()
                 } else {
                     format!("user {}", user_hash(&ctx.salt, u))
                 };
@@ -1048,7 +1076,7 @@ fn note_content(
         let top: Vec<String> = features
             .iter()
             .take(5)
-            .map(|(f, n)| format!("{f} ({n} days)"))
+            .map(|(f, n)| format!("{} ({n} days)", md_text(f)))
             .collect();
         md.push_str(&format!("- Top features: {}\n", top.join(", ")));
     }
@@ -1059,7 +1087,7 @@ fn note_content(
             .map(|v| v.as_str().map_or(v.to_string(), str::to_string))
     };
     if let Some(plan) = prop("plan") {
-        md.push_str(&format!("- Plan: {plan}\n"));
+        md.push_str(&format!("- Plan: {}\n", md_text(&plan)));
     }
     for (k, label) in [
         ("trial_started_at", "Trial started"),

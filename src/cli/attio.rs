@@ -17,7 +17,10 @@ use crate::cli::common::{Exit, context};
 macro_rules! out {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        // Account keys and names are chosen by whoever holds the public project key: every
+        // control character is shown as an escape (a valid JSON one too), never acted on.
+        let line = format!($($arg)*);
+        let _ = writeln!(std::io::stdout().lock(), "{}", beton::safe::text(&line));
     }};
 }
 

@@ -212,6 +212,9 @@ pub fn backtest(
     let client = remote(&ctx, &opts, 1)?;
     let report = backtest::run(&store, &ctx.config, &opts, &Silent, source(&client))?;
     let seconds = started.elapsed().as_secs_f64();
+    // Saving is a write: it takes the workspace lock like every writing command (waiting up to
+    // the usual 3 s for a run or an import), so it never waits on the file for long.
+    let _lock = beton::store::RunLock::acquire(&ctx.paths.data_dir, beton::pipeline::LOCK_WAIT)?;
     let id = store.save_backtest(t, &report)?;
     match format {
         OutputFormat::Json => {

@@ -60,8 +60,13 @@ fn print_import(r: &ImportReport, json: bool) {
     } else {
         0.0
     };
+    let updated = if r.updated > 0 {
+        format!(", {} updated (already stored; replaced)", r.updated)
+    } else {
+        String::new()
+    };
     out!(
-        "{}: {} rows, {} imported, {} duplicates, {} skipped ({:.1} s, {:.0} rows/s)",
+        "{}: {} rows, {} imported{updated}, {} duplicates, {} skipped ({:.1} s, {:.0} rows/s)",
         r.file,
         r.rows,
         r.imported,
@@ -77,8 +82,9 @@ fn print_import(r: &ImportReport, json: bool) {
         );
     }
     let mut err = std::io::stderr().lock();
+    let shown = |s: &str| beton::safe::line(s).into_owned();
     for e in &r.errors {
-        let _ = writeln!(err, "{}:{}: {}", r.file, e.line, e.reason);
+        let _ = writeln!(err, "{}:{}: {}", shown(&r.file), e.line, shown(&e.reason));
     }
     if r.skipped as usize > r.errors.len() {
         let _ = writeln!(
@@ -87,7 +93,7 @@ fn print_import(r: &ImportReport, json: bool) {
             r.skipped as usize - r.errors.len()
         );
         for (reason, n) in &r.skipped_by_reason {
-            let _ = writeln!(err, "  {n} × {reason}");
+            let _ = writeln!(err, "  {n} × {}", shown(reason));
         }
     }
 }

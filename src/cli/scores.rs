@@ -79,12 +79,13 @@ pub fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result
             w.write_record(["account", "score", "tier", "routed", "signals"])
                 .map_err(fail)?;
             for (r, s) in &rows {
+                // A spreadsheet runs a cell that starts with = + - @: neutralised.
                 w.write_record([
-                    r.account.as_str(),
+                    beton::safe::csv_cell(&r.account).as_ref(),
                     &r.score.to_string(),
                     &r.tier,
                     &r.routed.to_string(),
-                    s,
+                    &beton::safe::csv_cell(s),
                 ])
                 .map_err(fail)?;
             }

@@ -192,8 +192,148 @@ impl Config {
                 return fail(key, "must be between 1 and 3650 days");
             }
         }
-        if s.feature_adoption.lookback_days > 3650 || s.team_growth.lookback_days > 3650 {
-            return fail("signals.*.lookback_days", "must be at most 3650 days");
+        // Every other numeric setting, with the range it must be in (issue 12): a value outside
+        // would overflow time arithmetic or make a detector meaningless.
+        const MAX_COUNT: u64 = 1_000_000_000;
+        let ranges: [(&str, u64, u64, u64); 23] = [
+            ("cooldown_days", self.cooldown_days.into(), 0, 3650),
+            (
+                "backtest.range_days",
+                self.backtest.range_days.into(),
+                1,
+                3650,
+            ),
+            ("score.cap", self.score.cap.into(), 1, 100),
+            (
+                "score.bonus_per_type",
+                self.score.bonus_per_type.into(),
+                0,
+                100,
+            ),
+            ("score.bonus_cap", self.score.bonus_cap.into(), 0, 100),
+            (
+                "signals.usage_spike.base",
+                s.usage_spike.base.into(),
+                0,
+                100,
+            ),
+            (
+                "signals.pricing_intent.base",
+                s.pricing_intent.base.into(),
+                0,
+                100,
+            ),
+            (
+                "signals.feature_adoption.base",
+                s.feature_adoption.base.into(),
+                0,
+                100,
+            ),
+            (
+                "signals.limit_approaching.base",
+                s.limit_approaching.base.into(),
+                0,
+                100,
+            ),
+            (
+                "signals.trial_expiring.base",
+                s.trial_expiring.base.into(),
+                0,
+                100,
+            ),
+            (
+                "signals.team_growth.base",
+                s.team_growth.base.into(),
+                0,
+                100,
+            ),
+            (
+                "signals.support_engagement.base",
+                s.support_engagement.base.into(),
+                0,
+                100,
+            ),
+            (
+                "signals.billing_intent.base",
+                s.billing_intent.base.into(),
+                0,
+                100,
+            ),
+            (
+                "signals.usage_spike.min_baseline",
+                s.usage_spike.min_baseline,
+                0,
+                MAX_COUNT,
+            ),
+            (
+                "signals.pricing_intent.min_count",
+                s.pricing_intent.min_count,
+                1,
+                MAX_COUNT,
+            ),
+            (
+                "signals.feature_adoption.lookback_days",
+                s.feature_adoption.lookback_days.into(),
+                1,
+                3650,
+            ),
+            (
+                "signals.feature_adoption.min_new_features",
+                s.feature_adoption.min_new_features,
+                1,
+                MAX_COUNT,
+            ),
+            (
+                "signals.trial_expiring.min_activity",
+                s.trial_expiring.min_activity,
+                0,
+                MAX_COUNT,
+            ),
+            (
+                "signals.team_growth.lookback_days",
+                s.team_growth.lookback_days.into(),
+                1,
+                3650,
+            ),
+            (
+                "signals.team_growth.min_new_users",
+                s.team_growth.min_new_users,
+                1,
+                MAX_COUNT,
+            ),
+            (
+                "signals.support_engagement.min_count",
+                s.support_engagement.min_count,
+                1,
+                MAX_COUNT,
+            ),
+            (
+                "signals.billing_intent.min_count",
+                s.billing_intent.min_count,
+                1,
+                MAX_COUNT,
+            ),
+            ("tiers.warm", self.tiers.warm.into(), 0, 100),
+        ];
+        for (key, value, lo, hi) in ranges {
+            if !(lo..=hi).contains(&value) {
+                return Err((
+                    key.to_string(),
+                    format!("is {value}: must be between {lo} and {hi}"),
+                ));
+            }
+        }
+        if s.usage_spike.min_growth > 1000.0 {
+            return fail("signals.usage_spike.min_growth", "must be at most 1000");
+        }
+        if s.limit_approaching.min_ratio > 1000.0 {
+            return fail(
+                "signals.limit_approaching.min_ratio",
+                "must be at most 1000",
+            );
+        }
+        if self.backtest.annual_cost > 1e12 {
+            return fail("backtest.annual_cost", "must be at most 1e12");
         }
         if !(s.usage_spike.min_growth.is_finite() && s.usage_spike.min_growth >= 0.0) {
             return fail("signals.usage_spike.min_growth", "must be a number ≥ 0");
@@ -240,8 +380,28 @@ impl Config {
                     "must be between 1 and 49999 (PostHog caps a query at 50000 rows)",
                 );
             }
-            if p.query_budget == 0 {
-                return fail("posthog.query_budget", "must be at least 1");
+            if p.query_budget == 0 || p.query_budget > 100_000 {
+                return fail("posthog.query_budget", "must be between 1 and 100000");
+            }
+            if !(1..=3650).contains(&p.property_history_days) {
+                return fail(
+                    "posthog.property_history_days",
+                    "must be between 1 and 3650 days",
+                );
+            }
+            if !(1..=3600).contains(&p.query_timeout_seconds) {
+                return fail(
+                    "posthog.query_timeout_seconds",
+                    "must be between 1 and 3600",
+                );
+            }
+            // Names that reach HogQL text (not a placeholder) are checked here, at load, the way
+            // `beton doctor` checks them.
+            if !valid_table(&p.deals_table) {
+                return fail(
+                    "posthog.deals_table",
+                    "must be a table name: letters, digits, _ and . (not starting with a digit)",
+                );
             }
             if p.queries_per_hour == 0 {
                 return fail(
@@ -328,6 +488,16 @@ impl Config {
         }
         Self::parse(&doc.to_string(), "--set")
     }
+}
+
+/// A data warehouse table name as HogQL takes it unquoted: letters, digits, `_` and `.`, not
+/// starting with a digit.
+pub fn valid_table(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// The terminal app's actions that `[keys]` can bind, in the order the help lists them.

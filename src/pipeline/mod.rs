@@ -45,6 +45,10 @@ pub struct RunOptions {
     pub as_of: Option<i64>,
 }
 
+/// Test hook: the process stops right after the run and its emissions are recorded, as a kill
+/// there would.
+pub const CRASH_AFTER_RECORD: &str = "BETON_TEST_CRASH_AFTER_RECORD";
+
 /// How long a second run waits for the first before giving up.
 pub const LOCK_WAIT: Duration = Duration::from_secs(3);
 
@@ -95,6 +99,22 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
             // SPEC §8: accounts under the ARR floor are scored and shown, not routed.
             crate::signals::routing::apply_floor(&store, cfg, t, &mut s.scores)?;
             let scores = s.scores;
+            // Every channel that cannot plan inside the record's transaction queues first, or
+            // owes the emission until it does (the Attio sync, docs/ATTIO.md).
+            let early = steps::Run {
+                ctx,
+                store: &store,
+                source,
+                t,
+                run_id: 0,
+                scores: &scores,
+                emitted: &[],
+                held_out: &Default::default(),
+                posthog: posthog.as_ref(),
+                progress,
+                alerts: &alerts,
+            };
+            steps::capture::queue_before_record(&early)?;
             // The alert rows and the holdout assignments are written in the transaction that
             // records the emissions (SPEC §3, §9, §12).
             let mut plan = |st: &Store, r: &crate::store::Recorded| {
@@ -112,6 +132,10 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
                     alerts: &mut plan,
                 }),
             )?;
+            if std::env::var_os(CRASH_AFTER_RECORD).is_some() {
+                // Test hook: a kill right after the ledger's commit, before any step.
+                std::process::exit(137);
+            }
             let settings = crate::signals::diff::scoring_settings(cfg);
             store.record_run_settings(recorded.run_id, &settings.to_string())?;
             (recorded, scores, s.accounts)

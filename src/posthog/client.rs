@@ -267,16 +267,21 @@ impl Client {
         )
     }
 
+    // Every request method redacts the key from its error: a server may echo the request,
+    // bearer header and all, into the text an error relays.
     pub fn get(&self, path: &str) -> Result<Value, PosthogError> {
         self.send_json(path, |u| self.http.get(u), false)
+            .map_err(|e| e.redacted(self.key.expose()))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, PosthogError> {
         self.send_json(path, |u| self.http.post(u).json(body), false)
+            .map_err(|e| e.redacted(self.key.expose()))
     }
 
     pub fn patch(&self, path: &str, body: &Value) -> Result<Value, PosthogError> {
         self.send_json(path, |u| self.http.patch(u).json(body), false)
+            .map_err(|e| e.redacted(self.key.expose()))
     }
 
     /// Every page of a DRF list (`results` + `next`), following `next` within this host.
@@ -408,6 +413,11 @@ impl Client {
 
     /// Runs one HogQL query with `refresh: force_blocking`, polling when PostHog answers 202.
     pub fn query(&self, q: &HogQl) -> Result<Rows, PosthogError> {
+        self.query_unredacted(q)
+            .map_err(|e| e.redacted(self.key.expose()))
+    }
+
+    fn query_unredacted(&self, q: &HogQl) -> Result<Rows, PosthogError> {
         let body = json!({
             "query": {"kind": "HogQLQuery", "query": q.sql, "values": q.values},
             "refresh": "force_blocking",

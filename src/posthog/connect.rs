@@ -69,6 +69,12 @@ pub fn discover(
                 .into(),
         ));
     }
+    if crate::secret::plain_http_to_remote(host) {
+        return Err(PosthogError::Setup(format!(
+            "{host}: plain http:// would send the personal API key unencrypted; use https:// \
+             (http:// is only for a server on this machine: localhost, 127.0.0.1, [::1])"
+        )));
+    }
     let mut client = Client::new(host, key.clone(), 0, 1)?;
     let mut note = None;
     let list = match projects(&client) {

@@ -98,11 +98,7 @@ impl Sources {
 
 /// A deals table name is an identifier in the SQL: letters, digits, `_` and `.` only.
 pub fn valid_table(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
+    crate::config::valid_table(name)
 }
 
 /// The doctor's queries at `t`.

@@ -128,6 +128,76 @@ pub enum PosthogError {
     Setup(String),
 }
 
+impl PosthogError {
+    /// The error with `secret` redacted from every text in it.
+    pub(crate) fn redacted(self, secret: &str) -> Self {
+        let r = |s: String| crate::secret::redact(&s, secret).into_owned();
+        match self {
+            Self::Unauthorized { host, detail } => Self::Unauthorized {
+                host: r(host),
+                detail: r(detail),
+            },
+            Self::Forbidden { path, detail } => Self::Forbidden {
+                path: r(path),
+                detail: r(detail),
+            },
+            Self::NotFound { path } => Self::NotFound { path: r(path) },
+            Self::RateLimited { path, detail } => Self::RateLimited {
+                path: r(path),
+                detail: r(detail),
+            },
+            Self::Http {
+                status,
+                path,
+                detail,
+            } => Self::Http {
+                status,
+                path: r(path),
+                detail: r(detail),
+            },
+            Self::Unreachable { host, message } => Self::Unreachable {
+                host: r(host),
+                message: r(message),
+            },
+            Self::BadResponse { what, message } => Self::BadResponse {
+                what: r(what),
+                message: r(message),
+            },
+            Self::Query { name, detail } => Self::Query {
+                name,
+                detail: r(detail),
+            },
+            Self::Throttled {
+                path,
+                wait_seconds,
+                until,
+                max_wait,
+                detail,
+            } => Self::Throttled {
+                path: r(path),
+                wait_seconds,
+                until,
+                max_wait,
+                detail: r(detail),
+            },
+            Self::Plan(m) => Self::Plan(r(m)),
+            Self::TooSlow {
+                name,
+                status,
+                detail,
+            } => Self::TooSlow {
+                name,
+                status,
+                detail: r(detail),
+            },
+            Self::Setup(m) => Self::Setup(r(m)),
+            other @ (Self::Timeout { .. } | Self::Budget { .. } | Self::HourlyLimit { .. }) => {
+                other
+            }
+        }
+    }
+}
+
 impl From<PosthogError> for crate::Error {
     fn from(e: PosthogError) -> Self {
         crate::Error::Usage(e.to_string())
@@ -161,7 +231,7 @@ pub fn load_key(paths: &Paths) -> Result<Option<ApiKey>, PosthogError> {
         return Ok(Some(k));
     }
     let file = credentials_file(paths);
-    let text = match std::fs::read_to_string(&file) {
+    let text = match crate::secret::read_credentials(&file) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(PosthogError::Setup(format!("{}: {e}", file.display()))),

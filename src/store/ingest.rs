@@ -6,7 +6,7 @@ use std::collections::hash_map::Entry;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use rusqlite::{Connection, Statement, params};
+use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::blocks::{self, Builder, Packed, UuidRef};
 use super::units::{self, DayCounts, UnitKey};
@@ -653,19 +653,30 @@ impl<'c> Ingest<'c> {
         key: &str,
         created_at: Option<i64>,
         props: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let id = self.account_id(key)?;
+        let had: bool = self
+            .conn
+            .prepare_cached("SELECT snapshot IS NOT NULL FROM accounts WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(false);
         self.conn.prepare_cached("UPDATE accounts SET created_at = coalesce(?2, created_at), snapshot = ?3 WHERE id = ?1")?.execute(params![
             id,
             created_at,
             serde_json::Value::Object(props.clone()).to_string()
         ])?;
-        Ok(())
+        Ok(had)
     }
 
-    /// Inserts or replaces a deal by its id.
-    pub fn deal(&mut self, d: &super::DealRow) -> Result<()> {
+    /// Inserts or replaces a deal by its id. Returns whether a deal with that id was stored
+    /// already (an update).
+    pub fn deal(&mut self, d: &super::DealRow) -> Result<bool> {
         let account = self.account_id(&d.account_key)?;
+        let had: bool = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM deals WHERE deal_id = ?1)")?
+            .query_row([&d.deal_id], |r| r.get(0))?;
         self.conn
             .prepare_cached(
                 "INSERT INTO deals(deal_id, account_id, name, lead_source, stage, value, created_at, sql_at, closed_at, owner_email)
@@ -687,7 +698,7 @@ impl<'c> Ingest<'c> {
                 d.closed_at,
                 d.owner_email
             ])?;
-        Ok(())
+        Ok(had)
     }
 
     pub fn stats(&self) -> IngestStats {

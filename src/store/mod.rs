@@ -7,6 +7,7 @@ mod backtests;
 pub mod blocks;
 mod capture;
 mod ingest;
+mod pending;
 mod posthog;
 mod read;
 mod runs;
@@ -119,6 +120,10 @@ fn events_to_blocks(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// How long a statement waits for another process's write (a first import) before it fails
+/// with "an import is running".
+pub const BUSY_WAIT_MS: i64 = 5000;
+
 pub struct Store {
     conn: Connection,
 }
@@ -134,11 +139,29 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if needed) the workspace at `path` and runs pending migrations.
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::error::create_dir(dir)?;
         }
+        // 0600 from the start: the workspace holds account names, scores and what was sent.
+        crate::secret::create_private(path).map_err(|e| Error::io(path, e))?;
+        crate::error::set_workspace(path);
         let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Before anything else: switching to WAL waits for a first import (which runs with a
+        // rollback journal) like every other statement, then says an import is running.
+        conn.pragma_update(None, "busy_timeout", BUSY_WAIT_MS)?;
+        // SQLite does not call the busy handler for a journal mode change: wait here.
+        let started = std::time::Instant::now();
+        loop {
+            match conn.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed().as_millis() < BUSY_WAIT_MS as u128 =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                other => break other?,
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         Self::setup(conn)
     }
@@ -150,7 +173,7 @@ impl Store {
 
     fn setup(conn: Connection) -> Result<Self> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.pragma_update(None, "busy_timeout", 5000)?;
+        conn.pragma_update(None, "busy_timeout", BUSY_WAIT_MS)?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // 128 MiB of page cache keeps index inserts of big imports in memory.
         conn.pragma_update(None, "cache_size", -131_072)?;
@@ -427,11 +450,10 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock in `data_dir`, waiting up to `wait` for another run to finish.
     pub fn acquire(data_dir: &Path, wait: std::time::Duration) -> Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        crate::error::create_dir(data_dir)?;
         let path = data_dir.join("beton.lock");
+        crate::secret::create_private(&path).map_err(|e| Error::io(&path, e))?;
         let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
             .read(true)
             .write(true)
             .open(&path)

@@ -19,7 +19,7 @@ pub struct Emission {
 
 /// True when a type last emitted at `last` may be emitted again at `t`.
 pub fn cooled_down(last: Option<i64>, t: i64, cooldown_days: u32) -> bool {
-    last.is_none_or(|l| t >= l + i64::from(cooldown_days) * DAY)
+    last.is_none_or(|l| t >= l.saturating_add(i64::from(cooldown_days).saturating_mul(DAY)))
 }
 
 /// What a recorded run produced, for the steps that plan in the same transaction.

@@ -12,6 +12,33 @@ use crate::source::Source;
 
 pub struct Capture;
 
+/// Whether this run's signals go to PostHog: connected, and not a DEMO workspace.
+fn sends<'a>(run: &Run<'a>) -> Result<Option<&'a crate::config::PosthogSettings>> {
+    let Some((_, p)) = run.posthog() else {
+        return Ok(None);
+    };
+    let demo = matches!(run.source, Source::Local) && run.store.meta("demo")?.is_some();
+    Ok((!demo).then_some(p))
+}
+
+/// Queues the capture events of the emissions `run` is about to record, before the ledger
+/// records them (issue 12): a kill between the two then leaves the events queued for the next
+/// run to send, instead of emissions spent with nothing sent. The uuids are deterministic, so the
+/// step queueing the same events again after the record is a no-op. `run.emitted` is not known
+/// yet: the emissions are the ones the ledger will let through.
+pub fn queue_before_record(run: &Run<'_>) -> Result<()> {
+    let Some(p) = sends(run)? else {
+        return Ok(());
+    };
+    let cfg = run.cfg();
+    let due = run
+        .store
+        .emissions_due(run.t, run.scores, cfg.cooldown_days)?;
+    let events =
+        crate::posthog::capture::events(p.project_id, &cfg.group_type, run.t, run.scores, &due);
+    run.store.queue_captures(&events)
+}
+
 impl Integration for Capture {
     fn run(&self, run: &Run<'_>) -> Result<Option<Step>> {
         let Some((_, p)) = run.posthog() else {

@@ -7,7 +7,7 @@
 
 pub mod alerts;
 mod attio;
-mod capture;
+pub(crate) mod capture;
 mod posthog;
 mod provision;
 
