@@ -550,6 +550,8 @@ fn the_fake_slack_enforces_block_kit_limits() {
 fn the_binary_reports_lists_and_previews_alerts() {
     let fake = Fake::start();
     let dir = tempfile::tempdir().unwrap();
+    // Settings named explicitly must exist: start from the template, as `beton init` writes it.
+    std::fs::write(dir.path().join("config.toml"), beton::config::TEMPLATE).unwrap();
     let cmd = |args: &[&str]| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_beton"));
         c.args(args)

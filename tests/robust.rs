@@ -18,9 +18,10 @@ struct Workspace {
 
 impl Workspace {
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        let dir = tempfile::tempdir().unwrap();
+        // Settings named explicitly must exist: start from the template, as `beton init` writes it.
+        std::fs::write(dir.path().join("config.toml"), beton::config::TEMPLATE).unwrap();
+        Self { dir }
     }
 
     fn data(&self) -> PathBuf {
