@@ -302,7 +302,11 @@ fn keep(ev: EventRef<'_>, base: usize, arena: &mut String, classifier: &Classifi
             Span(at, s.len() as u32)
         }
     };
-    let account = span(ev.account.as_ref().expect("events without an account are counted"));
+    let account = span(
+        ev.account
+            .as_ref()
+            .expect("events without an account are counted"),
+    );
     Ev {
         ts: ev.ts,
         uuid: ev.uuid.as_deref().map(Uuid::parse),
