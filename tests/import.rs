@@ -425,5 +425,10 @@ fn a_long_stream_keeps_line_numbers_across_chunks() {
     assert_eq!(report.imported, (total - bad.len()) as u64);
     let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, bad);
-    assert!(report.errors.iter().all(|e| e.reason.starts_with("bad JSON")));
+    assert!(
+        report
+            .errors
+            .iter()
+            .all(|e| e.reason.starts_with("bad JSON"))
+    );
 }
