@@ -9,7 +9,7 @@
 # --vs-duckdb: each run also loads the same file with DuckDB's `read_json` into a fresh DuckDB
 # database file (DuckDB from pip, installed into a virtualenv under $BENCH_DIR on first use;
 # nothing of it is part of Beton), Beton and DuckDB in turn, and prints both figures per run and
-# the medians of both, with the ratio.
+# the medians of both, with the ratio. DUCKDB_MEMORY=1 loads into an in-memory DuckDB instead.
 #
 # After the runs, a daily-sized import into the last workspace: the file's last DAILY events
 # (default 100000) with new uuids, then the same slice again (all duplicates).
@@ -68,9 +68,9 @@ for i in $(seq 1 "$runs"); do
     rm -f "$work/duck.db" "$work/duck.db.wal"
     read -r wall user sys rss < <(timed "$py" -c "
 import sys, duckdb
-con = duckdb.connect(sys.argv[1])
+con = duckdb.connect(':memory:' if sys.argv[3] == '1' else sys.argv[1])
 con.execute(\"CREATE TABLE events AS SELECT * FROM read_json(?, format = 'newline_delimited')\", [sys.argv[2]])
-con.close()" "$work/duck.db" "$files/events.jsonl")
+con.close()" "$work/duck.db" "$files/events.jsonl" "${DUCKDB_MEMORY:-0}")
     echo "duckdb $wall $rss" >> "$results"
     report "run $i, duckdb" "$events" "$wall" "$user" "$sys" "$rss"
   fi

@@ -680,7 +680,8 @@ fn parse_events(
         let mut ok = true;
         for_csv_rows::<CsvEvent>(reader, EVENT_COLUMNS, |line, row| {
             batch.read += 1;
-            let item = row.and_then(|r| parse_csv_event(&r, &group_type).map(|e| resolver.resolve_ref(e)));
+            let item =
+                row.and_then(|r| parse_csv_event(&r, &group_type).map(|e| resolver.resolve_ref(e)));
             match item {
                 Ok(Some(row)) => batch.rows.push(row),
                 Ok(None) => batch.without_account += 1,

@@ -782,4 +782,53 @@ fn reasons_never_name_the_programs_own_types() {
             "{reason}"
         );
     }
+
+/// A stream read in chunks (as stdin is): bad rows far into it keep their line numbers across
+/// chunk boundaries, a line longer than a chunk is read whole, and a last line without a line
+/// end counts.
+#[test]
+fn a_long_stream_keeps_line_numbers_across_chunks() {
+    let line = |i: usize, extra: &str| {
+        format!(
+            r#"{{"uuid":"0190a000-0000-7000-8000-{i:012}","event":"click","distinct_id":"u{}","timestamp":"2026-05-01T12:00:00Z","properties":{{"$groups":{{"company":"acme.com"}}{extra}}}}}"#,
+            i % 7
+        )
+    };
+    let mut text = String::new();
+    let mut bad = Vec::new();
+    let total = 40_000; // about 8 MB: several chunks
+    for i in 1..=total {
+        if i % 9_001 == 0 {
+            text.push_str("{not json\n");
+            bad.push(i as u64);
+        } else if i == 20_000 {
+            let big = "x".repeat(5 << 20); // longer than a chunk
+            text.push_str(&line(i, &format!(r#","blob":"{big}""#)));
+            text.push('\n');
+        } else if i == total {
+            text.push_str(&line(i, "")); // no line end
+        } else {
+            text.push_str(&line(i, ""));
+            text.push('\n');
+        }
+    }
+    let store = Store::open_in_memory().unwrap();
+    let report = import_events(
+        &store,
+        &Config::default(),
+        input(&text),
+        Some(Format::Jsonl),
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(report.rows, total as u64);
+    assert_eq!(report.imported, (total - bad.len()) as u64);
+    let lines: Vec<u64> = report.errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, bad);
+    assert!(
+        report
+            .errors
+            .iter()
+            .all(|e| e.reason.starts_with("bad JSON"))
+    );
 }

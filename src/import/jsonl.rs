@@ -33,6 +33,8 @@ const QUEUED: usize = 12;
 struct Span(u32, u32);
 
 const IN_ARENA: u32 = 1 << 31;
+/// The longest line read (a chunk must stay below [`IN_ARENA`]).
+const MAX_LINE: usize = 1 << 30;
 
 /// One parsed event with an account, its text left where it was read.
 struct Ev {
@@ -205,8 +207,16 @@ fn read_chunks(
                 len = i + 1;
                 break;
             }
-            // One line longer than the buffer: make room and read on.
+            // One line longer than the buffer: make room and read on (spans are 31-bit).
             let grown = data.len() * 2;
+            if grown > MAX_LINE {
+                let e = Error::Usage(format!(
+                    "{name}: a line longer than {} MiB; nothing was imported",
+                    MAX_LINE >> 20
+                ));
+                let _ = work.send(Work::Failed(index, e));
+                return;
+            }
             data.resize(grown, 0);
         }
         if len > 0 && work.send(Work::Chunk(Chunk { index, data, len })).is_err() {
@@ -302,7 +312,11 @@ fn keep(ev: EventRef<'_>, base: usize, arena: &mut String, classifier: &Classifi
             Span(at, s.len() as u32)
         }
     };
-    let account = span(ev.account.as_ref().expect("events without an account are counted"));
+    let account = span(
+        ev.account
+            .as_ref()
+            .expect("events without an account are counted"),
+    );
     Ev {
         ts: ev.ts,
         uuid: ev.uuid.as_deref().map(Uuid::parse),

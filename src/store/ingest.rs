@@ -141,7 +141,7 @@ impl Rollup {
             }
         }
         self.len = 0;
-        all.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+        all.sort_unstable_by_key(|x| (x.0, x.1));
         let mut deltas = Vec::new();
         for group in all.chunk_by(|x, y| x.0 == y.0) {
             deltas.clear();

@@ -205,7 +205,11 @@ pub fn merge_sorted_into(old: &[u8], deltas: &[(UnitKey, DayCounts)]) -> Vec<u8>
 }
 
 /// Merges rollup deltas of one account, sorted by key, into its stored blob.
-pub fn merge_sorted(conn: &Connection, account: i64, deltas: &[(UnitKey, DayCounts)]) -> Result<()> {
+pub fn merge_sorted(
+    conn: &Connection,
+    account: i64,
+    deltas: &[(UnitKey, DayCounts)],
+) -> Result<()> {
     let old: Option<Vec<u8>> = conn
         .prepare_cached("SELECT data FROM account_units WHERE account_id = ?1")?
         .query_row([account], |r| r.get(0))
@@ -320,7 +324,11 @@ mod tests {
             }
             assert_eq!(merge_into(&old, &deltas), encode(&full), "{deltas:?}");
             let sorted: Vec<_> = deltas.iter().map(|(k, c)| (*k, *c)).collect();
-            assert_eq!(merge_sorted_into(&old, &sorted), encode(&full), "{deltas:?}");
+            assert_eq!(
+                merge_sorted_into(&old, &sorted),
+                encode(&full),
+                "{deltas:?}"
+            );
             assert_eq!(merge_sorted_into(&[], &sorted), encode(&deltas));
         }
         assert_eq!(merge_into(&old, &Units::new()), old);
