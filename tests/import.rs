@@ -782,6 +782,7 @@ fn reasons_never_name_the_programs_own_types() {
             "{reason}"
         );
     }
+}
 
 /// A stream read in chunks (as stdin is): bad rows far into it keep their line numbers across
 /// chunk boundaries, a line longer than a chunk is read whole, and a last line without a line

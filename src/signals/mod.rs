@@ -2,8 +2,8 @@
 
 pub mod diff;
 pub mod facts;
-pub mod routing;
 pub mod next_step;
+pub mod routing;
 
 use std::collections::BTreeMap;
 
