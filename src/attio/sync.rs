@@ -612,8 +612,7 @@ fn sync_account(ctx: &Ctx<'_>, c: &AttioCandidate, report: &mut SyncReport) -> R
             c,
             &props,
             &intro,
-            !is_new,
-            &new_types,
+            (!is_new).then_some(&new_types[..]),
             name.unwrap_or(&domain),
             &marker(&key),
         )?;
@@ -793,8 +792,7 @@ fn sync_in_pipeline(
             c,
             &props,
             &intro,
-            !first,
-            &new_types,
+            (!first).then_some(&new_types[..]),
             &company,
             &marker(&key),
         )?;
@@ -1015,13 +1013,13 @@ pub fn find_deal(
 }
 
 /// The handoff note (markdown). End users appear as salted hashes unless `include_people`.
+/// `mark_new` lists the types to mark "(new)"; `None` marks none (a first handoff).
 fn note_content(
     ctx: &Ctx<'_>,
     c: &AttioCandidate,
     props: &Map<String, Value>,
     intro: &str,
-    mark_new: bool,
-    new_types: &[&str],
+    mark_new: Option<&[&str]>,
     company: &str,
     marker: &str,
 ) -> Result<String> {
@@ -1033,7 +1031,7 @@ fn note_content(
     md.push_str(intro);
     md.push_str("\n\n### Why now\n");
     for sig in &c.signals {
-        let new = if mark_new && new_types.contains(&sig.signal.as_str()) {
+        let new = if mark_new.is_some_and(|n| n.contains(&sig.signal.as_str())) {
             " (new)"
         } else {
             ""
