@@ -7,7 +7,7 @@
 //! - `daily`: `--run-daily` and `beton` with no command when piped
 //! - `import`: `init`, `import`, `demo`
 //! - `scores`: `scores`, `explain`
-//! - `figures`: `backtest`, `explain-signal`, `health`, `sources`
+//! - `figures`: `backtest`, `learn`, `explain-signal`, `health`, `sources`
 //! - `posthog`: `connect posthog`, `provision`, `doctor`, `hogql`
 //! - `attio`: `connect attio`, `attio setup`, `sync attio`
 
@@ -86,6 +86,11 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         Some(Command::Backtest { range, sets, sweep }) => {
             figures::backtest(g, range, &sets, sweep.as_deref())
         }
+        Some(Command::Learn {
+            apply,
+            force,
+            rollback,
+        }) => figures::learn(g, apply, force, rollback),
         Some(Command::ExplainSignal { signal, range }) => {
             figures::explain_signal(g, &signal, range)
         }

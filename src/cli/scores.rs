@@ -11,11 +11,28 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
     let ctx = context(g)?;
     let t = as_of(g)?.unwrap_or_else(beton::time::now);
     let s = beton::pipeline::explain_account(&ctx, account, t)?;
+    // After `beton learn --apply`: the model's win probability and each type's log-odds.
+    let fired: Vec<_> = s.fired.iter().map(|f| f.signal).collect();
+    let learned = ctx
+        .open_store()?
+        .current_model()?
+        .map(|m| beton::learn::chance(&m, &fired));
     if g.json {
-        out!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        #[derive(serde::Serialize)]
+        struct Explained<'a> {
+            #[serde(flatten)]
+            score: &'a beton::signals::AccountScore,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            learned: Option<beton::learn::Chance>,
+        }
+        let e = Explained { score: &s, learned };
+        out!("{}", serde_json::to_string_pretty(&e).unwrap_or_default());
     } else {
         out!("as of {}", fmt_ts(t));
         for line in explain(&s, &ctx.config) {
+            out!("{line}");
+        }
+        for line in learned.iter().flat_map(|c| c.lines()) {
             out!("{line}");
         }
     }

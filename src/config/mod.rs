@@ -59,6 +59,7 @@ pub struct Config {
     pub signals: Signals,
     pub deals: DealSettings,
     pub backtest: BacktestSettings,
+    pub learn: LearnSettings,
     pub sources: SourceSettings,
     /// Terminal app key bindings that replace the defaults, by action (`quit = ["q", "ctrl-q"]`).
     pub keys: std::collections::BTreeMap<String, Vec<String>>,
@@ -93,6 +94,7 @@ impl Default for Config {
             signals: Signals::default(),
             deals: DealSettings::default(),
             backtest: BacktestSettings::default(),
+            learn: LearnSettings::default(),
             sources: SourceSettings::default(),
             keys: Default::default(),
             posthog: None,
@@ -172,6 +174,7 @@ impl Config {
             ),
             ("backtest.step_days", self.backtest.step_days),
             ("backtest.horizon_days", self.backtest.horizon_days),
+            ("learn.range_days", self.learn.range_days),
             ("sources.period_days", self.sources.period_days),
         ];
         for (key, days) in windows {

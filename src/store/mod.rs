@@ -6,6 +6,7 @@ mod backtests;
 pub mod blocks;
 mod capture;
 mod ingest;
+mod models;
 mod posthog;
 mod read;
 mod runs;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepState};
 pub use backtests::SavedBacktest;
 pub use ingest::{EventIn, EventRef, Ingest, IngestStats, NewEntry, Resolved, Resolver};
+pub use models::StoredModel;
 pub use posthog::Provisioned;
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, Window, id_range};
 pub use runs::{Emission, cooled_down};
@@ -49,6 +51,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("schema_v6_blocks.sql"),
     },
     sql(include_str!("schema_v7_attio_url.sql")),
+    sql(include_str!("schema_models.sql")),
 ];
 
 /// Copies the `events` rows of a workspace written before schema 6 into `event_blocks`.
