@@ -159,3 +159,66 @@ impl Chance {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backtest::planted::{BASE_LOG_ODDS, PLANTS, planted};
+
+    /// A model that validates worse than the rules is refused without --force: the file and the
+    /// workspace are left as they were; with --force it is applied and marked forced.
+    #[test]
+    fn a_model_that_validates_worse_needs_force() {
+        let (r, o, f) = planted(1, 2000, 365, &PLANTS, BASE_LOG_ODDS);
+        let mut l = learn(&r, &o, &Config::default(), &f);
+        assert!(l.model.is_some() && l.validates, "{:?}", l.reason);
+        l.validates = false;
+        l.validation_reason = Some("validates worse than the rules in force".into());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("config.toml");
+        let text = "# mine\n[signals.billing_intent]\nbase = 40 # keep\n";
+        std::fs::write(&file, text).expect("write");
+        let store = Store::open_in_memory().expect("store");
+        let e = apply(&store, &file, &mut l, 0, false).expect_err("refused");
+        assert!(e.to_string().contains("--force"), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), text);
+        assert_eq!(store.current_model().expect("read"), None);
+        assert!(!l.applied);
+
+        let m = apply(&store, &file, &mut l, 0, true).expect("forced");
+        assert!(m.forced && l.applied);
+        let now = std::fs::read_to_string(&file).expect("read");
+        assert!(
+            now.starts_with("# mine\n") && now.contains("# keep"),
+            "{now}"
+        );
+        let cfg = Config::parse(&now, "test").expect("valid settings");
+        let bases = l.proposed_bases.as_ref().expect("bases");
+        assert_eq!(cfg.signals.pricing_intent.base, bases["pricing_intent"]);
+        assert_eq!(
+            store.current_model().expect("read").map(|s| s.id),
+            Some(m.id)
+        );
+
+        let back = rollback(&store, &file).expect("rolled back");
+        assert_eq!(back.id, m.id);
+        let cfg =
+            Config::parse(&std::fs::read_to_string(&file).expect("read"), "test").expect("valid");
+        assert_eq!(cfg.signals.pricing_intent.base, 30);
+        assert_eq!(store.current_model().expect("read"), None);
+    }
+
+    /// A config file that cannot take the bases leaves nothing recorded.
+    #[test]
+    fn a_failed_write_records_no_model() {
+        let (r, o, f) = planted(1, 2000, 365, &PLANTS, BASE_LOG_ODDS);
+        let mut l = learn(&r, &o, &Config::default(), &f);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "route_threshold = [").expect("write");
+        let store = Store::open_in_memory().expect("store");
+        assert!(apply(&store, &file, &mut l, 0, true).is_err());
+        assert_eq!(store.current_model().expect("read"), None);
+        assert!(!l.applied);
+    }
+}
