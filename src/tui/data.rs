@@ -94,6 +94,8 @@ pub struct Detail {
     pub daily: Vec<u32>,
     pub props: Vec<(String, String)>,
     pub deals: Vec<(DealRow, Outcome)>,
+    /// After `beton learn --apply`: the model's win probability and each type's log-odds.
+    pub learned: Option<beton::learn::Chance>,
 }
 
 /// Startup: creates the demo workspace on an empty local workspace (and says so), runs detection
@@ -466,12 +468,17 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
             (d, o)
         })
         .collect();
+    let fired: Vec<_> = entry.score.fired.iter().map(|f| f.signal).collect();
+    let learned = store
+        .current_model()?
+        .map(|m| beton::learn::chance(&m, &fired));
     Ok(Detail {
         entry,
         as_of: t,
         daily,
         props,
         deals,
+        learned,
     })
 }
 
