@@ -2,14 +2,17 @@
 # Benchmark of `beton learn` (not a test): the default 365-day replay (52 dates, weekly, 90-day
 # horizon) on a generated workspace, next to a backtest over the same dates.
 #
-#   scripts/bench-learn.sh [ACCOUNTS] [DAYS]   (defaults: 10000 accounts, 460 days of history)
+#   scripts/bench-learn.sh [ACCOUNTS] [DAYS] [ACTIVITY_SCALE]
+#   (defaults: 10000 accounts, 400 days of history — the replay's 365 plus most of the first
+#   date's lookback — and activity scale 0.5, about 8 M events)
 #
 # BENCH_DIR (default ./bench-data) holds the data; the workspace is imported once and reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 accounts=${1:-10000}
-days=${2:-460}
-dir=${BENCH_DIR:-bench-data}/learn-a${accounts}-d${days}
+days=${2:-400}
+scale=${3:-0.5}
+dir=${BENCH_DIR:-bench-data}/learn-a${accounts}-d${days}-s${scale}
 as_of=${BENCH_AS_OF:-2026-11-01T00:00:00Z}
 cargo build --release --quiet
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/beton
@@ -24,7 +27,7 @@ measure() { # label, command...
 
 if [ ! -s "$BETON_DATA/workspace.sqlite" ]; then
   measure "generate and import the demo" "$bin" demo --accounts "$accounts" --days "$days" --seed 1 \
-    --as-of "$as_of" > /dev/null
+    --activity-scale "$scale" --as-of "$as_of" > /dev/null
 fi
 echo "workspace: $(du -h "$BETON_DATA/workspace.sqlite" | cut -f1); $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in 1 2 3; do
