@@ -115,6 +115,34 @@ impl Evidence {
     pub fn excludes_one(&self) -> bool {
         self.lift_ci95.is_some_and(|[lo, hi]| lo > 1.0 || hi < 1.0)
     }
+
+    /// `2.31× [1.52, 3.50]`, or "not enough data".
+    pub fn lift_text(&self) -> String {
+        match (self.lift, self.lift_ci95) {
+            (Some(l), Some([lo, hi])) => format!("{l:.2}× [{lo:.2}, {hi:.2}]"),
+            _ => "not enough data".into(),
+        }
+    }
+
+    /// A p- or q-value for a person: `<0.001`, else three decimals; "n/a" when null.
+    pub fn show_p(v: Option<f64>) -> String {
+        match v {
+            None => "n/a".into(),
+            Some(v) if v < 0.001 => "<0.001".into(),
+            Some(v) => format!("{v:.3}"),
+        }
+    }
+
+    /// `12/140 vs 30/2900`: converted of accounts, fired vs unfired.
+    pub fn groups_text(&self) -> String {
+        format!(
+            "{}/{} vs {}/{}",
+            self.fired_converted,
+            self.fired_accounts,
+            self.unfired_converted,
+            self.unfired_accounts
+        )
+    }
 }
 
 /// Conversion of the observations whose score at D_k fell in `[from, to)` (`[80,100]` for the last).

@@ -64,7 +64,8 @@ impl BacktestOptions {
         Ok(())
     }
 
-    fn frame(&self, cfg: &Config) -> Frame {
+    /// The knobs of the figures under `cfg`.
+    pub fn frame(&self, cfg: &Config) -> Frame {
         Frame {
             t: self.as_of,
             range_days: self.range_days,
@@ -178,6 +179,31 @@ pub fn reports(
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+/// The replay of `cfg` at every date of `opts`, through `source`, with the workspace's deals:
+/// what `beton learn` fits on (the backtest's figures are computed from the same replay).
+pub fn replay_with_deals(
+    store: &Store,
+    cfg: &Config,
+    opts: &BacktestOptions,
+    progress: &dyn Progress,
+    source: Source<'_>,
+) -> Result<(Replay, Vec<crate::store::DealRow>)> {
+    opts.check()?;
+    let dates = opts.dates();
+    let deals = store.deals()?;
+    let r = if let Some(remote) = source.remote() {
+        progress.stage(&format!("replay ({})", remote.label()));
+        let accounts = deals.iter().map(|d| d.account_key.clone());
+        replay_at_source(remote, cfg, &dates, &mut None, accounts, progress)?
+    } else {
+        progress.stage("replay");
+        replay::replay(store, &[cfg], &dates, progress)?
+            .pop()
+            .ok_or(Error::Cancelled)?
+    };
+    Ok((r, deals))
 }
 
 /// The replay with detection at the source: its query set at every replay date and, once per

@@ -149,6 +149,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
         format: OutputFormat,
     },
+    /// Learn base points from outcomes: an L2 logistic regression on the backtest's observations
+    /// over `learn.range_days`, fitted on the earlier two thirds of the dates, tested on the last
+    /// third. Nothing is written without --apply.
+    Learn {
+        /// Write the proposed bases to the config file (comments kept) and record the model.
+        #[arg(long, conflicts_with = "rollback")]
+        apply: bool,
+        /// With --apply: apply a model that validates worse than the rules in force.
+        #[arg(long, requires = "apply")]
+        force: bool,
+        /// Put back the bases the current model replaced, and retire it.
+        #[arg(long)]
+        rollback: bool,
+    },
     /// Explain a signal: its definition, settings, backtest figures and tuning advice.
     ExplainSignal {
         /// The signal type, e.g. pricing_intent.

@@ -8,7 +8,7 @@
 //! - `import`: `init`, `import`, `demo`
 //! - `scores`: `scores`, `explain`
 //! - `diff`: `diff`
-//! - `figures`: `backtest`, `explain-signal`, `health`, `sources`
+//! - `figures`: `backtest`, `learn`, `explain-signal`, `health`, `sources`
 //! - `posthog`: `connect posthog`, `provision`, `doctor`, `hogql`
 //! - `attio`: `connect attio`, `attio setup`, `sync attio`
 //! - `meta`: `completions`, `man` (the shell completions and the manual page)
@@ -109,6 +109,11 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
             sweep,
             format,
         }) => figures::backtest(g, range, &sets, sweep.as_deref(), format),
+        Some(Command::Learn {
+            apply,
+            force,
+            rollback,
+        }) => figures::learn(g, apply, force, rollback),
         Some(Command::ExplainSignal { signal, range }) => {
             figures::explain_signal(g, &signal, range)
         }

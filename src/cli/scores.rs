@@ -13,6 +13,12 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
     super::common::warn_out_of_range(g, &ctx, t);
     let s = beton::pipeline::explain_account(&ctx, account, t)?;
     let route = beton::pipeline::explain_route(&ctx, &s, t)?;
+    // After `beton learn --apply`: the model's win probability and each type's log-odds.
+    let fired: Vec<_> = s.fired.iter().map(|f| f.signal).collect();
+    let learned = ctx
+        .open_store()?
+        .current_model()?
+        .map(|m| beton::learn::chance(&m, &fired));
     if g.json {
         let mut v = serde_json::to_value(&s).unwrap_or_default();
         if let Some(m) = v.as_object_mut() {
@@ -20,6 +26,12 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
                 "routing".into(),
                 serde_json::to_value(&route).unwrap_or_default(),
             );
+            if let Some(l) = &learned {
+                m.insert(
+                    "learned".into(),
+                    serde_json::to_value(l).unwrap_or_default(),
+                );
+            }
         }
         out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
@@ -28,6 +40,9 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
             out!("{line}");
         }
         for line in beton::signals::routing::explain(&route) {
+            out!("{line}");
+        }
+        for line in learned.iter().flat_map(|c| c.lines()) {
             out!("{line}");
         }
     }

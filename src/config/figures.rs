@@ -1,4 +1,5 @@
-//! The settings of the figures: deal stages (SPEC §1), the backtest (SPEC §5), lead sources (SPEC §6).
+//! The settings of the figures: deal stages (SPEC §1), the backtest (SPEC §5), lead sources
+//! (SPEC §6), learned weights (SPEC §11).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,19 @@ pub struct BacktestSettings {
     pub horizon_days: u32,
     /// What Beton costs a year, for the ROI multiple.
     pub annual_cost: f64,
+}
+
+/// `beton learn` (SPEC §11): its replay uses the backtest's step and horizon over this range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LearnSettings {
+    pub range_days: u32,
+}
+
+impl Default for LearnSettings {
+    fn default() -> Self {
+        Self { range_days: 365 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -71,3 +71,64 @@ pub(super) fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let span = item.span()?;
     Some(text[..span.start].matches('\n').count() + 1)
 }
+
+/// Sets a dotted key, adding it (and its tables) when the file does not have it yet.
+pub fn set_or_insert(
+    doc: &mut toml_edit::DocumentMut,
+    key: &str,
+    value: toml_edit::Value,
+) -> Result<(), String> {
+    if set_path(doc, key, value.clone()).is_ok() {
+        return Ok(());
+    }
+    let parts: Vec<&str> = key.split('.').collect();
+    let (last, parents) = parts.split_last().ok_or("empty key")?;
+    let mut item = doc.as_item_mut();
+    for p in parents {
+        let table = item
+            .as_table_like_mut()
+            .ok_or_else(|| format!("`{key}`: `{p}` is not under a table"))?;
+        if table.get(p).is_none() {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            table.insert(p, toml_edit::Item::Table(t));
+        }
+        item = table
+            .get_mut(p)
+            .ok_or_else(|| format!("`{key}`: cannot add `{p}`"))?;
+    }
+    let table = item
+        .as_table_like_mut()
+        .ok_or_else(|| format!("`{key}` is not under a table in the file"))?;
+    table.insert(last, toml_edit::Item::Value(value));
+    Ok(())
+}
+
+/// Applies `sets` (`KEY=VALUE`, as `--set` takes them) to the settings file at `path`, keeping
+/// its comments and layout, and writes it atomically; the result must still parse as settings,
+/// or nothing is written. A missing file starts empty. Returns the new settings.
+pub fn write_overrides(path: &std::path::Path, sets: &[String]) -> Result<super::Config> {
+    let origin = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut doc: toml_edit::DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| Error::Config {
+                origin: origin.clone(),
+                message: e.to_string(),
+            })?;
+    for set in sets {
+        let (key, value) = parse_override(set)?;
+        set_or_insert(&mut doc, &key, value).map_err(|message| Error::Config {
+            origin: format!("{origin}: {set}"),
+            message,
+        })?;
+    }
+    let out = doc.to_string();
+    let cfg = super::Config::parse(&out, &origin)?;
+    super::write_atomic(path, &out)?;
+    Ok(cfg)
+}

@@ -61,6 +61,7 @@ pub struct Config {
     pub signals: Signals,
     pub deals: DealSettings,
     pub backtest: BacktestSettings,
+    pub learn: LearnSettings,
     pub sources: SourceSettings,
     pub routing: RoutingSettings,
     /// Terminal app key bindings that replace the defaults, by action (`quit = ["q", "ctrl-q"]`).
@@ -100,6 +101,7 @@ impl Default for Config {
             signals: Signals::default(),
             deals: DealSettings::default(),
             backtest: BacktestSettings::default(),
+            learn: LearnSettings::default(),
             sources: SourceSettings::default(),
             routing: RoutingSettings::default(),
             keys: Default::default(),
@@ -185,6 +187,7 @@ impl Config {
             ),
             ("backtest.step_days", self.backtest.step_days),
             ("backtest.horizon_days", self.backtest.horizon_days),
+            ("learn.range_days", self.learn.range_days),
             ("sources.period_days", self.sources.period_days),
         ];
         for (key, days) in windows {

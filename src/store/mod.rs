@@ -7,6 +7,7 @@ mod backtests;
 pub mod blocks;
 mod capture;
 mod ingest;
+mod models;
 mod pending;
 mod posthog;
 mod read;
@@ -25,6 +26,7 @@ pub use backtests::SavedBacktest;
 pub use ingest::{
     EventIn, EventRef, Ingest, IngestStats, NewEntry, Prepared, Resolved, Resolver, Uuid,
 };
+pub use models::StoredModel;
 pub use posthog::Provisioned;
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, Window, id_range};
 pub use runs::{Emission, RecordExtras, Recorded, cooled_down};
@@ -56,6 +58,7 @@ const MIGRATIONS: &[Migration] = &[
     sql(include_str!("schema_v7_attio_url.sql")),
     sql(include_str!("schema_v8_outbox.sql")),
     sql(include_str!("schema_run_settings.sql")),
+    sql(include_str!("schema_models.sql")),
 ];
 
 /// Copies the `events` rows of a workspace written before schema 6 into `event_blocks`.

@@ -101,6 +101,8 @@ pub struct Detail {
     pub outbox: Vec<beton::store::OutboxEntry>,
     /// Held out of the CRM and the alerts (SPEC §12).
     pub held_out: bool,
+    /// After `beton learn --apply`: the model's win probability and each type's log-odds.
+    pub learned: Option<beton::learn::Chance>,
 }
 
 /// Startup: creates the demo workspace on an empty local workspace (and says so), runs detection
@@ -489,6 +491,10 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
         .collect();
     let outbox = store.outbox_entries(Some(id), 20)?;
     let held_out = store.held_out()?.contains(&id);
+    let fired: Vec<_> = entry.score.fired.iter().map(|f| f.signal).collect();
+    let learned = store
+        .current_model()?
+        .map(|m| beton::learn::chance(&m, &fired));
     Ok(Detail {
         entry,
         as_of: t,
@@ -497,6 +503,7 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
         deals,
         outbox,
         held_out,
+        learned,
     })
 }
 

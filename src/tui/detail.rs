@@ -1,5 +1,6 @@
-//! The account detail (Enter): the score's parts, every evidence line, 30 days of activity,
-//! properties, deals and the CRM link.
+//! The account detail (Enter): the score's parts, every evidence line, the learned model's win
+//! probability (after `beton learn --apply`), 30 days of activity, properties, deals and the CRM
+//! link.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -115,6 +116,10 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
             "  = {}",
             beton::signals::parts_line(s, cfg)
         )));
+    }
+    if let Some(c) = &d.learned {
+        out.push(Line::from(""));
+        out.extend(c.lines().into_iter().map(Line::from));
     }
     out.push(Line::from(""));
     out.push(Line::from(Span::styled("deals", t.header())));

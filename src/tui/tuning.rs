@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 
-use beton::config::{Config, parse_override, set_path};
+use beton::config::{Config, parse_override, set_or_insert};
 
 use super::theme::Theme;
 
@@ -422,38 +422,6 @@ pub fn group_comment(group: &str) -> String {
         "tiers" => "the scores where Hot and Warm begin".into(),
         _ => from_template.unwrap_or_else(|| format!("the {group} signal")),
     }
-}
-
-/// Sets a dotted key, adding it (and its tables) when the file does not have it yet.
-pub fn set_or_insert(
-    doc: &mut toml_edit::DocumentMut,
-    key: &str,
-    value: toml_edit::Value,
-) -> Result<(), String> {
-    if set_path(doc, key, value.clone()).is_ok() {
-        return Ok(());
-    }
-    let parts: Vec<&str> = key.split('.').collect();
-    let (last, parents) = parts.split_last().ok_or("empty key")?;
-    let mut item = doc.as_item_mut();
-    for p in parents {
-        let table = item
-            .as_table_like_mut()
-            .ok_or_else(|| format!("`{key}`: `{p}` is not under a table"))?;
-        if table.get(p).is_none() {
-            let mut t = toml_edit::Table::new();
-            t.set_implicit(true);
-            table.insert(p, toml_edit::Item::Table(t));
-        }
-        item = table
-            .get_mut(p)
-            .ok_or_else(|| format!("`{key}`: cannot add `{p}`"))?;
-    }
-    let table = item
-        .as_table_like_mut()
-        .ok_or_else(|| format!("`{key}` is not under a table in the file"))?;
-    table.insert(last, toml_edit::Item::Value(value));
-    Ok(())
 }
 
 /// The lines of the list: a header per group, then its settings; `Some(i)` marks the line of

@@ -1,6 +1,7 @@
 //! Backtest: precision, recall, F1, lift, value won, ROI and median days to close, the previous
 //! backtest beside the latest with the change; conversion by score bucket as bars; per-signal
-//! precision and recall.
+//! precision and recall, and each signal's lift with its 95 % interval drawn on a log scale
+//! (SPEC §11), marked `*` when the interval excludes 1.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout};
@@ -9,7 +10,9 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph};
 
 use super::super::app::App;
 use super::super::figures::Figures;
-use super::super::table::{Cell, TableData, col, opt, raw_number};
+use beton::backtest::Evidence;
+
+use super::super::table::{Cell, TableData, Tone, col, opt, raw_number};
 use super::super::ui::Areas;
 use super::pct;
 
@@ -42,6 +45,47 @@ fn change_of(f: &Figures, figure: &str) -> Option<String> {
     }
 }
 
+/// Width of the interval bar: log₂ of the lift from −3 (⅛×) to +3 (8×).
+const BAR: usize = 19;
+
+fn bar_pos(x: f64) -> usize {
+    let t = (x.log2() + 3.0) / 6.0;
+    (t.clamp(0.0, 1.0) * (BAR - 1) as f64).round() as usize
+}
+
+/// `··│··───●──····`: the interval as a line, the lift as a dot, 1× as a tick; ends beyond the
+/// scale show as arrows. Blank when there is not enough data.
+pub fn interval_bar(e: &Evidence) -> String {
+    let (Some(lift), Some([lo, hi])) = (e.lift, e.lift_ci95) else {
+        return String::new();
+    };
+    let mut cells = vec!['·'; BAR];
+    cells[bar_pos(1.0)] = '│';
+    for c in &mut cells[bar_pos(lo)..=bar_pos(hi)] {
+        *c = '─';
+    }
+    if lo < 0.125 {
+        cells[0] = '◂';
+    }
+    if hi > 8.0 {
+        cells[BAR - 1] = '▸';
+    }
+    cells[bar_pos(lift)] = '●';
+    cells.into_iter().collect()
+}
+
+fn lift_cell(e: &Evidence) -> Cell {
+    let mark = if e.excludes_one() { "*" } else { " " };
+    let cell = Cell::num(
+        format!("{mark}{}", e.lift_text()),
+        e.lift.unwrap_or(f64::MIN),
+    );
+    match e.lift {
+        Some(l) => cell.raw(raw_number(l)),
+        None => cell.raw(""),
+    }
+}
+
 pub fn table(f: &Figures) -> TableData {
     let columns = vec![
         col("signal", 19),
@@ -52,8 +96,12 @@ pub fn table(f: &Figures) -> TableData {
         col("precision", 9),
         col("recall", 8),
         col("F1", 5),
-        opt("Δ precision", 11, 4),
-        opt("Δ recall", 9, 5),
+        col("lift [95 % CI]", 21),
+        opt("⅛×   interval    8×", BAR as u16, 3),
+        opt("p", 6, 4),
+        opt("q", 6, 5),
+        opt("Δ precision", 11, 6),
+        opt("Δ recall", 9, 7),
     ];
     let Some(b) = &f.backtest else {
         return TableData::new(columns, Vec::new());
@@ -84,6 +132,10 @@ pub fn table(f: &Figures) -> TableData {
                 Cell::maybe(s.precision, |v| pct(Some(v))),
                 Cell::maybe(s.recall, |v| pct(Some(v))),
                 Cell::maybe(s.f1, |x| format!("{x:.2}")),
+                lift_cell(&s.evidence),
+                Cell::text(interval_bar(&s.evidence)).tone(Tone::Bar),
+                Cell::maybe(s.evidence.p_value, |v| Evidence::show_p(Some(v))),
+                Cell::maybe(s.evidence.q_value, |v| Evidence::show_p(Some(v))),
                 delta(format!("{name}.precision")),
                 delta(format!("{name}.recall")),
             ]
@@ -241,5 +293,34 @@ fn headline(r: &beton::backtest::BacktestReport, name: &str) -> String {
         "median_days_to_close" => Unit::Days.show(r.median_days_to_close),
         "value_won" => Unit::Money.show(Some(r.value_won)),
         _ => Unit::Multiple.show(r.roi_multiple),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(lift: f64, lo: f64, hi: f64) -> Evidence {
+        Evidence {
+            lift: Some(lift),
+            lift_ci95: Some([lo, hi]),
+            ..Evidence::default()
+        }
+    }
+
+    #[test]
+    fn the_interval_bar_puts_one_in_the_middle_and_marks_the_ends() {
+        // Log scale ⅛×…8× over 19 cells: 1× at cell 9, 2× at 12, 4× at 15.
+        assert_eq!(interval_bar(&ev(2.0, 1.0, 4.0)), "·········───●───···");
+        // An interval across 1 still shows the tick's place as a line.
+        let across = interval_bar(&ev(1.0, 0.5, 2.0));
+        assert_eq!(across, "······───●───······");
+        // Beyond the scale: arrows at the ends.
+        let wide = interval_bar(&ev(3.0, 0.05, 20.0));
+        assert!(wide.starts_with('◂') && wide.ends_with('▸'), "{wide}");
+        assert_eq!(interval_bar(&Evidence::default()), "");
+        assert!(lift_cell(&ev(2.0, 1.2, 3.0)).text.starts_with('*'));
+        assert!(lift_cell(&ev(1.1, 0.8, 1.5)).text.starts_with(' '));
+        assert_eq!(lift_cell(&Evidence::default()).text, " not enough data");
     }
 }
