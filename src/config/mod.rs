@@ -398,30 +398,23 @@ impl Config {
                     "must be between 1 and 3600",
                 );
             }
-            // Names that reach HogQL text (not a placeholder) are checked here, at load, the way
-            // `beton doctor` checks them.
-            if !valid_table(&p.deals_table) {
-                return fail(
-                    "posthog.deals_table",
-                    "must be a table name: letters, digits, _ and . (not starting with a digit)",
-                );
-            }
             if p.queries_per_hour == 0 {
                 return fail(
                     "posthog.queries_per_hour",
                     "must be at least 1 (PostHog allows 120 or 2400 an hour)",
                 );
             }
+            // Names that reach HogQL text (not a placeholder) are checked here, at load, the way
+            // `beton doctor` checks them.
             for (key, name) in [
                 ("deals_table", &p.deals_table),
                 ("attio_table", &p.attio_table),
             ] {
-                let ok = name.is_empty() && key == "attio_table"
-                    || crate::posthog::doctor::valid_table(name);
+                let ok = name.is_empty() && key == "attio_table" || valid_table(name);
                 if !ok {
                     return fail(
                         &format!("posthog.{key}"),
-                        "must be a table name: letters, digits, `_` and `.`",
+                        "must be a table name: letters, digits, `_` and `.` (not starting with a digit)",
                     );
                 }
             }
