@@ -320,6 +320,26 @@ impl Store {
         self.run_where("kind = ?2 AND id < ?1", id, kind)
     }
 
+    /// Up to `limit` runs of `kind` recorded before run `id`, newest first.
+    pub fn runs_before(&self, kind: &str, id: i64, limit: usize) -> Result<Vec<RunRow>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id, kind, started_at, as_of, source, status, report FROM runs
+             WHERE kind = ?2 AND id < ?1 ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![id, kind, limit as i64], |r| {
+            Ok(RunRow {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                started_at: r.get(2)?,
+                as_of: r.get(3)?,
+                source: r.get(4)?,
+                status: r.get(5)?,
+                report: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     fn run_where(&self, filter: &str, id: i64, kind: &str) -> Result<Option<RunRow>> {
         let sql = format!(
             "SELECT id, kind, started_at, as_of, source, status, report FROM runs

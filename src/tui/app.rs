@@ -96,6 +96,8 @@ pub struct DetailView {
     pub data: Option<Detail>,
     pub error: Option<String>,
     pub scroll: u16,
+    /// Which earlier run the "why now" compares with (0: the previous one).
+    pub against: usize,
 }
 
 /// A message in the status bar.
@@ -765,6 +767,11 @@ impl App {
             Command::PageDown => v.scroll = v.scroll.saturating_add(10),
             Command::PageUp => v.scroll = v.scroll.saturating_sub(10),
             Command::Top => v.scroll = 0,
+            Command::NextPane => {
+                let n = v.data.as_ref().map_or(0, |d| d.since.len());
+                v.against = (v.against + 1).min(n.saturating_sub(1));
+            }
+            Command::PrevPane => v.against = v.against.saturating_sub(1),
             Command::Copy => {
                 let key = v.key.clone();
                 self.say(format!("copied {key}"), false);
@@ -1079,6 +1086,7 @@ impl App {
             data: None,
             error: None,
             scroll: 0,
+            against: 0,
         });
         self.overlay = Overlay::Detail;
         Some(Effect::LoadDetail { key, entry, as_of })

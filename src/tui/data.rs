@@ -52,6 +52,8 @@ pub struct Snapshot {
     /// Set when this is a what-if (`r`): the queue and figures of draft settings at the latest
     /// run's T, nothing recorded. `run` is then the latest run, the "before" side.
     pub sandbox: Option<Sandbox>,
+    /// Queue accounts new or moved tier since the run before this one.
+    pub moves: HashMap<String, super::since::Move>,
 }
 
 /// What a what-if tried and what applying it would change.
@@ -103,6 +105,8 @@ pub struct Detail {
     pub held_out: bool,
     /// After `beton learn --apply`: the model's win probability and each type's log-odds.
     pub learned: Option<beton::learn::Chance>,
+    /// The account against each earlier run, newest first ("why now").
+    pub since: Vec<super::since::Against>,
 }
 
 /// Startup: creates the demo workspace on an empty local workspace (and says so), runs detection
@@ -421,6 +425,10 @@ pub fn from_scores(
         figures: Default::default(),
         notes: Vec::new(),
         sandbox: None,
+        moves: match &run {
+            Some(r) => super::since::moves(store, r.id)?,
+            None => HashMap::new(),
+        },
     })
 }
 
@@ -496,6 +504,7 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
         .current_model()?
         .map(|m| beton::learn::chance(&m, &fired));
     Ok(Detail {
+        since: super::since::load(&store, &ctx.config, id)?,
         entry,
         as_of: t,
         daily,

@@ -53,6 +53,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
         spark_area,
     );
     let mut lines = score_lines(d, app);
+    lines.extend(super::since::lines(&d.since, v.against, t));
     if right.is_none() {
         lines.push(Line::from(""));
         lines.extend(prop_lines(d, app));

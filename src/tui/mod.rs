@@ -12,6 +12,7 @@ pub mod figures;
 pub mod help;
 pub mod keymap;
 pub mod panes;
+pub mod since;
 pub mod table;
 pub mod theme;
 pub mod tuning;

@@ -77,7 +77,18 @@ pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
             vec![
                 Cell::text(&s.account),
                 Cell::num(s.tier.as_str(), f64::from(s.score)).tone(Tone::Tier(s.tier)),
-                Cell::value(s.score.to_string(), f64::from(s.score)).tone(Tone::Tier(s.tier)),
+                // ★ new since the previous run, ▲ ▼ moved tier (the raw export stays the number).
+                Cell::value(
+                    format!(
+                        "{}{}",
+                        s.score,
+                        snap.moves
+                            .get(&s.account)
+                            .map_or("", |m| m.mark().trim_end())
+                    ),
+                    f64::from(s.score),
+                )
+                .tone(Tone::Tier(s.tier)),
                 Cell::num(signals.join(" "), s.fired.len() as f64).raw(
                     s.fired
                         .iter()
