@@ -64,6 +64,9 @@ pub struct Config {
     pub learn: LearnSettings,
     pub sources: SourceSettings,
     pub routing: RoutingSettings,
+    /// Parent accounts (SPEC §14): off unless `accounts.parent_property` is set.
+    #[serde(skip_serializing_if = "AccountSettings::is_default")]
+    pub accounts: AccountSettings,
     /// Terminal app key bindings that replace the defaults, by action (`quit = ["q", "ctrl-q"]`).
     pub keys: std::collections::BTreeMap<String, Vec<String>>,
     /// The PostHog connection (`beton connect posthog` writes it); absent until connected.
@@ -76,6 +79,29 @@ pub struct Config {
     pub alerts: AlertSettings,
     /// The held-out share of routed accounts (SPEC §12).
     pub holdout: HoldoutSettings,
+}
+
+/// How accounts group into companies (SPEC §14).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSettings {
+    /// The account property naming a workspace's parent (e.g. `parent_domain`); unset: every
+    /// account stands alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_property: Option<String>,
+}
+
+impl AccountSettings {
+    pub fn is_default(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// The parent property, when set to a non-empty name.
+    pub fn parent(&self) -> Option<&str> {
+        self.parent_property
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+    }
 }
 
 pub(crate) fn strings(items: &[&str]) -> Vec<String> {
@@ -104,6 +130,7 @@ impl Default for Config {
             learn: LearnSettings::default(),
             sources: SourceSettings::default(),
             routing: RoutingSettings::default(),
+            accounts: AccountSettings::default(),
             keys: Default::default(),
             posthog: None,
             attio: None,

@@ -222,7 +222,8 @@ pub struct Diff {
 }
 
 /// The sections of the settings that decide a score, tier or routing.
-const SCORING: [&str; 6] = [
+const SCORING: [&str; 7] = [
+    "accounts",
     "group_type",
     "activity_exclude",
     "route_threshold",

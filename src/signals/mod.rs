@@ -4,6 +4,7 @@ pub mod diff;
 pub mod facts;
 pub mod next_step;
 pub mod routing;
+pub mod parents;
 
 use std::collections::BTreeMap;
 
@@ -521,6 +522,9 @@ pub fn score_scan_dates(
     cfg: &Config,
     dates: &[i64],
 ) -> crate::Result<(Vec<Vec<AccountScore>>, usize)> {
+    if let Some(property) = cfg.accounts.parent() {
+        return parents::score_dates(store, cfg, property, dates);
+    }
     let keep = rule_properties(cfg);
     let part = |store: &crate::store::Store,
                 ids: (i64, i64)|
