@@ -77,14 +77,13 @@ fn parent_props(members: &[&AccountFacts], cfg: &Config, t: i64) -> Map<String, 
             .and_then(crate::time::parse_ts)
             .filter(|e| *e > t && *e < t + i64::from(te.days_ahead) * DAY)
     };
-    if let Some(p) = props
+    if let Some(v) = props
         .iter()
         .filter(|p| ends(p).is_some())
         .min_by_key(|p| ends(p))
+        .and_then(|p| p.get(&te.property))
     {
-        if let Some(v) = p.get(&te.property) {
-            out.insert(te.property.clone(), v.clone());
-        }
+        out.insert(te.property.clone(), v.clone());
     }
     out
 }
