@@ -222,11 +222,12 @@ pub struct Diff {
 }
 
 /// The sections of the settings that decide a score, tier or routing.
-const SCORING: [&str; 7] = [
+const SCORING: [&str; 8] = [
     "accounts",
     "group_type",
     "activity_exclude",
     "route_threshold",
+    "routing",
     "tiers",
     "score",
     "signals",
@@ -394,6 +395,7 @@ pub fn components(
         }
         if b.routed != a.routed {
             keys.extend(keys_with("route_threshold", ""));
+            keys.extend(keys_with("routing.", ""));
         }
         out.push(Component {
             kind: Kind::Settings,

@@ -3,8 +3,8 @@
 pub mod diff;
 pub mod facts;
 pub mod next_step;
-pub mod routing;
 pub mod parents;
+pub mod routing;
 
 use std::collections::BTreeMap;
 
