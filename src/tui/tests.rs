@@ -1157,9 +1157,12 @@ fn count(dir: &std::path::Path, sql: &str) -> i64 {
 fn a_draft_rerun_writes_no_run_no_outbox_row_and_no_capture() {
     let (dir, ctx) = live_workspace(11);
     let d = dir.path();
-    let first =
-        beton::pipeline::run_daily(&ctx, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent)
-            .unwrap();
+    let first = beton::pipeline::run_daily(
+        &ctx,
+        &beton::pipeline::RunOptions { as_of: Some(T) },
+        &Silent,
+    )
+    .unwrap();
     let runs = count(d, "SELECT count(*) FROM runs");
     let outbox = count(d, "SELECT count(*) FROM attio_outbox");
     let captures = count(d, "SELECT count(*) FROM capture_outbox");
@@ -1224,7 +1227,12 @@ fn a_draft_rerun_writes_no_run_no_outbox_row_and_no_capture() {
     );
     assert_eq!(count(d, "SELECT count(*) FROM runs"), runs);
     // The contrast: the real pipeline records.
-    beton::pipeline::run_daily(&ctx, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent).unwrap();
+    beton::pipeline::run_daily(
+        &ctx,
+        &beton::pipeline::RunOptions { as_of: Some(T) },
+        &Silent,
+    )
+    .unwrap();
     assert_eq!(count(d, "SELECT count(*) FROM runs"), runs + 1);
 }
 
@@ -1320,7 +1328,12 @@ fn applying_writes_the_config_and_only_then_the_next_daily_run_changes() {
 #[test]
 fn the_watcher_sees_an_external_edit_and_a_new_run() {
     let (_dir, ctx) = live_workspace(13);
-    beton::pipeline::run_daily(&ctx, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent).unwrap();
+    beton::pipeline::run_daily(
+        &ctx,
+        &beton::pipeline::RunOptions { as_of: Some(T) },
+        &Silent,
+    )
+    .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     super::worker::watch(ctx.paths.clone(), tx, std::time::Duration::from_millis(50));
     let next = |rx: &mut tokio::sync::mpsc::UnboundedReceiver<Action>, what: &str| {
@@ -1344,8 +1357,12 @@ fn the_watcher_sees_an_external_edit_and_a_new_run() {
         panic!()
     };
     assert_eq!(seen, text);
-    let r = beton::pipeline::run_daily(&ctx, &beton::pipeline::RunOptions { as_of: Some(T) }, &Silent)
-        .unwrap();
+    let r = beton::pipeline::run_daily(
+        &ctx,
+        &beton::pipeline::RunOptions { as_of: Some(T) },
+        &Silent,
+    )
+    .unwrap();
     let Action::RunSeen { id } = next(&mut rx, "second run") else {
         panic!()
     };
