@@ -1542,3 +1542,48 @@ fn queries_past_the_execution_limit_fail_once_and_the_backtest_stays_inside_it()
     let from = parse_ts(first["query"]["values"]["from"].as_str().unwrap()).unwrap();
     assert_eq!(from, opts.dates()[0] - 365 * DAY);
 }
+
+/// A what-if replays two settings: 1 + 2 × 3 × 26 = 157 queries, more than the 120 an hour of
+/// the default limit, so it is refused before any query; equal settings replay once and fit.
+#[test]
+fn a_what_if_is_planned_against_the_hourly_limit_before_it_sends_anything() {
+    use beton::backtest::{self, BacktestOptions, Source};
+    use beton::time::parse_ts;
+    let fake = Fake::start();
+    let cfg = config(&fake, 100);
+    load_answers(&fake, &cfg);
+    load_first_seen(
+        &fake,
+        vec![vec![json!("a.com"), json!("2025-01-01T00:00:00Z")]],
+    );
+    let t = parse_ts("2026-05-01T06:00:00Z").unwrap();
+    let opts = BacktestOptions::from_config(&cfg, t);
+    let store = Store::open_in_memory().unwrap();
+    let c = client(&fake, 1000);
+    let mut other = cfg.clone();
+    other.route_threshold += 5;
+    let e = backtest::reports(&store, &[&cfg, &other], &opts, &Silent, Source::Posthog(&c))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("these 2 backtests")
+            && e.contains("157 PostHog queries")
+            && e.contains("120 an hour"),
+        "{e}"
+    );
+    assert_eq!(fake.with(|w| w.queries.len()), 0);
+    let same =
+        backtest::reports(&store, &[&cfg, &cfg], &opts, &Silent, Source::Posthog(&c)).unwrap();
+    assert_eq!(same.len(), 2);
+    assert_eq!(fake.with(|w| w.queries.len()), 1 + 3 * opts.dates().len());
+    // Allowing an hour's wait lets Beton pace it instead; a newer project's 2400 an hour fits.
+    let mut patient = cfg.clone();
+    patient.posthog.as_mut().unwrap().max_wait_seconds = 3600;
+    assert!(beton::posthog::plan_backtests(&patient, 2, 26).is_ok());
+    // 3 × 78 + 1 = 235 queries: 120 now, the rest in an hour; 4 × 78 + 1 = 313 wait two.
+    assert!(beton::posthog::plan_backtests(&patient, 3, 26).is_ok());
+    assert!(beton::posthog::plan_backtests(&patient, 4, 26).is_err());
+    let mut newer = cfg.clone();
+    newer.posthog.as_mut().unwrap().queries_per_hour = 2400;
+    assert!(beton::posthog::plan_backtests(&newer, 8, 26).is_ok());
+}

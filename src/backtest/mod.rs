@@ -125,6 +125,11 @@ pub fn reports(
     let dates = opts.dates();
     let deals = store.deals()?;
     if let Some(remote) = source.remote() {
+        // Equal settings replay once; the plan counts the others, and the first-seen scan.
+        let distinct = (0..cfgs.len())
+            .filter(|&i| !(0..i).any(|j| cfgs[j] == cfgs[i]))
+            .count();
+        remote.plan(first, distinct, dates.len())?;
         let mut out: Vec<BacktestReport> = Vec::with_capacity(cfgs.len());
         let mut first_seen = None;
         for (i, cfg) in cfgs.iter().enumerate() {

@@ -345,9 +345,21 @@ pub fn plan(s: &PosthogSettings, need: u64, what: &str) -> Result<(), PosthogErr
     )))
 }
 
+/// Refuses up front `runs` backtests of `dates` replay dates whose queries do not fit PostHog's
+/// hourly limit within the accepted wait (see [`plan`]).
+pub fn plan_backtests(cfg: &Config, runs: usize, dates: usize) -> Result<(), PosthogError> {
+    let what = if runs > 1 {
+        format!("these {runs} backtests of {dates} replay dates (a what-if or a sweep)")
+    } else {
+        format!("this backtest ({dates} replay dates)")
+    };
+    plan(settings(cfg)?, backtest_queries(cfg, runs, dates), &what)
+}
+
 /// A client for the backtest: the daily run's query budget for each replay date (`dates`, from
-/// the backtest's options) of each of `runs` replays, and the first-seen query; refused up front
-/// when the queries do not fit PostHog's hourly limit within the accepted wait.
+/// the backtest's options) of each of `runs` replays, and the first-seen query. The backtest
+/// itself checks its plan against the hourly limit before it sends anything
+/// ([`plan_backtests`]).
 pub fn client_for_backtest(
     paths: &Paths,
     cfg: &Config,
@@ -355,12 +367,6 @@ pub fn client_for_backtest(
     dates: usize,
 ) -> Result<Client, PosthogError> {
     let s = settings(cfg)?;
-    let what = if runs > 1 {
-        format!("this sweep ({runs} backtests of {dates} replay dates)")
-    } else {
-        format!("this backtest ({dates} replay dates)")
-    };
-    plan(s, backtest_queries(cfg, runs, dates), &what)?;
     let mut c = client_for(paths, cfg)?;
     let per = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     c.set_budget(

@@ -152,6 +152,12 @@ impl Remote<'_> {
         "PostHog"
     }
 
+    /// Refuses, before anything is sent, `runs` replays of `dates` dates that do not fit the
+    /// source's hourly query limit.
+    pub fn plan(&self, cfg: &Config, runs: usize, dates: usize) -> Result<()> {
+        posthog::plan(cfg, runs, dates)
+    }
+
     /// The detection metrics of every account at `t`.
     pub fn metrics_at(&self, cfg: &Config, t: i64) -> Result<Vec<(String, Metrics)>> {
         posthog::metrics_at(self.client, cfg, t)

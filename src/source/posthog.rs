@@ -74,6 +74,12 @@ pub fn metrics_at(client: &Client, cfg: &Config, t: i64) -> Result<Vec<(String, 
         .metrics)
 }
 
+/// Refuses up front `runs` replays of `dates` replay dates that do not fit PostHog's hourly
+/// query limit within `posthog.max_wait_seconds`.
+pub fn plan(cfg: &Config, runs: usize, dates: usize) -> Result<()> {
+    crate::posthog::plan_backtests(cfg, runs, dates).map_err(remote)
+}
+
 /// The replay's one first-seen query, bounded in time around the replay dates `dates`.
 pub fn first_seen(
     client: &Client,
