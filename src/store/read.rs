@@ -294,17 +294,7 @@ impl Store {
                 "SELECT id, kind, started_at, as_of, source, status, report FROM runs
                  WHERE kind = ?1 AND finished_at IS NOT NULL ORDER BY id DESC LIMIT 1",
                 [kind],
-                |r| {
-                    Ok(RunRow {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        started_at: r.get(2)?,
-                        as_of: r.get(3)?,
-                        source: r.get(4)?,
-                        status: r.get(5)?,
-                        report: r.get(6)?,
-                    })
-                },
+                run_row,
             )
             .optional()?)
     }
@@ -326,17 +316,7 @@ impl Store {
             "SELECT id, kind, started_at, as_of, source, status, report FROM runs
              WHERE kind = ?2 AND id < ?1 ORDER BY id DESC LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![id, kind, limit as i64], |r| {
-            Ok(RunRow {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                started_at: r.get(2)?,
-                as_of: r.get(3)?,
-                source: r.get(4)?,
-                status: r.get(5)?,
-                report: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![id, kind, limit as i64], run_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -351,19 +331,7 @@ impl Store {
         } else {
             vec![&id, &kind]
         };
-        Ok(stmt
-            .query_row(params.as_slice(), |r| {
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    started_at: r.get(2)?,
-                    as_of: r.get(3)?,
-                    source: r.get(4)?,
-                    status: r.get(5)?,
-                    report: r.get(6)?,
-                })
-            })
-            .optional()?)
+        Ok(stmt.query_row(params.as_slice(), run_row).optional()?)
     }
 
     /// The scoring settings a run recorded (JSON), if it recorded them.
@@ -433,4 +401,17 @@ impl Store {
         let rows = stmt.query_map([t], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// A `runs` row read as `SELECT id, kind, started_at, as_of, source, status, report`.
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        started_at: r.get(2)?,
+        as_of: r.get(3)?,
+        source: r.get(4)?,
+        status: r.get(5)?,
+        report: r.get(6)?,
+    })
 }
