@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 pub use explain::{SignalExplanation, explain_signal, tuning_key};
 pub use figures::{
-    BacktestReport, Bucket, DatePoint, Evidence, Frame, MIN_CONVERSIONS, Outcomes, SignalFigures,
-    figures,
+    BacktestReport, Bucket, DatePoint, Evidence, Frame, MIN_CONVERSIONS, Outcomes, SavedBacktest,
+    SignalFigures, figures,
 };
 pub use replay::{Replay, Seen, fingerprint, replay, replay_metrics};
 

@@ -17,7 +17,15 @@ use crate::backtest::{self, BacktestOptions, Outcomes, Source};
 use crate::config::{Config, write_overrides};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
-use crate::store::{Store, StoredModel};
+use crate::store::Store;
+
+/// An applied model as the workspace keeps it.
+pub type StoredModel = crate::store::StoredModel<Model>;
+
+/// The model in force in the workspace, if any (the newest not rolled back).
+pub fn current_model(store: &Store) -> Result<Option<StoredModel>> {
+    store.current_model()
+}
 
 /// The learn replay at T: `learn.range_days` with the backtest's step and horizon.
 pub fn options(cfg: &Config, as_of: i64) -> BacktestOptions {
@@ -87,7 +95,7 @@ pub fn apply(
 /// Puts back the bases the current model replaced and retires it; the model before it (if any)
 /// is current again. Returns the retired model.
 pub fn rollback(store: &Store, config_file: &Path) -> Result<StoredModel> {
-    let Some(current) = store.current_model()? else {
+    let Some(current) = current_model(store)? else {
         return Err(Error::Usage(
             "learn --rollback: no applied model to roll back".into(),
         ));
@@ -182,7 +190,7 @@ mod tests {
         let e = apply(&store, &file, &mut l, 0, false).expect_err("refused");
         assert!(e.to_string().contains("--force"), "{e}");
         assert_eq!(std::fs::read_to_string(&file).expect("read"), text);
-        assert_eq!(store.current_model().expect("read"), None);
+        assert_eq!(current_model(&store).expect("read"), None);
         assert!(!l.applied);
 
         let m = apply(&store, &file, &mut l, 0, true).expect("forced");
@@ -196,7 +204,7 @@ mod tests {
         let bases = l.proposed_bases.as_ref().expect("bases");
         assert_eq!(cfg.signals.pricing_intent.base, bases["pricing_intent"]);
         assert_eq!(
-            store.current_model().expect("read").map(|s| s.id),
+            current_model(&store).expect("read").map(|s| s.id),
             Some(m.id)
         );
 
@@ -205,7 +213,7 @@ mod tests {
         let cfg =
             Config::parse(&std::fs::read_to_string(&file).expect("read"), "test").expect("valid");
         assert_eq!(cfg.signals.pricing_intent.base, 30);
-        assert_eq!(store.current_model().expect("read"), None);
+        assert_eq!(current_model(&store).expect("read"), None);
     }
 
     /// A config file that cannot take the bases leaves nothing recorded.
@@ -218,7 +226,7 @@ mod tests {
         std::fs::write(&file, "route_threshold = [").expect("write");
         let store = Store::open_in_memory().expect("store");
         assert!(apply(&store, &file, &mut l, 0, true).is_err());
-        assert_eq!(store.current_model().expect("read"), None);
+        assert_eq!(current_model(&store).expect("read"), None);
         assert!(!l.applied);
     }
 }

@@ -162,6 +162,35 @@ pub struct AccountScore {
     pub fired: Vec<Fired>,
 }
 
+impl crate::store::Scored for AccountScore {
+    fn account_id(&self) -> i64 {
+        self.account_id
+    }
+    fn account(&self) -> &str {
+        &self.account
+    }
+    fn score(&self) -> u32 {
+        self.score
+    }
+    fn tier(&self) -> &'static str {
+        self.tier.as_str()
+    }
+    fn routed(&self) -> bool {
+        self.routed
+    }
+    fn fired(&self) -> Vec<crate::store::FiredRow<'_>> {
+        self.fired
+            .iter()
+            .map(|f| crate::store::FiredRow {
+                signal: f.signal.as_str(),
+                base: f.base,
+                evidence: &f.evidence,
+                numbers: serde_json::to_string(&f.numbers).unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
 fn days_phrase(days: u32) -> String {
     if days == 1 {
         "1 day".into()

@@ -22,14 +22,14 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 pub use alerts::{AlertRow, GroupProps, HoldoutRow, OutboxEntry};
 pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepState};
-pub use backtests::SavedBacktest;
+pub use backtests::{BacktestColumns, Columns, SavedBacktest};
 pub use ingest::{
     EventIn, EventRef, Ingest, IngestStats, NewEntry, Prepared, Resolved, Resolver, Uuid,
 };
 pub use models::StoredModel;
 pub use posthog::Provisioned;
 pub use read::{DealRow, RawEvent, RunRow, ScoreRow, SignalRow, Window, id_range};
-pub use runs::{Emission, RecordExtras, Recorded, cooled_down};
+pub use runs::{Emission, FiredRow, RecordExtras, Recorded, Scored, cooled_down};
 
 use crate::config::{Config, name_matches};
 use crate::error::{Error, Result};

@@ -6,9 +6,8 @@
 
 use rusqlite::params;
 
-use super::{Emission, Store, cooled_down};
+use super::{Emission, Scored, Store, cooled_down};
 use crate::error::Result;
-use crate::signals::AccountScore;
 
 impl Store {
     /// The emissions [`Store::record_detection`] will record for `scores` at `t`: each fired
@@ -16,22 +15,22 @@ impl Store {
     pub fn emissions_due(
         &self,
         t: i64,
-        scores: &[AccountScore],
+        scores: &[impl Scored],
         cooldown_days: u32,
     ) -> Result<Vec<Emission>> {
         let last = self.last_emissions(t)?;
         Ok(scores
             .iter()
-            .flat_map(|s| s.fired.iter().map(move |f| (s, f.signal.as_str())))
+            .flat_map(|s| s.fired().into_iter().map(move |f| (s, f.signal)))
             .filter(|(s, name)| {
                 cooled_down(
-                    last.get(&(s.account_id, name.to_string())).copied(),
+                    last.get(&(s.account_id(), name.to_string())).copied(),
                     t,
                     cooldown_days,
                 )
             })
             .map(|(s, name)| Emission {
-                account: s.account.clone(),
+                account: s.account().to_string(),
                 signal: name.to_string(),
             })
             .collect())

@@ -7,8 +7,28 @@ use std::collections::HashSet;
 use super::Store;
 use super::alerts::{AlertRow, insert_alert_rows};
 use crate::error::Result;
-use crate::signals::AccountScore;
 use crate::time::DAY;
+
+/// What the store records of one scored account: the engine's score type implements it, so the
+/// store reads a run's rows without naming the engine (docs/ARCHITECTURE.md).
+pub trait Scored {
+    fn account_id(&self) -> i64;
+    fn account(&self) -> &str;
+    fn score(&self) -> u32;
+    fn tier(&self) -> &'static str;
+    fn routed(&self) -> bool;
+    /// The fired signal types, in the engine's order.
+    fn fired(&self) -> Vec<FiredRow<'_>>;
+}
+
+/// One fired signal type as a run records it.
+pub struct FiredRow<'a> {
+    pub signal: &'static str,
+    pub base: u32,
+    pub evidence: &'a str,
+    /// The numbers behind the evidence, as JSON.
+    pub numbers: String,
+}
 
 /// A signal type emitted by a run (not inside its cooldown).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -49,7 +69,7 @@ impl Store {
         kind: &str,
         source: &str,
         t: i64,
-        scores: &[AccountScore],
+        scores: &[impl Scored],
         cooldown_days: u32,
     ) -> Result<(i64, Vec<Emission>)> {
         let r = self.record_detection_with(kind, source, t, scores, cooldown_days, None)?;
@@ -65,7 +85,7 @@ impl Store {
         kind: &str,
         source: &str,
         t: i64,
-        scores: &[AccountScore],
+        scores: &[impl Scored],
         cooldown_days: u32,
         extras: Option<RecordExtras<'_>>,
     ) -> Result<Recorded> {
@@ -89,31 +109,31 @@ impl Store {
             for s in scores {
                 score.execute(params![
                     run,
-                    s.account_id,
-                    s.score,
-                    s.tier.as_str(),
-                    s.routed
+                    s.account_id(),
+                    s.score(),
+                    s.tier(),
+                    s.routed()
                 ])?;
-                for f in &s.fired {
-                    let name = f.signal.as_str();
+                for f in s.fired() {
+                    let name = f.signal;
                     let fresh = cooled_down(
-                        last.get(&(s.account_id, name.to_string())).copied(),
+                        last.get(&(s.account_id(), name.to_string())).copied(),
                         t,
                         cooldown_days,
                     );
                     signal.execute(params![
                         run,
-                        s.account_id,
+                        s.account_id(),
                         name,
                         f.base,
                         f.evidence,
-                        serde_json::to_string(&f.numbers).unwrap_or_default(),
+                        f.numbers,
                         fresh
                     ])?;
                     if fresh {
-                        emit.execute(params![s.account_id, name, t, run])?;
+                        emit.execute(params![s.account_id(), name, t, run])?;
                         emitted.push(Emission {
-                            account: s.account.clone(),
+                            account: s.account().to_string(),
                             signal: name.to_string(),
                         });
                     }
@@ -134,12 +154,18 @@ impl Store {
             let mut ins = tx.prepare(
                 "INSERT INTO holdout(account_id, held_out, routed_at, run_id, percent) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for s in scores.iter().filter(|s| s.routed) {
-                if !assigned.contains_key(&s.account_id) {
-                    let held = (extras.draw)(&s.account);
-                    ins.execute(params![s.account_id, held, t, run, extras.holdout_percent])?;
+            for s in scores.iter().filter(|s| s.routed()) {
+                if !assigned.contains_key(&s.account_id()) {
+                    let held = (extras.draw)(s.account());
+                    ins.execute(params![
+                        s.account_id(),
+                        held,
+                        t,
+                        run,
+                        extras.holdout_percent
+                    ])?;
                     if held {
-                        recorded.held_out.insert(s.account_id);
+                        recorded.held_out.insert(s.account_id());
                     }
                 }
             }

@@ -1,6 +1,7 @@
 //! The figure engines' reports as the Health, Sources and Backtest panes show them: health and
 //! sources computed at the run's T, the latest saved backtest and the one before it.
 
+use beton::backtest::SavedBacktest;
 use beton::backtest::{self, BacktestOptions, Change};
 use beton::config::Config;
 use beton::health::HealthReport;
@@ -9,7 +10,7 @@ use beton::progress::Progress;
 use beton::signals::SignalType;
 use beton::source::Source;
 use beton::sources::SourceReport;
-use beton::store::{SavedBacktest, Store};
+use beton::store::Store;
 
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
