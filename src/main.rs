@@ -11,6 +11,38 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 use cli::args::Cli;
 
+/// A log destination that shows the control characters of a record as escapes
+/// ([`beton::safe::log`]): account keys and server answers end up in log lines.
+struct Escaping<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Escaping<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // The formatter hands over whole records; a record is UTF-8 (it is formatted text).
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(beton::safe::log(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The log file, shared by the formatter's writers.
+struct Locked(std::sync::Arc<std::sync::Mutex<std::fs::File>>);
+
+impl std::io::Write for Locked {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut f = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).flush()
+    }
+}
+
 /// Logs go to `beton.log` in the data dir; headless runs also print warnings to stderr.
 fn init_tracing(global: &cli::args::Global, headless: bool) {
     let file = beton::config::Paths::resolve(global.config.clone(), global.data_dir.clone())
@@ -22,8 +54,9 @@ fn init_tracing(global: &cli::args::Global, headless: bool) {
         });
     let filter = || EnvFilter::try_from_env("BETON_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let file_layer = file.map(|f| {
+        let f = std::sync::Arc::new(std::sync::Mutex::new(f));
         tracing_subscriber::fmt::layer()
-            .with_writer(std::sync::Mutex::new(f))
+            .with_writer(move || Escaping(Locked(f.clone())))
             .with_ansi(false)
             .with_filter(filter())
     });
@@ -33,7 +66,7 @@ fn init_tracing(global: &cli::args::Global, headless: bool) {
             .unwrap_or_else(|_| EnvFilter::new("warn"))
             .add_directive("fatal=off".parse().expect("a valid directive"));
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(|| Escaping(std::io::stderr()))
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_filter(filter)
     });

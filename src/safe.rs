@@ -54,6 +54,27 @@ pub fn text(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A formatted log record for a terminal or a log file: like [`text`], except that ESC stays.
+/// The log formatter (tracing-subscriber ≥ 0.3.20) already shows an ESC inside a message as
+/// `\x1b`, so an ESC that reaches the writer is the formatter's own colour code; what it does
+/// not escape (C1 controls such as CSI `\u{9b}`, carriage returns, bidirectional overrides)
+/// is escaped here.
+pub fn log(s: &str) -> Cow<'_, str> {
+    let act = |c: char| c != '\n' && c != '\x1b' && acts_on_terminal(c);
+    if !s.chars().any(act) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if act(c) {
+            escape(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// A CSV cell that a spreadsheet will not run: a cell that starts with `=`, `+`, `-`, `@`, a tab
 /// or a carriage return (OWASP's list for formula injection) gets a leading `'`, unless it is a
 /// plain number such as `-3` or `+1.5`. Control characters are escaped as in [`line`]. The CSV
@@ -105,6 +126,10 @@ mod tests {
         assert_eq!(line("\u{9b}2J \u{7f}"), "\\u009b2J \\u007f");
         assert_eq!(line("evil\u{202e}moc.emca"), "evil\\u202emoc.emca");
         assert_eq!(text("first\nsecond \x1b[2J"), "first\nsecond \\u001b[2J");
+        assert_eq!(
+            log("\x1b[33mWARN\x1b[0m key\r\u{9b}2J\u{202e}x\n"),
+            "\x1b[33mWARN\x1b[0m key\\u000d\\u009b2J\\u202ex\n"
+        );
         // The escapes are JSON's own: escaped JSON output still decodes to the original text.
         let json =
             serde_json::to_string(&serde_json::json!({"k": "a\u{9b}\u{202e}b\x1b"})).unwrap();

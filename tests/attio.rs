@@ -1859,3 +1859,50 @@ fn a_note_sent_whose_sent_mark_was_lost_is_not_posted_again() {
         "found in Attio by their markers, not posted again"
     );
 }
+
+/// An account name chosen by whoever holds the public project key reaches the note's title and
+/// the task's text (both plain text in Attio) with its control characters shown as escapes, and
+/// the note's Markdown with its syntax escaped.
+#[test]
+fn a_name_with_control_characters_is_escaped_in_note_titles_and_task_text() {
+    let (fake, _dir, store, cfg, _) = ready(|s| s);
+    let evil = "Glo\u{1b}]0;pwned\u{7}bex\r\u{9b}2J\u{202e}moc [x](https://evil)";
+    let mut ingest = Ingest::begin(&store, &Config::default()).unwrap();
+    ingest
+        .account_snapshot(
+            "globex.io",
+            None,
+            json!({"name": evil, "owner_email": "nobody@example.com"})
+                .as_object()
+                .unwrap(),
+        )
+        .unwrap();
+    ingest.commit().unwrap();
+    let run_id = run(&store, t0() + DAY, &first_scores(&store));
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    let controls = |t: &str| t.contains(|c: char| c.is_control() && c != '\n' || c == '\u{202e}');
+    let notes = fake.notes();
+    let note = notes
+        .iter()
+        .find(|n| n["title"].as_str().unwrap_or_default().contains("Glo"))
+        .expect("a note for globex.io");
+    let title = note["title"].as_str().unwrap();
+    assert!(!controls(title), "the title carries controls: {title:?}");
+    assert!(title.contains("Glo\\u001b]0;pwned"), "{title}");
+    let md = note["content_markdown"].as_str().unwrap();
+    assert!(!controls(md), "the note carries controls: {md:?}");
+    assert!(md.contains("\\[x\\](https://evil)"), "no link: {md}");
+    let tasks = fake.tasks();
+    let task = tasks
+        .iter()
+        .find(|t| {
+            t["content_plaintext"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Glo")
+        })
+        .expect("a task for globex.io");
+    let text = task["content_plaintext"].as_str().unwrap();
+    assert!(!controls(text), "the task carries controls: {text:?}");
+    no_schema_errors(&fake);
+}

@@ -185,7 +185,12 @@ fn data_dated_after_a_replay_date_does_not_change_what_it_sees() {
 fn saved_backtests_come_back_newest_first() {
     let t = ts(T);
     let (store, _) = fixture(t);
-    assert!(store.latest_backtests::<beton::backtest::BacktestReport>(2).expect("read").is_empty());
+    assert!(
+        store
+            .latest_backtests::<beton::backtest::BacktestReport>(2)
+            .expect("read")
+            .is_empty()
+    );
     let first = backtest::run(&store, &cfg(), &opts(t), &Silent, Source::Local).expect("backtest");
     let id1 = store.save_backtest(t, &first).expect("save");
     let strict = Config {

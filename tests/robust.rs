@@ -556,6 +556,51 @@ fn an_account_key_with_escape_sequences_is_shown_never_acted_on() {
     }
 }
 
+/// Log records carry account keys and paths: neither the log file nor the warnings on stderr
+/// let a terminal act on what tracing's own formatter does not escape (C1 controls such as CSI,
+/// carriage returns, bidirectional overrides).
+#[cfg(unix)]
+#[test]
+fn log_records_and_warnings_show_control_characters_as_escapes() {
+    use std::os::unix::fs::PermissionsExt;
+    let controls = |t: &str| t.contains(|c: char| c != '\n' && (c.is_control() || c == '\u{202e}'));
+    let w = Workspace::new();
+    let key = "nobody\r\u{9b}2J\u{202e}moc.emca\u{1b}]0;pwned\u{7}";
+    let o = w.run(&["explain", key], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", all(&o));
+    let log = std::fs::read_to_string(w.data().join("beton.log")).unwrap();
+    assert!(log.contains("nobody"), "the fatal error is logged: {log}");
+    assert!(
+        !controls(&log),
+        "beton.log carries control characters: {log:?}"
+    );
+    // A warning printed on stderr by the log layer: a loose credentials file whose path has them.
+    let dir = w.dir.path().join("cfg\r\u{9b}2J\u{202e}x");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), beton::config::TEMPLATE).unwrap();
+    let creds = dir.join("credentials.toml");
+    std::fs::write(&creds, "[attio]\napi_key = \"k\"\n").unwrap();
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = dir.join("config.toml");
+    let o = w.run(
+        &["connect", "attio", "--base-url", "http://127.0.0.1:9"],
+        &[("BETON_CONFIG", config.to_str().unwrap())],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("holds secrets"),
+        "the warning is printed: {err}"
+    );
+    assert!(
+        err.contains("cfg\\u000d") && err.contains("2J\\u202ex"),
+        "the path is shown escaped: {err}"
+    );
+    assert!(
+        !controls(&err),
+        "stderr carries control characters: {err:?}"
+    );
+}
+
 #[test]
 fn every_out_of_range_setting_is_refused_at_load_naming_the_key_and_the_range() {
     for (toml, key, range) in [
@@ -650,6 +695,11 @@ fn every_out_of_range_setting_is_refused_at_load_naming_the_key_and_the_range() 
             "posthog.deals_table",
             "table name",
         ),
+        (
+            "[posthog]\nattio_table = \"attio_deals; DROP VIEW beton_deals\"",
+            "posthog.attio_table",
+            "table name",
+        ),
     ] {
         let err = beton::config::Config::parse(toml, "config.toml")
             .map(|_| ())
@@ -668,6 +718,32 @@ fn every_out_of_range_setting_is_refused_at_load_naming_the_key_and_the_range() 
         "[posthog]\ndeals_table = \"warehouse.attio_deals\"",
     ] {
         beton::config::Config::parse(toml, "config.toml").unwrap();
+    }
+}
+
+/// The same check from the command line: a table name that would reach HogQL text is refused
+/// when the settings load, by every command, before anything is read or sent.
+#[test]
+fn a_command_refuses_a_table_name_that_would_reach_hogql() {
+    let w = Workspace::new();
+    for (line, key) in [
+        ("attio_table = \"x') OR 1=1 --\"", "posthog.attio_table"),
+        ("deals_table = \"d; DROP TABLE x\"", "posthog.deals_table"),
+    ] {
+        std::fs::write(
+            w.config(),
+            format!("{}\n[posthog]\n{line}\n", beton::config::TEMPLATE),
+        )
+        .unwrap();
+        for args in [vec!["scores"], vec!["doctor"], vec!["--run-daily"]] {
+            let o = w.run(&args, &[]);
+            assert_ne!(o.status.code(), Some(0), "{args:?}: {}", all(&o));
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(
+                err.contains(&format!("`{key}`")) && err.contains("config.toml"),
+                "{args:?} names the key and the file: {err}"
+            );
+        }
     }
 }
 

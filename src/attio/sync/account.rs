@@ -16,11 +16,15 @@ pub(super) fn sync_account(
             "no domain: the account has no `domain` property and its key is not a domain",
         );
     };
+    // The name comes from the product's events: shown with its control characters escaped in
+    // every plain-text field (deal and company name, note title, task); Markdown escapes more.
     let name = props
         .get("name")
         .and_then(Value::as_str)
         .map(str::trim)
-        .filter(|n| !n.is_empty());
+        .filter(|n| !n.is_empty())
+        .map(crate::safe::line);
+    let name = name.as_deref();
     let mut actions: Vec<String> = Vec::new();
 
     // Deal: is there one already? Beton's map says so; Attio is asked when the map has none, and

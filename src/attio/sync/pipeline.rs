@@ -31,8 +31,9 @@ pub(super) fn sync_in_pipeline(
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|n| !n.is_empty())
-        .unwrap_or(&c.account)
-        .to_string();
+        .unwrap_or(&c.account);
+    // Shown with its control characters escaped in the note title and the task (plain text).
+    let company = crate::safe::line(company).into_owned();
     let new_types = new_types(ctx, c)?;
     let first = !store.outbox_attached(c.account_id, rid)?;
     let mut steps = Vec::new();
