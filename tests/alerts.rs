@@ -658,3 +658,64 @@ fn the_binary_reports_lists_and_previews_alerts() {
         }
     }
 }
+
+/// The run plans its alerts in the transaction that records it, before the Attio step creates a
+/// new account's deal: an alert still waiting to be sent when the deal exists goes out with the
+/// deal's link, on both channels.
+#[test]
+fn an_alert_planned_before_its_deal_existed_is_sent_with_the_deal_link() {
+    use beton::store::{Completion, OutboxStep, StepState};
+    let fake = Fake::start();
+    let ws = workspace(&fake, &["webhook", "slack"], cfg());
+    let day = t("2026-05-04T00:00:00Z");
+    add(
+        &ws,
+        &[("acme.com", "ae1@example.com")],
+        &hot_events("acme.com", day - DAY),
+    );
+    for ch in ["webhook", "slack"] {
+        for _ in 0..3 {
+            fake.fail_next(ch, Fault::Status(503));
+        }
+    }
+    assert_eq!(run(&ws, day + 6 * H).exit_code(), 2);
+    assert!(fake.webhook_keys().is_empty() && slack_texts(&fake).is_empty());
+    // What the Attio step records when Attio confirms the new deal.
+    let store = ws.ctx.open_store().unwrap();
+    let id = store.account_id("acme.com").unwrap().unwrap();
+    let url = "https://app.attio.com/beton/deals/record/rec-1";
+    let deal = OutboxStep {
+        id: 0,
+        key: "deal:acme".into(),
+        account_id: id,
+        kind: "deal".into(),
+        method: "PUT".into(),
+        path: "/v2/objects/deals/records".into(),
+        body: "{}".into(),
+        marker: String::new(),
+        state: StepState::Pending,
+        attempts: 0,
+    };
+    store.outbox_add(&[deal], day).unwrap();
+    let queued = store.outbox_open(Some(id)).unwrap().remove(0);
+    let done = Completion::Deal {
+        digest: "d",
+        web_url: Some(url),
+    };
+    store.outbox_done(&queued, "rec-1", done, day).unwrap();
+
+    let r = run(&ws, day + 6 * H + 60 * beton::time::SECOND);
+    assert_eq!(step(&r).status, StepStatus::Ok, "{:?}", r.steps);
+    let bodies = fake.with(|w| w.webhook.clone());
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert_eq!(bodies[0]["links"]["attio"], url, "{}", bodies[0]);
+    let slack = fake.with(|w| w.slack.clone());
+    assert_eq!(slack.len(), 1);
+    assert!(
+        slack[0]
+            .to_string()
+            .contains(&format!("<{url}|Deal in Attio>")),
+        "{}",
+        slack[0]
+    );
+}

@@ -222,8 +222,27 @@ pub fn deliver_open(
             continue;
         }
         let resent = row.state == "sent";
+        // A first alert for a brand-new deal was planned before the Attio step created it: the
+        // link is added before the first send (a resend keeps the body it was sent with).
+        let body = match (resent, row.kind.as_str(), &row.account) {
+            (false, "alert", Some(account)) => {
+                let url = match store.account_id(account)? {
+                    Some(id) => store.attio_deal_link(id)?.and_then(|(_, url)| url),
+                    None => None,
+                };
+                match url.and_then(|u| super::render::with_attio_link(&row.channel, &row.body, &u))
+                {
+                    Some(b) => {
+                        store.outbox_set_body(row.id, &b)?;
+                        b
+                    }
+                    None => row.body.clone(),
+                }
+            }
+            _ => row.body.clone(),
+        };
         store.outbox_sent(row.id, t)?;
-        let result = sender.post(url, &row.channel, &row.key, &row.body);
+        let result = sender.post(url, &row.channel, &row.key, &body);
         if crash_after == Some(row.kind.as_str()) {
             return Err(crate::Error::Usage(format!(
                 "stopped after sending {} {} (test hook)",

@@ -32,6 +32,49 @@ pub fn alert_json(a: &Alert) -> Value {
     })
 }
 
+/// An alert body planned before its account's Attio deal existed (the run plans its alerts in
+/// the transaction that records it, before the Attio step creates the deal), with the deal's
+/// link added now that it is known. `None` when the body already has one or is not an alert.
+pub fn with_attio_link(channel: &str, body: &str, url: &str) -> Option<String> {
+    let mut v: Value = serde_json::from_str(body).ok()?;
+    match channel {
+        "webhook" => {
+            let links = v.get_mut("links")?.as_object_mut()?;
+            if links.get("attio").is_some_and(|l| !l.is_null()) {
+                return None;
+            }
+            links.insert("attio".into(), Value::from(url));
+        }
+        "slack" => {
+            let link = format!("<{url}|Deal in Attio>");
+            let blocks = v.get_mut("blocks")?.as_array_mut()?;
+            if body.contains("|Deal in Attio>") || blocks.is_empty() {
+                return None;
+            }
+            let posthog = blocks.iter().position(|b| {
+                b.pointer("/elements/0/text")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.contains("|Account in PostHog>"))
+            });
+            match posthog {
+                Some(i) => {
+                    let t = blocks[i].pointer_mut("/elements/0/text")?;
+                    let text = format!("{link} · {}", t.as_str().unwrap_or_default());
+                    *t = Value::from(clip(&text, MAX_SECTION));
+                }
+                // Before the closing "Beton · as of" context, as `alert_slack` places links.
+                None if blocks.len() < MAX_BLOCKS => {
+                    let at = blocks.len() - 1;
+                    blocks.insert(at, context(&link));
+                }
+                None => return None,
+            }
+        }
+        _ => return None,
+    }
+    Some(v.to_string())
+}
+
 /// The JSON webhook body of a digest.
 pub fn digest_json(d: &Digest) -> Value {
     json!({

@@ -249,6 +249,15 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the body of a row not sent yet (an alert that gained its Attio link).
+    pub fn outbox_set_body(&self, id: i64, body: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE outbox SET body = ?2 WHERE id = ?1 AND state = 'pending'",
+            params![id, body],
+        )?;
+        Ok(())
+    }
+
     /// A delivery was confirmed.
     pub fn alert_done(&self, id: i64, t: i64, result: &str) -> Result<()> {
         self.conn().execute(
