@@ -19,49 +19,9 @@ fn escape(c: char, out: &mut String) {
     let _ = write!(out, "\\u{:04x}", c as u32);
 }
 
-/// One line of text for a terminal: every control character, line breaks and tabs included, is
-/// shown as an escape (`\u001b`, `\u000a`, `\u202e`) instead of being acted on. Text without any
-/// is returned as it is.
-pub fn line(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(acts_on_terminal) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if acts_on_terminal(c) {
-            escape(c, &mut out);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// A message of several lines for a terminal (an error with its causes, a report): line breaks
-/// stay, every other control character is escaped as in [`line`].
-pub fn text(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(|c| c != '\n' && acts_on_terminal(c)) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if c != '\n' && acts_on_terminal(c) {
-            escape(c, &mut out);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// A formatted log record for a terminal or a log file: like [`text`], except that ESC stays.
-/// The log formatter (tracing-subscriber ≥ 0.3.20) already shows an ESC inside a message as
-/// `\x1b`, so an ESC that reaches the writer is the formatter's own colour code; what it does
-/// not escape (C1 controls such as CSI `\u{9b}`, carriage returns, bidirectional overrides)
-/// is escaped here.
-pub fn log(s: &str) -> Cow<'_, str> {
-    let act = |c: char| c != '\n' && c != '\x1b' && acts_on_terminal(c);
-    if !s.chars().any(act) {
+/// `s` with every character `act` picks shown as an escape; borrowed when there is none.
+fn escaped(s: &str, act: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(&act) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -73,6 +33,28 @@ pub fn log(s: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// One line of text for a terminal: every control character, line breaks and tabs included, is
+/// shown as an escape (`\u001b`, `\u000a`, `\u202e`) instead of being acted on. Text without any
+/// is returned as it is.
+pub fn line(s: &str) -> Cow<'_, str> {
+    escaped(s, acts_on_terminal)
+}
+
+/// A message of several lines for a terminal (an error with its causes, a report): line breaks
+/// stay, every other control character is escaped as in [`line`].
+pub fn text(s: &str) -> Cow<'_, str> {
+    escaped(s, |c| c != '\n' && acts_on_terminal(c))
+}
+
+/// A formatted log record for a terminal or a log file: like [`text`], except that ESC stays.
+/// The log formatter (tracing-subscriber ≥ 0.3.20) already shows an ESC inside a message as
+/// `\x1b`, so an ESC that reaches the writer is the formatter's own colour code; what it does
+/// not escape (C1 controls such as CSI `\u{9b}`, carriage returns, bidirectional overrides)
+/// is escaped here.
+pub fn log(s: &str) -> Cow<'_, str> {
+    escaped(s, |c| c != '\n' && c != '\x1b' && acts_on_terminal(c))
 }
 
 /// A CSV cell that a spreadsheet will not run: a cell that starts with `=`, `+`, `-`, `@`, a tab
