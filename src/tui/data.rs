@@ -150,6 +150,7 @@ pub fn figures(
     let client = posthog_client(ctx);
     Ok(super::figures::load(
         &store,
+        &ctx.paths.data_dir,
         &ctx.config,
         &remote(&client),
         t,
@@ -244,6 +245,7 @@ pub fn reload(ctx: &Context, progress: &dyn Progress) -> Result<Snapshot> {
     let client = posthog_client(ctx);
     snap.figures = super::figures::load(
         &store,
+        &ctx.paths.data_dir,
         &ctx.config,
         &remote(&client),
         snap.run.map(|r| r.as_of),
@@ -296,7 +298,14 @@ pub fn rerun(ctx: &Context, as_of: Option<i64>, progress: &dyn Progress) -> Resu
     }
     let t = snap.run.map(|r| r.as_of);
     let client = posthog_client(ctx);
-    snap.figures = super::figures::rerun(&store, &ctx.config, &remote(&client), t, progress);
+    snap.figures = super::figures::rerun(
+        &store,
+        &ctx.paths.data_dir,
+        &ctx.config,
+        &remote(&client),
+        t,
+        progress,
+    );
     snap.fill_last_seen();
     Ok(snap)
 }

@@ -1,6 +1,8 @@
 //! The figure engines' reports as the Health, Sources and Backtest panes show them: health and
 //! sources computed at the run's T, the latest saved backtest and the one before it.
 
+use std::path::Path;
+
 use beton::backtest::SavedBacktest;
 use beton::backtest::{self, BacktestOptions, Change};
 use beton::config::Config;
@@ -10,7 +12,7 @@ use beton::progress::Progress;
 use beton::signals::SignalType;
 use beton::source::Source;
 use beton::sources::SourceReport;
-use beton::store::Store;
+use beton::store::{RunLock, Store};
 
 #[derive(Debug, Clone, Default)]
 pub struct Figures {
@@ -37,9 +39,10 @@ pub enum Remote<'a> {
 }
 
 /// Loads the figures at `t`: health and sources computed, backtests as saved. When no backtest
-/// was saved yet (first start), one is run and saved.
+/// was saved yet (first start), one is run and saved (under the workspace lock of `data_dir`).
 pub fn load(
     store: &Store,
+    data_dir: &Path,
     cfg: &Config,
     remote: &Remote<'_>,
     t: Option<i64>,
@@ -50,7 +53,9 @@ pub fn load(
     };
     let mut f = load_without_backtest(store, cfg, remote, t, progress);
     match store.latest_backtests(2) {
-        Ok(saved) if saved.is_empty() => run_backtest(store, cfg, remote, t, progress, &mut f),
+        Ok(saved) if saved.is_empty() => {
+            run_backtest(store, data_dir, cfg, remote, t, progress, &mut f)
+        }
         Ok(saved) => {
             let mut it = saved.into_iter();
             f.backtest = it.next();
@@ -65,6 +70,7 @@ pub fn load(
 /// After a re-run: every figure again, with a fresh backtest saved beside the previous one.
 pub fn rerun(
     store: &Store,
+    data_dir: &Path,
     cfg: &Config,
     remote: &Remote<'_>,
     t: Option<i64>,
@@ -74,7 +80,7 @@ pub fn rerun(
         return Figures::default();
     };
     let mut f = load_without_backtest(store, cfg, remote, t, progress);
-    run_backtest(store, cfg, remote, t, progress, &mut f);
+    run_backtest(store, data_dir, cfg, remote, t, progress, &mut f);
     f.compare();
     f
 }
@@ -218,8 +224,12 @@ fn load_without_backtest(
     f
 }
 
+/// Runs the backtest at `t` and saves it. Saving is a write: like `beton backtest`, it takes the
+/// workspace lock first, waiting at most the usual few seconds for a run or an import, so it
+/// never waits on the database file for long (the figures then say it was not saved and why).
 fn run_backtest(
     store: &Store,
+    data_dir: &Path,
     cfg: &Config,
     remote: &Remote<'_>,
     t: i64,
@@ -236,7 +246,10 @@ fn run_backtest(
         }
     };
     let saved = backtest::run(store, cfg, &opts, progress, source)
-        .and_then(|r| store.save_backtest(t, &r).map(|_| ()))
+        .and_then(|r| {
+            let _lock = RunLock::acquire(data_dir, beton::pipeline::LOCK_WAIT)?;
+            store.save_backtest(t, &r).map(|_| ())
+        })
         .and_then(|()| store.latest_backtests(2));
     match saved {
         Ok(saved) => {

@@ -1482,3 +1482,39 @@ fn readme_images_are_the_real_render() {
         "these pictures no longer match the app's render; run BETON_UPDATE_IMAGES=1 cargo test readme_images: {stale:?}"
     );
 }
+
+/// The first backtest the app runs is saved under the workspace lock, like `beton backtest`:
+/// while another command holds it (a run, an import), the app waits a few seconds, saves
+/// nothing and says why; once it is free the backtest is saved.
+#[test]
+fn the_backtest_save_takes_the_workspace_lock() {
+    let (dir, ctx) = live_workspace(14);
+    beton::pipeline::run_daily(
+        &ctx,
+        &beton::pipeline::RunOptions { as_of: Some(T) },
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM backtests"), 0);
+    let held = beton::store::RunLock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
+    let started = std::time::Instant::now();
+    let f = data::figures(&ctx, Some(T), &Silent).unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "it does not wait forever"
+    );
+    assert!(f.backtest.is_none(), "nothing saved, nothing shown");
+    assert!(
+        f.errors
+            .iter()
+            .any(|e| e.starts_with("backtest: ") && e.contains("another beton run")),
+        "{:?}",
+        f.errors
+    );
+    assert!(f.health.is_some(), "the other figures still come");
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM backtests"), 0);
+    drop(held);
+    let f = data::figures(&ctx, Some(T), &Silent).unwrap();
+    assert!(f.backtest.is_some_and(|b| b.id > 0), "{:?}", f.errors);
+    assert_eq!(count(dir.path(), "SELECT count(*) FROM backtests"), 1);
+}
