@@ -9,18 +9,19 @@ use ratatui::widgets::{Block, Borders, Paragraph, Sparkline, Wrap};
 
 use super::app::App;
 use super::data::Detail;
+use super::ui::{safe, safe_lines};
 
 pub fn render(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let Some(v) = &app.detail else { return };
     let block = Block::default().borders(Borders::ALL).title(Span::styled(
-        format!(" {} (Esc closes, y copies) ", v.key),
+        safe(&format!(" {} (Esc closes, y copies) ", v.key)),
         t.title(),
     ));
     let Some(d) = &v.data else {
         let msg = match &v.error {
             Some(e) => Line::from(Span::styled(
-                format!("could not load {}: {e}", v.key),
+                safe(&format!("could not load {}: {e}", v.key)),
                 t.error(),
             )),
             None => Line::from("loading…"),
@@ -59,7 +60,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
         lines.extend(prop_lines(d, app));
     }
     f.render_widget(
-        Paragraph::new(lines)
+        Paragraph::new(safe_lines(lines))
             .wrap(Wrap { trim: false })
             .scroll((v.scroll, 0)),
         text_area,
@@ -67,7 +68,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
     if let Some(r) = right {
         let block = Block::default().borders(Borders::LEFT);
         f.render_widget(
-            Paragraph::new(prop_lines(d, app))
+            Paragraph::new(safe_lines(prop_lines(d, app)))
                 .block(block)
                 .wrap(Wrap { trim: false }),
             r,

@@ -10,6 +10,7 @@ use beton::backtest::Unit;
 
 use super::app::{App, Confirm};
 use super::keymap::Command;
+use super::ui::{safe, safe_lines};
 
 pub fn confirm(f: &mut Frame, area: Rect, app: &App) {
     let Some(c) = &app.confirm else { return };
@@ -63,6 +64,7 @@ pub fn confirm(f: &mut Frame, area: Rect, app: &App) {
         },
         t.title(),
     )));
+    let lines = safe_lines(lines);
     let width = area.width.saturating_sub(4).min(100);
     let inner_w = usize::from(width.saturating_sub(2)).max(1);
     let needed: usize = lines
@@ -81,7 +83,7 @@ pub fn confirm(f: &mut Frame, area: Rect, app: &App) {
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(Span::styled(title, t.title())),
+                .title(Span::styled(safe(&title), t.title())),
         ),
         popup,
     );
@@ -103,7 +105,7 @@ pub fn signal(f: &mut Frame, area: Rect, app: &App) {
     let Some(e) = &v.data else {
         let msg = match &v.error {
             Some(err) => Line::from(Span::styled(
-                format!("could not explain {}: {err}", v.signal.as_str()),
+                safe(&format!("could not explain {}: {err}", v.signal.as_str())),
                 t.error(),
             )),
             None => Line::from("replaying the backtest for each value of the sweep…"),
@@ -176,7 +178,7 @@ pub fn signal(f: &mut Frame, area: Rect, app: &App) {
         t.title(),
     )));
     f.render_widget(
-        Paragraph::new(lines)
+        Paragraph::new(safe_lines(lines))
             .wrap(Wrap { trim: false })
             .scroll((v.scroll, 0))
             .block(block),

@@ -72,7 +72,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
         .collect();
     f.render_widget(Clear, popup);
     f.render_widget(
-        Paragraph::new(text)
+        Paragraph::new(super::ui::safe_lines(text))
             .wrap(ratatui::widgets::Wrap { trim: false })
             .scroll((scroll, 0))
             .block(Block::default().borders(Borders::ALL).title(Span::styled(

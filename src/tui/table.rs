@@ -154,15 +154,16 @@ impl TableData {
         }
     }
 
-    /// The rows of `view` as CSV text, with the header.
+    /// The rows of `view` as CSV text, with the header. Cells are neutralised as the CLI's CSV
+    /// does ([`beton::safe::csv_cell`]): a key starting with `=` cannot run in a spreadsheet.
     pub fn csv(&self, view: &[usize]) -> Result<String, csv::Error> {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(self.columns.iter().map(|c| c.name))?;
         for &i in view {
             w.write_record(
-                self.rows[i]
-                    .iter()
-                    .map(|c| c.raw.as_deref().unwrap_or(c.text.as_str())),
+                self.rows[i].iter().map(|c| {
+                    beton::safe::csv_cell(c.raw.as_deref().unwrap_or(&c.text)).into_owned()
+                }),
             )?;
         }
         let bytes = w

@@ -1518,3 +1518,139 @@ fn the_backtest_save_takes_the_workspace_lock() {
     assert!(f.backtest.is_some_and(|b| b.id > 0), "{:?}", f.errors);
     assert_eq!(count(dir.path(), "SELECT count(*) FROM backtests"), 1);
 }
+
+/// Characters a terminal acts on instead of showing (what `beton::safe` escapes).
+fn acts_on_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Every cell of a render, as one string per screen.
+fn screen(app: &App, w: u16, h: u16) -> (String, Vec<String>) {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| super::ui::render(f, app)).unwrap();
+    let buf = term.backend().buffer();
+    let bad: Vec<String> = buf
+        .content
+        .iter()
+        .filter(|c| c.symbol().chars().any(acts_on_terminal))
+        .map(|c| format!("{:?}", c.symbol()))
+        .collect();
+    let text = (0..h)
+        .map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>() + "\n")
+        .collect();
+    (text, bad)
+}
+
+/// Account keys, properties, evidence, deal fields and errors come from client-side PostHog
+/// calls and imported files: an account key with ESC sequences, a carriage return and a
+/// right-to-left override, rendered through every pane, the detail, the dialogs and the status
+/// line, leaves no control character in the buffer, and shows as escapes the way the CLI does.
+#[test]
+fn workspace_text_with_control_characters_renders_escaped_everywhere() {
+    let (dir, ctx) = live_workspace(15);
+    let db = rusqlite::Connection::open(dir.path().join("workspace.sqlite")).unwrap();
+    db.execute_batch(
+        "UPDATE accounts SET key = key || char(27) || '[31m' || char(13) || char(8238) || 'x';
+         UPDATE accounts SET snapshot = json_set(snapshot, '$.owner_email',
+             'ae' || char(27) || ']0;pwned' || char(7) || '@x.com') WHERE snapshot IS NOT NULL;
+         UPDATE prop_history SET props = json_set(props, '$.plan', 'pro' || char(27) || '[2J');
+         UPDATE deals SET lead_source = lead_source || char(27) || '[5m' || char(8238),
+                          deal_id = deal_id || char(27) || '[1m';",
+    )
+    .unwrap();
+    drop(db);
+    let mut snap = data::startup(&ctx, Some(T), &Silent).unwrap();
+    snap.figures = data::figures(&ctx, Some(T), &Silent).unwrap();
+    snap.fill_last_seen();
+    assert!(!snap.queue.is_empty(), "the renamed accounts are scored");
+    let mut app = App::new(
+        ctx.config.clone(),
+        ctx.paths.config_file.clone(),
+        dir.path().to_path_buf(),
+        Theme { color: false },
+        T,
+    );
+    app.update(Action::Loaded(Box::new(snap.clone())));
+    app.update(Action::FiguresLoaded(Box::new(snap.figures.clone())));
+    app.notice = None;
+    let check = |app: &mut App, what: &str, escapes: &[&str]| {
+        for (w, h) in [(120, 40), (200, 50)] {
+            app.update(Action::Resize(w, h));
+            let (text, bad) = screen(app, w, h);
+            assert!(bad.is_empty(), "{what} at {w}×{h}: {bad:?}\n{text}");
+            for e in escapes {
+                assert!(text.contains(e), "{what} at {w}×{h} shows {e}:\n{text}");
+            }
+        }
+    };
+    // The account column is 22 cells wide: the escapes show, cut where the column ends.
+    let key_escapes = ["\\u001b[31m\\u000d\\u202ex"];
+    check(&mut app, "hot queue", &["\\u001b["]);
+    app.update(key('2'));
+    check(&mut app, "health", &["\\u001b["]);
+    app.update(key('3'));
+    check(&mut app, "sources", &["\\u001b[5m\\u202e"]);
+    app.update(key('4'));
+    check(&mut app, "backtest", &[]);
+    // The detail: title, evidence, properties, deals.
+    app.update(key('1'));
+    let Some(Effect::LoadDetail {
+        key: k,
+        entry,
+        as_of,
+    }) = app.update(code(KeyCode::Enter))
+    else {
+        panic!("Enter opens the detail")
+    };
+    assert!(
+        k.contains('\u{202e}'),
+        "the key itself is kept for the lookup"
+    );
+    let d = data::detail(&ctx, &k, entry, as_of).unwrap();
+    app.update(Action::DetailLoaded(Box::new(d)));
+    check(&mut app, "detail", &key_escapes);
+    check(&mut app, "detail", &["pro\\u001b[2J"]);
+    app.update(code(KeyCode::Esc));
+    // The status line: a copied key, a failed job.
+    app.update(key('y'));
+    check(&mut app, "copy notice", &key_escapes);
+    app.update(Action::JobFailed(format!("no account `{k}`")));
+    check(&mut app, "error notice", &key_escapes);
+    app.update(Action::DetailFailed(k.clone()));
+    // The apply confirmation lists the accounts a draft would route.
+    let draft = ctx
+        .config
+        .with_overrides(&["route_threshold=10".into()])
+        .unwrap();
+    let sb = data::apply_preview(&ctx, &draft, T, &Silent).unwrap();
+    assert!(!sb.diff.newly_routed.is_empty(), "{:?}", sb.diff);
+    app.update(Action::TuningOpened(TEMPLATE.to_string(), None));
+    app.tuning
+        .as_mut()
+        .unwrap()
+        .set("route_threshold", "10")
+        .unwrap();
+    app.update(Action::ApplyPreview(Box::new(sb)));
+    assert_eq!(app.overlay, Overlay::Confirm);
+    check(&mut app, "apply confirmation", &["\\u202e"]);
+}
+
+/// The app's CSV export neutralises cells a spreadsheet would run, like `beton scores --csv`.
+#[test]
+fn the_export_neutralises_formula_cells() {
+    let mut snap = synthetic(1);
+    snap.queue[0].score.account = "=HYPERLINK(\"http://x\")".into();
+    snap.queue[1].owner = Some("@SUM(A1)\u{1b}[2J".into());
+    let mut app = app_with(snap);
+    let Some(Effect::Export { text, .. }) = app.update(key('e')) else {
+        panic!("the hot queue exports")
+    };
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(text.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(&rows[0][0], "'=HYPERLINK(\"http://x\")");
+    assert_eq!(&rows[1][7], "'@SUM(A1)\\u001b[2J");
+    assert_eq!(&rows[2][0], "beta.io", "plain keys as they are");
+}

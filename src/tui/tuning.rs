@@ -471,6 +471,7 @@ pub fn render(f: &mut Frame, area: Rect, t: &Tuning, theme: &Theme, path: &str) 
             (Some(buf), true) => format!("{buf}▏"),
             _ => fld.value.clone(),
         };
+        let value = super::ui::safe(&value);
         let name = fld
             .key
             .strip_prefix(&format!("signals.{}.", fld.group))
@@ -518,7 +519,7 @@ pub fn render(f: &mut Frame, area: Rect, t: &Tuning, theme: &Theme, path: &str) 
     .block(
         Block::default()
             .borders(Borders::ALL)
-            .title(Span::styled(title, theme.title())),
+            .title(Span::styled(super::ui::safe(&title), theme.title())),
     );
     f.render_widget(table, list);
     let mut lines = vec![];
@@ -553,7 +554,7 @@ pub fn render(f: &mut Frame, area: Rect, t: &Tuning, theme: &Theme, path: &str) 
         theme.dim(),
     )));
     f.render_widget(
-        Paragraph::new(lines)
+        Paragraph::new(super::ui::safe_lines(lines))
             .wrap(Wrap { trim: true })
             .block(Block::default().borders(Borders::TOP)),
         edit,

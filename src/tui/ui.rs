@@ -8,6 +8,32 @@ use ratatui::widgets::{Gauge, Paragraph, Wrap};
 use super::app::{App, Overlay, PANES};
 use super::keymap::Command;
 
+/// Text from the workspace for the terminal: account keys and names, evidence, properties, deal
+/// fields and server errors can hold anything (they come from client-side PostHog calls and
+/// imported files), so control characters and bidirectional overrides are shown as escapes
+/// (`\u001b`, `\u202e`) the way the CLI shows them ([`beton::safe::line`]).
+pub fn safe(s: &str) -> String {
+    beton::safe::line(s).into_owned()
+}
+
+/// [`safe`] on every span of a line, styles kept.
+pub fn safe_line(line: Line<'_>) -> Line<'_> {
+    let spans = line
+        .spans
+        .into_iter()
+        .map(|s| match beton::safe::line(&s.content) {
+            std::borrow::Cow::Borrowed(_) => s,
+            std::borrow::Cow::Owned(text) => Span::styled(text, s.style),
+        })
+        .collect();
+    Line { spans, ..line }
+}
+
+/// [`safe_line`] on every line.
+pub fn safe_lines(lines: Vec<Line<'_>>) -> Vec<Line<'_>> {
+    lines.into_iter().map(safe_line).collect()
+}
+
 /// Below this the app shows a message instead of a broken layout.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
 
@@ -261,7 +287,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
             if rev { " ↑" } else { " ↓" }
         )));
     }
-    f.render_widget(Paragraph::new(Line::from(spans)), top);
+    f.render_widget(Paragraph::new(safe_line(Line::from(spans))), top);
 
     if let Some(j) = &app.job {
         let ratio = if j.total > 0 {
@@ -288,7 +314,7 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         f.render_widget(
             Gauge::default()
                 .ratio(ratio)
-                .label(label)
+                .label(safe(&label))
                 .gauge_style(t.bar()),
             bottom,
         );
@@ -301,5 +327,5 @@ fn status(f: &mut Frame, area: Rect, app: &App) {
         )),
         None => Line::from(Span::styled(hints(app, usize::from(area.width)), t.dim())),
     };
-    f.render_widget(Paragraph::new(line), bottom);
+    f.render_widget(Paragraph::new(safe_line(line)), bottom);
 }

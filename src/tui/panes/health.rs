@@ -11,7 +11,7 @@ use beton::health::Status;
 use super::super::app::App;
 use super::super::figures::Figures;
 use super::super::table::{Cell, TableData, Tone, col, opt};
-use super::super::ui::Areas;
+use super::super::ui::{Areas, safe};
 
 const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -143,7 +143,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
     lines.extend(h.growth_leaders.iter().take(rows).map(|g| {
         Line::from(format!(
             "{:<nw$.nw$} {:>fig_w$}",
-            g.account,
+            safe(&g.account),
             growth_text(Some(g.growth))
         ))
     }));
@@ -174,7 +174,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             .iter()
             .zip(&drops)
             .take(risk_rows)
-            .map(|(x, d)| Line::from(format!("{:<nw$.nw$} {d:>fig_w$}", x.account))),
+            .map(|(x, d)| Line::from(format!("{:<nw$.nw$} {d:>fig_w$}", safe(&x.account)))),
     );
     if at_risk.is_empty() {
         lines.push(Line::from("none"));
@@ -187,7 +187,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
         .map(|u| {
             Bar::default()
                 .value(u.accounts)
-                .label(Line::from(u.feature.clone()))
+                .label(Line::from(safe(&u.feature)))
                 .style(t.bar())
         })
         .collect();

@@ -18,7 +18,7 @@ use super::app::{App, PANES};
 use super::data::Snapshot;
 use super::table::{Grid, TableData, Tone, fitting};
 use super::theme::Theme;
-use super::ui::Areas;
+use super::ui::{Areas, safe, safe_lines};
 
 pub fn tables(snap: &Snapshot, cfg: &Config) -> [TableData; 4] {
     [
@@ -79,7 +79,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App) {
 pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &Theme, title: &str) {
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(Span::styled(title.to_string(), theme.title()));
+        .title(Span::styled(safe(title), theme.title()));
     let inner_w = area.width.saturating_sub(2);
     let shown = fitting(&data.columns, inner_w, 28);
     let page = usize::from(area.height.saturating_sub(3));
@@ -109,7 +109,7 @@ pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &T
                     Tone::Bar => theme.bar(),
                     Tone::Dim => theme.dim(),
                 };
-                WCell::from(Span::styled(cell.text.clone(), style))
+                WCell::from(Span::styled(safe(&cell.text), style))
             });
             let row = Row::new(cells);
             if pos == grid.selected {
@@ -132,9 +132,9 @@ pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &T
 pub fn text(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>, theme: &Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(Span::styled(format!(" {title} "), theme.title()));
+        .title(Span::styled(safe(&format!(" {title} ")), theme.title()));
     f.render_widget(
-        Paragraph::new(lines)
+        Paragraph::new(safe_lines(lines))
             .block(block)
             .wrap(Wrap { trim: false }),
         area,

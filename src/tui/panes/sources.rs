@@ -14,7 +14,7 @@ use super::super::app::App;
 use super::super::detail::money;
 use super::super::figures::Figures;
 use super::super::table::{Cell, TableData, col, opt};
-use super::super::ui::Areas;
+use super::super::ui::{Areas, safe};
 use super::pct;
 
 pub fn table(f: &Figures) -> TableData {
@@ -152,7 +152,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             .win_rate
             .map_or(0, |v| (v.clamp(0.0, 1.0) * bar_w as f64).round() as usize);
         lines.push(Line::from(vec![
-            Span::raw(format!("{:<name_w$.name_w$} ", s.lead_source)),
+            Span::raw(format!("{:<name_w$.name_w$} ", safe(&s.lead_source))),
             Span::styled(format!("{:<bar_w$}", "█".repeat(len)), t.bar()),
             Span::raw(format!(" {:>7}", pct(s.win_rate))),
         ]));
@@ -198,7 +198,7 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
                 MARKER_GLYPHS[i % MARKERS.len()]
             };
             let d = Dataset::default()
-                .name(format!("{glyph} {name}"))
+                .name(format!("{glyph} {}", safe(name)))
                 .graph_type(GraphType::Line)
                 .data(pts);
             if t.color {
