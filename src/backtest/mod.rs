@@ -3,8 +3,10 @@
 
 mod explain;
 mod figures;
-#[cfg(test)]
-pub(crate) mod planted;
+/// Planted replays with known log-odds per signal, for tests (the terminal app's included: its
+/// tests are the binary's, which sees only the library's public items).
+#[doc(hidden)]
+pub mod planted;
 mod replay;
 
 use serde::{Deserialize, Serialize};

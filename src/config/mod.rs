@@ -524,7 +524,7 @@ pub fn valid_table(name: &str) -> bool {
 }
 
 /// The terminal app's actions that `[keys]` can bind, in the order the help lists them.
-pub const KEY_ACTIONS: [&str; 27] = [
+pub const KEY_ACTIONS: [&str; 29] = [
     "quit",
     "help",
     "next_pane",
@@ -552,6 +552,8 @@ pub const KEY_ACTIONS: [&str; 27] = [
     "run_daily",
     "reload",
     "tier",
+    "learn",
+    "fold",
 ];
 
 #[cfg(test)]

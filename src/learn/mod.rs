@@ -60,6 +60,22 @@ pub fn apply(
     as_of: i64,
     force: bool,
 ) -> Result<StoredModel> {
+    let sets = learned.sets();
+    apply_with(store, learned, as_of, force, || {
+        write_overrides(config_file, &sets).map(|_| ())
+    })
+}
+
+/// As [`apply`], with `write` putting the proposed bases in force (the terminal app writes its
+/// draft, which holds them, through the tuner's apply step). The model is recorded only when
+/// `write` succeeds, and `write` is not called for a refused model.
+pub fn apply_with(
+    store: &Store,
+    learned: &mut Learned,
+    as_of: i64,
+    force: bool,
+    write: impl FnOnce() -> Result<()>,
+) -> Result<StoredModel> {
     let (Some(model), Some(bases)) = (&learned.model, &learned.proposed_bases) else {
         return Err(Error::Usage(format!(
             "learn --apply: nothing to apply: {}",
@@ -86,8 +102,7 @@ pub fn apply(
         rules_auc: learned.rules.before.auc,
         forced: !learned.validates,
     };
-    let sets = learned.sets();
-    stored.id = store.apply_model(&stored, || write_overrides(config_file, &sets).map(|_| ()))?;
+    stored.id = store.apply_model(&stored, write)?;
     learned.applied = true;
     Ok(stored)
 }

@@ -7,6 +7,7 @@ use crossterm::event::{KeyEvent, MouseEvent};
 
 use beton::backtest::SignalExplanation;
 use beton::config::Config;
+use beton::learn::Learned;
 use beton::progress::CancelFlag;
 use beton::signals::SignalType;
 
@@ -45,6 +46,8 @@ pub enum Action {
         id: i64,
     },
     SignalExplained(Box<SignalExplanation>),
+    /// The learn view's fit finished (nothing written).
+    LearnFinished(Box<Learned>),
     /// Startup or a re-run failed (or was cancelled); the message says why.
     JobFailed(String),
     DetailLoaded(Box<Detail>),
@@ -53,6 +56,12 @@ pub enum Action {
     /// to set in the draft at once (the signal view's "try the suggested value").
     TuningOpened(String, Option<(String, String)>),
     ConfigSaved(Box<Config>),
+    /// The draft holding a learned model's bases was written and the model recorded.
+    ModelApplied {
+        config: Box<Config>,
+        model_id: i64,
+        forced: bool,
+    },
     /// Something to show in the status bar; `true` for an error.
     Notice(String, bool),
 }
@@ -103,5 +112,24 @@ pub enum Effect {
     },
     SaveConfig {
         text: String,
+        /// The learned model whose bases the draft holds: recorded with the write, both or
+        /// neither (as `beton learn --apply`).
+        model: Option<Box<ModelApply>>,
     },
+    /// The learn view's fit of the settings `config` at `t` (`beton learn`, nothing written).
+    Learn {
+        t: i64,
+        config: Box<Config>,
+        cancel: Arc<CancelFlag>,
+    },
+}
+
+/// A learned model to record when the draft is written.
+#[derive(Debug)]
+pub struct ModelApply {
+    pub learned: Box<Learned>,
+    /// The T the model was fitted at.
+    pub t: i64,
+    /// It validates worse than the rules and the analyst confirmed with `F` (`--force`).
+    pub force: bool,
 }

@@ -10,10 +10,11 @@ use ratatui::layout::Rect;
 
 use beton::backtest::SignalExplanation;
 use beton::config::Config;
+use beton::learn::Learned;
 use beton::progress::CancelFlag;
 use beton::signals::{SignalType, Tier};
 
-use super::action::{Action, Effect};
+use super::action::{Action, Effect, ModelApply};
 use super::data::{Detail, Sandbox, Snapshot};
 use super::keymap::{Command, Keymap};
 use super::table::{Grid, TableData};
@@ -46,6 +47,8 @@ pub enum JobKind {
     /// `w`: what applying would change.
     Preview,
     Explain,
+    /// The learn view's fit.
+    Learn,
 }
 
 impl JobKind {
@@ -57,6 +60,7 @@ impl JobKind {
             Self::Reload => "reloading",
             Self::Preview => "checking the draft",
             Self::Explain => "explaining",
+            Self::Learn => "learning",
         }
     }
 }
@@ -64,10 +68,35 @@ impl JobKind {
 /// What a confirmation asks.
 #[derive(Debug, Clone)]
 pub enum Confirm {
-    /// Write the draft (`text`) to the config file.
-    Apply { text: String, sandbox: Sandbox },
+    /// Write the draft (`text`) to the config file; `model` when it holds learned bases.
+    Apply {
+        text: String,
+        sandbox: Sandbox,
+        model: Option<DraftedModel>,
+    },
     /// Run the real daily pipeline; `lines` say what it will do and send.
     Daily { lines: Vec<String> },
+}
+
+/// The Backtest pane's learn view: fitting, fitted or failed.
+#[derive(Debug, Clone)]
+pub struct LearnView {
+    pub data: Option<Box<Learned>>,
+    pub error: Option<String>,
+    pub scroll: u16,
+    /// The settings in force and the T of the fit: showing the view again refits when either
+    /// changed (an applied draft, a new run).
+    pub config: Config,
+    pub t: i64,
+}
+
+/// A learned model whose proposed bases went into the tuner's draft (`d` in the learn view).
+#[derive(Debug, Clone)]
+pub struct DraftedModel {
+    pub learned: Box<Learned>,
+    pub t: i64,
+    /// The draft still holds exactly the proposed bases: applying it records the model.
+    pub matches: bool,
 }
 
 /// The signal view: loading, loaded or failed.
@@ -130,6 +159,14 @@ pub struct App {
     pub tuning: Option<Tuning>,
     pub confirm: Option<Confirm>,
     pub signal: Option<SignalView>,
+    /// The learn view's state, kept while the table shows.
+    pub learn: Option<LearnView>,
+    /// The Backtest pane shows the learn view instead of its table.
+    pub learn_shown: bool,
+    /// The learned model whose bases the tuner's draft holds.
+    pub drafted: Option<DraftedModel>,
+    /// Settings to put in the draft once the tuner has read the file.
+    pub pending_sets: Vec<(String, String)>,
     /// The latest run's snapshot, kept while a what-if shows in its place.
     pub latest: Option<Snapshot>,
     /// A run newer than the one shown, made outside the app (cron): `R` loads it.
@@ -171,6 +208,10 @@ impl App {
             tuning: None,
             confirm: None,
             signal: None,
+            learn: None,
+            learn_shown: false,
+            drafted: None,
+            pending_sets: Vec::new(),
             latest: None,
             newer_run: None,
             tier: None,
@@ -443,9 +484,14 @@ impl App {
             Action::ApplyPreview(sandbox) => {
                 self.job = None;
                 if let Some(t) = &self.tuning {
+                    let model = self.drafted.clone().map(|mut m| {
+                        m.matches = t.config().is_ok_and(|cfg| holds_bases(&cfg, &m.learned));
+                        m
+                    });
                     self.confirm = Some(Confirm::Apply {
                         text: t.text(),
                         sandbox: *sandbox,
+                        model,
                     });
                     self.overlay = Overlay::Confirm;
                 }
@@ -489,10 +535,25 @@ impl App {
                     v.data = Some(*e);
                 }
             }
+            Action::LearnFinished(l) => {
+                        if self.job.as_ref().is_some_and(|j| j.kind == JobKind::Learn) {
+                    self.job = None;
+                }
+                if let Some(v) = &mut self.learn {
+                    v.data = Some(l);
+                    v.error = None;
+                }
+            }
             Action::JobFailed(e) => {
                 let kind = self.job.take().map(|j| j.kind);
                 let what = match kind {
                     Some(JobKind::Startup) => "loading the workspace",
+                    Some(JobKind::Learn) => {
+                        if let Some(v) = &mut self.learn {
+                            v.error = Some(e.clone());
+                        }
+                        "learning"
+                    }
                     Some(JobKind::Explain) => {
                         if let Some(v) = &mut self.signal {
                             v.error = Some(e.clone());
@@ -526,37 +587,58 @@ impl App {
                     if let Some((k, v)) = then {
                         self.try_value(&k, &v);
                     }
+                    let sets = std::mem::take(&mut self.pending_sets);
+                    if !sets.is_empty() {
+                        self.draft_sets(&sets);
+                    }
                 }
                 Err(e) => self.say(format!("{}: {e}", self.config_path.display()), true),
             },
-            Action::ConfigSaved(cfg) => {
-                let changes = beton::pipeline::sandbox::setting_changes(&self.config, &cfg);
-                self.config = *cfg;
-                let (keymap, errors) = Keymap::new(&self.config.keys);
-                self.keymap = keymap;
-                self.tuning = None;
-                self.confirm = None;
-                self.overlay = Overlay::None;
-                self.rebuild();
-                match errors.first() {
-                    Some(e) => self.say(e.clone(), true),
-                    None => self.say(
-                        format!(
-                            "applied to {} ({}): the next daily run uses it",
-                            self.config_path.display(),
-                            changes
-                                .iter()
-                                .map(beton::pipeline::sandbox::SettingChange::text)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                        false,
-                    ),
-                }
-            }
+            Action::ConfigSaved(cfg) => self.saved(*cfg, None),
+            Action::ModelApplied {
+                config,
+                model_id,
+                forced,
+            } => self.saved(
+                *config,
+                Some(format!(
+                    "; learned model #{model_id}{} recorded (`beton learn --rollback` puts the previous bases back)",
+                    if forced { ", forced," } else { "" }
+                )),
+            ),
             Action::Notice(text, error) => self.say(text, error),
         }
         None
+    }
+
+    /// The config file was written (the tuner's apply): the settings in force change, the draft
+    /// and a drafted model are done with. `model` says what else was recorded.
+    fn saved(&mut self, cfg: Config, model: Option<String>) {
+        let changes = beton::pipeline::sandbox::setting_changes(&self.config, &cfg);
+        self.config = cfg;
+        let (keymap, errors) = Keymap::new(&self.config.keys);
+        self.keymap = keymap;
+        self.tuning = None;
+        self.confirm = None;
+        self.drafted = None;
+        self.overlay = Overlay::None;
+        self.rebuild();
+        match errors.first() {
+            Some(e) => self.say(e.clone(), true),
+            None => self.say(
+                format!(
+                    "applied to {} ({}){}: the next daily run uses it",
+                    self.config_path.display(),
+                    changes
+                        .iter()
+                        .map(beton::pipeline::sandbox::SettingChange::text)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    model.unwrap_or_default()
+                ),
+                false,
+            ),
+        }
     }
 
     /// Rebuilds every table from the snapshot (the settings changed, or the figures came).
@@ -680,6 +762,7 @@ impl App {
             Overlay::Tuning => self.tuning_key(k, cmd),
             Overlay::Confirm => self.confirm_key(k, cmd),
             Overlay::Signal => self.signal_key(k, cmd),
+            Overlay::None if self.pane == 3 && self.learn_shown => self.learn_key(k, cmd),
             Overlay::None => cmd.and_then(|c| self.command(c)),
         }
     }
@@ -799,6 +882,7 @@ impl App {
             let t = self.tuning.as_mut()?;
             if t.dirty() {
                 t.drop_draft();
+                self.drafted = None;
                 self.say("draft dropped: the tuner shows the file again", false);
             }
             return None;
@@ -867,7 +951,8 @@ impl App {
     }
 
     fn confirm_key(&mut self, k: KeyEvent, cmd: Option<Command>) -> Option<Effect> {
-        let yes = matches!(k.code, KeyCode::Char('y') | KeyCode::Enter);
+        let force = k.code == KeyCode::Char('F');
+        let yes = force || matches!(k.code, KeyCode::Char('y') | KeyCode::Enter);
         let no = matches!(k.code, KeyCode::Char('n'))
             || matches!(cmd, Some(Command::Back | Command::Quit));
         if no {
@@ -883,7 +968,36 @@ impl App {
             return None;
         }
         match self.confirm.take()? {
-            Confirm::Apply { text, .. } => Some(Effect::SaveConfig { text }),
+            Confirm::Apply {
+                text,
+                sandbox,
+                model,
+            } => {
+                let model = model.filter(|m| m.matches);
+                let needs_force = model.as_ref().is_some_and(|m| !m.learned.validates);
+                if needs_force && !force {
+                    self.confirm = Some(Confirm::Apply {
+                        text,
+                        sandbox,
+                        model,
+                    });
+                    self.say(
+                        "the learned model validates worse than the rules in force: F applies it anyway (like `beton learn --apply --force`), n goes back",
+                        true,
+                    );
+                    return None;
+                }
+                Some(Effect::SaveConfig {
+                    text,
+                    model: model.map(|m| {
+                        Box::new(ModelApply {
+                            learned: m.learned,
+                            t: m.t,
+                            force: needs_force,
+                        })
+                    }),
+                })
+            }
             Confirm::Daily { .. } => {
                 self.overlay = Overlay::None;
                 let cancel = self.begin_job(JobKind::Daily)?;
@@ -1026,8 +1140,153 @@ impl App {
                 }
                 None => self.say("nothing is running", false),
             },
+            Command::Learn => {
+                if self.pane == 3 && self.learn_shown {
+                    self.learn_shown = false;
+                    return None;
+                }
+                self.pane = 3;
+                return self.show_learn();
+            }
+            Command::Fold => {}
         }
         None
+    }
+
+    /// `L`: the learn view, fitted again when the settings in force or the run changed since.
+    fn show_learn(&mut self) -> Option<Effect> {
+        self.learn_shown = true;
+        let t = self
+            .snapshot
+            .run
+            .map(|r| r.as_of)
+            .or(self.snapshot.figures.backtest.as_ref().map(|b| b.as_of))
+            .unwrap_or(self.now);
+        let fresh = self
+            .learn
+            .as_ref()
+            .is_some_and(|v| v.t == t && v.config == self.config && v.error.is_none());
+        if fresh {
+            return None;
+        }
+        let Some(cancel) = self.begin_job(JobKind::Learn) else {
+            self.learn = Some(LearnView {
+                data: None,
+                error: Some(format!(
+                    "another job is running: {} again when it has finished",
+                    self.keymap.hint(Command::Learn)
+                )),
+                scroll: 0,
+                config: self.config.clone(),
+                t,
+            });
+            return None;
+        };
+        self.learn = Some(LearnView {
+            data: None,
+            error: None,
+            scroll: 0,
+            config: self.config.clone(),
+            t,
+        });
+        Some(Effect::Learn {
+            t,
+            config: Box::new(self.config.clone()),
+            cancel,
+        })
+    }
+
+    /// Keys in the learn view: scrolling, `d` (draft the proposed bases), `L` or Esc back to the
+    /// table; the app's other commands (panes, r, D, t, ?, q) as anywhere.
+    fn learn_key(&mut self, k: KeyEvent, cmd: Option<Command>) -> Option<Effect> {
+        if k.code == KeyCode::Char('d') && k.modifiers.is_empty() {
+            return self.draft_learned();
+        }
+        let v = self.learn.as_mut()?;
+        match cmd? {
+            Command::Down => v.scroll = v.scroll.saturating_add(1),
+            Command::Up => v.scroll = v.scroll.saturating_sub(1),
+            Command::PageDown => v.scroll = v.scroll.saturating_add(10),
+            Command::PageUp => v.scroll = v.scroll.saturating_sub(10),
+            Command::Top => v.scroll = 0,
+            Command::Back => self.learn_shown = false,
+            Command::Open
+            | Command::Filter
+            | Command::Sort
+            | Command::Reverse
+            | Command::Export
+            | Command::Copy
+            | Command::Bottom => {}
+            c => return self.command(c),
+        }
+        None
+    }
+
+    /// `d` in the learn view: the proposed bases go into the tuner's draft (the tuner opens on
+    /// them); nothing is written until the draft is applied (`w`, then a confirmation).
+    fn draft_learned(&mut self) -> Option<Effect> {
+        let v = self.learn.as_ref()?;
+        let Some(l) = v.data.as_ref() else {
+            self.say("the fit is not ready yet", false);
+            return None;
+        };
+        let Some(bases) = &l.proposed_bases else {
+            self.say(
+                format!(
+                    "no bases to draft: {}",
+                    l.reason.as_deref().unwrap_or("no model")
+                ),
+                false,
+            );
+            return None;
+        };
+        let sets: Vec<(String, String)> = bases
+            .iter()
+            .map(|(t, b)| (format!("signals.{t}.base"), b.to_string()))
+            .collect();
+        self.drafted = Some(DraftedModel {
+            learned: l.clone(),
+            t: v.t,
+            matches: true,
+        });
+        if self.tuning.is_some() {
+            self.draft_sets(&sets);
+            return None;
+        }
+        self.pending_sets = sets;
+        Some(Effect::OpenTuning { then: None })
+    }
+
+    /// Puts the learned bases in the draft and shows them in the tuner.
+    fn draft_sets(&mut self, sets: &[(String, String)]) {
+        let Some(t) = &mut self.tuning else { return };
+        for (k, v) in sets {
+            if let Err(e) = t.set(k, v) {
+                self.say(e, true);
+                return;
+            }
+        }
+        self.overlay = Overlay::Tuning;
+        let force = self.drafted.as_ref().is_some_and(|m| !m.learned.validates);
+        self.say(
+            format!(
+                "draft: the learned bases ({}) · {} tries them (what-if) · w applies them{}",
+                sets.iter()
+                    .map(|(k, v)| format!(
+                        "{} {v}",
+                        k.trim_start_matches("signals.").trim_end_matches(".base")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.keymap.hint(Command::Rerun),
+                if force {
+                    "; the model validates worse than the rules, so applying asks for F (--force)"
+                } else {
+                    ""
+                }
+            ),
+            force,
+        );
     }
 
     /// Enter on a Backtest row: the signal's explanation, sweep and advice.
@@ -1158,4 +1417,13 @@ impl App {
         }
         None
     }
+}
+
+/// The settings hold exactly the learned model's proposed bases.
+fn holds_bases(cfg: &Config, l: &Learned) -> bool {
+    l.proposed_bases.as_ref().is_some_and(|bases| {
+        bases
+            .iter()
+            .all(|(t, b)| SignalType::parse(t).is_some_and(|s| s.base(cfg) == *b))
+    })
 }

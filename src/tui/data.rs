@@ -273,6 +273,29 @@ pub fn explain(
     beton::backtest::explain_signal(&store, &ctx.config, signal, &opts, progress, source)
 }
 
+/// The learn view: `beton learn`'s replay and fit at `t` under the settings in force
+/// (`ctx.config`), validated forward in time, with the proposed bases. Nothing is written.
+pub fn learn(ctx: &Context, t: i64, progress: &dyn Progress) -> Result<beton::learn::Learned> {
+    let store = ctx.open_store()?;
+    let opts = beton::learn::options(&ctx.config, t);
+    let client = beton::source::client(
+        &ctx.paths,
+        &ctx.config,
+        beton::source::Budget::Backtests {
+            runs: 1,
+            dates: opts.dates().len(),
+        },
+    )
+    .map_err(|e| Error::Usage(format!("PostHog: {e}")))?;
+    beton::learn::run(
+        &store,
+        &ctx.config,
+        &opts,
+        progress,
+        beton::source::Source::of(client.as_ref()),
+    )
+}
+
 /// The latest recorded daily run, if any.
 pub fn latest_info(store: &Store) -> Result<Option<RunInfo>> {
     Ok(store.latest_run("daily")?.map(|r| RunInfo {

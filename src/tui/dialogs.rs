@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
 use beton::backtest::Unit;
 
-use super::app::{App, Confirm};
+use super::app::{App, Confirm, DraftedModel};
 use super::keymap::Command;
 use super::ui::{safe, safe_lines};
 
@@ -16,7 +16,7 @@ pub fn confirm(f: &mut Frame, area: Rect, app: &App) {
     let Some(c) = &app.confirm else { return };
     let t = &app.theme;
     let (title, mut lines): (String, Vec<Line>) = match c {
-        Confirm::Apply { sandbox, .. } => {
+        Confirm::Apply { sandbox, model, .. } => {
             let mut lines = vec![Line::from(Span::styled(
                 "settings that change:",
                 t.header(),
@@ -42,6 +42,10 @@ pub fn confirm(f: &mut Frame, area: Rect, app: &App) {
                     .into_iter()
                     .map(|l| Line::from(format!("  {l}"))),
             );
+            if let Some(m) = model {
+                lines.push(Line::from(""));
+                lines.extend(model_lines(m, t));
+            }
             lines.push(Line::from(""));
             lines.push(Line::from(
                 "Nothing runs now: the file is written (atomically, comments kept) and cron's next run reads it.",
@@ -59,6 +63,9 @@ pub fn confirm(f: &mut Frame, area: Rect, app: &App) {
     lines.push(Line::from(""));
     lines.push(Line::from(Span::styled(
         match c {
+            Confirm::Apply { model: Some(m), .. } if m.matches && !m.learned.validates => {
+                "F applies it anyway (like --force) · n or Esc goes back to the tuner"
+            }
             Confirm::Apply { .. } => "y applies · n or Esc goes back to the tuner",
             Confirm::Daily { .. } => "y runs it · n or Esc cancels",
         },
@@ -87,6 +94,34 @@ pub fn confirm(f: &mut Frame, area: Rect, app: &App) {
         ),
         popup,
     );
+}
+
+/// What applying a draft of learned bases also does, or why it does not.
+fn model_lines(m: &DraftedModel, t: &super::theme::Theme) -> Vec<Line<'static>> {
+    let l = &m.learned;
+    let auc = |v: Option<f64>| Unit::Ratio.show(v);
+    if !m.matches {
+        return vec![Line::from(
+            "The draft's bases differ from the learned model's proposal: it is written as drafted and no model is recorded.",
+        )];
+    }
+    let mut out = vec![Line::from(format!(
+        "The draft holds the bases the learned model proposes (test AUC {}, rules in force {}): applying also records the model in the workspace; `beton learn --rollback` puts the previous bases back.",
+        auc(l.test.model.auc),
+        auc(l.rules.before.auc)
+    ))];
+    if !l.validates {
+        out.push(Line::from(Span::styled(
+            format!(
+                "The model does not validate: {}. Like `beton learn --apply` without --force, y does not apply it; F does.",
+                l.validation_reason
+                    .as_deref()
+                    .unwrap_or("worse than the rules in force")
+            ),
+            t.error(),
+        )));
+    }
+    out
 }
 
 pub fn signal(f: &mut Frame, area: Rect, app: &App) {

@@ -26,8 +26,15 @@ pub fn lines(app: &App) -> Vec<(String, String)> {
             .into(),
     ));
     out.push((
+        "learn view".into(),
+        format!(
+            "{} on the Backtest pane: learned weights, calibration, before → after; d puts the proposed bases in the draft (the tuner's w applies them)",
+            app.keymap.hint(super::keymap::Command::Learn)
+        ),
+    ));
+    out.push((
         "confirmations".into(),
-        "y (or Enter) does it; n or Esc does nothing".into(),
+        "y (or Enter) does it; n or Esc does nothing; F applies learned bases that validate worse (--force)".into(),
     ));
     out.push((
         "mouse".into(),

@@ -31,6 +31,10 @@ pub enum Command {
     RunDaily,
     Reload,
     Tier,
+    /// The Backtest pane's learn view: learned weights, calibration, proposed bases.
+    Learn,
+    /// Fold or unfold the selected parent's workspaces (hot queue, parents configured).
+    Fold,
 }
 
 impl Command {
@@ -64,6 +68,8 @@ impl Command {
             "run_daily" => Self::RunDaily,
             "reload" => Self::Reload,
             "tier" => Self::Tier,
+            "learn" => Self::Learn,
+            "fold" => Self::Fold,
             _ => return None,
         })
     }
@@ -98,12 +104,16 @@ impl Command {
             Self::RunDaily => "run the real daily pipeline (asks first: it records and sends)",
             Self::Reload => "load the latest run (after cron made one) and drop a what-if",
             Self::Tier => "hot queue: all tiers, hot only, warm only, cool only",
+            Self::Learn => {
+                "backtest: the learn view (learned weights, calibration, proposed bases) or back"
+            }
+            Self::Fold => "hot queue with parents: fold or unfold a parent's workspaces (also ← →)",
         }
     }
 }
 
 /// The default bindings, by action name.
-pub const DEFAULTS: [(&str, &[&str]); 27] = [
+pub const DEFAULTS: [(&str, &[&str]); 29] = [
     ("quit", &["q"]),
     ("help", &["?", "f1"]),
     ("next_pane", &["tab", "l", "right"]),
@@ -131,6 +141,8 @@ pub const DEFAULTS: [(&str, &[&str]); 27] = [
     ("run_daily", &["D"]),
     ("reload", &["R"]),
     ("tier", &["f"]),
+    ("learn", &["L"]),
+    ("fold", &["space"]),
 ];
 
 /// A key as the map stores it: code and the modifiers that matter.

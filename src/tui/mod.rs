@@ -275,16 +275,44 @@ impl Looper {
                     }
                 })
             }
-            Effect::SaveConfig { text } => {
+            Effect::SaveConfig { text, model } => {
                 let origin = self.paths.config_file.display().to_string();
-                Some(
-                    match Config::parse(&text, &origin)
+                let write = || {
+                    Config::parse(&text, &origin)
                         .and_then(|c| write_atomic(&self.paths.config_file, &text).map(|()| c))
-                    {
+                };
+                let Some(m) = model else {
+                    return Some(match write() {
                         Ok(cfg) => Action::ConfigSaved(Box::new(cfg)),
                         Err(e) => Action::Notice(e.to_string(), true),
+                    });
+                };
+                // The file and the model record: both or neither, as `beton learn --apply`.
+                let mut learned = *m.learned;
+                let mut saved = None;
+                let applied = self.context(app).open_store().and_then(|store| {
+                    beton::learn::apply_with(&store, &mut learned, m.t, m.force, || {
+                        saved = Some(write()?);
+                        Ok(())
+                    })
+                });
+                Some(match (applied, saved) {
+                    (Ok(stored), Some(cfg)) => Action::ModelApplied {
+                        config: Box::new(cfg),
+                        model_id: stored.id,
+                        forced: stored.forced,
                     },
-                )
+                    (Ok(_), None) => Action::Notice("the draft was not written".into(), true),
+                    (Err(e), _) => Action::Notice(e.to_string(), true),
+                })
+            }
+            Effect::Learn { t, config, cancel } => {
+                let ctx = Context {
+                    paths: self.paths.clone(),
+                    config: *config,
+                };
+                worker::learn(ctx, t, self.tx.clone(), cancel);
+                None
             }
         }
     }

@@ -13,7 +13,7 @@ use beton::progress::Silent;
 use beton::signals::{AccountScore, Fired, ScoreParts, SignalType, Tier};
 
 use super::action::{Action, Effect};
-use super::app::{App, Overlay};
+use super::app::{App, JobKind, Overlay};
 use super::data::{self, QueueEntry, RunInfo, Snapshot};
 use super::theme::Theme;
 
@@ -489,7 +489,7 @@ fn tuning_validates_as_typed_and_saves_the_file_text() {
         "{screen}"
     );
     assert!(app.update(key('j')).is_none(), "other keys do nothing here");
-    let Some(Effect::SaveConfig { text }) = app.update(key('y')) else {
+    let Some(Effect::SaveConfig { text, model: None }) = app.update(key('y')) else {
         panic!("y applies")
     };
     assert!(text.contains("route_threshold = 50\n"), "{text}");
@@ -1653,4 +1653,216 @@ fn the_export_neutralises_formula_cells() {
     assert_eq!(&rows[0][0], "'=HYPERLINK(\"http://x\")");
     assert_eq!(&rows[1][7], "'@SUM(A1)\\u001b[2J");
     assert_eq!(&rows[2][0], "beta.io", "plain keys as they are");
+}
+
+/// A fit with a model: the planted workspace (billing +1.6, pricing +1.1, support 0).
+fn planted_learned() -> beton::learn::Learned {
+    use beton::backtest::planted::{BASE_LOG_ODDS, PLANTS, planted};
+    let (r, o, f) = planted(1, 2000, 365, &PLANTS, BASE_LOG_ODDS);
+    let l = beton::learn::learn(&r, &o, &Config::default(), &f);
+    assert!(l.model.is_some() && l.validates, "{:?}", l.reason);
+    l
+}
+
+/// `L` opens the learn view on the Backtest pane and starts the fit on the worker (with the
+/// latest run's T and the settings in force); the app keeps answering while it runs.
+#[test]
+fn the_learn_view_fits_in_the_background_and_toggles() {
+    let mut app = demo_app();
+    app.update(Action::FiguresLoaded(Box::new(
+        fixture().snap.figures.clone(),
+    )));
+    app.update(key('4'));
+    let Some(Effect::Learn { t, config, .. }) = app.update(key('L')) else {
+        panic!("L starts the fit")
+    };
+    assert_eq!(t, fixture().snap.run.unwrap().as_of);
+    assert_eq!(*config, app.config);
+    assert!(app.learn_shown);
+    assert_eq!(app.job.as_ref().map(|j| j.kind), Some(JobKind::Learn));
+    app.update(Action::JobStage("replay".into()));
+    app.update(Action::JobProgress(12, 52));
+    app.update(Action::Resize(120, 40));
+    let text = render(&app, 120, 40);
+    assert!(text.contains("replay 12/52"), "progress shows: {text}");
+    // Input is answered while the fit runs: scrolling, another pane and back.
+    app.update(key('j'));
+    assert_eq!(app.learn.as_ref().unwrap().scroll, 1);
+    app.update(key('1'));
+    assert_eq!(app.pane, 0);
+    app.update(key('4'));
+    assert!(app.learn_shown, "the view is kept while the pane is away");
+    app.update(Action::LearnFinished(Box::new(planted_learned())));
+    assert!(app.job.is_none());
+    app.learn.as_mut().unwrap().scroll = 0;
+    snapshot_both("learn", &mut app);
+    // L again: the table; L once more: the same fit, not a new one.
+    app.update(key('L'));
+    assert!(!app.learn_shown);
+    assert!(render(&app, 120, 40).contains("lift [95 % CI]"));
+    assert!(app.update(key('L')).is_none(), "the fit is still fresh");
+    assert!(app.learn_shown);
+    app.update(code(KeyCode::Esc));
+    assert!(!app.learn_shown, "Esc goes back to the table");
+    // A failed fit says why in the view.
+    app.config.route_threshold = 55;
+    let Some(Effect::Learn { .. }) = app.update(key('L')) else {
+        panic!("changed settings fit again")
+    };
+    app.update(Action::JobFailed("cancelled".into()));
+    assert!(render(&app, 120, 40).contains("no fit: cancelled"));
+}
+
+/// Below 30 training wins the real fit on the demo refuses, and the view says why.
+#[test]
+fn the_learn_view_says_not_enough_data_with_the_reason() {
+    let f = fixture();
+    let l = data::learn(&f.ctx, T, &Silent).unwrap();
+    assert!(l.model.is_none());
+    let why = l.reason.clone().unwrap();
+    assert!(
+        why.starts_with("not enough data: ") && why.contains("30 needed"),
+        "{why}"
+    );
+    let mut app = demo_app();
+    app.update(key('4'));
+    app.update(key('L'));
+    app.update(Action::LearnFinished(Box::new(l)));
+    snapshot_both("learn_not_enough_data", &mut app);
+    assert!(render(&app, 120, 40).contains("no model: not enough data"));
+    assert!(app.update(key('d')).is_none(), "nothing to draft");
+    assert!(app.tuning.is_none());
+    assert!(
+        app.notice
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("not enough data")
+    );
+}
+
+/// `d` in the learn view only fills the tuner's draft: the file and the workspace are untouched
+/// until the draft is applied (w, then y); then the bases are written and the model recorded,
+/// both at once, as `beton learn --apply`. A model that validates worse than the rules needs F
+/// (the CLI's --force) and is recorded as forced.
+#[test]
+fn the_learn_view_fills_a_draft_and_only_apply_writes() {
+    for validates in [true, false] {
+        let (dir, ctx) = live_workspace(16);
+        let file = ctx.paths.config_file.clone();
+        let original = std::fs::read(&file).unwrap();
+        let mut learned = planted_learned();
+        if !validates {
+            learned.validates = false;
+            learned.validation_reason = Some("validates worse than the rules in force".into());
+        }
+        let bases = learned.proposed_bases.clone().unwrap();
+        let mut app = App::new(
+            ctx.config.clone(),
+            file.clone(),
+            dir.path().to_path_buf(),
+            Theme { color: false },
+            T,
+        );
+        app.update(Action::Loaded(Box::new(synthetic(1))));
+        app.update(Action::FiguresLoaded(Box::default()));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut looper = super::Looper {
+            paths: ctx.paths.clone(),
+            as_of: Some(T),
+            tx,
+            started: std::time::Instant::now(),
+            first_data: false,
+        };
+        app.update(key('L'));
+        assert_eq!(
+            app.pane, 3,
+            "L from any pane opens the Backtest pane's learn view"
+        );
+        app.update(Action::LearnFinished(Box::new(learned)));
+        let Some(open @ Effect::OpenTuning { .. }) = app.update(key('d')) else {
+            panic!("d opens the tuner on the proposed bases")
+        };
+        let Some(opened) = looper.perform(&app, open) else {
+            panic!("the tuner reads the file")
+        };
+        app.update(opened);
+        assert_eq!(app.overlay, Overlay::Tuning);
+        let draft = app.draft().unwrap();
+        for (name, b) in &bases {
+            assert_eq!(SignalType::parse(name).unwrap().base(&draft), *b, "{name}");
+        }
+        assert!(app.tuning.as_ref().unwrap().dirty());
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            original,
+            "drafting writes nothing"
+        );
+        assert_eq!(
+            app.config.signals.billing_intent.base, 40,
+            "nothing in force yet"
+        );
+        let store = ctx.open_store().unwrap();
+        assert_eq!(store.current_model().unwrap(), None, "no model recorded");
+        let Some(Effect::PreviewApply { draft, .. }) = app.update(key('w')) else {
+            panic!("w asks what applying changes")
+        };
+        app.update(Action::ApplyPreview(Box::new(
+            data::apply_preview(&ctx, &draft, T, &Silent).unwrap(),
+        )));
+        assert_eq!(app.overlay, Overlay::Confirm);
+        app.update(Action::Resize(120, 40));
+        let asked = render_plain(&app, 120, 40);
+        assert!(asked.contains("records the model"), "{asked}");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            original,
+            "asking writes nothing"
+        );
+        let effect = if validates {
+            app.update(key('y'))
+        } else {
+            assert!(asked.contains("does not validate"), "{asked}");
+            assert!(app.update(key('y')).is_none(), "y does not apply it");
+            assert_eq!(app.overlay, Overlay::Confirm, "the question stays");
+            assert!(
+                app.notice
+                    .as_ref()
+                    .unwrap()
+                    .text
+                    .contains("F applies it anyway")
+            );
+            app.update(key('F'))
+        };
+        let Some(effect @ Effect::SaveConfig { model: Some(_), .. }) = effect else {
+            panic!("applying writes the draft with its model")
+        };
+        let Some(done @ Action::ModelApplied { .. }) = looper.perform(&app, effect) else {
+            panic!("written and recorded")
+        };
+        app.update(done);
+        let now = std::fs::read_to_string(&file).unwrap();
+        let cfg = Config::parse(&now, "test").unwrap();
+        for (name, b) in &bases {
+            assert_eq!(SignalType::parse(name).unwrap().base(&cfg), *b, "{name}");
+        }
+        assert!(now.contains("# Score at or above which"), "comments kept");
+        let m = store
+            .current_model()
+            .unwrap()
+            .expect("the model is recorded");
+        assert_eq!(m.forced, !validates);
+        assert_eq!(m.bases_after, bases);
+        assert_eq!(app.config, cfg, "the settings in force are the file's");
+        assert!(app.drafted.is_none() && app.tuning.is_none());
+        assert!(
+            app.notice
+                .as_ref()
+                .unwrap()
+                .text
+                .contains("learned model #")
+        );
+        drop(looper);
+        while rx.try_recv().is_ok() {}
+    }
 }

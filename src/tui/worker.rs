@@ -199,6 +199,14 @@ pub fn explain(
     });
 }
 
+/// The learn view: `beton learn`'s fit at `t`, nothing written.
+pub fn learn(ctx: Context, t: i64, tx: UnboundedSender<Action>, cancel: Arc<CancelFlag>) {
+    let progress = ChannelProgress::new(tx.clone(), cancel);
+    spawn(tx, "learn", move || {
+        data::learn(&ctx, t, &progress).map(|l| Action::LearnFinished(Box::new(l)))
+    });
+}
+
 /// Watches the config file and the workspace's latest run, every `every`, until the app's
 /// channel closes: a changed file posts its text, a new run its id.
 pub fn watch(paths: Paths, tx: UnboundedSender<Action>, every: std::time::Duration) {

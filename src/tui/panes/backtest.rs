@@ -45,33 +45,39 @@ fn change_of(f: &Figures, figure: &str) -> Option<String> {
     }
 }
 
-/// Width of the interval bar: log₂ of the lift from −3 (⅛×) to +3 (8×).
-const BAR: usize = 19;
+/// Width of the interval bars: an axis from −3 to +3 (log₂ of a lift, ⅛× to 8×; a log-odds).
+pub const BAR: usize = 19;
 
 fn bar_pos(x: f64) -> usize {
-    let t = (x.log2() + 3.0) / 6.0;
+    let t = (x + 3.0) / 6.0;
     (t.clamp(0.0, 1.0) * (BAR - 1) as f64).round() as usize
 }
 
-/// `··│··───●──····`: the interval as a line, the lift as a dot, 1× as a tick; ends beyond the
-/// scale show as arrows. Blank when there is not enough data.
+/// `··│··───●──····` on the axis −3…+3: the interval `[lo, hi]` as a line, the estimate as a
+/// dot, 0 as a tick; ends beyond the axis show as arrows.
+pub fn axis_bar(estimate: f64, lo: f64, hi: f64) -> String {
+    let mut cells = vec!['·'; BAR];
+    cells[bar_pos(0.0)] = '│';
+    for c in &mut cells[bar_pos(lo)..=bar_pos(hi)] {
+        *c = '─';
+    }
+    if lo < -3.0 {
+        cells[0] = '◂';
+    }
+    if hi > 3.0 {
+        cells[BAR - 1] = '▸';
+    }
+    cells[bar_pos(estimate)] = '●';
+    cells.into_iter().collect()
+}
+
+/// The lift's interval on a log scale from ⅛× to 8×, 1× as the tick. Blank when there is not
+/// enough data.
 pub fn interval_bar(e: &Evidence) -> String {
     let (Some(lift), Some([lo, hi])) = (e.lift, e.lift_ci95) else {
         return String::new();
     };
-    let mut cells = vec!['·'; BAR];
-    cells[bar_pos(1.0)] = '│';
-    for c in &mut cells[bar_pos(lo)..=bar_pos(hi)] {
-        *c = '─';
-    }
-    if lo < 0.125 {
-        cells[0] = '◂';
-    }
-    if hi > 8.0 {
-        cells[BAR - 1] = '▸';
-    }
-    cells[bar_pos(lift)] = '●';
-    cells.into_iter().collect()
+    axis_bar(lift.log2(), lo.log2(), hi.log2())
 }
 
 fn lift_cell(e: &Evidence) -> Cell {
@@ -145,6 +151,10 @@ pub fn table(f: &Figures) -> TableData {
 }
 
 pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
+    if app.learn_shown {
+        super::learn::render(f, a.body, app);
+        return;
+    }
     let figures = &app.snapshot.figures;
     let t = &app.theme;
     let Some(latest) = &figures.backtest else {

@@ -4,6 +4,7 @@
 pub mod backtest;
 pub mod health;
 pub mod hot_queue;
+pub mod learn;
 pub mod sources;
 
 use ratatui::Frame;
