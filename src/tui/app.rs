@@ -127,6 +127,8 @@ pub struct DetailView {
     pub scroll: u16,
     /// Which earlier run the "why now" compares with (0: the previous one).
     pub against: usize,
+    /// Opened on a workspace row: the parent it is scored as part of.
+    pub workspace_of: Option<String>,
 }
 
 /// A message in the status bar.
@@ -763,6 +765,15 @@ impl App {
             Overlay::Confirm => self.confirm_key(k, cmd),
             Overlay::Signal => self.signal_key(k, cmd),
             Overlay::None if self.pane == 3 && self.learn_shown => self.learn_key(k, cmd),
+            // In the hot queue's tree, ← and → fold and unfold, as in a file tree.
+            Overlay::None
+                if self.pane == 0
+                    && self.tables[0].is_tree()
+                    && k.modifiers.is_empty()
+                    && matches!(k.code, KeyCode::Left | KeyCode::Right) =>
+            {
+                self.fold(Some(k.code == KeyCode::Right))
+            }
             Overlay::None => cmd.and_then(|c| self.command(c)),
         }
     }
@@ -1090,7 +1101,7 @@ impl App {
             Command::Copy => {
                 let key = g
                     .current()
-                    .map(|i| self.tables[self.pane].rows[i][0].text.clone());
+                    .map(|i| self.tables[self.pane].key(i).to_string());
                 return match key {
                     Some(key) => {
                         self.say(format!("copied {key}"), false);
@@ -1148,8 +1159,55 @@ impl App {
                 self.pane = 3;
                 return self.show_learn();
             }
-            Command::Fold => {}
+            Command::Fold => return self.fold(None),
         }
+        None
+    }
+
+    /// Folds or unfolds the selected parent's workspaces: `None` toggles (on a workspace row, it
+    /// folds its parent), `Some(true)` unfolds (→), `Some(false)` folds a parent, or from one of
+    /// its workspaces goes to the parent (←).
+    fn fold(&mut self, arrow: Option<bool>) -> Option<Effect> {
+        if self.pane != 0 {
+            return None;
+        }
+        let page = self.page();
+        let table = &self.tables[0];
+        if !table.is_tree() {
+            self.say(
+                "no parents to fold: accounts.parent_property groups workspaces under their parent",
+                false,
+            );
+            return None;
+        }
+        let g = &mut self.grids[0];
+        let i = g.current()?;
+        let under = table.parent.get(i).copied().flatten();
+        let row = under.unwrap_or(i);
+        if table.children[row].is_empty() {
+            return None;
+        }
+        let key = table.key(row).to_string();
+        let open = g.open.contains(&key);
+        let want = match (arrow, under) {
+            (None, _) => !open,
+            (Some(true), _) => true,
+            (Some(false), Some(_)) => open,
+            (Some(false), None) => false,
+        };
+        if want {
+            g.open.insert(key);
+        } else {
+            g.open.remove(&key);
+        }
+        g.refresh(table);
+        if under.is_some()
+            && (arrow == Some(false) || !want)
+            && let Some(at) = g.view.iter().position(|&v| v == row)
+        {
+            g.select(at, page);
+        }
+        g.scroll_to(page);
         None
     }
 
@@ -1332,12 +1390,19 @@ impl App {
             return None;
         }
         let i = self.grids[self.pane].current()?;
-        let key = self.tables[self.pane].rows[i][0].text.clone();
+        let table = &self.tables[self.pane];
+        let key = table.key(i).to_string();
+        let workspace_of = table
+            .parent
+            .get(i)
+            .copied()
+            .flatten()
+            .map(|p| table.key(p).to_string());
         let entry = self
             .snapshot
             .queue
             .iter()
-            .find(|e| e.score.account == key)
+            .find(|e| e.score.account == key && workspace_of.is_none())
             .cloned();
         let as_of = self.snapshot.run.map_or(self.now, |r| r.as_of);
         self.detail = Some(DetailView {
@@ -1346,6 +1411,7 @@ impl App {
             error: None,
             scroll: 0,
             against: 0,
+            workspace_of,
         });
         self.overlay = Overlay::Detail;
         Some(Effect::LoadDetail { key, entry, as_of })

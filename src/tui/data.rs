@@ -27,6 +27,96 @@ pub struct QueueEntry {
     /// How routing treats it beyond routed/synced (SPEC §8): "in pipeline (inbound)", "below ARR
     /// floor", or "expansion" for a customer.
     pub route: Option<String>,
+    /// With `accounts.parent_property` set: the parent's workspaces as of the run (SPEC §14),
+    /// folded under it in the hot queue; empty for an account that stands alone.
+    pub workspaces: Vec<Workspace>,
+}
+
+/// One workspace of a parent account, with its own part of the parent's activity at T.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workspace {
+    pub key: String,
+    pub id: i64,
+    /// The workspace's own counts at T, in each signal's window.
+    pub metrics: beton::signals::Metrics,
+    pub last_seen: Option<i64>,
+    pub arr: Option<f64>,
+    pub owner: Option<String>,
+    /// The parent's fired types its own events or properties count towards.
+    pub contributes: Vec<SignalType>,
+}
+
+/// Whether a workspace's own metrics count towards `signal` (it has events of that kind, or the
+/// property the rule reads).
+fn contributes(m: &beton::signals::Metrics, signal: SignalType, cfg: &Config) -> bool {
+    match signal {
+        SignalType::UsageSpike => m.activity > 0,
+        SignalType::PricingIntent => m.pricing_views > 0,
+        SignalType::FeatureAdoption => !m.new_features.is_empty(),
+        SignalType::LimitApproaching => cfg
+            .signals
+            .limit_approaching
+            .pairs
+            .iter()
+            .any(|[used, limit]| m.props.contains_key(used) && m.props.contains_key(limit)),
+        SignalType::TrialExpiring => m.props.contains_key(&cfg.signals.trial_expiring.property),
+        SignalType::TeamGrowth => m.new_users > 0,
+        SignalType::SupportEngagement => m.support_events > 0,
+        SignalType::BillingIntent => m.billing_events > 0,
+    }
+}
+
+/// With `accounts.parent_property` set, each queue parent's workspaces at `t`: the grouping of
+/// `signals::parents` (the parent read as of T) over every account's facts, loaded once.
+fn fill_workspaces(store: &Store, cfg: &Config, t: i64, queue: &mut [QueueEntry]) -> Result<()> {
+    let Some(property) = cfg.accounts.parent() else {
+        return Ok(());
+    };
+    let facts = Facts::load(store, cfg, &[t], None)?;
+    let groups = beton::signals::parents::groups(&facts, property, t);
+    for e in queue {
+        let Some(members) = groups.get(&e.score.account) else {
+            continue;
+        };
+        if let [only] = members.as_slice()
+            && facts.accounts[*only].key == e.score.account
+        {
+            continue; // it stands alone
+        }
+        // The parent's own account is a workspace when it has events of its own (the run adds
+        // it to the workspace, without events, when it is not an account yet).
+        e.workspaces = members
+            .iter()
+            .filter(|&&i| {
+                let a = &facts.accounts[i];
+                a.key != e.score.account || !a.units.is_empty()
+            })
+            .map(|&i| {
+                let a = &facts.accounts[i];
+                let metrics = beton::signals::metrics(a, cfg, t, &facts.features);
+                let p = a.props_subset_at(t, &["arr", "owner_email"]);
+                Workspace {
+                    key: a.key.clone(),
+                    id: a.id,
+                    last_seen: a.slice(i64::MIN, t).last().map(|u| u.last),
+                    arr: beton::signals::numeric(p.get("arr")),
+                    owner: p
+                        .get("owner_email")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    contributes: e
+                        .score
+                        .fired
+                        .iter()
+                        .map(|f| f.signal)
+                        .filter(|s| contributes(&metrics, *s, cfg))
+                        .collect(),
+                    metrics,
+                }
+            })
+            .collect();
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -446,8 +536,10 @@ pub fn from_scores(
             crm,
             route,
             score,
+            workspaces: Vec::new(),
         });
     }
+    fill_workspaces(store, cfg, as_of, &mut queue)?;
     Ok(Snapshot {
         run,
         demo: store.meta("demo")?.is_some(),
@@ -500,30 +592,47 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
                 owner: None,
                 crm: None,
                 route: None,
+                workspaces: Vec::new(),
             }
         }
     };
     let id = entry.score.account_id;
-    let facts = Facts::load(&store, &ctx.config, &[t], Some(id))?;
+    // A parent's activity is its workspaces' (its own events, if any, are one of them).
+    let mut ids: Vec<i64> = entry.workspaces.iter().map(|w| w.id).collect();
+    if !ids.contains(&id) {
+        ids.push(id);
+    }
     let mut daily = vec![0u32; 30];
     let mut props = Vec::new();
-    if let Some(a) = facts.accounts.first() {
+    for &each in &ids {
+        let facts = Facts::load(&store, &ctx.config, &[t], Some(each))?;
+        let Some(a) = facts.accounts.first() else {
+            continue;
+        };
         for u in a.slice(t - 30 * DAY, t) {
             let day = usize::try_from((u.start - (t - 30 * DAY)) / DAY)
                 .unwrap_or(0)
                 .min(29);
             daily[day] = daily[day].saturating_add(u.activity);
         }
-        props = a
-            .props_at(t)
-            .into_iter()
-            .map(|(k, v)| (k, show_value(&v)))
-            .collect();
+        if each == id {
+            props = a
+                .props_at(t)
+                .into_iter()
+                .map(|(k, v)| (k, show_value(&v)))
+                .collect();
+        }
     }
+    let keys: std::collections::HashSet<&str> = entry
+        .workspaces
+        .iter()
+        .map(|w| w.key.as_str())
+        .chain([entry.score.account.as_str()])
+        .collect();
     let deals = store
         .deals()?
         .into_iter()
-        .filter(|d| d.account_key == entry.score.account)
+        .filter(|d| keys.contains(d.account_key.as_str()))
         .map(|d| {
             let o = Outcome::of(&d.stage, &ctx.config);
             (d, o)

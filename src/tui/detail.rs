@@ -80,6 +80,17 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     let cfg = &app.config;
     let s = &d.entry.score;
+    if let Some(parent) = app.detail.as_ref().and_then(|v| v.workspace_of.as_ref()) {
+        let mut out = vec![
+            Line::from(Span::styled(format!("workspace of {parent}"), t.title())),
+            Line::from(format!(
+                "scored, routed and sent to the CRM as part of {parent} (accounts.parent_property {}); Esc, then Enter on {parent} for its score",
+                cfg.accounts.parent().unwrap_or("-")
+            )),
+        ];
+        out.extend(deal_lines(d, app));
+        return out;
+    }
     let mut out = vec![Line::from(vec![
         Span::styled(format!("score {} ", s.score), t.title()),
         Span::styled(s.tier.as_str().to_string(), t.tier(s.tier)),
@@ -123,7 +134,74 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
         out.push(Line::from(""));
         out.extend(c.lines().into_iter().map(Line::from));
     }
-    out.push(Line::from(""));
+    if !d.entry.workspaces.is_empty() {
+        out.push(Line::from(""));
+        out.extend(workspace_lines(d, app));
+    }
+    out.extend(deal_lines(d, app));
+    out
+}
+
+/// A parent's workspaces (SPEC §14): each one's own part of the counts at T.
+fn workspace_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let mut out = vec![Line::from(Span::styled(
+        format!(
+            "workspaces ({}): each one's own events in the signals' windows; users are counted once across them for the parent",
+            d.entry.workspaces.len()
+        ),
+        t.header(),
+    ))];
+    for w in &d.entry.workspaces {
+        let m = &w.metrics;
+        let mut parts = vec![
+            format!("{} events", m.activity),
+            format!("{} new users", m.new_users),
+            format!("{} pricing views", m.pricing_views),
+        ];
+        if m.billing_events > 0 {
+            parts.push(format!("{} billing events", m.billing_events));
+        }
+        if m.support_events > 0 {
+            parts.push(format!("{} support events", m.support_events));
+        }
+        if !m.new_features.is_empty() {
+            parts.push(format!("new features {}", m.new_features.join(", ")));
+        }
+        parts.push(format!(
+            "last seen {}",
+            w.last_seen.map_or("-".into(), beton::time::fmt_date)
+        ));
+        if let Some(arr) = w.arr {
+            parts.push(format!("ARR {}", money(arr)));
+        }
+        if let Some(o) = &w.owner {
+            parts.push(format!("owner {o}"));
+        }
+        let towards = if w.contributes.is_empty() {
+            "counts towards no fired signal".to_string()
+        } else {
+            format!(
+                "counts towards {}",
+                w.contributes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        out.push(Line::from(vec![
+            Span::styled(format!("  {:<22} ", w.key), t.header()),
+            Span::raw(format!("{} · {towards}", parts.join(" · "))),
+        ]));
+    }
+    out
+}
+
+/// Deals, the CRM link and what was sent.
+fn deal_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let mut out = vec![Line::from("")];
     out.push(Line::from(Span::styled("deals", t.header())));
     if d.deals.is_empty() {
         out.push(Line::from("  none"));
@@ -140,6 +218,12 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
                 .map(beton::time::fmt_date)
                 .unwrap_or_else(|| "-".into())
         )));
+        // A parent's deals include its workspaces': say whose.
+        if deal.account_key != d.entry.score.account
+            && let Some(line) = out.last_mut()
+        {
+            line.push_span(Span::raw(format!(" · {}", deal.account_key)));
+        }
     }
     out.push(Line::from(""));
     out.push(Line::from(match &d.entry.crm {

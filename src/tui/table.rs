@@ -127,13 +127,19 @@ pub fn fitting(columns: &[Column], width: u16, fill_min: u16) -> Vec<usize> {
     }
 }
 
-/// A pane's table. Column 0 holds the row's key (the account key, the lead source, the signal).
+/// A pane's table. Column 0 holds the row's key (the account key, the lead source, the signal;
+/// its raw value when the text shows more).
 #[derive(Debug, Clone, Default)]
 pub struct TableData {
     pub columns: Vec<Column>,
     pub rows: Vec<Vec<Cell>>,
-    /// Lower-cased text of each row, for the filter.
+    /// Lower-cased text of each row, for the filter (a parent's includes its children's).
     pub haystack: Vec<String>,
+    /// A tree (the hot queue's parents and their workspaces): each row's parent row, when it is
+    /// a child. Empty for a flat table.
+    pub parent: Vec<Option<usize>>,
+    /// Each row's children, in table order (empty for a flat table).
+    pub children: Vec<Vec<usize>>,
 }
 
 impl TableData {
@@ -151,7 +157,41 @@ impl TableData {
             columns,
             rows,
             haystack,
+            parent: Vec::new(),
+            children: Vec::new(),
         }
+    }
+
+    /// Makes the table a tree: `parent[i]` is the row row `i` folds under. A parent row is
+    /// found by the filter through its children's text too.
+    pub fn with_tree(mut self, parent: Vec<Option<usize>>) -> Self {
+        let mut children = vec![Vec::new(); self.rows.len()];
+        for (i, p) in parent.iter().enumerate() {
+            if let Some(p) = p {
+                children[*p].push(i);
+            }
+        }
+        for (p, kids) in children.iter().enumerate() {
+            for &k in kids {
+                let text = self.haystack[k].clone();
+                self.haystack[p].push('\u{1f}');
+                self.haystack[p].push_str(&text);
+            }
+        }
+        self.parent = parent;
+        self.children = children;
+        self
+    }
+
+    /// The row's key: column 0's raw value, else its text.
+    pub fn key(&self, i: usize) -> &str {
+        let c = &self.rows[i][0];
+        c.raw.as_deref().unwrap_or(&c.text)
+    }
+
+    /// Whether the table is a tree with at least one parent.
+    pub fn is_tree(&self) -> bool {
+        self.children.iter().any(|c| !c.is_empty())
     }
 
     /// The rows of `view` as CSV text, with the header. Cells are neutralised as the CLI's CSV
@@ -185,6 +225,8 @@ pub struct Grid {
     pub offset: usize,
     /// Indices into `TableData::rows`.
     pub view: Vec<usize>,
+    /// The keys of the parents whose children show (a tree table).
+    pub open: std::collections::BTreeSet<String>,
 }
 
 impl Grid {
@@ -194,10 +236,16 @@ impl Grid {
         let keep = self
             .view
             .get(self.selected)
-            .and_then(|&i| data.rows.get(i))
-            .map(|r| r[0].text.clone());
+            .filter(|&&i| i < data.rows.len())
+            .map(|&i| {
+                (
+                    data.key(i).to_string(),
+                    data.parent.get(i).copied().flatten(),
+                )
+            });
         let needle = self.filter.to_lowercase();
         self.view = (0..data.rows.len())
+            .filter(|&i| data.parent.get(i).is_none_or(Option::is_none))
             .filter(|&i| needle.is_empty() || data.haystack[i].contains(&needle))
             .filter(|&i| {
                 self.only
@@ -218,8 +266,23 @@ impl Grid {
             };
             self.view.sort_by(cmp);
         }
+        // An open parent's children follow it, in table order.
+        if data.is_tree() {
+            let top = std::mem::take(&mut self.view);
+            for i in top {
+                self.view.push(i);
+                if self.open.contains(data.key(i)) {
+                    self.view.extend(&data.children[i]);
+                }
+            }
+        }
         self.selected = keep
-            .and_then(|k| self.view.iter().position(|&i| data.rows[i][0].text == k))
+            .and_then(|(k, under)| {
+                self.view.iter().position(|&i| {
+                    data.key(i) == k
+                        && data.parent.get(i).copied().flatten().is_some() == under.is_some()
+                })
+            })
             .unwrap_or(0);
         self.offset = self.offset.min(self.selected);
     }

@@ -54,6 +54,7 @@ fn entry(account: &str, score: u32, signals: &[SignalType]) -> QueueEntry {
         owner: Some("ae@example.com".into()),
         crm: None,
         route: None,
+        workspaces: Vec::new(),
     }
 }
 
@@ -1865,4 +1866,169 @@ fn the_learn_view_fills_a_draft_and_only_apply_writes() {
         drop(looper);
         while rx.try_recv().is_ok() {}
     }
+}
+
+/// A workspace where `parent_property` groups the standalone run's top five accounts under two
+/// parents (three workspaces and two), and a run made in parent mode.
+fn parent_workspace() -> (tempfile::TempDir, Context, Vec<String>, Vec<String>) {
+    let (dir, ctx) = live_workspace(17);
+    let standalone = beton::pipeline::run_daily(
+        &ctx,
+        &beton::pipeline::RunOptions { as_of: Some(T) },
+        &Silent,
+    )
+    .unwrap();
+    let top: Vec<String> = standalone
+        .scores
+        .iter()
+        .take(5)
+        .map(|s| s.account.clone())
+        .collect();
+    assert_eq!(top.len(), 5);
+    let db = rusqlite::Connection::open(dir.path().join("workspace.sqlite")).unwrap();
+    for (i, key) in top.iter().enumerate() {
+        let parent = if i < 3 {
+            "group.example"
+        } else {
+            "pair.example"
+        };
+        db.execute(
+            "UPDATE accounts SET snapshot = json_set(coalesce(snapshot, '{}'), '$.parent_domain', ?1) WHERE key = ?2",
+            rusqlite::params![parent, key],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let mut ctx = ctx;
+    ctx.config.accounts.parent_property = Some("parent_domain".into());
+    beton::pipeline::run_daily(
+        &ctx,
+        &beton::pipeline::RunOptions { as_of: Some(T) },
+        &Silent,
+    )
+    .unwrap();
+    (dir, ctx, top[..3].to_vec(), top[3..].to_vec())
+}
+
+/// With `accounts.parent_property`, the hot queue lists parents with their workspaces folded
+/// under them: space (or →) unfolds, ← goes back to the parent and folds, Enter on a parent
+/// lists its workspaces and on a workspace opens it as part of its parent. Tab still switches
+/// panes; without the setting the same workspace gives a flat queue.
+#[test]
+fn parents_fold_their_workspaces_in_the_hot_queue() {
+    let (dir, ctx, group, pair) = parent_workspace();
+    let store = ctx.open_store().unwrap();
+    let flat = data::from_store(&store, &Config::default()).unwrap();
+    assert!(flat.queue.iter().all(|e| e.workspaces.is_empty()));
+    assert!(!super::panes::hot_queue::table(&flat, &Config::default()).is_tree());
+    let snap = data::from_store(&store, &ctx.config).unwrap();
+    let parent = snap
+        .queue
+        .iter()
+        .find(|e| e.score.account == "group.example")
+        .expect("the parent is scored and in the queue");
+    let mut keys: Vec<&str> = parent.workspaces.iter().map(|w| w.key.as_str()).collect();
+    keys.sort_unstable();
+    let mut want: Vec<&str> = group.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(keys, want, "its workspaces");
+    assert!(
+        snap.queue.iter().all(|e| !group.contains(&e.score.account)),
+        "the workspaces are not listed on their own"
+    );
+    assert!(
+        parent.workspaces.iter().any(|w| !w.contributes.is_empty()),
+        "{:?}",
+        parent.workspaces
+    );
+    let mut app = App::new(
+        ctx.config.clone(),
+        ctx.paths.config_file.clone(),
+        dir.path().to_path_buf(),
+        Theme { color: false },
+        T,
+    );
+    let mut shown = snap.clone();
+    // The run's start is wall-clock time: fixed for the snapshots.
+    shown.run = shown.run.map(|r| RunInfo { started_at: T, ..r });
+    app.update(Action::Loaded(Box::new(shown)));
+    app.notice = None;
+    let listed = accounts(&app, 0);
+    assert!(listed.contains(&"group.example".to_string()));
+    assert!(
+        group.iter().all(|k| !listed.contains(k)),
+        "folded at first: {listed:?}"
+    );
+    let at = listed.iter().position(|k| k == "group.example").unwrap();
+    app.grids[0].select(at, 10);
+    app.update(key(' '));
+    let open = accounts(&app, 0);
+    assert_eq!(
+        &open[at + 1..at + 4],
+        &group[..],
+        "unfolded under the parent"
+    );
+    app.update(Action::Resize(120, 40));
+    let text = render(&app, 120, 40);
+    assert!(
+        text.contains("▾ group.example") && text.contains("└ "),
+        "{text}"
+    );
+    assert!(text.contains("▸ pair.example"), "{text}");
+    // Enter on a workspace: its detail, as part of its parent.
+    app.update(key('j'));
+    let Some(Effect::LoadDetail { key: k, entry, .. }) = app.update(code(KeyCode::Enter)) else {
+        panic!("Enter opens the workspace")
+    };
+    assert_eq!((k.as_str(), entry.is_none()), (group[0].as_str(), true));
+    assert_eq!(
+        app.detail.as_ref().unwrap().workspace_of.as_deref(),
+        Some("group.example")
+    );
+    app.update(code(KeyCode::Esc));
+    // ← from a workspace goes to its parent, ← again folds it, → unfolds; Tab switches panes.
+    app.update(code(KeyCode::Left));
+    assert_eq!(app.grids[0].selected, at);
+    assert_eq!(accounts(&app, 0), open, "still open");
+    app.update(code(KeyCode::Left));
+    assert_eq!(accounts(&app, 0), listed, "folded");
+    assert_eq!(app.pane, 0, "← folds, it does not switch panes here");
+    app.update(code(KeyCode::Right));
+    assert_eq!(accounts(&app, 0), open);
+    snapshot_both("hot_queue_parents", &mut app);
+    app.update(Action::Resize(120, 40));
+    // The filter finds a parent by a workspace's key.
+    app.update(key('/'));
+    for c in pair[1].chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    assert_eq!(accounts(&app, 0), ["pair.example"]);
+    app.update(code(KeyCode::Esc));
+    // Enter on the parent: the detail lists its workspaces.
+    let at = accounts(&app, 0)
+        .iter()
+        .position(|k| k == "group.example")
+        .unwrap();
+    app.grids[0].select(at, 10);
+    let Some(Effect::LoadDetail {
+        key: k,
+        entry,
+        as_of,
+    }) = app.update(code(KeyCode::Enter))
+    else {
+        panic!("Enter opens the parent")
+    };
+    assert_eq!(entry.as_ref().map(|e| e.workspaces.len()), Some(3));
+    let d = data::detail(&ctx, &k, entry, as_of).unwrap();
+    assert!(d.daily.iter().sum::<u32>() > 0, "the workspaces' activity");
+    app.update(Action::DetailLoaded(Box::new(d)));
+    let text = render(&app, 120, 40);
+    assert!(text.contains("workspaces (3)"), "{text}");
+    for w in &group {
+        assert!(text.contains(w.as_str()), "{w}: {text}");
+    }
+    app.update(code(KeyCode::Esc));
+    app.update(code(KeyCode::Tab));
+    assert_eq!(app.pane, 1, "Tab still switches panes");
 }

@@ -10,7 +10,7 @@ use beton::config::Config;
 use beton::signals::{SignalType, Tier};
 
 use super::super::app::App;
-use super::super::data::{QueueEntry, Snapshot};
+use super::super::data::{QueueEntry, Snapshot, Workspace};
 use super::super::detail::money;
 use super::super::table::{Cell, TableData, Tone, col, opt};
 
@@ -48,6 +48,46 @@ fn crm_width(snap: &Snapshot) -> u16 {
     u16::try_from(longest).unwrap_or(u16::MAX).max(6)
 }
 
+/// A workspace under its parent: its own part (the detail has every count).
+fn workspace_row(w: &Workspace) -> Vec<Cell> {
+    let m = &w.metrics;
+    vec![
+        Cell::text(&w.key),
+        Cell::text("").raw("workspace"),
+        Cell::num("", f64::MIN).raw(""),
+        Cell::num(
+            w.contributes
+                .iter()
+                .map(|s| short(*s))
+                .collect::<Vec<_>>()
+                .join(" "),
+            w.contributes.len() as f64,
+        )
+        .raw(
+            w.contributes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Cell::text(format!(
+            "workspace: {} events, {} new users, {} pricing views",
+            m.activity, m.new_users, m.pricing_views
+        ))
+        .tone(Tone::Dim),
+        match w.last_seen {
+            Some(t) => Cell::num(beton::time::fmt_date(t), t as f64),
+            None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
+        },
+        match w.arr {
+            Some(v) => Cell::value(money(v), v),
+            None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
+        },
+        Cell::text(w.owner.clone().unwrap_or_default()),
+        Cell::text(""),
+    ]
+}
+
 pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
     let columns = vec![
         col("account", 22),
@@ -61,56 +101,70 @@ pub fn table(snap: &Snapshot, _cfg: &Config) -> TableData {
         // Wide enough for "in pipeline (inbound)" only when a row says so.
         col("CRM", crm_width(snap)),
     ];
-    let rows = snap
-        .queue
+    let mut rows = Vec::new();
+    let mut parent = Vec::new();
+    for e in &snap.queue {
+        let at = rows.len();
+        rows.push(entry_row(snap, e));
+        parent.push(None);
+        for w in &e.workspaces {
+            rows.push(workspace_row(w));
+            parent.push(Some(at));
+        }
+    }
+    let table = TableData::new(columns, rows);
+    if snap.queue.iter().any(|e| !e.workspaces.is_empty()) {
+        table.with_tree(parent)
+    } else {
+        table
+    }
+}
+
+/// One queue account's row.
+fn entry_row(snap: &Snapshot, e: &QueueEntry) -> Vec<Cell> {
+    let s = &e.score;
+    let top = s
+        .fired
         .iter()
-        .map(|e| {
-            let s = &e.score;
-            let top = s
-                .fired
+        .max_by_key(|f| f.base)
+        .map(|f| f.evidence.clone())
+        .unwrap_or_default();
+    let signals: Vec<&str> = s.fired.iter().map(|f| short(f.signal)).collect();
+    let crm = crm_label(e);
+    vec![
+        Cell::text(&s.account),
+        Cell::num(s.tier.as_str(), f64::from(s.score)).tone(Tone::Tier(s.tier)),
+        // ★ new since the previous run, ▲ ▼ moved tier (the raw export stays the number).
+        Cell::value(
+            format!(
+                "{}{}",
+                s.score,
+                snap.moves
+                    .get(&s.account)
+                    .map_or("", |m| m.mark().trim_end())
+            ),
+            f64::from(s.score),
+        )
+        .tone(Tone::Tier(s.tier)),
+        Cell::num(signals.join(" "), s.fired.len() as f64).raw(
+            s.fired
                 .iter()
-                .max_by_key(|f| f.base)
-                .map(|f| f.evidence.clone())
-                .unwrap_or_default();
-            let signals: Vec<&str> = s.fired.iter().map(|f| short(f.signal)).collect();
-            let crm = crm_label(e);
-            vec![
-                Cell::text(&s.account),
-                Cell::num(s.tier.as_str(), f64::from(s.score)).tone(Tone::Tier(s.tier)),
-                // ★ new since the previous run, ▲ ▼ moved tier (the raw export stays the number).
-                Cell::value(
-                    format!(
-                        "{}{}",
-                        s.score,
-                        snap.moves
-                            .get(&s.account)
-                            .map_or("", |m| m.mark().trim_end())
-                    ),
-                    f64::from(s.score),
-                )
-                .tone(Tone::Tier(s.tier)),
-                Cell::num(signals.join(" "), s.fired.len() as f64).raw(
-                    s.fired
-                        .iter()
-                        .map(|f| f.signal.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
-                Cell::text(top),
-                match e.last_seen {
-                    Some(t) => Cell::num(beton::time::fmt_date(t), t as f64),
-                    None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
-                },
-                match e.arr {
-                    Some(v) => Cell::value(money(v), v),
-                    None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
-                },
-                Cell::text(e.owner.clone().unwrap_or_default()),
-                Cell::text(crm),
-            ]
-        })
-        .collect();
-    TableData::new(columns, rows)
+                .map(|f| f.signal.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Cell::text(top),
+        match e.last_seen {
+            Some(t) => Cell::num(beton::time::fmt_date(t), t as f64),
+            None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
+        },
+        match e.arr {
+            Some(v) => Cell::value(money(v), v),
+            None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
+        },
+        Cell::text(e.owner.clone().unwrap_or_default()),
+        Cell::text(crm),
+    ]
 }
 
 pub fn side(f: &mut Frame, area: Rect, app: &App) {

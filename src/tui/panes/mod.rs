@@ -54,16 +54,27 @@ pub fn render(f: &mut Frame, a: Areas, app: &App) {
         (0, None) => " · all tiers".to_string(),
         _ => String::new(),
     };
+    let what = if app.pane == 0 && t.is_tree() {
+        let parents = t.children.iter().filter(|c| !c.is_empty()).count();
+        format!(
+            "{what} · {parents} parents: {} or → unfolds",
+            app.keymap.hint(super::keymap::Command::Fold)
+        )
+    } else {
+        what
+    };
     let sandbox = if app.snapshot.sandbox.is_some() && matches!(app.pane, 0 | 3) {
         " · WHAT-IF of the draft, not recorded"
     } else {
         ""
     };
+    // A tree counts its top rows (parents and accounts that stand alone), not the workspaces.
+    let top = |i: &usize| t.parent.get(*i).is_none_or(Option::is_none);
     let title = format!(
         " {}{what}{sandbox} · {} of {} ",
         PANES[app.pane],
-        g.view.len(),
-        t.rows.len()
+        g.view.iter().filter(|i| top(i)).count(),
+        (0..t.rows.len()).filter(top).count()
     );
     match app.pane {
         0 => {
@@ -94,6 +105,7 @@ pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &T
         WCell::from(format!("{name}{mark}"))
     }))
     .style(theme.header());
+    let tree = data.is_tree();
     let rows = grid
         .view
         .iter()
@@ -103,6 +115,13 @@ pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &T
         .map(|(pos, &i)| {
             let cells = shown.iter().map(|&c| {
                 let cell = &data.rows[i][c];
+                if c == 0 && tree {
+                    return WCell::from(format!(
+                        "{}{}",
+                        fold_mark(data, grid, i),
+                        safe(&cell.text)
+                    ));
+                }
                 let style = match cell.tone {
                     Tone::Plain => Style::new(),
                     Tone::Tier(tier) => theme.tier(tier),
@@ -127,6 +146,18 @@ pub fn table(f: &mut Frame, area: Rect, data: &TableData, grid: &Grid, theme: &T
         })
         .collect();
     f.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+/// The tree's glyphs before a row's key: `▸` a folded parent, `▾` an unfolded one, `├ └` its
+/// workspaces, blanks for an account that stands alone.
+fn fold_mark(data: &TableData, grid: &Grid, i: usize) -> &'static str {
+    match data.parent.get(i).copied().flatten() {
+        Some(p) if data.children[p].last() == Some(&i) => "  └ ",
+        Some(_) => "  ├ ",
+        None if data.children[i].is_empty() => "  ",
+        None if grid.open.contains(data.key(i)) => "▾ ",
+        None => "▸ ",
+    }
 }
 
 /// A bordered block of text lines.
