@@ -1804,7 +1804,11 @@ fn the_learn_view_fills_a_draft_and_only_apply_writes() {
             "nothing in force yet"
         );
         let store = ctx.open_store().unwrap();
-        assert_eq!(store.current_model().unwrap(), None, "no model recorded");
+        assert_eq!(
+            beton::learn::current_model(&store).unwrap(),
+            None,
+            "no model recorded"
+        );
         let Some(Effect::PreviewApply { draft, .. }) = app.update(key('w')) else {
             panic!("w asks what applying changes")
         };
@@ -1848,8 +1852,7 @@ fn the_learn_view_fills_a_draft_and_only_apply_writes() {
             assert_eq!(SignalType::parse(name).unwrap().base(&cfg), *b, "{name}");
         }
         assert!(now.contains("# Score at or above which"), "comments kept");
-        let m = store
-            .current_model()
+        let m = beton::learn::current_model(&store)
             .unwrap()
             .expect("the model is recorded");
         assert_eq!(m.forced, !validates);
