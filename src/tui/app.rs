@@ -1454,6 +1454,11 @@ impl App {
                     t.step(d, page);
                 }
             }
+            Overlay::None if app.pane == 3 && app.learn_shown => {
+                if let Some(v) = &mut app.learn {
+                    v.scroll = v.scroll.saturating_add_signed(d as i16);
+                }
+            }
             _ => app.grids[app.pane].step(d, page),
         };
         match m.kind {
