@@ -488,15 +488,7 @@ fn print_learned(l: &beton::learn::Learned) {
         l.lambda
     );
     for (name, p) in [("train", &l.train), ("test", &l.test.part)] {
-        out!(
-            "  {name:<5} {} … {}: {} observations at {} dates, {} converted on {} accounts",
-            day(&p.from),
-            day(&p.to),
-            p.observations,
-            p.dates,
-            p.wins,
-            p.won_accounts
-        );
+        out!("  {}", p.summary(name));
     }
     out!(
         "  cutoff {} (training dates end a horizon before it)",

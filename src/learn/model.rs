@@ -35,6 +35,26 @@ pub struct Part {
     pub won_accounts: u64,
 }
 
+impl Part {
+    /// `train 2025-06-01 … 2026-01-10: 812 observations at 29 dates, 40 converted on 31
+    /// accounts`, as `beton learn` and the terminal app's learn view print it.
+    pub fn summary(&self, name: &str) -> String {
+        let day = |s: &Option<String>| {
+            s.as_deref()
+                .map_or("-".to_string(), |d| d.get(..10).unwrap_or(d).to_string())
+        };
+        format!(
+            "{name:<5} {} … {}: {} observations at {} dates, {} converted on {} accounts",
+            day(&self.from),
+            day(&self.to),
+            self.observations,
+            self.dates,
+            self.wins,
+            self.won_accounts
+        )
+    }
+}
+
 /// How well predictions rank and match the test part's outcomes.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Validation {

@@ -1252,6 +1252,19 @@ fn a_draft_rerun_writes_no_run_no_outbox_row_and_no_capture() {
     assert_eq!(count(d, "SELECT count(*) FROM runs"), runs + 1);
 }
 
+/// The app's loop, to carry out effects on `ctx`'s workspace at T, and its channel.
+fn looper_at_t(ctx: &Context) -> (super::Looper, tokio::sync::mpsc::UnboundedReceiver<Action>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let looper = super::Looper {
+        paths: ctx.paths.clone(),
+        as_of: Some(T),
+        tx,
+        started: std::time::Instant::now(),
+        first_data: false,
+    };
+    (looper, rx)
+}
+
 /// `w` writes the file atomically; only then does the next daily run (which reads the file,
 /// like cron) change.
 #[test]
@@ -1278,14 +1291,7 @@ fn applying_writes_the_config_and_only_then_the_next_daily_run_changes() {
         Theme { color: false },
         T,
     );
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut looper = super::Looper {
-        paths: ctx.paths.clone(),
-        as_of: Some(T),
-        tx,
-        started: std::time::Instant::now(),
-        first_data: false,
-    };
+    let (mut looper, mut rx) = looper_at_t(&ctx);
     let Some(Action::TuningOpened(text, None)) =
         looper.perform(&app, Effect::OpenTuning { then: None })
     else {
@@ -1484,18 +1490,31 @@ fn readme_images_are_the_real_render() {
     );
 }
 
+/// Enter on the selected row: the detail it asks for (key, queue entry, T).
+fn enter_detail(app: &mut App) -> (String, Option<QueueEntry>, i64) {
+    let Some(Effect::LoadDetail { key, entry, as_of }) = app.update(code(KeyCode::Enter)) else {
+        panic!("Enter opens the detail")
+    };
+    (key, entry, as_of)
+}
+
+/// A real daily run at T (what cron does).
+fn daily_at_t(ctx: &Context) -> beton::pipeline::RunResult {
+    beton::pipeline::run_daily(
+        ctx,
+        &beton::pipeline::RunOptions { as_of: Some(T) },
+        &Silent,
+    )
+    .unwrap()
+}
+
 /// The first backtest the app runs is saved under the workspace lock, like `beton backtest`:
 /// while another command holds it (a run, an import), the app waits a few seconds, saves
 /// nothing and says why; once it is free the backtest is saved.
 #[test]
 fn the_backtest_save_takes_the_workspace_lock() {
     let (dir, ctx) = live_workspace(14);
-    beton::pipeline::run_daily(
-        &ctx,
-        &beton::pipeline::RunOptions { as_of: Some(T) },
-        &Silent,
-    )
-    .unwrap();
+    daily_at_t(&ctx);
     assert_eq!(count(dir.path(), "SELECT count(*) FROM backtests"), 0);
     let held = beton::store::RunLock::acquire(dir.path(), std::time::Duration::ZERO).unwrap();
     let started = std::time::Instant::now();
@@ -1596,14 +1615,7 @@ fn workspace_text_with_control_characters_renders_escaped_everywhere() {
     check(&mut app, "backtest", &[]);
     // The detail: title, evidence, properties, deals.
     app.update(key('1'));
-    let Some(Effect::LoadDetail {
-        key: k,
-        entry,
-        as_of,
-    }) = app.update(code(KeyCode::Enter))
-    else {
-        panic!("Enter opens the detail")
-    };
+    let (k, entry, as_of) = enter_detail(&mut app);
     assert!(
         k.contains('\u{202e}'),
         "the key itself is kept for the lookup"
@@ -1767,14 +1779,7 @@ fn the_learn_view_fills_a_draft_and_only_apply_writes() {
         );
         app.update(Action::Loaded(Box::new(synthetic(1))));
         app.update(Action::FiguresLoaded(Box::default()));
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut looper = super::Looper {
-            paths: ctx.paths.clone(),
-            as_of: Some(T),
-            tx,
-            started: std::time::Instant::now(),
-            first_data: false,
-        };
+        let (mut looper, mut rx) = looper_at_t(&ctx);
         app.update(key('L'));
         assert_eq!(
             app.pane, 3,
@@ -1875,12 +1880,7 @@ fn the_learn_view_fills_a_draft_and_only_apply_writes() {
 /// parents (three workspaces and two), and a run made in parent mode.
 fn parent_workspace() -> (tempfile::TempDir, Context, Vec<String>, Vec<String>) {
     let (dir, ctx) = live_workspace(17);
-    let standalone = beton::pipeline::run_daily(
-        &ctx,
-        &beton::pipeline::RunOptions { as_of: Some(T) },
-        &Silent,
-    )
-    .unwrap();
+    let standalone = daily_at_t(&ctx);
     let top: Vec<String> = standalone
         .scores
         .iter()
@@ -1904,12 +1904,7 @@ fn parent_workspace() -> (tempfile::TempDir, Context, Vec<String>, Vec<String>) 
     drop(db);
     let mut ctx = ctx;
     ctx.config.accounts.parent_property = Some("parent_domain".into());
-    beton::pipeline::run_daily(
-        &ctx,
-        &beton::pipeline::RunOptions { as_of: Some(T) },
-        &Silent,
-    )
-    .unwrap();
+    daily_at_t(&ctx);
     (dir, ctx, top[..3].to_vec(), top[3..].to_vec())
 }
 
@@ -1980,9 +1975,7 @@ fn parents_fold_their_workspaces_in_the_hot_queue() {
     assert!(text.contains("▸ pair.example"), "{text}");
     // Enter on a workspace: its detail, as part of its parent.
     app.update(key('j'));
-    let Some(Effect::LoadDetail { key: k, entry, .. }) = app.update(code(KeyCode::Enter)) else {
-        panic!("Enter opens the workspace")
-    };
+    let (k, entry, _) = enter_detail(&mut app);
     assert_eq!((k.as_str(), entry.is_none()), (group[0].as_str(), true));
     assert_eq!(
         app.detail.as_ref().unwrap().workspace_of.as_deref(),
@@ -2014,14 +2007,7 @@ fn parents_fold_their_workspaces_in_the_hot_queue() {
         .position(|k| k == "group.example")
         .unwrap();
     app.grids[0].select(at, 10);
-    let Some(Effect::LoadDetail {
-        key: k,
-        entry,
-        as_of,
-    }) = app.update(code(KeyCode::Enter))
-    else {
-        panic!("Enter opens the parent")
-    };
+    let (k, entry, as_of) = enter_detail(&mut app);
     assert_eq!(entry.as_ref().map(|e| e.workspaces.len()), Some(3));
     let d = data::detail(&ctx, &k, entry, as_of).unwrap();
     assert!(d.daily.iter().sum::<u32>() > 0, "the workspaces' activity");

@@ -48,6 +48,22 @@ fn crm_width(snap: &Snapshot) -> u16 {
     u16::try_from(longest).unwrap_or(u16::MAX).max(6)
 }
 
+/// Last seen as a date (sorts by time); "-" when never.
+fn seen_cell(t: Option<i64>) -> Cell {
+    match t {
+        Some(t) => Cell::num(beton::time::fmt_date(t), t as f64),
+        None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
+    }
+}
+
+/// ARR as money (exports the number); "-" when unknown.
+fn arr_cell(arr: Option<f64>) -> Cell {
+    match arr {
+        Some(v) => Cell::value(money(v), v),
+        None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
+    }
+}
+
 /// A workspace under its parent: its own part (the detail has every count).
 fn workspace_row(w: &Workspace) -> Vec<Cell> {
     let m = &w.metrics;
@@ -75,14 +91,8 @@ fn workspace_row(w: &Workspace) -> Vec<Cell> {
             m.activity, m.new_users, m.pricing_views
         ))
         .tone(Tone::Dim),
-        match w.last_seen {
-            Some(t) => Cell::num(beton::time::fmt_date(t), t as f64),
-            None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
-        },
-        match w.arr {
-            Some(v) => Cell::value(money(v), v),
-            None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
-        },
+        seen_cell(w.last_seen),
+        arr_cell(w.arr),
         Cell::text(w.owner.clone().unwrap_or_default()),
         Cell::text(""),
     ]
@@ -154,14 +164,8 @@ fn entry_row(snap: &Snapshot, e: &QueueEntry) -> Vec<Cell> {
                 .join(" "),
         ),
         Cell::text(top),
-        match e.last_seen {
-            Some(t) => Cell::num(beton::time::fmt_date(t), t as f64),
-            None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
-        },
-        match e.arr {
-            Some(v) => Cell::value(money(v), v),
-            None => Cell::num("-", f64::MIN).tone(Tone::Dim).raw(""),
-        },
+        seen_cell(e.last_seen),
+        arr_cell(e.arr),
         Cell::text(e.owner.clone().unwrap_or_default()),
         Cell::text(crm),
     ]

@@ -147,15 +147,7 @@ fn header(l: &Learned) -> Vec<Line<'static>> {
         l.lambda
     ))];
     for (name, p) in [("train", &l.train), ("test", &l.test.part)] {
-        out.push(Line::from(format!(
-            "  {name:<5} {} … {}: {} observations at {} dates, {} converted on {} accounts",
-            day(&p.from),
-            day(&p.to),
-            p.observations,
-            p.dates,
-            p.wins,
-            p.won_accounts
-        )));
+        out.push(Line::from(format!("  {}", p.summary(name))));
     }
     out.push(Line::from(format!(
         "  cutoff {} (training dates end a whole horizon before it: no outcome after it is seen)",
