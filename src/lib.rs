@@ -16,9 +16,10 @@
 //!   dashboards, group properties, the deals view in PostHog's data warehouse; the CRM sync of
 //!   deals, notes, tasks and list entries, deals back in; alerts to the owner and the daily digest
 //!   over a JSON webhook and Slack)
-//! - [`signals`], [`health`], [`sources`], [`holdout`]: the engines: the eight detectors, score,
-//!   tiers, routing and explanation (SPEC §2–3, §8), account health (§4), the lead-source
-//!   comparison (§6), the holdout's assignment and `incrementality` (§12)
+//! - [`signals`], [`health`], [`sources`], [`holdout`], [`feedback`]: the engines: the eight
+//!   detectors, score, tiers, routing and explanation (SPEC §2–3, §8), account health (§4), the
+//!   lead-source comparison (§6), the holdout's assignment and `incrementality` (§12), reps'
+//!   dispositions, their suppression and the false-positive trend (§10)
 //! - [`stats`]: pure statistics: intervals, exact and multiple tests, the L2 logistic model with
 //!   a cluster-robust covariance, validation figures (SPEC §11–12)
 //! - [`store`]: the embedded SQLite workspace (migrations, ingest, rollups, runs, ledger,
@@ -33,6 +34,7 @@ pub mod config;
 pub mod deals;
 pub mod demo;
 pub mod error;
+pub mod feedback;
 pub mod health;
 pub mod holdout;
 pub mod import;

@@ -4,11 +4,13 @@
 //! - `signals`: the eight signals, score and tiers (SPEC §2–3)
 //! - `figures`: deal stages, the backtest, lead sources (SPEC §1, §5, §6)
 //! - `posthog`, `attio`, `alerts`: the integrations' tables (alerts and the holdout: `alerts`)
+//! - `feedback`: how long a rep's disposition suppresses routing (SPEC §10)
 //! - `keys`: `--set` overrides and key lookup in the TOML text
 //! - `paths`: where files live, atomic writes
 
 mod alerts;
 mod attio;
+mod feedback;
 mod figures;
 mod keys;
 mod paths;
@@ -23,6 +25,7 @@ use crate::error::{Error, Result};
 
 pub use alerts::*;
 pub use attio::*;
+pub use feedback::*;
 pub use figures::*;
 use keys::line_of_key;
 pub use keys::*;
@@ -79,6 +82,8 @@ pub struct Config {
     pub alerts: AlertSettings,
     /// The held-out share of routed accounts (SPEC §12).
     pub holdout: HoldoutSettings,
+    /// How long reps' dispositions suppress routing and alerts (SPEC §10).
+    pub feedback: FeedbackSettings,
 }
 
 /// How accounts group into companies (SPEC §14).
@@ -136,6 +141,7 @@ impl Default for Config {
             attio: None,
             alerts: AlertSettings::default(),
             holdout: HoldoutSettings::default(),
+            feedback: FeedbackSettings::default(),
         }
     }
 }
@@ -468,6 +474,7 @@ impl Config {
         }
         self.alerts.validate()?;
         self.holdout.validate()?;
+        self.feedback.validate()?;
         Ok(())
     }
 

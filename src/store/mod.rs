@@ -6,6 +6,7 @@ mod attio;
 mod backtests;
 pub mod blocks;
 mod capture;
+mod dispositions;
 mod ingest;
 mod models;
 mod pending;
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub use alerts::{AlertRow, GroupProps, HoldoutRow, OutboxEntry};
 pub use attio::{AttioCandidate, CandidateSignal, Completion, OutboxStep, StepState};
 pub use backtests::{BacktestColumns, Columns, SavedBacktest};
+pub use dispositions::DispositionRow;
 pub use ingest::{
     EventIn, EventRef, Ingest, IngestStats, NewEntry, Prepared, Resolved, Resolver, Uuid,
 };
@@ -59,6 +61,7 @@ const MIGRATIONS: &[Migration] = &[
     sql(include_str!("schema_v8_outbox.sql")),
     sql(include_str!("schema_run_settings.sql")),
     sql(include_str!("schema_models.sql")),
+    sql(include_str!("schema_v11_dispositions.sql")),
 ];
 
 /// Copies the `events` rows of a workspace written before schema 6 into `event_blocks`.
