@@ -194,6 +194,7 @@ pub fn candidates<'a>(
     scores: &'a [AccountScore],
     emitted: &[crate::store::Emission],
     held_out: &HashSet<i64>,
+    suppressed: &HashSet<i64>,
     info: &std::collections::HashMap<i64, AccountInfo>,
 ) -> Vec<Candidate<'a>> {
     scores
@@ -208,7 +209,7 @@ pub fn candidates<'a>(
                     .map(|e| e.signal.clone())
                     .collect(),
                 held_out: held_out.contains(&s.account_id),
-                suppressed: false,
+                suppressed: suppressed.contains(&s.account_id),
                 owner: i.owner.unwrap_or_else(|| "unassigned".into()),
                 name: i.name,
                 arr: i.arr,
@@ -326,6 +327,7 @@ pub fn plan_rows(
     scores: &[AccountScore],
     recorded: &Recorded,
     newest: &std::collections::HashMap<i64, i64>,
+    suppressed: &HashSet<i64>,
 ) -> Result<Vec<AlertRow>> {
     if dest.is_empty() {
         return Ok(Vec::new());
@@ -343,7 +345,13 @@ pub fn plan_rows(
         .cloned()
         .collect();
     let info = account_info(store, cfg, t, &eligible, newest)?;
-    let cands = candidates(scores, &recorded.emitted, &recorded.held_out, &info);
+    let cands = candidates(
+        scores,
+        &recorded.emitted,
+        &recorded.held_out,
+        suppressed,
+        &info,
+    );
     let plan = decide(store, cfg, t, &cands)?;
     Ok(rows(&plan, dest, recorded.run_id, t))
 }

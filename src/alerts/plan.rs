@@ -29,7 +29,7 @@ pub struct Candidate<'a> {
     /// Signal types this run emitted for it (outside their cooldown).
     pub emitted: Vec<String>,
     pub held_out: bool,
-    /// A rep's disposition suppresses it (SPEC §10); none yet in this workspace.
+    /// A rep's disposition suppresses it at T (SPEC §10).
     pub suppressed: bool,
     /// `owner_email` as of T, else "unassigned".
     pub owner: String,

@@ -233,6 +233,39 @@ pub enum Command {
     /// Treated against held-out win rates (SPEC §12): difference with its interval, p-value,
     /// incremental wins and value, and the minimum detectable difference.
     Incrementality,
+    /// Record a rep's answer about an account (SPEC §10): `not_ready` keeps it out of routing and
+    /// alerts for feedback.not_ready_days, `already_working` for feedback.already_working_days,
+    /// `legit` suppresses nothing. Without a disposition: list the account's answers.
+    Feedback {
+        /// The account key (e.g. acme.com).
+        account: String,
+        /// The answer; omitted, the account's recorded answers are listed.
+        #[arg(value_enum)]
+        disposition: Option<DispositionArg>,
+        /// A note (why, what the rep heard).
+        #[arg(long, value_name = "TEXT", requires = "disposition")]
+        note: Option<String>,
+        /// When the rep answered (RFC 3339 or YYYY-MM-DD, UTC) [default: --as-of, else now].
+        #[arg(long, value_name = "TIME", requires = "disposition")]
+        at: Option<String>,
+        /// Who answered (an email).
+        #[arg(long, value_name = "EMAIL", requires = "disposition")]
+        by: Option<String>,
+    },
+}
+
+/// A rep's answer (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DispositionArg {
+    /// A real buying signal (suppresses nothing).
+    #[value(name = "legit")]
+    Legit,
+    /// Not ready to buy: no routing or alerts for feedback.not_ready_days.
+    #[value(name = "not_ready", alias = "not-ready")]
+    NotReady,
+    /// Already worked by someone: no routing or alerts for feedback.already_working_days.
+    #[value(name = "already_working", alias = "already-working")]
+    AlreadyWorking,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

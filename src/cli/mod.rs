@@ -7,6 +7,7 @@
 //! - `daily`: `--run-daily` and `beton` with no command when piped
 //! - `import`: `init`, `import`, `demo`
 //! - `scores`: `scores`, `explain`
+//! - `feedback`: `feedback` (reps' dispositions)
 //! - `diff`: `diff`
 //! - `figures`: `backtest`, `learn`, `explain-signal`, `health`, `sources`
 //! - `posthog`: `connect posthog`, `provision`, `doctor`, `hogql`
@@ -30,6 +31,7 @@ mod attio;
 pub mod common;
 mod daily;
 mod diff;
+mod feedback;
 mod figures;
 mod import;
 mod meta;
@@ -132,5 +134,16 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
         }
         Some(Command::Watch { every, runs }) => alerts::watch(g, &every, runs),
         Some(Command::Incrementality) => alerts::incrementality(g),
+        Some(Command::Feedback {
+            account,
+            disposition,
+            note,
+            at,
+            by,
+        }) => feedback::feedback(
+            g,
+            &account,
+            disposition.map(|d| feedback::Answer { d, note, at, by }),
+        ),
     }
 }

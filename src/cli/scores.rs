@@ -13,6 +13,7 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
     super::common::warn_out_of_range(g, &ctx, t);
     let s = beton::pipeline::explain_account(&ctx, account, t)?;
     let route = beton::pipeline::explain_route(&ctx, &s, t)?;
+    let suppressed = beton::pipeline::explain_suppression(&ctx, account, t)?;
     // After `beton learn --apply`: the model's win probability and each type's log-odds.
     let fired: Vec<_> = s.fired.iter().map(|f| f.signal).collect();
     let learned = ctx
@@ -25,6 +26,14 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
             m.insert(
                 "routing".into(),
                 serde_json::to_value(&route).unwrap_or_default(),
+            );
+            m.insert(
+                "suppressed".into(),
+                serde_json::to_value(suppressed.map(|x| x.kind)).unwrap_or_default(),
+            );
+            m.insert(
+                "suppressed_until".into(),
+                serde_json::to_value(suppressed.map(|x| x.until_ts())).unwrap_or_default(),
             );
             if let Some(l) = &learned {
                 m.insert(
@@ -41,6 +50,9 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
         }
         for line in beton::signals::routing::explain(&route) {
             out!("{line}");
+        }
+        if let Some(x) = &suppressed {
+            out!("  {}", x.line());
         }
         for line in learned.iter().flat_map(|c| c.lines()) {
             out!("{line}");
@@ -61,6 +73,9 @@ pub fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result
         TierArg::Cool => "cool",
     });
     let signals = store.run_signals(run.id)?;
+    // SPEC §10: the dispositions in force at the run's T (the run left these accounts unrouted).
+    let book = beton::feedback::Book::load(&store)?;
+    let sup = |account: &str| book.suppression(&ctx.config.feedback, account, run.as_of);
     let rows: Vec<_> = store
         .run_scores(run.id)?
         .into_iter()
@@ -80,8 +95,11 @@ pub fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result
             let list: Vec<_> = rows
                 .iter()
                 .map(|(r, s)| {
+                    let x = sup(&r.account);
                     serde_json::json!({"account": r.account, "score": r.score, "tier": r.tier, "routed": r.routed,
-                                        "signals": s.split(", ").filter(|x| !x.is_empty()).collect::<Vec<_>>()})
+                                        "signals": s.split(", ").filter(|x| !x.is_empty()).collect::<Vec<_>>(),
+                                        "suppressed": x.map(|x| x.kind),
+                                        "suppressed_until": x.map(|x| x.until_ts())})
                 })
                 .collect();
             let out =
@@ -91,8 +109,16 @@ pub fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result
         OutputFormat::Csv => {
             let mut w = csv::Writer::from_writer(std::io::stdout());
             let fail = |e: csv::Error| Error::Usage(format!("writing CSV: {e}"));
-            w.write_record(["account", "score", "tier", "routed", "signals"])
-                .map_err(fail)?;
+            w.write_record([
+                "account",
+                "score",
+                "tier",
+                "routed",
+                "signals",
+                "suppressed",
+                "suppressed_until",
+            ])
+            .map_err(fail)?;
             for (r, s) in &rows {
                 // A spreadsheet runs a cell that starts with = + - @: neutralised.
                 w.write_record([
@@ -101,6 +127,8 @@ pub fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result
                     &r.tier,
                     &r.routed.to_string(),
                     &beton::safe::csv_cell(s),
+                    sup(&r.account).map_or("", |x| x.kind.as_str()),
+                    &sup(&r.account).map(|x| x.until_ts()).unwrap_or_default(),
                 ])
                 .map_err(fail)?;
             }
@@ -122,11 +150,25 @@ pub fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result
                 "account"
             );
             for (r, s) in &rows {
+                let routed = match sup(&r.account) {
+                    Some(_) => "supp.",
+                    None if r.routed => "yes",
+                    None => "",
+                };
+                let until = sup(&r.account)
+                    .map(|x| {
+                        format!(
+                            "  (suppressed: {} until {})",
+                            x.kind,
+                            beton::time::fmt_date(x.until)
+                        )
+                    })
+                    .unwrap_or_default();
                 out!(
-                    "{:>5}  {:<5}  {:<6}  {:<30}  {s}",
+                    "{:>5}  {:<5}  {:<6}  {:<30}  {s}{until}",
                     r.score,
                     r.tier,
-                    if r.routed { "yes" } else { "" },
+                    routed,
                     r.account
                 );
             }

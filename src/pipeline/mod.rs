@@ -94,10 +94,15 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         }
         _ => Default::default(),
     };
+    let mut suppressed = std::collections::HashMap::new();
     let (recorded, scores, accounts_scored) = match result {
         Ok(mut s) => {
             // SPEC §8: accounts under the ARR floor are scored and shown, not routed.
             crate::signals::routing::apply_floor(&store, cfg, t, &mut s.scores)?;
+            // SPEC §10: so are accounts a rep's disposition suppresses at T (no deal, no alert).
+            suppressed = crate::feedback::apply_stored(&store, &cfg.feedback, t, &mut s.scores)?;
+            let suppressed_ids: std::collections::HashSet<i64> =
+                suppressed.keys().copied().collect();
             let scores = s.scores;
             // Every channel that cannot plan inside the record's transaction queues first, or
             // owes the emission until it does (the Attio sync, docs/ATTIO.md).
@@ -118,7 +123,16 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
             // The alert rows and the holdout assignments are written in the transaction that
             // records the emissions (SPEC §3, §9, §12).
             let mut plan = |st: &Store, r: &crate::store::Recorded| {
-                crate::alerts::plan_rows(st, cfg, &alerts.destinations, t, &scores, r, &newest)
+                crate::alerts::plan_rows(
+                    st,
+                    cfg,
+                    &alerts.destinations,
+                    t,
+                    &scores,
+                    r,
+                    &newest,
+                    &suppressed_ids,
+                )
             };
             let recorded = store.record_detection_with(
                 "daily",
@@ -145,7 +159,12 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     let run_id = recorded.run_id;
     let emitted = recorded.emitted;
     // What the CRM step does for each account, decided before it runs (SPEC §8).
-    let routes = crate::signals::routing::routes(&store, cfg, t, &scores)?;
+    let mut routes = crate::signals::routing::routes(&store, cfg, t, &scores)?;
+    for (id, sup) in &suppressed {
+        if let Some(r) = routes.get_mut(id) {
+            suppress_route(r, sup);
+        }
+    }
 
     let run = steps::Run {
         ctx,
@@ -178,6 +197,7 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
                 s,
                 routes.get(&s.account_id),
                 recorded.held_out.contains(&s.account_id),
+                suppressed.get(&s.account_id),
             )
         })
         .collect();
@@ -217,6 +237,30 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
         emitted,
     })
 }
+/// A suppressed account's route says why it is not routed (unless a reason that comes first,
+/// the ARR floor, is there already).
+fn suppress_route(r: &mut crate::signals::routing::Route, sup: &crate::feedback::Suppression) {
+    if r.crm_action == crate::signals::routing::CrmAction::None && r.why.is_none() {
+        r.why = Some(format!(
+            "suppressed by a rep's {} answer of {} until {}",
+            sup.kind,
+            crate::time::fmt_date(sup.at),
+            sup.until_ts()
+        ));
+    }
+}
+
+/// The account's suppression by a rep's disposition at `t` (SPEC §10), for `beton explain`.
+pub fn explain_suppression(
+    ctx: &Context,
+    key: &str,
+    t: i64,
+) -> Result<Option<crate::feedback::Suppression>> {
+    let store = ctx.open_store()?;
+    let book = crate::feedback::Book::of(store.account_dispositions(key)?)?;
+    Ok(book.suppression(&ctx.config.feedback, key, t))
+}
+
 /// Scores one account at `t` without recording anything (for `beton explain`).
 pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore> {
     let store = ctx.open_store()?;
@@ -232,6 +276,7 @@ pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore>
     let fired = crate::signals::detect(a, &ctx.config, t, &facts.features);
     let mut scores = [crate::signals::score(a, fired, &ctx.config)];
     crate::signals::routing::apply_floor(&store, &ctx.config, t, &mut scores)?;
+    crate::feedback::apply_stored(&store, &ctx.config.feedback, t, &mut scores)?;
     let [s] = scores;
     Ok(s)
 }
@@ -244,5 +289,9 @@ pub fn explain_route(
 ) -> Result<crate::signals::routing::Route> {
     let store = ctx.open_store()?;
     let book = crate::signals::routing::DealBook::load(&store)?;
-    crate::signals::routing::route(&store, &ctx.config, &book, s, t)
+    let mut r = crate::signals::routing::route(&store, &ctx.config, &book, s, t)?;
+    if let Some(sup) = explain_suppression(ctx, &s.account, t)? {
+        suppress_route(&mut r, &sup);
+    }
+    Ok(r)
 }

@@ -54,11 +54,24 @@ pub struct ReportAccount {
     /// Held out of the CRM and the alerts to measure what routing adds (SPEC §12).
     #[serde(default)]
     pub holdout: bool,
+    /// The rep's disposition that keeps it out of routing and alerts at T (SPEC §10), or null.
+    #[serde(default)]
+    pub suppressed: Option<crate::feedback::Kind>,
+    /// When that suppression ends (RFC 3339), or null.
+    #[serde(default)]
+    pub suppressed_until: Option<String>,
 }
 
 impl ReportAccount {
-    pub fn of(s: &AccountScore, route: Option<&Route>, holdout: bool) -> Self {
+    pub fn of(
+        s: &AccountScore,
+        route: Option<&Route>,
+        holdout: bool,
+        suppressed: Option<&crate::feedback::Suppression>,
+    ) -> Self {
         Self {
+            suppressed: suppressed.map(|x| x.kind),
+            suppressed_until: suppressed.map(|x| x.until_ts()),
             crm_action: route.map_or(CrmAction::None, |r| r.crm_action),
             motion: route.map_or(Motion::New, |r| r.motion),
             crm_reason: route.and_then(|r| r.why.clone()),

@@ -22,7 +22,11 @@ pub fn detect(ctx: &Context, cfg: &Config, t: i64, progress: &dyn Progress) -> R
         .map_err(|e| Error::Usage(format!("PostHog: {e}")))?;
     progress.stage("detect (what-if)");
     let d = Source::of(client.as_ref()).detect(&store, cfg, t, progress)?;
-    let scored = d.result.map_err(Error::Usage)?;
+    let mut scored = d.result.map_err(Error::Usage)?;
+    // Routing as the daily run would decide it under `cfg` (reads only): the ARR floor and the
+    // reps' dispositions (SPEC §8, §10).
+    crate::signals::routing::apply_floor(&store, cfg, d.t, &mut scored.scores)?;
+    crate::feedback::apply_stored(&store, &cfg.feedback, d.t, &mut scored.scores)?;
     Ok(Scored {
         t: d.t,
         scores: scored.scores,

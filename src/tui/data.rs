@@ -25,7 +25,8 @@ pub struct QueueEntry {
     /// The CRM record's address once the account is synced.
     pub crm: Option<String>,
     /// How routing treats it beyond routed/synced (SPEC §8): "in pipeline (inbound)", "below ARR
-    /// floor", or "expansion" for a customer.
+    /// floor", "suppressed until 2026-06-01" (a rep's disposition, SPEC §10), or "expansion" for
+    /// a customer.
     pub route: Option<String>,
     /// With `accounts.parent_property` set: the parent's workspaces as of the run (SPEC §14),
     /// folded under it in the hot queue; empty for an account that stands alone.
@@ -193,6 +194,10 @@ pub struct Detail {
     pub outbox: Vec<beton::store::OutboxEntry>,
     /// Held out of the CRM and the alerts (SPEC §12).
     pub held_out: bool,
+    /// A rep's disposition that suppresses routing and alerts at T (SPEC §10).
+    pub suppressed: Option<beton::feedback::Suppression>,
+    /// The account's recorded dispositions, newest first.
+    pub dispositions: Vec<beton::feedback::Disposition>,
     /// After `beton learn --apply`: the model's win probability and each type's log-odds.
     pub learned: Option<beton::learn::Chance>,
     /// The account against each earlier run, newest first ("why now").
@@ -497,10 +502,17 @@ pub fn from_scores(
     let mut histogram = [0u64; 10];
     let mut queue = Vec::with_capacity(scores.len());
     let book = beton::signals::routing::DealBook::load(store)?;
+    let feedback = beton::feedback::Book::load(store)?;
     let as_of = run.map_or_else(beton::time::now, |r| r.as_of);
     for score in scores {
+        let suppressed = feedback.suppression(&cfg.feedback, &score.account, as_of);
         // Only accounts at the route threshold can be in pipeline, under the floor or expansion.
-        let route = if score.score >= cfg.route_threshold && !score.fired.is_empty() {
+        let route = if let Some(x) = suppressed {
+            Some(format!(
+                "suppressed until {}",
+                beton::time::fmt_date(x.until)
+            ))
+        } else if score.score >= cfg.route_threshold && !score.fired.is_empty() {
             let r = beton::signals::routing::route(store, cfg, &book, &score, as_of)?;
             r.label().or_else(|| {
                 (r.motion == beton::signals::routing::Motion::Expansion)
@@ -640,6 +652,12 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
         .collect();
     let outbox = store.outbox_entries(Some(id), 20)?;
     let held_out = store.held_out()?.contains(&id);
+    let mut dispositions =
+        beton::feedback::Book::of(store.account_dispositions(&entry.score.account)?)?
+            .history(&entry.score.account)
+            .to_vec();
+    let suppressed = beton::feedback::suppression(&ctx.config.feedback, &dispositions, t);
+    dispositions.reverse();
     let fired: Vec<_> = entry.score.fired.iter().map(|f| f.signal).collect();
     let learned = store
         .current_model()?
@@ -653,6 +671,8 @@ pub fn detail(ctx: &Context, key: &str, entry: Option<QueueEntry>, t: i64) -> Re
         deals,
         outbox,
         held_out,
+        suppressed,
+        dispositions,
         learned,
     })
 }

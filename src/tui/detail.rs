@@ -105,6 +105,7 @@ fn score_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
                 )
             }
             (true, _) => format!(" · routed to the CRM (≥ {})", cfg.route_threshold),
+            (false, Some(r)) if r.starts_with("suppressed") => format!(" · not routed: {r}"),
             (false, Some(r)) if r.starts_with("below") => {
                 format!(
                     " · not routed: {r} (routing.min_arr {})",
@@ -234,6 +235,25 @@ fn deal_lines(d: &Detail, app: &App) -> Vec<Line<'static>> {
         out.push(Line::from(Span::styled(
             "held out (SPEC §12): scored and shown, never sent to the CRM or alerted",
             t.header(),
+        )));
+    }
+    if let Some(x) = &d.suppressed {
+        out.push(Line::from(Span::styled(x.line(), t.header())));
+    }
+    if let Some(last) = d.dispositions.first() {
+        out.push(Line::from(format!(
+            "rep feedback: {} on {} ({}{}){}",
+            last.kind,
+            beton::time::fmt_date(last.at),
+            last.source,
+            last.by
+                .as_deref()
+                .map(|b| format!(", {b}"))
+                .unwrap_or_default(),
+            last.note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default()
         )));
     }
     out.push(Line::from(""));

@@ -127,7 +127,13 @@ pub fn preview(
 ) -> Result<Plan> {
     let detection = source.detect(store, cfg, t, progress)?;
     let t = detection.t;
-    let scores = detection.result.map_err(crate::Error::Usage)?.scores;
+    let mut scores = detection.result.map_err(crate::Error::Usage)?.scores;
+    // As the run would: the ARR floor and the reps' dispositions take accounts out of routing.
+    crate::signals::routing::apply_floor(store, cfg, t, &mut scores)?;
+    let suppressed: HashSet<i64> =
+        crate::feedback::apply_stored(store, &cfg.feedback, t, &mut scores)?
+            .into_keys()
+            .collect();
     let last = store.last_emissions(t)?;
     let emitted: Vec<Emission> = scores
         .iter()
@@ -161,6 +167,6 @@ pub fn preview(
         .map(|s| s.account_id)
         .collect();
     let info = crate::alerts::account_info(store, cfg, t, &scores, &Default::default())?;
-    let cands = crate::alerts::candidates(&scores, &emitted, &held_out, &info);
+    let cands = crate::alerts::candidates(&scores, &emitted, &held_out, &suppressed, &info);
     crate::alerts::decide(store, cfg, t, &cands)
 }
