@@ -705,18 +705,24 @@ fn setup_creates_only_what_is_missing() {
     assert!(fake.writes().is_empty());
     assert_eq!(
         dry.iter().filter(|l| l.outcome == "would create").count(),
-        9,
+        13,
         "{dry:#?}"
     );
     let done = beton::attio::setup::setup(&c, &s, false, &owners()).unwrap();
     assert_eq!(
         done.iter().filter(|l| l.outcome == "created").count(),
-        9,
+        13,
         "{done:#?}"
     );
     let attrs = fake.with(|w| w.deal_attributes.clone());
     assert!(attrs.contains(&fake_attio::Attr::new(SLUG, "text", true)));
     assert!(attrs.contains(&fake_attio::Attr::new("pql_score", "number", false)));
+    // SPEC §10: the reps' answer, a single select with the three dispositions.
+    assert!(attrs.contains(&fake_attio::Attr::new("pql_disposition", "select", false)));
+    assert_eq!(
+        fake.with(|w| w.options["pql_disposition"].clone()),
+        ["legit", "not_ready", "already_working"]
+    );
     assert!(fake.with(|w| w.statuses.contains(&"Product Qualified".to_string())));
     no_schema_errors(&fake);
     let writes = fake.writes().len();
@@ -1904,5 +1910,186 @@ fn a_name_with_control_characters_is_escaped_in_note_titles_and_task_text() {
         .expect("a task for globex.io");
     let text = task["content_plaintext"].as_str().unwrap();
     assert!(!controls(text), "the task carries controls: {text:?}");
+    no_schema_errors(&fake);
+}
+
+#[test]
+fn the_fake_enforces_select_attributes_like_attio() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let cfg = config(settings(&fake));
+    let c = client(&cfg);
+    let post = |attr: &str, title: &str| {
+        c.send(
+            beton::attio::client::Method::Post,
+            &format!("/v2/objects/deals/attributes/{attr}/options"),
+            &[],
+            Some(&json!({"data": {"title": title}})),
+        )
+    };
+    // Options only on a select; an unknown attribute is 404; a title twice is 409.
+    match post("pql_score", "high").unwrap_err() {
+        beton::attio::client::ApiError::Rejected {
+            status,
+            code,
+            message,
+        } => {
+            assert_eq!((status, code.as_str()), (400, "validation_type"));
+            assert_eq!(message, "This attribute is not a select attribute.");
+        }
+        e => panic!("{e}"),
+    }
+    assert!(post("nope", "x").unwrap_err().is_not_found());
+    assert!(post("pql_disposition", "legit").unwrap_err().is_conflict());
+    let made = post("lead_source", "events").unwrap();
+    assert_eq!(made.pointer("/data/title"), Some(&json!("events")));
+    assert!(made.pointer("/data/id/option_id").is_some(), "{made}");
+    // A rep can only pick an option that exists, and Attio's message names the title.
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    let err = fake
+        .rep_select(
+            SLUG,
+            "acme.com",
+            "pql_disposition",
+            "maybe",
+            "ae1@example.com",
+        )
+        .unwrap_err();
+    assert!(err.contains("Cannot find select attribute with select option title \"maybe\""));
+    // Values written through the API carry the token as their actor.
+    let deal = deal_of(&fake, "acme.com").unwrap();
+    assert_eq!(
+        deal.values["lead_source"][0]["created_by_actor"]["type"],
+        "api-token"
+    );
+    assert!(deal.values["lead_source"][0]["option"]["id"]["option_id"].is_string());
+}
+
+#[test]
+fn pull_records_the_reps_pql_disposition_once_with_its_time_and_member() {
+    let (fake, _dir, store, cfg, run_id) = ready(|s| s);
+    sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    // Nothing answered yet: nothing recorded.
+    let r = beton::attio::pull::pull(&store, &cfg, &client(&cfg), false).unwrap();
+    assert_eq!(r.dispositions, 0);
+    let at = fake
+        .rep_select(
+            SLUG,
+            "acme.com",
+            "pql_disposition",
+            "not_ready",
+            "ae1@example.com",
+        )
+        .unwrap();
+    // A dry run says so and records nothing.
+    let dry = beton::attio::pull::pull(&store, &cfg, &client(&cfg), true).unwrap();
+    assert_eq!(dry.dispositions, 1);
+    assert!(store.dispositions().unwrap().is_empty());
+    let r = beton::attio::pull::pull(&store, &cfg, &client(&cfg), false).unwrap();
+    assert_eq!((r.dispositions, r.dispositions_unknown), (1, 0), "{r:?}");
+    let d = store.dispositions().unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        (
+            d[0].account.as_str(),
+            d[0].kind.as_str(),
+            d[0].source.as_str()
+        ),
+        ("acme.com", "not_ready", "attio")
+    );
+    assert_eq!(
+        d[0].at,
+        parse_ts(&at).unwrap(),
+        "at = the value's active_from"
+    );
+    assert_eq!(d[0].by.as_deref(), Some("ae1@example.com"));
+    // Idempotent: a re-pull records nothing and reads no value history.
+    let history_reads = |fake: &Fake| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/attributes/pql_disposition/values"))
+            .count()
+    };
+    let before = history_reads(&fake);
+    let r = beton::attio::pull::pull(&store, &cfg, &client(&cfg), false).unwrap();
+    assert_eq!(r.dispositions, 0);
+    assert_eq!(store.dispositions().unwrap().len(), 1);
+    assert_eq!(history_reads(&fake), before);
+    // Two answers between pulls, the later by an API token (no member): both recorded, in order.
+    fake.rep_select(
+        SLUG,
+        "acme.com",
+        "pql_disposition",
+        "legit",
+        "ae2@example.com",
+    )
+    .unwrap();
+    fake.rep_select(
+        SLUG,
+        "acme.com",
+        "pql_disposition",
+        "already_working",
+        "ae1@example.com",
+    )
+    .unwrap();
+    fake.with(|w| {
+        let id = w
+            .deals
+            .iter()
+            .find(|d| fake_attio::Fake::deal_text(d, SLUG).as_deref() == Some("acme.com"))
+            .unwrap()
+            .id
+            .clone();
+        let api = json!({"type": "api-token", "id": fake_attio::API_TOKEN_ACTOR});
+        let hist = w
+            .value_history
+            .get_mut(&(id.clone(), "pql_disposition".into()))
+            .unwrap();
+        hist.last_mut().unwrap()["created_by_actor"] = api.clone();
+        let deal = w.deals.iter_mut().find(|d| d.id == id).unwrap();
+        deal.values.get_mut("pql_disposition").unwrap()[0]["created_by_actor"] = api;
+    });
+    let r = beton::attio::pull::pull(&store, &cfg, &client(&cfg), false).unwrap();
+    assert_eq!(r.dispositions, 2, "{r:?}");
+    let kinds: Vec<(String, Option<String>)> = store
+        .dispositions()
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.kind, d.by))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("not_ready".to_string(), Some("ae1@example.com".to_string())),
+            ("legit".to_string(), Some("ae2@example.com".to_string())),
+            ("already_working".to_string(), None),
+        ]
+    );
+    // The answer now in force suppresses the account (SPEC §10).
+    let book = beton::feedback::Book::load(&store).unwrap();
+    let last = store.dispositions().unwrap().last().unwrap().at;
+    let sup = book
+        .suppression(&cfg.feedback, "acme.com", last + DAY)
+        .unwrap();
+    assert_eq!(sup.kind, beton::feedback::Kind::AlreadyWorking);
+    // An option Beton does not know (renamed in Attio) is counted, not recorded.
+    fake.with(|w| {
+        w.options
+            .get_mut("pql_disposition")
+            .unwrap()
+            .push("Maybe later".into())
+    });
+    fake.rep_select(
+        SLUG,
+        "acme.com",
+        "pql_disposition",
+        "Maybe later",
+        "ae1@example.com",
+    )
+    .unwrap();
+    let r = beton::attio::pull::pull(&store, &cfg, &client(&cfg), false).unwrap();
+    assert_eq!((r.dispositions, r.dispositions_unknown), (0, 1), "{r:?}");
+    assert_eq!(store.dispositions().unwrap().len(), 3);
     no_schema_errors(&fake);
 }

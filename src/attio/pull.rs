@@ -1,6 +1,8 @@
 //! `beton sync attio --pull`: every deal in Attio (all pages) with its stage, value, lead source,
 //! created and closed dates (from the stage history) and company, mapped to accounts and stored
-//! as deals, so the source comparison and the backtest use the CRM's real outcomes.
+//! as deals, so the source comparison and the backtest use the CRM's real outcomes. On Beton's
+//! own deals it also reads the reps' `pql_disposition` answers (SPEC §10) into the workspace's
+//! dispositions, each recorded once.
 
 use std::collections::HashMap;
 
@@ -9,10 +11,12 @@ use serde_json::{Value, json};
 
 use super::client::{ApiError, Client, Method};
 use super::resolver::{account_domain, normalize_domain, record_id};
+use super::setup::DISPOSITION_ATTRIBUTE;
 use crate::config::{AttioSettings, Config};
 use crate::deals::Outcome;
 use crate::error::{Error, Result};
-use crate::store::{DealRow, Ingest, Store};
+use crate::feedback::Kind;
+use crate::store::{DealRow, DispositionRow, Ingest, Store};
 use crate::time::parse_ts;
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -27,6 +31,11 @@ pub struct PullReport {
     pub unmapped_examples: Vec<String>,
     /// Deals of an earlier pull that Attio no longer has (or that no longer map), removed.
     pub removed: usize,
+    /// Reps' `pql_disposition` answers on Beton's deals recorded by this pull (would be, with
+    /// `dry_run`); an answer pulled before is not counted again.
+    pub dispositions: usize,
+    /// Answers whose option is not one of legit / not_ready / already_working (left out).
+    pub dispositions_unknown: usize,
     pub reads: u64,
     pub dry_run: bool,
 }
@@ -89,6 +98,7 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
         ..Default::default()
     };
     let mut rows = Vec::new();
+    let mut answered: Vec<(String, String, Value)> = Vec::new();
     let limit = 500;
     let mut offset = 0;
     loop {
@@ -114,6 +124,12 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
             let by_key = text(deal, &s.match_attribute)
                 .filter(|k| keys.contains(k))
                 .map(str::to_string);
+            // Beton's own deal (it carries the account key): the rep may have answered on it.
+            if let Some(k) = &by_key
+                && let Some(v) = first(deal, DISPOSITION_ATTRIBUTE)
+            {
+                answered.push((rid.clone(), k.clone(), v.clone()));
+            }
             let company = first(deal, "associated_company")
                 .and_then(|v| v.get("target_record_id"))
                 .and_then(Value::as_str)
@@ -222,6 +238,20 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
         offset += limit;
     }
     report.stored = rows.len();
+    let (answers, unknown) = dispositions(store, client, &member_email, &answered).map_err(api)?;
+    report.dispositions_unknown = unknown;
+    if dry_run {
+        report.dispositions = answers
+            .iter()
+            .filter(|r| {
+                r.origin
+                    .as_deref()
+                    .is_some_and(|o| !store.disposition_origin_exists(o).unwrap_or(true))
+            })
+            .count();
+    } else {
+        report.dispositions = store.record_dispositions(&answers, crate::time::now())?;
+    }
     if !dry_run {
         if !rows.is_empty() {
             let mut ingest = Ingest::begin(store, cfg)?;
@@ -235,6 +265,112 @@ pub fn pull(store: &Store, cfg: &Config, client: &Client, dry_run: bool) -> Resu
     }
     report.reads = client.counts().reads;
     Ok(report)
+}
+
+/// The workspace's key of one Attio answer: the deal record and the value's `active_from`.
+fn origin(record: &str, active_from: &str) -> String {
+    format!("attio:{record}:{DISPOSITION_ATTRIBUTE}:{active_from}")
+}
+
+/// One `pql_disposition` value as a disposition row of `account`; `Err` with the option's title
+/// when it is not a disposition, `Ok(None)` when the value has no time.
+fn disposition_row(
+    record: &str,
+    account: &str,
+    v: &Value,
+    members: &HashMap<String, String>,
+) -> std::result::Result<Option<DispositionRow>, String> {
+    let title = v
+        .pointer("/option/title")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = Kind::parse(title).ok_or_else(|| title.to_string())?;
+    let Some(from) = v.get("active_from").and_then(Value::as_str) else {
+        return Ok(None);
+    };
+    let Some(at) = parse_ts(from) else {
+        return Ok(None);
+    };
+    // A rep who is a workspace member is named by email; an API token or the system is nobody.
+    let actor = v.get("created_by_actor");
+    let by = actor
+        .filter(|a| a.get("type").and_then(Value::as_str) == Some("workspace-member"))
+        .and_then(|a| a.get("id").and_then(Value::as_str))
+        .and_then(|id| members.get(id).cloned());
+    Ok(Some(DispositionRow {
+        account: account.to_string(),
+        kind: kind.as_str().into(),
+        at,
+        note: None,
+        by,
+        source: "attio".into(),
+        origin: Some(origin(record, from)),
+    }))
+}
+
+/// The answers of the deals in `answered` (record, account, current value) as disposition rows,
+/// and how many were not dispositions. A deal whose current answer is stored already costs no
+/// read; otherwise its whole history is read, so two answers between pulls both count.
+fn dispositions(
+    store: &Store,
+    client: &Client,
+    members: &HashMap<String, String>,
+    answered: &[(String, String, Value)],
+) -> std::result::Result<(Vec<DispositionRow>, usize), ApiError> {
+    let mut rows = Vec::new();
+    let mut unknown = 0;
+    for (rid, account, current) in answered {
+        let fresh = current
+            .get("active_from")
+            .and_then(Value::as_str)
+            .is_some_and(|f| {
+                !store
+                    .disposition_origin_exists(&origin(rid, f))
+                    .unwrap_or(false)
+            });
+        if !fresh {
+            continue;
+        }
+        let path =
+            format!("/v2/objects/deals/records/{rid}/attributes/{DISPOSITION_ATTRIBUTE}/values");
+        for v in values_history(client, &path)? {
+            match disposition_row(rid, account, &v, members) {
+                Ok(Some(row)) => rows.push(row),
+                Ok(None) => {}
+                Err(title) => {
+                    tracing::warn!(
+                        "Attio deal {rid}: pql_disposition {title:?} is not a disposition"
+                    );
+                    unknown += 1;
+                }
+            }
+        }
+    }
+    Ok((rows, unknown))
+}
+
+/// Every value an attribute of a record has had, oldest first (Attio's order), page by page.
+fn values_history(client: &Client, path: &str) -> std::result::Result<Vec<Value>, ApiError> {
+    let mut all = Vec::new();
+    let limit = 100;
+    loop {
+        let q = [
+            ("show_historic", "true".to_string()),
+            ("limit", limit.to_string()),
+            ("offset", all.len().to_string()),
+        ];
+        let page = client.get(path, &q)?;
+        let items = page
+            .get("data")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let n = items.len();
+        all.extend(items);
+        if n < limit {
+            return Ok(all);
+        }
+    }
 }
 
 /// The domains of a company record.

@@ -113,6 +113,18 @@ pub struct SetupLine {
 /// The options of the `lead_source` select.
 pub const LEAD_SOURCES: [&str; 4] = ["pql", "inbound", "outbound", "partner"];
 
+/// The deal select a rep answers on (SPEC §10), read back by `sync attio --pull`.
+pub const DISPOSITION_ATTRIBUTE: &str = "pql_disposition";
+
+/// Its options: the three dispositions.
+pub const DISPOSITIONS: [&str; 3] = ["legit", "not_ready", "already_working"];
+
+/// The select attributes setup gives options, with their options.
+const SELECTS: [(&str, &[&str]); 2] = [
+    ("lead_source", &LEAD_SOURCES),
+    (DISPOSITION_ATTRIBUTE, &DISPOSITIONS),
+];
+
 const ATTRS: &str = "/v2/objects/deals/attributes";
 
 /// Attributes per page when reading the attribute list.
@@ -253,6 +265,14 @@ pub fn setup(
             unique: false,
             description: "The product signals behind the PQL score.",
         },
+        Wanted {
+            slug: DISPOSITION_ATTRIBUTE.into(),
+            title: "PQL disposition",
+            kind: "select",
+            unique: false,
+            description: "The rep's answer about this PQL: legit, not_ready (Beton holds it back 30 days) or \
+                          already_working (90 days). Beton reads it back.",
+        },
     ];
 
     // 1. What exists, and what is wrong that Beton must not paper over.
@@ -386,24 +406,29 @@ pub fn setup(
         );
     }
 
-    let options_path = format!("{ATTRS}/lead_source/options");
-    let have_options: Vec<String> = if find("lead_source").is_some() {
-        titles(
-            &client
-                .get(&options_path, &[("show_archived", "false".into())])
-                .map_err(api)?,
-            "title",
-        )
-    } else {
-        Vec::new()
-    };
-    let missing_options: Vec<&str> = LEAD_SOURCES
-        .iter()
-        .copied()
-        .filter(|o| !have_options.iter().any(|h| h == o))
-        .collect();
-    for o in LEAD_SOURCES.iter().filter(|o| !missing_options.contains(o)) {
-        line(format!("lead_source option `{o}`"), "exists");
+    // (select attribute, option) pairs to create.
+    let mut missing_options: Vec<(&str, &str)> = Vec::new();
+    for (attr, options) in SELECTS {
+        let have: Vec<String> = if find(attr).is_some() {
+            titles(
+                &client
+                    .get(
+                        &format!("{ATTRS}/{attr}/options"),
+                        &[("show_archived", "false".into())],
+                    )
+                    .map_err(api)?,
+                "title",
+            )
+        } else {
+            Vec::new()
+        };
+        for o in options.iter().copied() {
+            if have.iter().any(|h| h == o) {
+                line(format!("{attr} option `{o}`"), "exists");
+            } else {
+                missing_options.push((attr, o));
+            }
+        }
     }
     let statuses_path = format!("{ATTRS}/stage/statuses");
     let stages = titles(
@@ -436,7 +461,7 @@ pub fn setup(
     creations.extend(
         missing_options
             .iter()
-            .map(|o| format!("lead_source option `{o}`")),
+            .map(|(a, o)| format!("{a} option `{o}`")),
     );
     if stage_missing {
         creations.push(format!("deal stage `{}`", s.stage));
@@ -466,10 +491,11 @@ pub fn setup(
             Err(e) => return Err(format!("creating deal attribute `{}`: {e}", w.slug)),
         }
     }
-    for option in missing_options {
-        let what = format!("lead_source option `{option}`");
+    for (attr, option) in missing_options {
+        let what = format!("{attr} option `{option}`");
         let body = json!({"data": {"title": option}});
-        match client.send(Method::Post, &options_path, &[], Some(&body)) {
+        let path = format!("{ATTRS}/{attr}/options");
+        match client.send(Method::Post, &path, &[], Some(&body)) {
             Ok(_) => line(what, "created"),
             Err(e) if e.is_conflict() => line(what, "exists"),
             Err(e) => return Err(format!("creating {what}: {e}")),

@@ -197,6 +197,24 @@ pub fn sync_cmd(g: &Global, dry_run: bool, pull: bool, allow_demo: bool) -> Resu
                     String::new()
                 }
             );
+            out!(
+                "{} new rep answer{} (pql_disposition) {}{}",
+                r.dispositions,
+                if r.dispositions == 1 { "" } else { "s" },
+                if dry_run {
+                    "would be recorded"
+                } else {
+                    "recorded"
+                },
+                if r.dispositions_unknown > 0 {
+                    format!(
+                        "; {} with an option that is not legit / not_ready / already_working left out",
+                        r.dispositions_unknown
+                    )
+                } else {
+                    String::new()
+                }
+            );
         }
         return Ok(0);
     }

@@ -6,6 +6,17 @@
 //! every request body against that spec, pages attribute lists, answers like a workspace whose
 //! Deals object is disabled when told to, logs every request, and can misbehave on purpose (429
 //! with an HTTP-date `Retry-After`, 5xx).
+//!
+//! Select attributes as Attio's spec has them: options are created only on a select attribute
+//! (`POST …/attributes/{attribute}/options`: 404 `not_found` for an unknown attribute, 400
+//! `validation_type` "This attribute is not a select attribute." for another type, 409
+//! `slug_conflict` for a title that exists) and come back as `select-option`s
+//! (`id.option_id`, `title`, `is_archived`); a write with an unknown option title is 400
+//! `value_not_found` "Cannot find select attribute with select option title …" (options are never
+//! auto-created). Every stored value carries `active_from`, `active_until` and
+//! `created_by_actor` (`{type, id}`: `api-token` for the API's writes, `workspace-member` for a
+//! rep's); `GET …/records/{id}/attributes/{attribute}/values` gives the current value, or every
+//! value oldest first with `show_historic=true`.
 
 #![allow(dead_code)]
 
@@ -112,6 +123,8 @@ pub struct World {
     pub deals: Vec<Record>,
     /// Stage history per deal: (title, active_from, active_until).
     pub stage_history: HashMap<String, Vec<(String, String, Option<String>)>>,
+    /// Every value each other attribute of a deal has had, oldest first: (record id, slug).
+    pub value_history: HashMap<(String, String), Vec<Value>>,
     pub notes: Vec<Value>,
     pub tasks: Vec<Value>,
     pub lists: Vec<String>,
@@ -234,6 +247,14 @@ impl Fake {
                     .map(String::from)
                     .to_vec(),
             );
+            w.deal_attributes
+                .push(Attr::new("pql_disposition", "select", false));
+            w.options.insert(
+                "pql_disposition".into(),
+                ["legit", "not_ready", "already_working"]
+                    .map(String::from)
+                    .to_vec(),
+            );
         });
     }
 
@@ -291,6 +312,49 @@ impl Fake {
                         "attribute_type": "actor-reference", "active_from": now, "active_until": null}]),
             );
         });
+    }
+
+    /// What a rep does in Attio's web app: picks `title` in the select `attr` of the deal of `key`
+    /// (matched on `slug`). The app offers only existing options: an unknown title is an error
+    /// here too. The previous value's `active_until` is set, as Attio keeps history.
+    pub fn rep_select(
+        &self,
+        slug: &str,
+        key: &str,
+        attr: &str,
+        title: &str,
+        owner_email: &str,
+    ) -> Result<String, String> {
+        let member = self.member(owner_email);
+        self.with(|w| {
+            if !w
+                .options
+                .get(attr)
+                .is_some_and(|o| o.iter().any(|x| x == title))
+            {
+                return Err(format!(
+                    "Cannot find select attribute with select option title \"{title}\"."
+                ));
+            }
+            let now = w.now();
+            let option = option_json(w, attr, title);
+            let d = w
+                .deals
+                .iter_mut()
+                .find(|d| Fake::deal_text(d, slug).as_deref() == Some(key))
+                .ok_or("no such deal")?;
+            let value = json!({"option": option, "attribute_type": "select", "active_from": now,
+                               "active_until": null,
+                               "created_by_actor": {"type": "workspace-member", "id": member}});
+            let rid = d.id.clone();
+            d.values.insert(attr.into(), json!([value.clone()]));
+            let hist = w.value_history.entry((rid, attr.to_string())).or_default();
+            if let Some(last) = hist.last_mut() {
+                last["active_until"] = json!(now);
+            }
+            hist.push(value);
+            Ok(now)
+        })
     }
 
     /// A deal a rep opened in Attio (not Beton's: no account key), in "In Progress"; its id.
@@ -602,22 +666,30 @@ fn route(
             ok(json!({ "data": json }))
         }
         ("GET", ["v2", "objects", "deals", "attributes", attr, "options"]) => {
+            if let Err(e) = select_attribute(w, attr) {
+                return e;
+            }
             let list = w.options.get(*attr).cloned().unwrap_or_default();
-            ok(
-                json!({"data": list.iter().map(|t| json!({"title": t, "is_archived": false})).collect::<Vec<_>>()}),
-            )
+            ok(json!({"data": list.iter().map(|t| option_json(w, attr, t)).collect::<Vec<_>>()}))
         }
         ("POST", ["v2", "objects", "deals", "attributes", attr, "options"]) => {
+            if let Err(e) = select_attribute(w, attr) {
+                return e;
+            }
             let title = body["data"]["title"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
             let list = w.options.entry(attr.to_string()).or_default();
             if list.contains(&title) {
-                return error(409, "slug_conflict", "option exists");
+                return error(
+                    409,
+                    "slug_conflict",
+                    &format!("There is already another select option with the title \"{title}\"."),
+                );
             }
             list.push(title.clone());
-            ok(json!({"data": {"title": title}}))
+            ok(json!({"data": option_json(w, attr, &title)}))
         }
         ("GET", ["v2", "objects", "deals", "attributes", "stage", "statuses"]) => ok(
             json!({"data": w.statuses.iter().map(|t| json!({"title": t, "is_archived": false})).collect::<Vec<_>>()}),
@@ -759,6 +831,54 @@ fn route(
                 .collect();
             ok(json!({"data": data}))
         }
+        (
+            "GET",
+            [
+                "v2",
+                "objects",
+                "deals",
+                "records",
+                id,
+                "attributes",
+                attr,
+                "values",
+            ],
+        ) => {
+            let Some(deal) = w.deals.iter().find(|d| d.id == *id) else {
+                return error(
+                    404,
+                    "not_found",
+                    &format!("Record with ID \"{id}\" not found."),
+                );
+            };
+            if !w.deal_attributes.iter().any(|a| a.slug == *attr) {
+                return error(
+                    404,
+                    "not_found",
+                    &format!("Attribute with slug/ID \"{attr}\" not found."),
+                );
+            }
+            let all = q.get("show_historic").map(String::as_str) == Some("true");
+            let data: Vec<Value> = if all {
+                w.value_history
+                    .get(&(id.to_string(), attr.to_string()))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        deal.values
+                            .get(*attr)
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default()
+                    })
+            } else {
+                deal.values
+                    .get(*attr)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            ok(json!({"data": data}))
+        }
         ("POST", ["v2", "notes"]) => {
             let d = &body["data"];
             let parent = d["parent_record_id"].as_str().unwrap_or_default();
@@ -881,6 +1001,42 @@ fn route(
     }
 }
 
+/// The actor of the fake's API key (`created_by_actor` of what the API writes).
+pub const API_TOKEN_ACTOR: &str = "77777777-7777-4777-8777-777777777777";
+
+/// A select option as Attio's spec describes it (`select-option`).
+fn option_json(w: &World, attr: &str, title: &str) -> Value {
+    let attribute_id = w
+        .deal_attributes
+        .iter()
+        .find(|a| a.slug == attr)
+        .map(|a| a.id.clone())
+        .unwrap_or_default();
+    let n: u64 = title
+        .bytes()
+        .fold(11, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    json!({"id": {"workspace_id": "ws-1", "object_id": "deals-object", "attribute_id": attribute_id,
+                  "option_id": format!("0e7e0000-0000-4000-8000-{:012}", n % 1_000_000_000_000)},
+           "title": title, "is_archived": false})
+}
+
+/// 404 for an unknown deal attribute, 400 for one that is not a select (Attio's spec bodies).
+fn select_attribute(w: &World, attr: &str) -> Result<(), Response> {
+    match w.deal_attributes.iter().find(|a| a.slug == attr) {
+        None => Err(error(
+            404,
+            "not_found",
+            &format!("Attribute with slug/ID \"{attr}\" not found."),
+        )),
+        Some(a) if a.kind != "select" => Err(error(
+            400,
+            "validation_type",
+            "This attribute is not a select attribute.",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 fn attribute_json(a: &Attr) -> Value {
     let default = a
         .default
@@ -991,7 +1147,7 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
                         ),
                     );
                 }
-                json!({"option": {"title": title}})
+                json!({"option": option_json(w, attr, title)})
             }
             "record-reference" => {
                 let rid = first["target_record_id"].as_str().unwrap_or_default();
@@ -1022,6 +1178,7 @@ fn assert_deal(w: &mut World, q: &HashMap<String, String>, body: &Value) -> Resp
         item["attribute_type"] = json!(kind);
         item["active_from"] = json!(now);
         item["active_until"] = Value::Null;
+        item["created_by_actor"] = json!({"type": "api-token", "id": API_TOKEN_ACTOR});
         out.insert(attr.clone(), json!([item]));
     }
     if let Some(i) = w
