@@ -531,7 +531,7 @@ pub fn valid_table(name: &str) -> bool {
 }
 
 /// The terminal app's actions that `[keys]` can bind, in the order the help lists them.
-pub const KEY_ACTIONS: [&str; 29] = [
+pub const KEY_ACTIONS: [&str; 30] = [
     "quit",
     "help",
     "next_pane",
@@ -561,6 +561,7 @@ pub const KEY_ACTIONS: [&str; 29] = [
     "tier",
     "learn",
     "fold",
+    "answer",
 ];
 
 #[cfg(test)]

@@ -122,6 +122,12 @@ pub enum Effect {
         config: Box<Config>,
         cancel: Arc<CancelFlag>,
     },
+    /// Record a rep's answer in the workspace (nothing is sent), then load the detail again.
+    RecordAnswer {
+        disposition: Box<beton::feedback::Disposition>,
+        entry: Option<QueueEntry>,
+        as_of: i64,
+    },
 }
 
 /// A learned model to record when the draft is written.

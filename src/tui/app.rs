@@ -129,6 +129,23 @@ pub struct DetailView {
     pub against: usize,
     /// Opened on a workspace row: the parent it is scored as part of.
     pub workspace_of: Option<String>,
+    /// The rep's-answer dialog (`a`), when open.
+    pub answer: Option<AnswerDialog>,
+}
+
+/// The dialog that records a rep's answer about the detail's account (SPEC §10). It writes the
+/// workspace only (no CRM, no alert): an explicit action, not a what-if.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerDialog {
+    /// Index into `beton::feedback::Kind::ALL`.
+    pub kind: usize,
+    pub note: String,
+}
+
+impl AnswerDialog {
+    pub fn kind(&self) -> beton::feedback::Kind {
+        beton::feedback::Kind::ALL[self.kind % beton::feedback::Kind::ALL.len()]
+    }
 }
 
 /// A message in the status bar.
@@ -734,6 +751,11 @@ impl App {
         if self.filtering {
             return self.filter_key(k);
         }
+        if self.overlay == Overlay::Detail
+            && self.detail.as_ref().is_some_and(|v| v.answer.is_some())
+        {
+            return self.answer_key(k);
+        }
         if self.overlay == Overlay::Tuning {
             match &self.tuning {
                 Some(t) if t.editing.is_some() => return self.edit_key(k),
@@ -873,6 +895,53 @@ impl App {
             }
             Command::Help => self.overlay = Overlay::Help,
             Command::Cancel => return self.command(Command::Cancel),
+            Command::Answer if v.data.is_some() => v.answer = Some(AnswerDialog::default()),
+            _ => {}
+        }
+        None
+    }
+
+    /// The answer dialog: ↑↓ (or Tab) choose, typing writes the note, Enter records, Esc cancels.
+    fn answer_key(&mut self, k: KeyEvent) -> Option<Effect> {
+        let v = self.detail.as_mut()?;
+        let d = v.answer.as_mut()?;
+        let n = beton::feedback::Kind::ALL.len();
+        match k.code {
+            KeyCode::Esc => {
+                v.answer = None;
+                self.say("nothing recorded", false);
+            }
+            KeyCode::Up | KeyCode::BackTab => d.kind = (d.kind + n - 1) % n,
+            KeyCode::Down | KeyCode::Tab => d.kind = (d.kind + 1) % n,
+            KeyCode::Backspace => {
+                d.note.pop();
+            }
+            KeyCode::Enter => {
+                let answer = v.answer.take()?;
+                let entry = v.data.as_ref().map(|d| d.entry.clone());
+                let as_of = v.data.as_ref().map_or(self.now, |d| d.as_of);
+                let note = answer.note.trim().to_string();
+                return Some(Effect::RecordAnswer {
+                    disposition: Box::new(beton::feedback::Disposition {
+                        account: v.key.clone(),
+                        kind: answer.kind(),
+                        at: beton::time::now(),
+                        note: (!note.is_empty()).then_some(note),
+                        by: None,
+                        source: "tui".into(),
+                    }),
+                    entry,
+                    as_of,
+                });
+            }
+            KeyCode::Char(c)
+                if !k
+                    .modifiers
+                    .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                    && d.note.chars().count() < 500 =>
+            {
+                d.note.push(c)
+            }
             _ => {}
         }
         None
@@ -1144,6 +1213,13 @@ impl App {
                 g.refresh(&self.tables[0]);
                 g.scroll_to(page);
             }
+            Command::Answer => self.say(
+                format!(
+                    "open an account ({}) to record a rep's answer",
+                    self.keymap.hint(Command::Open)
+                ),
+                false,
+            ),
             Command::Cancel => match &self.job {
                 Some(j) => {
                     j.cancel.cancel();
@@ -1412,6 +1488,7 @@ impl App {
             scroll: 0,
             against: 0,
             workspace_of,
+            answer: None,
         });
         self.overlay = Overlay::Detail;
         Some(Effect::LoadDetail { key, entry, as_of })

@@ -15,7 +15,7 @@ pub fn render(f: &mut Frame, area: Rect, app: &App) {
     let t = &app.theme;
     let Some(v) = &app.detail else { return };
     let block = Block::default().borders(Borders::ALL).title(Span::styled(
-        safe(&format!(" {} (Esc closes, y copies) ", v.key)),
+        safe(&format!(" {} (Esc closes, y copies, a answers) ", v.key)),
         t.title(),
     ));
     let Some(d) = &v.data else {

@@ -1,5 +1,6 @@
-//! The confirmation before something acts (applying the draft, the real daily run) and the
-//! signal view (Enter on a Backtest row). Both read state only.
+//! The confirmation before something acts (applying the draft, the real daily run), the rep's
+//! answer dialog of the account detail, and the signal view (Enter on a Backtest row). All read
+//! state only.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -122,6 +123,61 @@ fn model_lines(m: &DraftedModel, t: &super::theme::Theme) -> Vec<Line<'static>> 
         )));
     }
     out
+}
+
+/// The rep's-answer dialog over the account detail (`a`).
+pub fn answer(f: &mut Frame, area: Rect, app: &App) {
+    let Some(v) = &app.detail else { return };
+    let Some(d) = &v.answer else { return };
+    let t = &app.theme;
+    let s = &app.config.feedback;
+    let mut lines = vec![Line::from(format!(
+        "What did the rep find at {}? (recorded now, in the workspace only)",
+        v.key
+    ))];
+    lines.push(Line::from(""));
+    for (i, k) in beton::feedback::Kind::ALL.into_iter().enumerate() {
+        let effect = match k.days(s) {
+            0 => "suppresses nothing".to_string(),
+            n => format!("not routed or alerted for {n} days"),
+        };
+        let text = format!(
+            "{} {:<16} {effect}",
+            if i == d.kind { ">" } else { " " },
+            k.as_str()
+        );
+        lines.push(if i == d.kind {
+            Line::from(Span::styled(text, t.header()))
+        } else {
+            Line::from(text)
+        });
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(format!("note: {}_", d.note)));
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        "↑↓ choose · type a note · Enter records · Esc cancels",
+        t.title(),
+    )));
+    let width = area.width.saturating_sub(4).min(80);
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let [vert] = Layout::vertical([Constraint::Length(height)])
+        .flex(Flex::Center)
+        .areas(area);
+    let [popup] = Layout::horizontal([Constraint::Length(width)])
+        .flex(Flex::Center)
+        .areas(vert);
+    f.render_widget(Clear, popup);
+    f.render_widget(
+        Paragraph::new(safe_lines(lines))
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(Span::styled(" Rep's answer ", t.title())),
+            ),
+        popup,
+    );
 }
 
 pub fn signal(f: &mut Frame, area: Rect, app: &App) {

@@ -35,6 +35,7 @@ pub enum Command {
     Learn,
     /// Fold or unfold the selected parent's workspaces (hot queue, parents configured).
     Fold,
+    Answer,
 }
 
 impl Command {
@@ -70,6 +71,7 @@ impl Command {
             "tier" => Self::Tier,
             "learn" => Self::Learn,
             "fold" => Self::Fold,
+            "answer" => Self::Answer,
             _ => return None,
         })
     }
@@ -108,12 +110,15 @@ impl Command {
                 "backtest: the learn view (learned weights, calibration, proposed bases) or back"
             }
             Self::Fold => "hot queue with parents: fold or unfold a parent's workspaces (also ← →)",
+            Self::Answer => {
+                "account detail: record a rep's answer (legit / not ready / already working, a note)"
+            }
         }
     }
 }
 
 /// The default bindings, by action name.
-pub const DEFAULTS: [(&str, &[&str]); 29] = [
+pub const DEFAULTS: [(&str, &[&str]); 30] = [
     ("quit", &["q"]),
     ("help", &["?", "f1"]),
     ("next_pane", &["tab", "l", "right"]),
@@ -143,6 +148,7 @@ pub const DEFAULTS: [(&str, &[&str]); 29] = [
     ("tier", &["f"]),
     ("learn", &["L"]),
     ("fold", &["space"]),
+    ("answer", &["a"]),
 ];
 
 /// A key as the map stores it: code and the modifiers that matter.

@@ -247,6 +247,20 @@ impl Looper {
                 worker::detail(self.context(app), key, entry, as_of, self.tx.clone());
                 None
             }
+            Effect::RecordAnswer {
+                disposition,
+                entry,
+                as_of,
+            } => {
+                worker::record_answer(
+                    self.context(app),
+                    *disposition,
+                    entry,
+                    as_of,
+                    self.tx.clone(),
+                );
+                None
+            }
             Effect::Export { path, text } => Some(match write_atomic(&path, &text) {
                 Ok(()) => Action::Notice(
                     format!(

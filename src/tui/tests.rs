@@ -2021,3 +2021,67 @@ fn parents_fold_their_workspaces_in_the_hot_queue() {
     app.update(code(KeyCode::Tab));
     assert_eq!(app.pane, 1, "Tab still switches panes");
 }
+
+#[test]
+fn the_answer_dialog_records_a_reps_disposition_and_the_detail_shows_it() {
+    let f = fixture();
+    let mut app = demo_app();
+    let Some(Effect::LoadDetail {
+        key: k,
+        entry: e,
+        as_of,
+    }) = app.update(code(KeyCode::Enter))
+    else {
+        panic!()
+    };
+    let mut d = data::detail(&f.ctx, &k, e, as_of).unwrap();
+    app.update(Action::DetailLoaded(Box::new(d.clone())));
+    // `a` opens the dialog; ↓ picks not_ready; letters (even q and j) go into the note.
+    assert!(app.update(key('a')).is_none());
+    app.update(code(KeyCode::Down));
+    for c in "q3 budget, jan".chars() {
+        app.update(key(c));
+    }
+    assert_eq!(
+        app.overlay,
+        Overlay::Detail,
+        "q typed into the note, not quit"
+    );
+    snapshot_both("detail_answer", &mut app);
+    let Some(Effect::RecordAnswer {
+        disposition,
+        as_of: at_t,
+        ..
+    }) = app.update(code(KeyCode::Enter))
+    else {
+        panic!("Enter records the answer")
+    };
+    assert_eq!(disposition.account, k);
+    assert_eq!(disposition.kind, beton::feedback::Kind::NotReady);
+    assert_eq!(disposition.note.as_deref(), Some("q3 budget, jan"));
+    assert_eq!((disposition.source.as_str(), at_t), ("tui", as_of));
+    assert!(app.detail.as_ref().unwrap().answer.is_none());
+    // Esc closes the dialog with nothing recorded.
+    app.update(key('a'));
+    assert!(app.update(code(KeyCode::Esc)).is_none());
+    assert!(app.detail.as_ref().unwrap().answer.is_none());
+    assert_eq!(app.overlay, Overlay::Detail);
+    // The detail of a suppressed account says so, with the rep's last answer.
+    let at = as_of - 2 * beton::time::DAY;
+    d.dispositions = vec![beton::feedback::Disposition {
+        note: Some("q3 budget".into()),
+        at,
+        ..*disposition
+    }];
+    d.suppressed =
+        beton::feedback::suppression(&Config::default().feedback, &d.dispositions, as_of);
+    assert!(d.suppressed.is_some());
+    app.update(Action::DetailLoaded(Box::new(d)));
+    let text = render(&app, 120, 40);
+    assert!(
+        text.contains("suppressed: a rep answered not_ready on")
+            && text.contains("rep feedback: not_ready on"),
+        "{text}"
+    );
+    snapshot_both("detail_suppressed", &mut app);
+}

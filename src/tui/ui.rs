@@ -134,6 +134,7 @@ pub fn render(f: &mut Frame, app: &App) {
     match app.overlay {
         Overlay::Help => super::help::render(f, a.body, app),
         Overlay::Confirm => super::dialogs::confirm(f, a.body, app),
+        Overlay::Detail => super::dialogs::answer(f, a.body, app),
         _ => {}
     }
 }

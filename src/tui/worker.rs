@@ -124,6 +124,45 @@ pub fn detail(
     });
 }
 
+/// Records a rep's answer (the workspace only), says what it does, and loads the detail again.
+pub fn record_answer(
+    ctx: Context,
+    d: beton::feedback::Disposition,
+    entry: Option<QueueEntry>,
+    as_of: i64,
+    tx: UnboundedSender<Action>,
+) {
+    std::thread::spawn(move || {
+        let recorded = ctx
+            .open_store()
+            .and_then(|store| beton::feedback::record(&store, &d));
+        let notice = match recorded {
+            Ok(()) => {
+                let days = d.kind.days(&ctx.config.feedback);
+                let effect = if days > 0 {
+                    format!(
+                        "daily runs after it leave it unrouted and unalerted until {}",
+                        beton::time::fmt_date(d.at + i64::from(days) * beton::time::DAY)
+                    )
+                } else {
+                    "it suppresses nothing".into()
+                };
+                Action::Notice(
+                    format!("recorded {} for {}: {effect}", d.kind, d.account),
+                    false,
+                )
+            }
+            Err(e) => Action::Notice(format!("recording the answer: {}", message(&e)), true),
+        };
+        let _ = tx.send(notice);
+        let action = match data::detail(&ctx, &d.account, entry, as_of) {
+            Ok(x) => Action::DetailLoaded(Box::new(x)),
+            Err(e) => Action::DetailFailed(message(&e)),
+        };
+        let _ = tx.send(action);
+    });
+}
+
 /// Spawns `work` on a thread and posts its result, or its error as `JobFailed`.
 fn spawn(
     tx: UnboundedSender<Action>,
