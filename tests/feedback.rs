@@ -316,3 +316,40 @@ fn what_ifs_apply_suppression_and_record_nothing() {
     );
     assert_eq!(store.dispositions().unwrap(), before);
 }
+
+#[test]
+fn import_feedback_names_bad_rows_with_line_and_field_and_stores_the_good_ones() {
+    let ws = Ws::new();
+    let file = ws.dir.path().join("answers.csv");
+    std::fs::write(
+        &file,
+        "\u{feff}account_key,disposition,at,note,by\n\
+         acme.com,not_ready,2026-05-01,\"budget, Q3\",ae@example.com\n\
+         nope.io,legit,2026-05-01,,\n\
+         globex.io,already_working,yesterday,,\n",
+    )
+    .unwrap();
+    let out = ws.cmd(&["import", "feedback", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("answers.csv:3: unknown `account_key` \"nope.io\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("answers.csv:4: bad `at` \"yesterday\""),
+        "{err}"
+    );
+    let list = ws.json(&["feedback", "acme.com", "--json", "--as-of", "2026-05-04"]);
+    assert_eq!(list["dispositions"][0]["note"], "budget, Q3");
+    assert_eq!(list["dispositions"][0]["source"], "import");
+    assert_eq!(list["suppressed"], "not_ready");
+    // The same file again: nothing new.
+    let out = ws.cmd(&["import", "feedback", file.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(2), "the same two bad rows: {out:?}");
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (r["imported"].clone(), r["duplicates"].clone()),
+        (json!(0), json!(1))
+    );
+}

@@ -44,10 +44,11 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Import events, an accounts snapshot or deals (JSONL or CSV; `-` reads stdin).
+    /// Import events, an accounts snapshot, deals (JSONL or CSV) or reps' dispositions (CSV);
+    /// `-` reads stdin.
     Import {
-        /// What the file holds: events (PostHog event export), accounts (PostHog `groups` rows)
-        /// or deals.
+        /// What the file holds: events (PostHog event export), accounts (PostHog `groups` rows),
+        /// deals, or feedback (reps' dispositions).
         #[arg(value_enum)]
         kind: ImportKind,
         /// The file, or `-` for standard input.
@@ -359,6 +360,8 @@ pub enum ImportKind {
     Events,
     Accounts,
     Deals,
+    /// Reps' dispositions: CSV `account_key,disposition,at,note,by` (SPEC §10).
+    Feedback,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

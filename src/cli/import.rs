@@ -45,6 +45,7 @@ pub fn import(g: &Global, kind: ImportKind, file: &str, format: Option<FormatArg
         }
         ImportKind::Accounts => beton::import::import_accounts(&store, &ctx.config, input)?,
         ImportKind::Deals => beton::import::import_deals(&store, &ctx.config, input, format)?,
+        ImportKind::Feedback => beton::import::import_feedback(&store, input)?,
     };
     print_import(&report, g.json);
     Ok(if report.skipped > 0 { 2 } else { 0 })

@@ -1,5 +1,5 @@
 //! Imports of SPEC §1: events (JSONL or CSV), the accounts snapshot (JSONL) and deals (CSV or
-//! JSONL). A bad row is skipped and reported with its line; the good rows of a file are stored
+//! JSONL), and reps' dispositions (CSV, SPEC §10). A bad row is skipped and reported with its line; the good rows of a file are stored
 //! in one transaction.
 
 use std::collections::BTreeMap;
@@ -17,11 +17,13 @@ use crate::time::parse_ts;
 mod accounts;
 mod deals;
 mod events;
+mod feedback;
 mod read;
 
 pub use accounts::import_accounts;
 pub use deals::import_deals;
 pub use events::import_events;
+pub use feedback::import_feedback;
 pub use read::{Input, SkipBom};
 use read::{bad_json, buffered, check_format, for_csv_rows, for_jsonl_lines, plain};
 
@@ -58,6 +60,7 @@ pub enum Kind {
     Events,
     Accounts,
     Deals,
+    Feedback,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
