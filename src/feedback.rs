@@ -250,7 +250,7 @@ pub fn record(store: &Store, d: &Disposition) -> Result<()> {
 }
 
 /// Dispositions per answer (SPEC §10's `feedback.counts`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub legit: u64,
     pub not_ready: u64,
@@ -272,7 +272,7 @@ impl Counts {
 }
 
 /// One UTC month of the trend.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Month {
     /// `YYYY-MM` of the answers' `at`.
     pub month: String,
@@ -286,15 +286,79 @@ pub struct Month {
 pub const MIN_MONTH: u64 = 5;
 
 /// The backtest's `feedback` block (SPEC §10): every disposition with `at` in (T − R, T].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Trend {
     pub counts: Counts,
     pub by_month: Vec<Month>,
     /// not_ready ÷ dispositions over the whole range; `null` below [`MIN_MONTH`] dispositions.
     pub false_positive_rate: Option<f64>,
     /// Why a rate is missing, when one is.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+fn percent(x: f64) -> String {
+    format!("{:.1} %", x * 100.0)
+}
+
+impl Trend {
+    /// One line: the answers by kind and the false-positive rate with its n.
+    pub fn summary(&self) -> String {
+        let c = &self.counts;
+        let n = c.total();
+        if n == 0 {
+            return "reps' answers: none in the range".into();
+        }
+        format!(
+            "reps' answers: {n} (legit {}, not_ready {}, already_working {}); false positives {}",
+            c.legit,
+            c.not_ready,
+            c.already_working,
+            match self.false_positive_rate {
+                Some(r) => format!("{} (not_ready ÷ answers, n = {n})", percent(r)),
+                None => format!("not enough data (n = {n} < {MIN_MONTH})"),
+            }
+        )
+    }
+
+    /// The last `months` months on one line: `2026-03 100.0 % (5) · 2026-05 n = 1`.
+    pub fn month_line(&self, months: usize) -> String {
+        let skip = self.by_month.len().saturating_sub(months);
+        self.by_month[skip..]
+            .iter()
+            .map(|m| match m.false_positive_rate {
+                Some(r) => format!("{} {} ({})", m.month, percent(r), m.dispositions),
+                None => format!("{} n = {}", m.month, m.dispositions),
+            })
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
+
+    /// A table for the CLI: month, answers, not_ready, rate and a 10-cell bar; a month under
+    /// [`MIN_MONTH`] answers shows its count and "not enough data".
+    pub fn month_lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "  {:<8} {:>8} {:>10} {:>16}",
+            "month", "answers", "not_ready", "false positives"
+        )];
+        for m in &self.by_month {
+            let (rate, bar) = match m.false_positive_rate {
+                Some(r) => {
+                    let cells = (r * 10.0).round() as usize;
+                    (
+                        percent(r),
+                        "█".repeat(cells) + &"·".repeat(10 - cells.min(10)),
+                    )
+                }
+                None => ("not enough data".to_string(), String::new()),
+            };
+            out.push(format!(
+                "  {:<8} {:>8} {:>10} {:>16}  {bar}",
+                m.month, m.dispositions, m.not_ready, rate
+            ));
+        }
+        out
+    }
 }
 
 fn rate(not_ready: u64, n: u64) -> Option<f64> {
@@ -536,7 +600,20 @@ mod tests {
         );
         assert_eq!(t.false_positive_rate, Some(6.0 / 11.0));
         assert!(t.reason.unwrap().contains("1 of 3 months"));
+        assert_eq!(t.month_line(2), "2026-04 20.0 % (5) · 2026-05 n = 1");
+        let lines = t.month_lines();
+        assert!(
+            lines[1].contains("100.0 %") && lines[1].ends_with("██████████"),
+            "{lines:?}"
+        );
+        assert!(lines[3].contains("not enough data"), "{lines:?}");
+        assert!(
+            t.summary().contains("54.5 % (not_ready ÷ answers, n = 11)"),
+            "{}",
+            t.summary()
+        );
         let empty = trend(&all, at("2027-01-01"), at("2027-02-01"));
         assert_eq!((empty.counts.total(), empty.false_positive_rate), (0, None));
+        assert_eq!(empty.summary(), "reps' answers: none in the range");
     }
 }

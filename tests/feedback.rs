@@ -353,3 +353,88 @@ fn import_feedback_names_bad_rows_with_line_and_field_and_stores_the_good_ones()
         (json!(0), json!(1))
     );
 }
+
+#[test]
+fn backtest_reports_the_answers_in_its_range_and_an_answer_after_t_changes_nothing() {
+    let ws = Ws::new();
+    let bt = |ws: &Ws| {
+        ws.json(&[
+            "backtest",
+            "--json",
+            "--as-of",
+            "2026-05-04",
+            "--range-days",
+            "60",
+        ])
+    };
+    let before = bt(&ws);
+    assert_eq!(
+        before["feedback"]["counts"],
+        json!({"legit": 0, "not_ready": 0, "already_working": 0})
+    );
+    assert_eq!(before["feedback"]["false_positive_rate"], Value::Null);
+    // Four answers in (T − 60 d, T], one on T − 60 d itself (outside), one after T.
+    for (account, kind, at) in [
+        ("acme.com", "not_ready", "2026-04-01"),
+        ("globex.io", "legit", "2026-04-20"),
+        ("acme.com", "legit", "2026-05-01"),
+        ("globex.io", "already_working", "2026-05-04T00:00:00Z"),
+        ("acme.com", "not_ready", "2026-03-05T00:00:00Z"),
+    ] {
+        let out = ws.cmd(&["feedback", account, kind, "--at", at]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let with = bt(&ws);
+    let fb = &with["feedback"];
+    assert_eq!(
+        fb["counts"],
+        json!({"legit": 2, "not_ready": 1, "already_working": 1})
+    );
+    let months: Vec<(String, u64, Value)> = fb["by_month"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["month"].as_str().unwrap().to_string(),
+                m["dispositions"].as_u64().unwrap(),
+                m["false_positive_rate"].clone(),
+            )
+        })
+        .collect();
+    // Fewer than 5 answers a month: the count, no rate.
+    assert_eq!(
+        months,
+        [
+            ("2026-04".to_string(), 2, Value::Null),
+            ("2026-05".to_string(), 2, Value::Null)
+        ]
+    );
+    // The §5 figures judge the score: answers do not move them.
+    let strip = |mut v: Value| {
+        v.as_object_mut().unwrap().remove("feedback");
+        v
+    };
+    assert_eq!(strip(with.clone()), strip(before.clone()));
+    // No lookahead: an answer dated after T changes nothing at all.
+    let out = ws.cmd(&[
+        "feedback",
+        "acme.com",
+        "not_ready",
+        "--at",
+        "2026-05-04T00:00:01Z",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(bt(&ws), with);
+    // The table says the same in words.
+    let text = ws.cmd(&["backtest", "--as-of", "2026-05-04", "--range-days", "60"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("reps' answers: 4 (legit 2, not_ready 1, already_working 1); false positives not enough data (n = 4 < 5)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2026-04") && text.contains("not enough data"),
+        "{text}"
+    );
+}

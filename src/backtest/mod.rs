@@ -98,6 +98,14 @@ pub fn report_of(
     figures(r, &outcomes, &opts.frame(cfg))
 }
 
+/// SPEC §10: the reps' dispositions with `at` in (T − R, T], by UTC month. An answer after T is
+/// not known at T and is left out.
+pub fn feedback_trend(store: &Store, opts: &BacktestOptions) -> Result<crate::feedback::Trend> {
+    let book = crate::feedback::Book::load(store)?;
+    let from = opts.as_of - i64::from(opts.range_days) * DAY;
+    Ok(crate::feedback::trend(book.all(), from, opts.as_of))
+}
+
 /// Runs the backtest of `cfg` at `opts.as_of`. Nothing is saved: `Store::save_backtest` does that.
 pub fn run(
     store: &Store,
@@ -126,6 +134,11 @@ pub fn reports(
     };
     let dates = opts.dates();
     let deals = store.deals()?;
+    let trend = feedback_trend(store, opts)?;
+    let report_of = |r: &Replay, cfg: &Config| BacktestReport {
+        feedback: trend.clone(),
+        ..report_of(r, &deals, cfg, opts)
+    };
     if let Some(remote) = source.remote() {
         // Equal settings replay once; the plan counts the others, and the first-seen scan.
         let distinct = (0..cfgs.len())
@@ -143,7 +156,7 @@ pub fn reports(
             progress.stage(&format!("backtest ({})", remote.label()));
             let accounts = deals.iter().map(|d| d.account_key.clone());
             let r = replay_at_source(remote, cfg, &dates, &mut first_seen, accounts, progress)?;
-            out.push(report_of(&r, &deals, cfg, opts));
+            out.push(report_of(&r, cfg));
         }
         return Ok(out);
     }
@@ -167,7 +180,7 @@ pub fn reports(
         match replay::replay(store, &group, &dates, progress) {
             Ok(replays) => {
                 for (&i, r) in members.iter().zip(replays) {
-                    out[i] = Some(report_of(&r, &deals, cfgs[i], opts));
+                    out[i] = Some(report_of(&r, cfgs[i]));
                 }
             }
             Err(e) => {

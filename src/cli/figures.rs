@@ -401,6 +401,13 @@ fn print_report(r: &BacktestReport) {
             pct(b.conversion)
         );
     }
+    out!("");
+    out!("  {}", r.feedback.summary());
+    if !r.feedback.by_month.is_empty() {
+        for line in r.feedback.month_lines() {
+            out!("{line}");
+        }
+    }
     print_reasons("", r);
     if r.won_without_close > 0 {
         out!(

@@ -2085,3 +2085,40 @@ fn the_answer_dialog_records_a_reps_disposition_and_the_detail_shows_it() {
     );
     snapshot_both("detail_suppressed", &mut app);
 }
+
+#[test]
+fn the_backtest_pane_shows_the_reps_false_positive_trend() {
+    let f = fixture();
+    let mut app = demo_app();
+    let mut figures = f.snap.figures.clone();
+    let saved = figures
+        .backtest
+        .as_mut()
+        .expect("the fixture has a backtest");
+    let answers: Vec<beton::feedback::Disposition> = (0..7)
+        .map(|i| beton::feedback::Disposition {
+            account: "acme.com".into(),
+            kind: if i < 3 {
+                beton::feedback::Kind::NotReady
+            } else {
+                beton::feedback::Kind::Legit
+            },
+            at: T - (40 - i) * beton::time::DAY,
+            note: None,
+            by: None,
+            source: "cli".into(),
+        })
+        .collect();
+    saved.report.feedback = beton::feedback::trend(&answers, T - 180 * beton::time::DAY, T);
+    app.update(Action::FiguresLoaded(Box::new(figures)));
+    app.update(key('4'));
+    let text = render(&app, 200, 50);
+    assert!(
+        text.contains("reps' answers 7 · false pos. 42.9 %"),
+        "{text}"
+    );
+    assert!(text.contains("by month: 2026-04 42.9 % (7)"), "{text}");
+    // Without answers the pane shows no trend line (the demo's snapshots stay as they are).
+    app.update(Action::FiguresLoaded(Box::new(f.snap.figures.clone())));
+    assert!(!render(&app, 200, 50).contains("reps' answers"));
+}

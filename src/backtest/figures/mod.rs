@@ -135,6 +135,10 @@ pub struct BacktestReport {
     /// Won deals that could not be placed in time (no `closed_at`).
     #[serde(default)]
     pub won_without_close: u64,
+    /// The reps' dispositions with `at` in (T − R, T] and their false-positive rate per UTC month
+    /// (SPEC §10). They do not move the figures above, which judge the score.
+    #[serde(default)]
+    pub feedback: crate::feedback::Trend,
 }
 
 /// The knobs the figures depend on besides the replay.
@@ -410,6 +414,7 @@ pub fn figures(r: &Replay, o: &Outcomes, f: &Frame) -> BacktestReport {
         reasons,
         sets: Vec::new(),
         won_without_close: o.won_without_close,
+        feedback: Default::default(),
     }
 }
 

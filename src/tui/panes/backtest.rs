@@ -237,6 +237,19 @@ pub fn render(f: &mut Frame, a: Areas, app: &App, title: &str) {
             )));
         }
     }
+    // The reps' false-positive trend (SPEC §10), when there are answers and room.
+    let fb = &r.feedback;
+    let room = usize::from(head.height.saturating_sub(2)).saturating_sub(lines.len());
+    if fb.counts.total() > 0 && room >= 2 {
+        let rate = fb
+            .false_positive_rate
+            .map_or_else(|| "not enough data".to_string(), |x| pct(Some(x)));
+        lines.push(Line::from(Span::styled(
+            format!("reps' answers {} · false pos. {rate}", fb.counts.total()),
+            t.dim(),
+        )));
+        lines.push(Line::from(format!("by month: {}", fb.month_line(3))));
+    }
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(head_title, t.title()));
