@@ -599,7 +599,7 @@ mod tests {
             ]
         );
         assert_eq!(t.false_positive_rate, Some(6.0 / 11.0));
-        assert!(t.reason.unwrap().contains("1 of 3 months"));
+        assert!(t.reason.as_deref().unwrap().contains("1 of 3 months"));
         assert_eq!(t.month_line(2), "2026-04 20.0 % (5) · 2026-05 n = 1");
         let lines = t.month_lines();
         assert!(

@@ -163,6 +163,10 @@ pub enum Command {
         /// Put back the bases the current model replaced, and retire it.
         #[arg(long)]
         rollback: bool,
+        /// Count reps' not_ready answers as negative outcomes of the training part
+        /// (docs/EVIDENCE.md: when it helps, when it biases).
+        #[arg(long, conflicts_with = "rollback")]
+        use_feedback: bool,
     },
     /// Explain a signal: its definition, settings, backtest figures and tuning advice.
     ExplainSignal {

@@ -419,7 +419,13 @@ fn print_report(r: &BacktestReport) {
 
 /// `beton learn`: fit, validate and propose (nothing written); `--apply` writes the bases and
 /// records the model; `--rollback` puts the previous bases back.
-pub fn learn(g: &Global, apply: bool, force: bool, rollback: bool) -> Result<Exit> {
+pub fn learn(
+    g: &Global,
+    apply: bool,
+    force: bool,
+    rollback: bool,
+    use_feedback: bool,
+) -> Result<Exit> {
     if rollback {
         let ctx = context(g)?;
         let store = ctx.open_store()?;
@@ -446,7 +452,14 @@ pub fn learn(g: &Global, apply: bool, force: bool, rollback: bool) -> Result<Exi
     let opts = beton::learn::options(&ctx.config, t);
     let started = Instant::now();
     let client = remote(&ctx, &opts, 1)?;
-    let mut l = beton::learn::run(&store, &ctx.config, &opts, &Silent, source(&client))?;
+    let mut l = beton::learn::run_with(
+        &store,
+        &ctx.config,
+        &opts,
+        &Silent,
+        source(&client),
+        use_feedback,
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     let mut refused = None;
     if apply && l.model.is_some() {
@@ -501,6 +514,14 @@ fn print_learned(l: &beton::learn::Learned) {
         "  cutoff {} (training dates end a horizon before it)",
         day(&l.cutoff)
     );
+    if let Some(fb) = &l.feedback {
+        out!(
+            "  --use-feedback: {} of {} reps' not_ready answers added to the training part as \
+             negative outcomes (the rest came after the cutoff or after a win)",
+            fb.in_training,
+            fb.not_ready
+        );
+    }
     let Some(m) = &l.model else {
         out!(
             "  model: none — {}",

@@ -115,7 +115,8 @@ pub fn run(g: &Global, command: Option<Command>) -> Result<Exit> {
             apply,
             force,
             rollback,
-        }) => figures::learn(g, apply, force, rollback),
+            use_feedback,
+        }) => figures::learn(g, apply, force, rollback, use_feedback),
         Some(Command::ExplainSignal { signal, range }) => {
             figures::explain_signal(g, &signal, range)
         }

@@ -9,8 +9,8 @@ pub mod model;
 use std::path::Path;
 
 pub use model::{
-    BeforeAfter, Coefficient, Learned, Model, Part, RulesValidation, TestPart, Validation, learn,
-    propose_bases, rescore, score_of,
+    BeforeAfter, Coefficient, FeedbackUse, Learned, Model, Part, RulesValidation, TestPart,
+    Validation, learn, learn_with, propose_bases, rescore, score_of,
 };
 
 use crate::backtest::{self, BacktestOptions, Outcomes, Source};
@@ -45,9 +45,46 @@ pub fn run(
     progress: &dyn Progress,
     source: Source<'_>,
 ) -> Result<Learned> {
+    run_with(store, cfg, opts, progress, source, false)
+}
+
+/// [`run`]; with `use_feedback` the reps' `not_ready` answers at or before T are negative
+/// outcomes of the training part ([`learn_with`]).
+pub fn run_with(
+    store: &Store,
+    cfg: &Config,
+    opts: &BacktestOptions,
+    progress: &dyn Progress,
+    source: Source<'_>,
+    use_feedback: bool,
+) -> Result<Learned> {
     let (r, deals) = backtest::replay_with_deals(store, cfg, opts, progress, source)?;
     let outcomes = Outcomes::of(&deals, &r.accounts, cfg, opts.as_of);
-    Ok(learn(&r, &outcomes, cfg, &opts.frame(cfg)))
+    let answers = if use_feedback {
+        let index: std::collections::HashMap<&str, usize> = r
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let book = crate::feedback::Book::load(store)?;
+        let mut a: Vec<(usize, i64)> = book
+            .all()
+            .filter(|d| d.kind == crate::feedback::Kind::NotReady && d.at <= opts.as_of)
+            .filter_map(|d| Some((*index.get(d.account.as_str())?, d.at)))
+            .collect();
+        a.sort_unstable();
+        Some(a)
+    } else {
+        None
+    };
+    Ok(learn_with(
+        &r,
+        &outcomes,
+        cfg,
+        &opts.frame(cfg),
+        answers.as_deref(),
+    ))
 }
 
 /// Writes the proposed bases to `config_file` (atomically, comments kept) and records the model

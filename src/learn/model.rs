@@ -178,6 +178,19 @@ pub struct Learned {
     /// Set by `--apply` once the bases are written and the model is recorded.
     #[serde(default)]
     pub applied: bool,
+    /// With `--use-feedback`: the reps' `not_ready` answers taken as negative outcomes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<FeedbackUse>,
+}
+
+/// How `learn --use-feedback` used the reps' answers (docs/EVIDENCE.md says when it helps).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackUse {
+    /// `not_ready` answers at or before T on accounts of the replay.
+    pub not_ready: u64,
+    /// Of them, the ones added to the training part as a negative observation at the replay
+    /// date the answer followed (a training date, the account still a prospect).
+    pub in_training: u64,
 }
 
 impl Learned {
@@ -392,6 +405,22 @@ fn coefficients(types: &[SignalType], fit: &LogisticFit, train: &[&Obs]) -> Vec<
 /// `beton learn` on a replay: `f` is the learn replay's frame (its range, the backtest's step and
 /// horizon), `cfg` the settings in force.
 pub fn learn(r: &Replay, o: &Outcomes, cfg: &Config, f: &Frame) -> Learned {
+    learn_with(r, o, cfg, f, None)
+}
+
+/// [`learn`], with `not_ready` answers (account index in `r`, `at`) as negative outcomes
+/// (`learn --use-feedback`, SPEC §11 and issue 15): each answer adds one unconverted observation
+/// to the training part, at the last replay date at or before it, with what fired there. Only
+/// answers that follow a training date count (so each was given before the cutoff C: no
+/// lookahead), and only while the account is a prospect. The test part is left as the deals
+/// judge it, so the model and the rules are validated on the same observations.
+pub fn learn_with(
+    r: &Replay,
+    o: &Outcomes,
+    cfg: &Config,
+    f: &Frame,
+    not_ready: Option<&[(usize, i64)]>,
+) -> Learned {
     let types = covariates(cfg);
     let current_bases: BTreeMap<String, u32> = types
         .iter()
@@ -415,6 +444,7 @@ pub fn learn(r: &Replay, o: &Outcomes, cfg: &Config, f: &Frame) -> Learned {
         validates: false,
         validation_reason: None,
         applied: false,
+        feedback: None,
     };
     let Some((first_test, last_train)) = split(r, f) else {
         out.reason =
@@ -423,9 +453,30 @@ pub fn learn(r: &Replay, o: &Outcomes, cfg: &Config, f: &Frame) -> Learned {
     };
     out.cutoff = Some(fmt_ts(r.dates[first_test]));
     let all = observations(r, o, f);
+    let negatives: Vec<Obs> = not_ready
+        .into_iter()
+        .flatten()
+        .filter_map(|&(i, at)| {
+            let k = r.dates.iter().rposition(|d| *d <= at)?;
+            let prospect = !o.first_win.get(i)?.is_some_and(|(c, _)| r.dates[k] >= c);
+            (last_train.is_some_and(|l| k <= l) && prospect).then(|| Obs {
+                k,
+                account: i,
+                signals: r.seen[k][i].signals,
+                converted: false,
+            })
+        })
+        .collect();
+    if let Some(answers) = not_ready {
+        out.feedback = Some(FeedbackUse {
+            not_ready: answers.len() as u64,
+            in_training: negatives.len() as u64,
+        });
+    }
     let train: Vec<&Obs> = all
         .iter()
         .filter(|x| last_train.is_some_and(|l| x.k <= l))
+        .chain(&negatives)
         .collect();
     let test: Vec<&Obs> = all.iter().filter(|x| x.k >= first_test).collect();
     out.train = part(r, &train);
@@ -747,5 +798,52 @@ mod tests {
             .with_overrides(&["billing_intent.base=5".into()])
             .expect("valid");
         assert_eq!(score_of(bits, &after), 45);
+    }
+
+    /// `--use-feedback`: not_ready answers after training dates are negatives of the training
+    /// part and pull down the weight of what fired there; answers after the cutoff (and none at
+    /// all) leave the fit as it was.
+    #[test]
+    fn not_ready_answers_are_training_negatives_and_later_ones_change_nothing() {
+        let (r, o, f) = planted(7, 2000, 365, &PLANTS, BASE_LOG_ODDS);
+        let cfg = Config::default();
+        let plain = learn(&r, &o, &cfg, &f);
+        assert!(plain.model.is_some(), "{:?}", plain.reason);
+        let none = learn_with(&r, &o, &cfg, &f, Some(&[]));
+        assert_eq!(none.model, plain.model);
+        assert_eq!(none.feedback, Some(FeedbackUse::default()));
+        let (first_test, last_train) = split(&r, &f).expect("a split");
+        let last_train = last_train.expect("training dates");
+        let cutoff = r.dates[first_test];
+        let billing = 1u8 << (SignalType::BillingIntent as u8);
+        // Every prospect on which billing fired at a training date: a not_ready answer there.
+        let mut early = Vec::new();
+        for k in 0..=last_train {
+            for (i, w) in o.first_win.iter().enumerate() {
+                let d = r.dates[k];
+                let prospect = !w.is_some_and(|(c, _)| d >= c);
+                if prospect && r.seen[k][i].signals & billing != 0 && early.len() < 400 {
+                    early.push((i, d + DAY));
+                }
+            }
+        }
+        assert!(early.len() >= 100, "{}", early.len());
+        let fed = learn_with(&r, &o, &cfg, &f, Some(&early));
+        let use_ = fed.feedback.clone().expect("the use is reported");
+        assert_eq!(
+            (use_.not_ready, use_.in_training),
+            (early.len() as u64, early.len() as u64)
+        );
+        let b0 = coefficient(&plain, SignalType::BillingIntent).coefficient;
+        let b1 = coefficient(&fed, SignalType::BillingIntent).coefficient;
+        assert!(b1 < b0 - 0.1, "billing {b0} → {b1}");
+        // The test part is the deals' alone: same observations and the same rules' figures.
+        assert_eq!(fed.test.part, plain.test.part);
+        assert_eq!(fed.rules.before, plain.rules.before);
+        // Answers given after the cutoff are not known when the training outcomes are: no change.
+        let late: Vec<(usize, i64)> = early.iter().map(|&(i, _)| (i, cutoff + DAY)).collect();
+        let after = learn_with(&r, &o, &cfg, &f, Some(&late));
+        assert_eq!(after.model, plain.model);
+        assert_eq!(after.feedback.map(|x| x.in_training), Some(0));
     }
 }
