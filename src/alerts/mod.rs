@@ -317,6 +317,15 @@ pub fn report(store: &Store, run_id: i64) -> Result<Vec<ReportAlert>> {
         .collect())
 }
 
+/// What a run knows about its accounts besides their scores.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    /// The newest activity event before T, by account id (for `event_to_alert_seconds`).
+    pub newest: &'a std::collections::HashMap<i64, i64>,
+    /// The accounts a rep's disposition suppresses at T (SPEC §10).
+    pub suppressed: &'a HashSet<i64>,
+}
+
 /// Plans the alert rows inside the run's recording transaction (see
 /// [`Store::record_detection_with`]).
 pub fn plan_rows(
@@ -326,8 +335,7 @@ pub fn plan_rows(
     t: i64,
     scores: &[AccountScore],
     recorded: &Recorded,
-    newest: &std::collections::HashMap<i64, i64>,
-    suppressed: &HashSet<i64>,
+    known: Known<'_>,
 ) -> Result<Vec<AlertRow>> {
     if dest.is_empty() {
         return Ok(Vec::new());
@@ -344,12 +352,12 @@ pub fn plan_rows(
         .filter(|s| s.routed && s.tier <= floor && fresh.contains(s.account.as_str()))
         .cloned()
         .collect();
-    let info = account_info(store, cfg, t, &eligible, newest)?;
+    let info = account_info(store, cfg, t, &eligible, known.newest)?;
     let cands = candidates(
         scores,
         &recorded.emitted,
         &recorded.held_out,
-        suppressed,
+        known.suppressed,
         &info,
     );
     let plan = decide(store, cfg, t, &cands)?;

@@ -130,8 +130,10 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
                     t,
                     &scores,
                     r,
-                    &newest,
-                    &suppressed_ids,
+                    crate::alerts::Known {
+                        newest: &newest,
+                        suppressed: &suppressed_ids,
+                    },
                 )
             };
             let recorded = store.record_detection_with(

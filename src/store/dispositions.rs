@@ -139,7 +139,12 @@ mod tests {
         assert_eq!(store.dispositions().unwrap().len(), 1);
         // The same origin twice records it once.
         let o = row("acme.com", "legit", 7, Some("attio:r1:7"));
-        assert_eq!(store.record_dispositions(&[o.clone()], 9).unwrap(), 1);
+        assert_eq!(
+            store
+                .record_dispositions(std::slice::from_ref(&o), 9)
+                .unwrap(),
+            1
+        );
         assert_eq!(store.record_dispositions(&[o], 10).unwrap(), 0);
         assert!(store.disposition_origin_exists("attio:r1:7").unwrap());
         assert_eq!(store.account_dispositions("acme.com").unwrap().len(), 2);

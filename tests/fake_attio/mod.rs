@@ -666,14 +666,14 @@ fn route(
             ok(json!({ "data": json }))
         }
         ("GET", ["v2", "objects", "deals", "attributes", attr, "options"]) => {
-            if let Err(e) = select_attribute(w, attr) {
+            if let Some(e) = not_a_select(w, attr) {
                 return e;
             }
             let list = w.options.get(*attr).cloned().unwrap_or_default();
             ok(json!({"data": list.iter().map(|t| option_json(w, attr, t)).collect::<Vec<_>>()}))
         }
         ("POST", ["v2", "objects", "deals", "attributes", attr, "options"]) => {
-            if let Err(e) = select_attribute(w, attr) {
+            if let Some(e) = not_a_select(w, attr) {
                 return e;
             }
             let title = body["data"]["title"]
@@ -1020,20 +1020,21 @@ fn option_json(w: &World, attr: &str, title: &str) -> Value {
            "title": title, "is_archived": false})
 }
 
-/// 404 for an unknown deal attribute, 400 for one that is not a select (Attio's spec bodies).
-fn select_attribute(w: &World, attr: &str) -> Result<(), Response> {
+/// 404 for an unknown deal attribute, 400 for one that is not a select (Attio's spec bodies);
+/// `None` for a select.
+fn not_a_select(w: &World, attr: &str) -> Option<Response> {
     match w.deal_attributes.iter().find(|a| a.slug == attr) {
-        None => Err(error(
+        None => Some(error(
             404,
             "not_found",
             &format!("Attribute with slug/ID \"{attr}\" not found."),
         )),
-        Some(a) if a.kind != "select" => Err(error(
+        Some(a) if a.kind != "select" => Some(error(
             400,
             "validation_type",
             "This attribute is not a select attribute.",
         )),
-        Some(_) => Ok(()),
+        Some(_) => None,
     }
 }
 
