@@ -15,17 +15,18 @@ fn t(s: &str) -> i64 {
     parse_ts(s).unwrap()
 }
 
-/// Events that make `account` Hot at any T in (at, at + 7 d): a checkout and two pricing views.
+/// Events that make an account Hot at any T in (at, at + 7 d): a checkout (billing_intent, 40)
+/// and two pricing views (pricing_intent, 30): 70 + 10 bonus = 80.
+const HOT: [(&str, Option<&str>); 3] = [
+    ("checkout_started", None),
+    ("$pageview", Some("https://app.x.com/pricing")),
+    ("$pageview", Some("https://app.x.com/pricing")),
+];
+
+/// [`HOT`] as JSON Lines for `account`, one microsecond apart from `at`.
 fn hot_lines(account: &str, at: i64) -> String {
     let mut out = String::new();
-    for (i, (event, url)) in [
-        ("checkout_started", None),
-        ("$pageview", Some("https://app.x.com/pricing")),
-        ("$pageview", Some("https://app.x.com/pricing")),
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (i, (event, url)) in HOT.into_iter().enumerate() {
         let mut props = json!({"$groups": {"company": account}});
         if let Some(u) = url {
             props["$current_url"] = json!(u);
@@ -262,14 +263,7 @@ fn what_ifs_apply_suppression_and_record_nothing() {
     let mut ingest = beton::store::Ingest::begin(&store, &ctx.config).unwrap();
     let at = t("2026-05-03T00:00:00Z");
     for account in ["acme.com", "globex.io"] {
-        for (i, (name, url)) in [
-            ("checkout_started", None),
-            ("$pageview", Some("https://x/pricing")),
-            ("$pageview", Some("https://x/pricing")),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (i, (name, url)) in HOT.into_iter().enumerate() {
             ingest
                 .event(&beton::store::EventIn {
                     uuid: None,

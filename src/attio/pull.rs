@@ -400,35 +400,17 @@ fn stage_history(
     record: &str,
 ) -> std::result::Result<Vec<(i64, String)>, ApiError> {
     let path = format!("/v2/objects/deals/records/{record}/attributes/stage/values");
-    let mut history = Vec::new();
-    let limit = 100;
-    let mut offset = 0;
-    loop {
-        let q = [
-            ("show_historic", "true".to_string()),
-            ("limit", limit.to_string()),
-            ("offset", offset.to_string()),
-        ];
-        let page = client.get(&path, &q)?;
-        let items = page
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let n = items.len();
-        history.extend(items.iter().filter_map(|v| {
+    let mut history: Vec<(i64, String)> = values_history(client, &path)?
+        .iter()
+        .filter_map(|v| {
             let from = v
                 .get("active_from")
                 .and_then(Value::as_str)
                 .and_then(parse_ts)?;
             let title = v.get("status")?.get("title")?.as_str()?.to_string();
             Some((from, title))
-        }));
-        if n < limit {
-            break;
-        }
-        offset += limit;
-    }
+        })
+        .collect();
     history.sort();
     Ok(history)
 }
