@@ -295,6 +295,24 @@ pub struct Trend {
     /// Why a rate is missing, when one is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The flags of the replay that an answer given before their date suppressed.
+    #[serde(default)]
+    pub held_back: HeldBack,
+}
+
+/// Accounts flagged (score ≥ threshold) at some replay date D while an answer given before D
+/// suppressed them, judged at the first such D like the backtest's precision: won in
+/// (D, D + H], not won, or too recent to tell (D + H > T, not won).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldBack {
+    pub accounts: u64,
+    /// Of them, held back by a `not_ready` answer (the rest by `already_working`).
+    pub not_ready: u64,
+    pub won: u64,
+    /// Won although a `not_ready` answer held them back: the rep's "not ready" was wrong.
+    pub won_after_not_ready: u64,
+    pub not_won: u64,
+    pub censored: u64,
 }
 
 fn percent(x: f64) -> String {
@@ -319,6 +337,18 @@ impl Trend {
                 None => format!("not enough data (n = {n} < {MIN_MONTH})"),
             }
         )
+    }
+
+    /// What the answers held back in the replay, in one line (empty when nothing was).
+    pub fn held_back_line(&self, horizon_days: u32) -> Option<String> {
+        let h = &self.held_back;
+        (h.accounts > 0).then(|| {
+            format!(
+                "answers held back {} flagged accounts in the replay ({} by not_ready): {} won within {horizon_days} days \
+                 anyway ({} after not_ready), {} not, {} too recent to tell",
+                h.accounts, h.not_ready, h.won, h.won_after_not_ready, h.not_won, h.censored
+            )
+        })
     }
 
     /// The last `months` months on one line: `2026-03 100.0 % (5) · 2026-05 n = 1`.
@@ -413,6 +443,7 @@ pub fn trend<'a>(
         counts,
         by_month,
         reason,
+        held_back: HeldBack::default(),
     }
 }
 

@@ -98,12 +98,49 @@ pub fn report_of(
     figures(r, &outcomes, &opts.frame(cfg))
 }
 
-/// SPEC §10: the reps' dispositions with `at` in (T − R, T], by UTC month. An answer after T is
-/// not known at T and is left out.
-pub fn feedback_trend(store: &Store, opts: &BacktestOptions) -> Result<crate::feedback::Trend> {
-    let book = crate::feedback::Book::load(store)?;
-    let from = opts.as_of - i64::from(opts.range_days) * DAY;
-    Ok(crate::feedback::trend(book.all(), from, opts.as_of))
+/// The flags of replay `r` that the reps' answers suppressed (SPEC §10 in the replay, with no
+/// lookahead: the replay at D sees only answers given before D). Each account counts once, at
+/// the first such date D, judged like the precision: won in (D, D + H], not won, or censored.
+pub fn held_back(
+    r: &Replay,
+    o: &Outcomes,
+    cfg: &Config,
+    opts: &BacktestOptions,
+    book: &crate::feedback::Book,
+) -> crate::feedback::HeldBack {
+    let mut out = crate::feedback::HeldBack::default();
+    if book.is_empty() {
+        return out;
+    }
+    let h = i64::from(opts.horizon_days) * DAY;
+    for (i, key) in r.accounts.iter().enumerate() {
+        if book.history(key).is_empty() {
+            continue;
+        }
+        let win = o.first_win.get(i).copied().flatten();
+        let first = r.dates.iter().enumerate().find_map(|(k, &d)| {
+            let s = r.seen[k][i];
+            let flagged = s.signals != 0 && s.score >= cfg.route_threshold;
+            let prospect = win.is_none_or(|(c, _)| d < c);
+            if !(flagged && prospect) {
+                return None;
+            }
+            book.suppression(&cfg.feedback, key, d).map(|x| (d, x.kind))
+        });
+        let Some((d, kind)) = first else { continue };
+        out.accounts += 1;
+        let not_ready = kind == crate::feedback::Kind::NotReady;
+        out.not_ready += u64::from(not_ready);
+        match win {
+            Some((c, _)) if c <= d + h => {
+                out.won += 1;
+                out.won_after_not_ready += u64::from(not_ready);
+            }
+            _ if d + h > opts.as_of => out.censored += 1,
+            _ => out.not_won += 1,
+        }
+    }
+    out
 }
 
 /// Runs the backtest of `cfg` at `opts.as_of`. Nothing is saved: `Store::save_backtest` does that.
@@ -134,10 +171,20 @@ pub fn reports(
     };
     let dates = opts.dates();
     let deals = store.deals()?;
-    let trend = feedback_trend(store, opts)?;
-    let report_of = |r: &Replay, cfg: &Config| BacktestReport {
-        feedback: trend.clone(),
-        ..report_of(r, &deals, cfg, opts)
+    // SPEC §10: the reps' answers with `at` in (T − R, T], by UTC month (an answer after T is not
+    // known at T), and the flags they held back in each replay.
+    let book = crate::feedback::Book::load(store)?;
+    let from = opts.as_of - i64::from(opts.range_days) * DAY;
+    let trend = crate::feedback::trend(book.all(), from, opts.as_of);
+    let report_of = |r: &Replay, cfg: &Config| {
+        let (folded, _) = crate::deals::one_per_opportunity(&deals, cfg);
+        let outcomes = Outcomes::of(&folded, &r.accounts, cfg, opts.as_of);
+        let mut feedback = trend.clone();
+        feedback.held_back = held_back(r, &outcomes, cfg, opts, &book);
+        BacktestReport {
+            feedback,
+            ..report_of(r, &deals, cfg, opts)
+        }
     };
     if let Some(remote) = source.remote() {
         // Equal settings replay once; the plan counts the others, and the first-seen scan.
@@ -503,4 +550,83 @@ pub fn compare(before: &BacktestReport, after: &BacktestReport) -> Vec<Change> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod feedback_tests {
+    use super::*;
+    use crate::store::DispositionRow;
+
+    fn answer(account: &str, kind: &str, at: i64) -> DispositionRow {
+        DispositionRow {
+            account: account.into(),
+            kind: kind.into(),
+            at,
+            note: None,
+            by: None,
+            source: "cli".into(),
+            origin: None,
+        }
+    }
+
+    /// The replay at D sees only answers given before D; each account counts once, at its first
+    /// suppressed flag, judged over the horizon like the precision.
+    #[test]
+    fn held_back_flags_use_only_earlier_answers() {
+        let cfg = Config::default();
+        let flag = Seen {
+            score: 80,
+            signals: 1,
+            active: true,
+        };
+        let quiet = Seen::default();
+        let dates = vec![0, 7 * DAY, 14 * DAY, 21 * DAY];
+        let names = ["won.io", "lost.io", "late.io", "same.io", "fresh.io"];
+        let r = Replay {
+            dates: dates.clone(),
+            accounts: names.iter().map(|s| s.to_string()).collect(),
+            seen: dates.iter().map(|_| vec![flag; names.len()]).collect(),
+        };
+        let mut r = r;
+        // fresh.io is flagged only at the last date.
+        for k in 0..3 {
+            r.seen[k][4] = quiet;
+        }
+        let opts = BacktestOptions {
+            as_of: 21 * DAY,
+            range_days: 21,
+            step_days: 7,
+            horizon_days: 10,
+        };
+        let o = Outcomes {
+            // won.io wins at day 12, within 10 days of the flag at day 7.
+            first_win: vec![Some((12 * DAY, 1000.0)), None, None, None, None],
+            won_without_close: 0,
+        };
+        let book = crate::feedback::Book::of(vec![
+            answer("won.io", "not_ready", 3 * DAY),
+            answer("lost.io", "already_working", 1),
+            // Given after every flag of late.io but the last: held back from day 21 on (censored).
+            answer("late.io", "not_ready", 20 * DAY),
+            // Given exactly at a replay date: that date does not see it, the next one does.
+            answer("same.io", "not_ready", 7 * DAY),
+            // After T: never seen.
+            answer("fresh.io", "not_ready", 22 * DAY),
+        ])
+        .unwrap();
+        let h = held_back(&r, &o, &cfg, &opts, &book);
+        assert_eq!(
+            h,
+            crate::feedback::HeldBack {
+                accounts: 4,
+                not_ready: 3,
+                won: 1,
+                won_after_not_ready: 1,
+                // lost.io: held back at day 7, not won by day 17.
+                not_won: 1,
+                // late.io (day 21) and same.io (day 14): D + 10 days is after T.
+                censored: 2,
+            }
+        );
+    }
 }

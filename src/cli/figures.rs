@@ -403,6 +403,9 @@ fn print_report(r: &BacktestReport) {
     }
     out!("");
     out!("  {}", r.feedback.summary());
+    if let Some(line) = r.feedback.held_back_line(r.horizon_days) {
+        out!("  {line}");
+    }
     if !r.feedback.by_month.is_empty() {
         for line in r.feedback.month_lines() {
             out!("{line}");
