@@ -382,10 +382,11 @@ impl Trend {
                 }
                 None => ("not enough data".to_string(), String::new()),
             };
-            out.push(format!(
+            let line = format!(
                 "  {:<8} {:>8} {:>10} {:>16}  {bar}",
                 m.month, m.dispositions, m.not_ready, rate
-            ));
+            );
+            out.push(line.trim_end().to_string());
         }
         out
     }

@@ -197,6 +197,10 @@ fn a_not_ready_answer_keeps_the_account_listed_but_unrouted_and_unalerted_until_
         text.contains("suppressed: a rep answered not_ready on 2026-05-01"),
         "{text}"
     );
+    assert!(
+        !text.contains("ARR floor"),
+        "the reason is the answer: {text}"
+    );
 
     // On the last day it still holds; from the end (t + 30 d) on, explain routes it again.
     let day_before = ws.json(&[

@@ -642,16 +642,18 @@ pub fn explain(s: &AccountScore, cfg: &Config) -> Vec<String> {
         ));
     }
     lines.push(format!("  = {}", parts_line(s, cfg)));
-    lines.push(if s.routed {
-        format!("  routed to the CRM (score ≥ {})", cfg.route_threshold)
-    } else if s.score >= cfg.route_threshold {
-        // The only thing that keeps a score at the threshold from routing (SPEC §8).
-        format!(
-            "  not routed: below the ARR floor (routing.min_arr {})",
-            cfg.routing.min_arr
-        )
-    } else {
-        format!("  not routed (route threshold {})", cfg.route_threshold)
-    });
+    if s.routed {
+        lines.push(format!(
+            "  routed to the CRM (score ≥ {})",
+            cfg.route_threshold
+        ));
+    } else if s.score < cfg.route_threshold {
+        lines.push(format!(
+            "  not routed (route threshold {})",
+            cfg.route_threshold
+        ));
+    }
+    // At the threshold and not routed: the ARR floor (SPEC §8) or a rep's disposition (§10); the
+    // routing's own lines (`routing::explain`) say which, with the figures.
     lines
 }
