@@ -370,6 +370,33 @@ impl Client {
     pub fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ApiError> {
         self.send(Method::Get, path, query, None)
     }
+
+    /// Every item of a `{"data": [...]}` list read `limit` at a time (`limit`, `offset`), with
+    /// `query` on every page, until a page comes back short.
+    pub fn get_all(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        limit: usize,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut all = Vec::new();
+        loop {
+            let mut q = query.to_vec();
+            q.push(("limit", limit.to_string()));
+            q.push(("offset", all.len().to_string()));
+            let page = self.get(path, &q)?;
+            let items = page
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let n = items.len();
+            all.extend(items);
+            if n < limit {
+                return Ok(all);
+            }
+        }
+    }
 }
 
 /// The workspace's members as (member id, email as Attio has it).

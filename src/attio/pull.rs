@@ -351,26 +351,7 @@ fn dispositions(
 
 /// Every value an attribute of a record has had, oldest first (Attio's order), page by page.
 fn values_history(client: &Client, path: &str) -> std::result::Result<Vec<Value>, ApiError> {
-    let mut all = Vec::new();
-    let limit = 100;
-    loop {
-        let q = [
-            ("show_historic", "true".to_string()),
-            ("limit", limit.to_string()),
-            ("offset", all.len().to_string()),
-        ];
-        let page = client.get(path, &q)?;
-        let items = page
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let n = items.len();
-        all.extend(items);
-        if n < limit {
-            return Ok(all);
-        }
-    }
+    client.get_all(path, &[("show_historic", "true".into())], 100)
 }
 
 /// The domains of a company record.

@@ -134,27 +134,7 @@ const PAGE: usize = 50;
 /// creating one with that slug), read page by page: Attio's spec pages the list and names no
 /// default page size.
 pub fn deal_attributes(client: &Client) -> Result<Vec<Value>, ApiError> {
-    let mut all = Vec::new();
-    loop {
-        let page = client.get(
-            ATTRS,
-            &[
-                ("show_archived", "true".into()),
-                ("limit", PAGE.to_string()),
-                ("offset", all.len().to_string()),
-            ],
-        )?;
-        let items = page
-            .get("data")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let n = items.len();
-        all.extend(items);
-        if n < PAGE {
-            return Ok(all);
-        }
-    }
+    client.get_all(ATTRS, &[("show_archived", "true".into())], PAGE)
 }
 
 /// `` `slug` (Title) `` of the attribute Attio's message names by id, when the message has one.
