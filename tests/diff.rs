@@ -114,6 +114,16 @@ fn check(diff: &Value, a: &Value, b: &Value) -> Vec<String> {
             acc["after"]["tier"],
             sb.get(key).map_or(Value::Null, |s| s.1.clone())
         );
+        assert_eq!(
+            acc["before"]["routed"].as_bool(),
+            Some(sa.get(key).is_some_and(|s| s.2)),
+            "{key} routed before"
+        );
+        assert_eq!(
+            acc["after"]["routed"].as_bool(),
+            Some(sb.get(key).is_some_and(|s| s.2)),
+            "{key} routed after"
+        );
         let sum: i64 = acc["components"]
             .as_array()
             .unwrap()
@@ -189,6 +199,61 @@ fn diff_lists_exactly_the_changed_accounts_and_components_add_up() {
     // Nothing was recorded: the latest run is still the second one.
     let scores = w.json(&["scores", "--json"]);
     assert_eq!(scores["run_id"], b["run_id"]);
+}
+
+/// A rep's `not_ready` answer between the two times un-routes the account at T2 as the daily run
+/// does (SPEC §10): `diff --from --to` routes like `--run-daily`, so it lists that account with
+/// routed true → false.
+#[test]
+fn a_reps_answer_between_the_two_times_moves_routing_as_the_daily_runs_do() {
+    let w = Workspace::new();
+    let (a, b) = (w.daily(T1), w.daily(T2));
+    let (sa, sb) = (states(&a), states(&b));
+    let key = sa
+        .iter()
+        .find(|(k, s)| s.2 && sb.get(*k).is_some_and(|t| t.2))
+        .map(|(k, _)| k.clone())
+        .expect("an account routed at both times");
+    let out = w.run(&[
+        "feedback",
+        &key,
+        "not_ready",
+        "--at",
+        "2026-05-26T00:00:00Z",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (a, b) = (w.daily(T1), w.daily(T2));
+    assert!(
+        !states(&b)[&key].2,
+        "the daily run at T2 does not route {key}"
+    );
+    let want = changed(&a, &b);
+    assert!(want.contains(&key), "{want:?}");
+    let times = w.json(&["diff", "--from", T1, "--to", T2, "--json"]);
+    assert_eq!(check(&times, &a, &b), want);
+    let entry = times["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["account"] == key.as_str())
+        .unwrap();
+    assert_eq!(
+        (&entry["before"]["routed"], &entry["after"]["routed"]),
+        (&Value::Bool(true), &Value::Bool(false)),
+        "{entry}"
+    );
+    let runs = w.json(&[
+        "diff",
+        "--runs",
+        &a["run_id"].to_string(),
+        &b["run_id"].to_string(),
+        "--json",
+    ]);
+    assert_eq!(check(&runs, &a, &b), want);
 }
 
 #[test]

@@ -38,7 +38,11 @@ pub fn diff(
             let mut sides = Vec::new();
             let mut times = Vec::new();
             for d in source.detect_dates(&store, cfg, &[t1, t2], progress)? {
-                let scored = d.result.map_err(Error::Usage)?;
+                let mut scored = d.result.map_err(Error::Usage)?;
+                // Routed as a daily run at that T routes: the ARR floor (SPEC §8) and the reps'
+                // answers in force (§10).
+                crate::signals::routing::apply_floor(&store, cfg, d.t, &mut scored.scores)?;
+                crate::feedback::apply_stored(&store, &cfg.feedback, d.t, &mut scored.scores)?;
                 sides.push(sides_of(&scored.scores));
                 times.push(d.t);
             }

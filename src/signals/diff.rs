@@ -222,8 +222,9 @@ pub struct Diff {
 }
 
 /// The sections of the settings that decide a score, tier or routing.
-const SCORING: [&str; 8] = [
+const SCORING: [&str; 9] = [
     "accounts",
+    "feedback",
     "group_type",
     "activity_exclude",
     "route_threshold",
@@ -396,6 +397,7 @@ pub fn components(
         if b.routed != a.routed {
             keys.extend(keys_with("route_threshold", ""));
             keys.extend(keys_with("routing.", ""));
+            keys.extend(keys_with("feedback.", ""));
         }
         out.push(Component {
             kind: Kind::Settings,
