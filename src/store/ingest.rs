@@ -9,6 +9,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use rusqlite::{Connection, OptionalExtension, Statement, params};
 
 use super::blocks::{self, Builder, Packed, UuidRef};
+use super::dedupe::{DayUuids, Sight};
 use super::units::{self, DayCounts, UnitKey};
 use super::{Classifier, NameClass, Store};
 use crate::config::Config;
@@ -19,7 +20,7 @@ use crate::time::day_of;
 const IMPORT_CACHE_KIB: i64 = -32_768;
 
 /// Rollup entries held in memory before they are merged into SQLite.
-pub(super) const FLUSH_AT: usize = 1_000_000;
+const FLUSH_AT: usize = 1_000_000;
 
 /// One event, already parsed and checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,13 +59,49 @@ pub struct IngestStats {
     pub without_account: u64,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+/// A user-day's deltas, 24 bytes: counts of at most [`Rollup::MAX_EVENTS`] events fit in
+/// `u32`, and the last activity is `i64::MIN` when there is none.
+#[derive(Debug, Clone, Copy)]
 struct Counts {
-    activity: i64,
-    pricing: i64,
-    support: i64,
-    billing: i64,
-    last_ts: Option<i64>,
+    activity: u32,
+    pricing: u32,
+    support: u32,
+    billing: u32,
+    last_ts: i64,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Self {
+            activity: 0,
+            pricing: 0,
+            support: 0,
+            billing: 0,
+            last_ts: i64::MIN,
+        }
+    }
+}
+
+impl Counts {
+    fn day_counts(&self) -> DayCounts {
+        DayCounts {
+            activity: u64::from(self.activity),
+            pricing: u64::from(self.pricing),
+            support: u64::from(self.support),
+            billing: u64::from(self.billing),
+            last_ts: (self.last_ts != i64::MIN).then_some(self.last_ts),
+        }
+    }
+}
+
+/// One delta of a flush: a user-day (`kind` 0, `id` the user) or a feature-day (1, the
+/// feature), ordered as [`UnitKey`] orders them within an account and a day.
+#[derive(Clone, Copy)]
+struct Delta {
+    account: i64,
+    id: i64,
+    kind: u8,
+    counts: Counts,
 }
 
 /// In-memory rollup deltas, merged into `account_units` by [`Rollup::flush`]. They are kept
@@ -74,6 +111,8 @@ struct Counts {
 pub(super) struct Rollup {
     days: FxHashMap<i64, DayRollup>,
     len: usize,
+    /// Events added since the last flush (a bound on every count).
+    events: u64,
 }
 
 /// The deltas of one day: per (account, user) counts, and the (account, feature) pairs used.
@@ -84,8 +123,13 @@ struct DayRollup {
 }
 
 impl Rollup {
-    pub(super) fn len(&self) -> usize {
-        self.len
+    /// Events between two flushes at most, so that every count fits in a `u32`.
+    const MAX_EVENTS: u64 = u32::MAX as u64;
+
+    /// Whether the deltas should be merged now: [`FLUSH_AT`] entries, or as many events as a
+    /// count can hold.
+    pub(super) fn full(&self) -> bool {
+        self.len > FLUSH_AT || self.events >= Self::MAX_EVENTS
     }
 
     pub(super) fn add(
@@ -98,6 +142,7 @@ impl Rollup {
         feature: Option<i64>,
     ) {
         let day = day_of(ts);
+        self.events += 1;
         let d = self.days.entry(day).or_default();
         let c = match d.users.entry((account, user)) {
             Entry::Occupied(e) => e.into_mut(),
@@ -108,11 +153,11 @@ impl Rollup {
         };
         if class.activity {
             c.activity += 1;
-            c.last_ts = Some(c.last_ts.map_or(ts, |l| l.max(ts)));
+            c.last_ts = c.last_ts.max(ts);
         }
-        c.pricing += i64::from(pricing);
-        c.support += i64::from(class.support);
-        c.billing += i64::from(class.billing);
+        c.pricing += u32::from(pricing);
+        c.support += u32::from(class.support);
+        c.billing += u32::from(class.billing);
         if class.feature
             && let Some(f) = feature
             && d.features.insert((account, f))
@@ -121,32 +166,63 @@ impl Rollup {
         }
     }
 
-    /// Merges the deltas into each account's packed rollup and empties the buffers: one sort
-    /// by (account, unit), then one merge per account.
+    /// Merges the deltas into each account's packed rollup and empties the buffers. Each day's
+    /// map becomes a run sorted by (account, unit) and is freed at once; then each account
+    /// takes its part of every run, in day order (which is [`UnitKey`] order), and is merged
+    /// in one pass.
     pub(super) fn flush(&mut self, conn: &Connection) -> Result<()> {
-        let mut all: Vec<(i64, UnitKey, DayCounts)> = Vec::with_capacity(self.len);
+        let mut runs: Vec<(i64, Vec<Delta>)> = Vec::with_capacity(self.days.len());
         for (day, d) in self.days.drain() {
-            for ((a, user), c) in d.users {
-                let counts = DayCounts {
-                    activity: c.activity as u64,
-                    pricing: c.pricing as u64,
-                    support: c.support as u64,
-                    billing: c.billing as u64,
-                    last_ts: c.last_ts,
-                };
-                all.push((a, UnitKey::User { day, user }, counts));
-            }
-            for (a, feature) in d.features {
-                all.push((a, UnitKey::Feature { day, feature }, DayCounts::default()));
-            }
+            let mut run = Vec::with_capacity(d.users.len() + d.features.len());
+            run.extend(d.users.into_iter().map(|((account, id), counts)| Delta {
+                account,
+                id,
+                kind: 0,
+                counts,
+            }));
+            run.extend(d.features.into_iter().map(|(account, id)| Delta {
+                account,
+                id,
+                kind: 1,
+                counts: Counts::default(),
+            }));
+            run.sort_unstable_by_key(|x| (x.account, x.kind, x.id));
+            runs.push((day, run));
         }
         self.len = 0;
-        all.sort_unstable_by_key(|x| (x.0, x.1));
+        self.events = 0;
+        runs.sort_unstable_by_key(|r| r.0);
+        let mut at = vec![0usize; runs.len()];
         let mut deltas = Vec::new();
-        for group in all.chunk_by(|x, y| x.0 == y.0) {
+        loop {
+            let next = runs
+                .iter()
+                .zip(&at)
+                .filter_map(|((_, run), &i)| run.get(i).map(|x| x.account))
+                .min();
+            let Some(account) = next else { break };
             deltas.clear();
-            deltas.extend(group.iter().map(|(_, k, c)| (*k, *c)));
-            units::merge_sorted(conn, group[0].0, &deltas)?;
+            for ((day, run), i) in runs.iter().zip(at.iter_mut()) {
+                while let Some(x) = run.get(*i).filter(|x| x.account == account) {
+                    let key = match x.kind {
+                        0 => UnitKey::User {
+                            day: *day,
+                            user: x.id,
+                        },
+                        _ => UnitKey::Feature {
+                            day: *day,
+                            feature: x.id,
+                        },
+                    };
+                    let counts = match x.kind {
+                        0 => x.counts.day_counts(),
+                        _ => DayCounts::default(),
+                    };
+                    deltas.push((key, counts));
+                    *i += 1;
+                }
+            }
+            units::merge_sorted(conn, account, &deltas)?;
         }
         Ok(())
     }
@@ -420,10 +496,12 @@ pub struct Ingest<'c> {
     /// The workspace had no events when the import began: no stored day to check uuids against.
     fresh: bool,
     /// The uuids of each day this import touched: the stored ones (loaded on first touch) and
-    /// the ones it wrote.
-    seen: FxHashMap<i64, SeenUuids>,
+    /// the ones it wrote, as fingerprints until a day needs them exactly ([`DayUuids`]).
+    seen: FxHashMap<i64, DayUuids>,
     /// The block being filled for each day.
     open: FxHashMap<i64, Builder>,
+    /// Days whose uuids had to be read back exactly (a fingerprint met twice).
+    exact_days: u64,
     /// The import runs with a rollback journal and turns WAL back on when it ends.
     journal: bool,
     /// The store's page cache size, put back when the import ends.
@@ -431,38 +509,49 @@ pub struct Ingest<'c> {
     done: bool,
 }
 
-/// The uuids of one day.
-#[derive(Default)]
-struct SeenUuids {
-    bytes: FxHashSet<u128>,
-    text: FxHashSet<String>,
+/// The uuids stored for `day`, as fingerprints (what an import checks its uuids against).
+fn stored_uuids(conn: &Connection, day: i64) -> Result<DayUuids> {
+    let mut seen = DayUuids::default();
+    for_stored_uuids(conn, day, |u| {
+        seen.insert(u);
+    })?;
+    Ok(seen)
 }
 
-impl SeenUuids {
-    /// True when `uuid` is new.
-    fn insert(&mut self, uuid: UuidRef<'_>) -> bool {
-        match uuid {
-            UuidRef::Bytes(b) => self.bytes.insert(u128::from_be_bytes(b)),
-            UuidRef::Text(t) => !self.text.contains(t) && self.text.insert(t.to_string()),
-        }
+/// Calls `f` with the uuid of each event stored for `day` (this transaction's writes included).
+fn for_stored_uuids(conn: &Connection, day: i64, mut f: impl FnMut(UuidRef<'_>)) -> Result<()> {
+    let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE day = ?1")?;
+    let mut rows = stmt.query([day])?;
+    while let Some(r) = rows.next()? {
+        let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
+        blocks::decode(day, data, |e| {
+            if let Some(u) = e.uuid {
+                f(u);
+            }
+        })
+        .map_err(|d| damaged(day, d))?;
     }
+    Ok(())
+}
 
-    /// The uuids stored for `day`.
-    fn load(conn: &Connection, day: i64) -> Result<Self> {
-        let mut seen = Self::default();
-        let mut stmt = conn.prepare_cached("SELECT data FROM event_blocks WHERE day = ?1")?;
-        let mut rows = stmt.query([day])?;
-        while let Some(r) = rows.next()? {
-            let data = r.get_ref(0)?.as_blob().map_err(rusqlite::Error::from)?;
-            blocks::decode(day, data, |e| {
-                if let Some(u) = e.uuid {
-                    seen.insert(u);
-                }
-            })
-            .map_err(|d| damaged(day, d))?;
+/// Every 16-byte uuid of `day`: stored, and in the block being filled.
+fn exact_uuids(conn: &Connection, day: i64, open: Option<&Builder>) -> Result<FxHashSet<u128>> {
+    let mut all = FxHashSet::default();
+    let mut add = |u: UuidRef<'_>| {
+        if let UuidRef::Bytes(b) = u {
+            all.insert(u128::from_be_bytes(b));
         }
-        Ok(seen)
+    };
+    for_stored_uuids(conn, day, &mut add)?;
+    if let Some(b) = open {
+        blocks::decode(day, &b.data, |e| {
+            if let Some(u) = e.uuid {
+                add(u);
+            }
+        })
+        .map_err(|d| damaged(day, d))?;
     }
+    Ok(all)
 }
 
 /// The error for a block of `day` that does not decode.
@@ -510,6 +599,7 @@ impl<'c> Ingest<'c> {
             fresh: empty,
             seen: FxHashMap::default(),
             open: FxHashMap::default(),
+            exact_days: 0,
             journal,
             cache: Some(cache),
             done: false,
@@ -609,6 +699,9 @@ impl<'c> Ingest<'c> {
                 full.write(self.conn)?;
             }
             self.stored(ev, seq)?;
+            if self.rollup.events >= Rollup::MAX_EVENTS {
+                self.rollup.flush(self.conn)?;
+            }
         }
         self.maybe_flush()
     }
@@ -618,12 +711,18 @@ impl<'c> Ingest<'c> {
         let seen = match self.seen.entry(day) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => e.insert(if self.fresh {
-                SeenUuids::default()
+                DayUuids::default()
             } else {
-                SeenUuids::load(self.conn, day)?
+                stored_uuids(self.conn, day)?
             }),
         };
-        Ok(seen.insert(uuid))
+        let mut sight = seen.insert(uuid);
+        if sight == Sight::Unsure {
+            seen.make_exact(exact_uuids(self.conn, day, self.open.get(&day))?);
+            self.exact_days += 1;
+            sight = seen.insert(uuid);
+        }
+        Ok(sight == Sight::New)
     }
 
     /// Books a row that was written with `seq`.
@@ -641,7 +740,7 @@ impl<'c> Ingest<'c> {
     }
 
     fn maybe_flush(&mut self) -> Result<()> {
-        if self.rollup.len() > FLUSH_AT {
+        if self.rollup.full() {
             self.rollup.flush(self.conn)?;
         }
         Ok(())
@@ -708,6 +807,8 @@ impl<'c> Ingest<'c> {
     /// Merges the rollups and commits everything.
     pub fn commit(mut self) -> Result<IngestStats> {
         let started = std::time::Instant::now();
+        // Dedupe is over: the uuid sets go before the last merge needs its memory.
+        self.seen = FxHashMap::default();
         let mut open: Vec<_> = std::mem::take(&mut self.open).into_values().collect();
         open.sort_unstable_by_key(|b| b.day);
         for b in &open {
@@ -725,10 +826,12 @@ impl<'c> Ingest<'c> {
         self.done = true;
         self.restore_wal()?;
         tracing::info!(
-            "import commit: last blocks written in {:.2} s, rollups merged in {:.2} s, commit {:.2} s",
+            "import commit: last blocks written in {:.2} s, rollups merged in {:.2} s, commit {:.2} s; \
+             {} day(s) deduped with their full uuids",
             written.as_secs_f64(),
             (flushed - written).as_secs_f64(),
-            (started.elapsed() - flushed).as_secs_f64()
+            (started.elapsed() - flushed).as_secs_f64(),
+            self.exact_days
         );
         Ok(self.stats)
     }

@@ -6,6 +6,7 @@ mod attio;
 mod backtests;
 pub mod blocks;
 mod capture;
+mod dedupe;
 mod dispositions;
 mod ingest;
 mod models;
@@ -338,7 +339,7 @@ impl Store {
             let class = classes.get(&e.name).copied().unwrap_or_default();
             let pricing = class.pageview && e.url.is_some_and(|u| classifier.is_pricing(u));
             rollup.add(e.ts, e.account, e.user, class, pricing, e.feature);
-            if rollup.len() > ingest::FLUSH_AT && flush_err.is_none() {
+            if rollup.full() && flush_err.is_none() {
                 flush_err = rollup.flush(&tx).err();
             }
         })?;
