@@ -38,6 +38,7 @@ pub fn import(g: &Global, kind: ImportKind, file: &str, format: Option<FormatArg
         .or_else(|| Format::from_path(file));
     let report = match kind {
         ImportKind::Events => {
+            big_buffers_back_on_free();
             let bar = Bar::bytes(input.size);
             let r = beton::import::import_events(&store, &ctx.config, input, format, &bar);
             bar.done();
@@ -49,6 +50,20 @@ pub fn import(g: &Global, kind: ImportKind, file: &str, format: Option<FormatArg
     };
     print_import(&report, g.json);
     Ok(if report.skipped > 0 { 2 } else { 0 })
+}
+
+/// An event import allocates and frees many buffers of 128 KiB to a few MiB on several threads
+/// (chunks' parsed events, batches, event blocks, growing uuid arrays). glibc's malloc raises its
+/// mmap threshold to the largest such buffer freed (up to 32 MiB), after which they come from its
+/// heaps, where what they leave free stays resident: a fixed threshold at its usual start, 128
+/// KiB, hands each back to the system when it is freed. The 10 M-event import's peak: 320 →
+/// 243 MiB, for about 2 s more system CPU (docs/PERFORMANCE.md). Other allocators: nothing.
+fn big_buffers_back_on_free() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets one of malloc's tuning values; it takes malloc's own locks.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }
 
 fn print_import(r: &ImportReport, json: bool) {
