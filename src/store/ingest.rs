@@ -862,6 +862,62 @@ impl Drop for Ingest<'_> {
 mod tests {
     use super::*;
 
+    fn uuid_text(u: u128) -> String {
+        let h = format!("{u:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
+    }
+
+    /// Two different uuids with one fingerprint are two events; a real duplicate is one, also
+    /// of an event in a block written before the fingerprint matched. Fresh and not.
+    #[test]
+    fn uuids_that_share_a_fingerprint_are_told_apart_exactly() {
+        let store = Store::open_in_memory().unwrap();
+        let cfg = Config::default();
+        let day = crate::time::parse_ts("2026-05-01T00:00:00Z").unwrap();
+        let ev = |u: u128, i: i64| EventIn {
+            uuid: Some(uuid_text(u)),
+            event: "e".into(),
+            distinct_id: format!("u{}", i % 50),
+            ts: day + i,
+            account: Some("acme.com".into()),
+            url: None,
+            feature: None,
+            group_set: None,
+        };
+        let base = 0x0190_a000_0000_7000_8000_0000_0000_0000u128;
+        let first = base + 1;
+        let twin = super::super::dedupe::twin(first);
+        assert_ne!(twin, first);
+        let mut ingest = Ingest::begin(&store, &cfg).unwrap();
+        ingest.event(&ev(first, 0)).unwrap();
+        // More than a block: `first` is in a written block when its twin comes.
+        for i in 1..(blocks::BLOCK as u128 + 10) {
+            ingest.event(&ev(base + 1000 + i, i as i64)).unwrap();
+        }
+        let n = blocks::BLOCK as i64 + 10;
+        ingest.event(&ev(twin, n)).unwrap();
+        ingest.event(&ev(first, n + 1)).unwrap();
+        ingest.event(&ev(twin, n + 2)).unwrap();
+        assert_eq!(ingest.exact_days, 1);
+        let stats = ingest.commit().unwrap();
+        assert_eq!((stats.inserted, stats.duplicates), (n as u64 + 1, 2));
+        // Into the stored workspace: the fingerprints come from the stored blocks.
+        let mut ingest = Ingest::begin(&store, &cfg).unwrap();
+        let other = super::super::dedupe::twin(base + 1005);
+        ingest.event(&ev(other, 1)).unwrap();
+        ingest.event(&ev(twin, 2)).unwrap();
+        ingest.event(&ev(base + 1005, 3)).unwrap();
+        let stats = ingest.commit().unwrap();
+        assert_eq!((stats.inserted, stats.duplicates), (1, 2));
+    }
+
     #[test]
     fn a_canonical_uuid_decodes_as_the_general_reader_does() {
         for s in [
