@@ -5,7 +5,8 @@
 //!
 //! Memory stays bounded whatever the input's size, stdin included: at most [`POOL`] chunk
 //! buffers exist, each is reused once the resolver is done with it, and the reader waits for a
-//! free one.
+//! free one. The parsed events' and the resolved rows' buffers go round the same way (a fresh
+//! buffer of a few MiB for each chunk would cost page faults, and memory the allocator keeps).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -17,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::{Batch, EventRef, check_event, parse_json_event, scan};
 use crate::error::{Error, Result};
-use crate::store::{Classifier, Prepared, Resolver, Uuid};
+use crate::store::{Classifier, Prepared, Resolved, Resolver, Uuid};
 
 /// Bytes read per chunk (a chunk ends at the last line end in it; a longer line grows it).
 const CHUNK: usize = 1 << 21;
@@ -54,7 +55,12 @@ struct Chunk {
     index: u64,
     data: Vec<u8>,
     len: usize,
+    /// An empty buffer for its parsed events.
+    events: Vec<Ev>,
 }
+
+/// A chunk's buffers, back from the resolver for the next chunk.
+type Free = (Vec<u8>, Vec<Ev>);
 
 /// A chunk's bytes: checked as UTF-8 once as a whole, or (when some line is not) as they were.
 enum Text {
@@ -111,15 +117,16 @@ pub(super) fn parse(
     name: &str,
     group_type: &str,
     resolver: Resolver,
-    mut sink: impl FnMut(Batch) -> Result<()>,
+    mut sink: impl FnMut(Batch) -> Result<Vec<Resolved>>,
 ) -> Result<Resolver> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
     let classifier = resolver.classifier().clone();
     let (work_tx, work_rx) = sync_channel::<Work>(POOL);
     let work_rx = Arc::new(Mutex::new(work_rx));
     let (done_tx, done_rx) = sync_channel::<Done>(POOL);
-    let (free_tx, free_rx) = channel::<Vec<u8>>();
+    let (free_tx, free_rx) = channel::<Free>();
     let (batch_tx, batch_rx) = sync_channel::<Result<Batch>>(QUEUED);
+    let (spent_tx, spent_rx) = channel::<Vec<Resolved>>();
     std::thread::scope(|s| {
         s.spawn(move || read_chunks(reader, name, &free_rx, &work_tx));
         for _ in 0..workers {
@@ -142,10 +149,11 @@ pub(super) fn parse(
             });
         }
         drop(done_tx);
-        let resolving = s.spawn(move || resolve_in_order(resolver, done_rx, free_tx, batch_tx));
+        let resolving =
+            s.spawn(move || resolve_in_order(resolver, done_rx, free_tx, &spent_rx, batch_tx));
         let written = (|| {
             for batch in batch_rx {
-                sink(batch?)?;
+                let _ = spent_tx.send(sink(batch?)?);
             }
             Ok(())
         })();
@@ -157,20 +165,15 @@ pub(super) fn parse(
 }
 
 /// Reads chunks that end at a line end into free buffers, until the end or an error.
-fn read_chunks(
-    mut reader: impl Read,
-    name: &str,
-    free: &Receiver<Vec<u8>>,
-    work: &SyncSender<Work>,
-) {
+fn read_chunks(mut reader: impl Read, name: &str, free: &Receiver<Free>, work: &SyncSender<Work>) {
     let mut made = 0;
     let mut carry: Vec<u8> = Vec::new();
     for index in 0.. {
-        let mut data = match free.try_recv() {
+        let (mut data, events) = match free.try_recv() {
             Ok(d) => d,
             Err(_) if made < POOL => {
                 made += 1;
-                vec![0; CHUNK]
+                (vec![0; CHUNK], Vec::new())
             }
             Err(_) => match free.recv() {
                 Ok(d) => d,
@@ -219,7 +222,13 @@ fn read_chunks(
             }
             data.resize(grown, 0);
         }
-        if len > 0 && work.send(Work::Chunk(Chunk { index, data, len })).is_err() {
+        let chunk = Chunk {
+            index,
+            data,
+            len,
+            events,
+        };
+        if len > 0 && work.send(Work::Chunk(chunk)).is_err() {
             return;
         }
         if end {
@@ -235,7 +244,12 @@ fn parse_chunk(chunk: Chunk, group_type: &str, classifier: &Classifier) -> Parse
         text: Text::Bytes(Vec::new()),
         len: chunk.len,
         arena: String::new(),
-        events: Vec::with_capacity(chunk.len / 160),
+        events: {
+            let mut events = chunk.events;
+            events.clear();
+            events.reserve(chunk.len / 160);
+            events
+        },
         bad: Vec::new(),
         lines: 0,
         read: 0,
@@ -334,7 +348,8 @@ fn keep(ev: EventRef<'_>, base: usize, arena: &mut String, classifier: &Classifi
 fn resolve_in_order(
     mut resolver: Resolver,
     done: Receiver<Done>,
-    free: std::sync::mpsc::Sender<Vec<u8>>,
+    free: std::sync::mpsc::Sender<Free>,
+    spent: &Receiver<Vec<Resolved>>,
     batches: SyncSender<Result<Batch>>,
 ) -> Resolver {
     let mut waiting: BTreeMap<u64, Done> = BTreeMap::new();
@@ -344,15 +359,18 @@ fn resolve_in_order(
         waiting.insert(d.index(), d);
         while let Some(d) = waiting.remove(&next) {
             next += 1;
-            let p = match d {
+            let mut p = match d {
                 Done::Parsed(p) => p,
                 Done::Failed(_, e) => {
                     let _ = batches.send(Err(e));
                     return resolver;
                 }
             };
+            let mut rows = spent.try_recv().unwrap_or_default();
+            rows.clear();
+            rows.reserve(p.events.len());
             let mut batch = Batch {
-                rows: Vec::with_capacity(p.events.len()),
+                rows,
                 bad: p.bad.into_iter().map(|(n, r)| (lines + n, r)).collect(),
                 read: p.read,
                 without_account: p.without_account,
@@ -370,7 +388,7 @@ fn resolve_in_order(
                         .expect("a span is a field of a line that was UTF-8"),
                 }
             };
-            for e in p.events {
+            for e in p.events.drain(..) {
                 batch.rows.push(resolver.resolve_prepared(Prepared {
                     ts: e.ts,
                     uuid: e.uuid,
@@ -385,7 +403,7 @@ fn resolve_in_order(
             }
             batch.new = resolver.take_new();
             batch.urls = resolver.take_urls();
-            let _ = free.send(p.text.into_bytes());
+            let _ = free.send((p.text.into_bytes(), p.events));
             if batches.send(Ok(batch)).is_err() {
                 return resolver;
             }

@@ -283,14 +283,14 @@ impl Batch {
 }
 
 /// Parses and resolves `input`, feeding `sink` in order: JSON Lines on every core
-/// ([`jsonl`]), CSV on a second thread. Returns the format and the resolver (to hand back to
-/// the ingest).
+/// ([`jsonl`]), CSV on a second thread. `sink` hands back the batch's row buffer, for the
+/// next batch to reuse. Returns the format and the resolver (to hand back to the ingest).
 fn parse_events(
     input: Input,
     format: Option<Format>,
     group_type: String,
     resolver: Resolver,
-    mut sink: impl FnMut(Batch) -> Result<()>,
+    mut sink: impl FnMut(Batch) -> Result<Vec<Resolved>>,
 ) -> Result<(Format, Resolver)> {
     let mut reader = buffered(input.reader, 1 << 16);
     let format = check_format(&mut reader, &input.name, format)?;
@@ -363,7 +363,7 @@ pub fn import_events(
             }
             bytes += batch.bytes;
             progress.advance(bytes, total);
-            Ok(())
+            Ok(batch.rows)
         })?;
     ingest.put_resolver(resolver);
     let stats = ingest.commit()?;
