@@ -148,6 +148,8 @@ pub struct AccountInfo {
 }
 
 /// Reads owner, name, ARR (as of `t`) and the Attio and PostHog links of each scored account.
+/// A parent's owner and ARR are its own (SPEC §14), its newest event the newest of any of its
+/// workspaces.
 pub fn account_info(
     store: &Store,
     cfg: &Config,
@@ -157,8 +159,18 @@ pub fn account_info(
 ) -> Result<std::collections::HashMap<i64, AccountInfo>> {
     let mut out = std::collections::HashMap::new();
     let posthog = cfg.posthog.as_ref().filter(|p| p.project_id != 0);
+    let family = crate::signals::parents::Family::at(store, cfg, t)?;
     for s in scores {
-        let props = store.account_props(s.account_id, t)?;
+        let props =
+            crate::signals::parents::account_props(store, family.as_ref(), s.account_id, &s.account, t)?;
+        let newest_event = match &family {
+            Some(f) if f.is_parent(&s.account) => f
+                .members(&s.account)
+                .iter()
+                .filter_map(|m| newest.get(&m.id).copied())
+                .max(),
+            _ => newest.get(&s.account_id).copied(),
+        };
         let owner = props
             .get("owner_email")
             .and_then(Value::as_str)
@@ -181,7 +193,7 @@ pub fn account_info(
                 owner,
                 name,
                 arr: crate::signals::numeric(props.get("arr")),
-                newest_event: newest.get(&s.account_id).copied(),
+                newest_event,
                 links: Links { attio, posthog },
             },
         );

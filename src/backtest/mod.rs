@@ -170,20 +170,21 @@ pub fn reports(
         return Ok(Vec::new());
     };
     let dates = opts.dates();
-    let deals = store.deals()?;
+    // A workspace's deals are its parent's (SPEC §14), by the families as of T.
+    let deals = crate::signals::parents::deals_at(store, first, opts.as_of)?;
     // SPEC §10: the reps' answers with `at` in (T − R, T], by UTC month (an answer after T is not
     // known at T), and the flags they held back in each replay.
     let book = crate::feedback::Book::load(store)?;
     let from = opts.as_of - i64::from(opts.range_days) * DAY;
     let trend = crate::feedback::trend(book.all(), from, opts.as_of);
-    let report_of = |r: &Replay, cfg: &Config| {
-        let (folded, _) = crate::deals::one_per_opportunity(&deals, cfg);
+    let report_of = |r: &Replay, cfg: &Config, deals: &[crate::store::DealRow]| {
+        let (folded, _) = crate::deals::one_per_opportunity(deals, cfg);
         let outcomes = Outcomes::of(&folded, &r.accounts, cfg, opts.as_of);
         let mut feedback = trend.clone();
         feedback.held_back = held_back(r, &outcomes, cfg, opts, &book);
         BacktestReport {
             feedback,
-            ..report_of(r, &deals, cfg, opts)
+            ..report_of(r, deals, cfg, opts)
         }
     };
     if let Some(remote) = source.remote() {
@@ -203,7 +204,7 @@ pub fn reports(
             progress.stage(&format!("backtest ({})", remote.label()));
             let accounts = deals.iter().map(|d| d.account_key.clone());
             let r = replay_at_source(remote, cfg, &dates, &mut first_seen, accounts, progress)?;
-            out.push(report_of(&r, cfg));
+            out.push(report_of(&r, cfg, &deals));
         }
         return Ok(out);
     }
@@ -227,7 +228,15 @@ pub fn reports(
         match replay::replay(store, &group, &dates, progress) {
             Ok(replays) => {
                 for (&i, r) in members.iter().zip(replays) {
-                    out[i] = Some(report_of(&r, cfgs[i]));
+                    // A candidate with other parent settings files the deals its own way.
+                    let own;
+                    let deals = if cfgs[i].accounts == first.accounts {
+                        &deals
+                    } else {
+                        own = crate::signals::parents::deals_at(store, cfgs[i], opts.as_of)?;
+                        &own
+                    };
+                    out[i] = Some(report_of(&r, cfgs[i], deals));
                 }
             }
             Err(e) => {
@@ -259,7 +268,7 @@ pub fn replay_with_deals(
 ) -> Result<(Replay, Vec<crate::store::DealRow>)> {
     opts.check()?;
     let dates = opts.dates();
-    let deals = store.deals()?;
+    let deals = crate::signals::parents::deals_at(store, cfg, opts.as_of)?;
     let r = if let Some(remote) = source.remote() {
         progress.stage(&format!("replay ({})", remote.label()));
         let accounts = deals.iter().map(|d| d.account_key.clone());

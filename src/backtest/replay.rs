@@ -37,9 +37,10 @@ pub struct Replay {
 /// with the same fingerprint are replayed over one scan.
 pub fn fingerprint(cfg: &Config) -> String {
     format!(
-        "{}|{:?}",
+        "{}|{:?}|{:?}",
         cfg.rollup_fingerprint(),
-        signal_window_starts(cfg, 0)
+        signal_window_starts(cfg, 0),
+        cfg.accounts.parent()
     )
 }
 
@@ -62,6 +63,9 @@ pub fn replay(
     };
     debug_assert!(cfgs.iter().all(|c| fingerprint(c) == fingerprint(first)));
     store.ensure_rollups(first)?;
+    if let Some(property) = first.accounts.parent() {
+        return replay_parents(store, cfgs, property, dates, progress);
+    }
     let from = dates
         .iter()
         .map(|d| signal_window_starts(first, *d)[0])
@@ -162,6 +166,116 @@ pub fn replay(
     Ok(out)
 }
 
+/// [`replay`] with parent accounts (SPEC §14): at each date the parents and standalone accounts
+/// of that date are scored over the union of their workspaces' events (each user counted once),
+/// and a parent is active when any of its workspaces had an event before the date. The accounts
+/// are listed in the order their first workspace comes in the store, so that with no parent
+/// named the replay is the standalone one. Holds every account's facts in memory.
+fn replay_parents(
+    store: &Store,
+    cfgs: &[&Config],
+    property: &str,
+    dates: &[i64],
+    progress: &dyn Progress,
+) -> Result<Vec<Replay>> {
+    let first = cfgs[0];
+    let from = dates
+        .iter()
+        .map(|d| signal_window_starts(first, *d)[0])
+        .min()
+        .unwrap_or(0);
+    let seen_before = if dates.is_empty() {
+        Default::default()
+    } else {
+        store.accounts_seen_before(day_of(from))?
+    };
+    let facts = Facts::load(store, first, dates, None)?;
+    let active_from: Vec<i64> = facts
+        .accounts
+        .iter()
+        .map(|a| {
+            if seen_before.contains(&a.id) {
+                i64::MIN
+            } else {
+                first_start(a)
+            }
+        })
+        .collect();
+    let per_date: Vec<_> = dates
+        .iter()
+        .map(|&d| crate::signals::parents::groups(&facts, property, d))
+        .collect();
+    // Keys in the order of their first workspace in the store, date by date.
+    let mut keys: Vec<String> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut owner = vec![String::new(); facts.accounts.len()];
+    for groups in &per_date {
+        for (key, members) in groups {
+            for &m in members {
+                owner[m] = key.clone();
+            }
+        }
+        for key in &owner {
+            if !index.contains_key(key) {
+                index.insert(key.clone(), keys.len());
+                keys.push(key.clone());
+            }
+        }
+    }
+    let mut out: Vec<Replay> = cfgs
+        .iter()
+        .map(|_| Replay {
+            dates: dates.to_vec(),
+            accounts: keys.clone(),
+            seen: vec![vec![Seen::default(); keys.len()]; dates.len()],
+        })
+        .collect();
+    let mut links = crate::signals::facts::Links::default();
+    let total = (dates.len() * keys.len()) as u64;
+    let mut done = 0;
+    for (k, (&d, groups)) in dates.iter().zip(&per_date).enumerate() {
+        if progress.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        for (key, idx) in groups {
+            let active = idx.iter().any(|&i| active_from[i] < d);
+            let members: Vec<&AccountFacts> = idx.iter().map(|&i| &facts.accounts[i]).collect();
+            let union = match members.as_slice() {
+                [only] if only.key == *key => None,
+                _ => Some(crate::signals::parents::union_of(&members, &mut links)),
+            };
+            for (j, cfg) in cfgs.iter().enumerate() {
+                let fired = match &union {
+                    None => detect(members[0], cfg, d, &facts.features),
+                    Some(u) => {
+                        let mut m = crate::signals::metrics(u, cfg, d, &facts.features);
+                        m.props = crate::signals::parents::parent_props(&members, cfg, d);
+                        crate::signals::rules(&m, cfg, d)
+                    }
+                };
+                out[j].seen[k][index[key]] = seen(&fired, cfg, active);
+            }
+        }
+        done += groups.len() as u64;
+        progress.advance(done, total);
+    }
+    Ok(out)
+}
+
+/// What a replay keeps of one account's fired signals at one date.
+fn seen(fired: &[crate::signals::Fired], cfg: &Config, active: bool) -> Seen {
+    let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
+    Seen {
+        score: if fired.is_empty() {
+            0
+        } else {
+            ScoreParts::of(&bases, cfg).score()
+        },
+        signals: fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8)),
+        active,
+    }
+}
+
 /// The start of an account's first loaded unit (they are sorted), or `i64::MAX` when none.
 fn first_start(a: &AccountFacts) -> i64 {
     a.units.first().map_or(i64::MAX, |u| u.start)
@@ -178,19 +292,7 @@ fn account(
     let mut out = Vec::with_capacity(cfgs.len() * dates.len());
     for cfg in cfgs {
         for &d in dates {
-            let fired = detect(a, cfg, d, features);
-            let signals = fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8));
-            let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
-            let score = if fired.is_empty() {
-                0
-            } else {
-                ScoreParts::of(&bases, cfg).score()
-            };
-            out.push(Seen {
-                score,
-                signals,
-                active: active_from < d,
-            });
+            out.push(seen(&detect(a, cfg, d, features), cfg, active_from < d));
         }
     }
     out
