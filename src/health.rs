@@ -115,8 +115,7 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
             let facts = Facts::load(store, cfg, &[t], None)?;
             let mut links = Links::default();
             for (key, idx) in parents::groups(&facts, property, t) {
-                let members: Vec<&AccountFacts> =
-                    idx.iter().map(|&i| &facts.accounts[i]).collect();
+                let members: Vec<&AccountFacts> = idx.iter().map(|&i| &facts.accounts[i]).collect();
                 let last = members
                     .iter()
                     .filter_map(|a| last_seen.get(&a.id).copied())

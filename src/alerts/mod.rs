@@ -161,8 +161,13 @@ pub fn account_info(
     let posthog = cfg.posthog.as_ref().filter(|p| p.project_id != 0);
     let family = crate::signals::parents::Family::at(store, cfg, t)?;
     for s in scores {
-        let props =
-            crate::signals::parents::account_props(store, family.as_ref(), s.account_id, &s.account, t)?;
+        let props = crate::signals::parents::account_props(
+            store,
+            family.as_ref(),
+            s.account_id,
+            &s.account,
+            t,
+        )?;
         let newest_event = match &family {
             Some(f) if f.is_parent(&s.account) => f
                 .members(&s.account)

@@ -86,7 +86,10 @@ fn is_parent(p: &beton::signals::parents::Explained) -> bool {
 }
 
 /// Each workspace's part of a parent, for `explain` (nothing for an account that stands alone).
-fn parent_lines(p: &beton::signals::parents::Explained, cfg: &beton::config::Config) -> Vec<String> {
+fn parent_lines(
+    p: &beton::signals::parents::Explained,
+    cfg: &beton::config::Config,
+) -> Vec<String> {
     if !is_parent(p) {
         return Vec::new();
     }
@@ -99,7 +102,11 @@ fn parent_lines(p: &beton::signals::parents::Explained, cfg: &beton::config::Con
     )];
     let width = p.parts.iter().map(|w| w.account.len()).max().unwrap_or(0);
     for w in &p.parts {
-        let own = if w.account == p.score.account { " (its own account)" } else { "" };
+        let own = if w.account == p.score.account {
+            " (its own account)"
+        } else {
+            ""
+        };
         let fed: Vec<&str> = w.signals.iter().map(|s| s.as_str()).collect();
         lines.push(format!(
             "    {:<width$}  {}, {}; {}{own}",

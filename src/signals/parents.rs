@@ -217,8 +217,10 @@ impl Family {
         let mut history: HashMap<i64, super::facts::History> = HashMap::new();
         for (id, ts, props) in store.prop_history_in(i64::MIN, i64::MAX)? {
             if let Ok(set) = serde_json::from_str::<Map<String, Value>>(&props) {
-                let set: Map<String, Value> =
-                    set.into_iter().filter(|(k, _)| keys.contains(&k.as_str())).collect();
+                let set: Map<String, Value> = set
+                    .into_iter()
+                    .filter(|(k, _)| keys.contains(&k.as_str()))
+                    .collect();
                 if !set.is_empty() {
                     history.entry(id).or_default().push((ts, set));
                 }
@@ -468,7 +470,12 @@ pub fn explain(
                 account: a.key.clone(),
                 events: own.activity,
                 users: distinct_users(a.slice(w0, t), w0),
-                signals: score.fired.iter().map(|f| f.signal).filter(|s| fed(*s)).collect(),
+                signals: score
+                    .fired
+                    .iter()
+                    .map(|f| f.signal)
+                    .filter(|s| fed(*s))
+                    .collect(),
             }
         })
         .collect();
@@ -488,4 +495,84 @@ pub fn deals_at(store: &Store, cfg: &Config, t: i64) -> Result<Vec<crate::store:
         f.fold_deals(&mut deals);
     }
     Ok(deals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn account(id: i64, key: &str, props: Value) -> AccountFacts {
+        AccountFacts {
+            id,
+            key: key.into(),
+            snapshot: props.as_object().cloned().unwrap_or_default(),
+            history: Vec::new(),
+            units: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_owner_is_the_biggest_workspaces_ties_to_the_parents_own_then_by_key() {
+        let ws = |id, key: &str, arr: Value, owner: &str| {
+            account(
+                id,
+                key,
+                json!({"parent_domain": "acme.com", "arr": arr, "owner_email": owner}),
+            )
+        };
+        let accounts = vec![
+            ws(1, "b.acme.com", json!(500), "b@x"),
+            ws(2, "a.acme.com", json!("500"), "a@x"),
+            ws(3, "c.acme.com", json!(100), "c@x"),
+            ws(4, "d.acme.com", json!(null), "d@x"),
+        ];
+        let f = Family::of(&accounts, "parent_domain", 0);
+        assert_eq!(f.arr("acme.com"), Some(1100.0));
+        assert_eq!(
+            f.owner("acme.com"),
+            Some("a@x"),
+            "a tie goes to the first key"
+        );
+        assert_eq!(f.top("b.acme.com"), "acme.com");
+        assert_eq!(f.workspaces("acme.com").len(), 4);
+
+        let mut with_own = accounts.clone();
+        with_own.push(account(
+            5,
+            "acme.com",
+            json!({"arr": 500, "owner_email": "own@x"}),
+        ));
+        let f = Family::of(&with_own, "parent_domain", 0);
+        assert_eq!(
+            f.arr("acme.com"),
+            Some(1600.0),
+            "its own account is one more workspace"
+        );
+        assert_eq!(
+            f.owner("acme.com"),
+            Some("own@x"),
+            "a tie goes to the parent's own"
+        );
+        assert_eq!(
+            f.workspaces("acme.com").len(),
+            4,
+            "its own account is not listed"
+        );
+
+        // The biggest workspace has no owner: the next biggest that has one.
+        let f = Family::of(
+            &[
+                ws(1, "a.acme.com", json!(900), ""),
+                ws(2, "b.acme.com", json!(10), "b@x"),
+            ],
+            "parent_domain",
+            0,
+        );
+        assert_eq!(f.owner("acme.com"), Some("b@x"));
+        // No workspace has an arr: the parent has none (not 0).
+        let f = Family::of(&[ws(1, "a.acme.com", json!(null), "")], "parent_domain", 0);
+        assert_eq!(f.arr("acme.com"), None);
+        assert!(f.is_parent("acme.com") && !f.is_parent("a.acme.com"));
+    }
 }
