@@ -16,7 +16,7 @@ pub use figures::{
     BacktestReport, Bucket, DatePoint, Evidence, Frame, MIN_CONVERSIONS, Outcomes, SavedBacktest,
     SignalFigures, figures,
 };
-pub use replay::{Replay, Seen, fingerprint, replay, replay_metrics};
+pub use replay::{AtDate, Replay, Seen, fingerprint, replay, replay_metrics};
 
 use crate::config::Config;
 use crate::error::{Error, Result};

@@ -298,6 +298,13 @@ fn account(
     out
 }
 
+/// What detection at the source gives at one replay date: every account's metrics, and each
+/// workspace's parent then (empty without parent accounts).
+pub type AtDate = (
+    Vec<(String, crate::signals::Metrics)>,
+    std::collections::BTreeMap<String, String>,
+);
+
 /// A replay from detection that ran at the source (see [`crate::source::Remote`]): `detect(d)` gives the metrics of every
 /// account at replay date `d`, scored here with the same rules; an account is active at `d` when
 /// its first event (`first_seen`; none for an account without events) lies before `d`. The
@@ -308,15 +315,18 @@ pub fn replay_metrics(
     dates: &[i64],
     first_seen: &std::collections::BTreeMap<String, Option<i64>>,
     more: impl IntoIterator<Item = String>,
-    mut detect: impl FnMut(i64) -> Result<Vec<(String, crate::signals::Metrics)>>,
+    mut detect: impl FnMut(i64) -> Result<AtDate>,
     progress: &dyn Progress,
 ) -> Result<Replay> {
     let mut per_date = Vec::with_capacity(dates.len());
+    let mut parents_at = Vec::with_capacity(dates.len());
     for (k, &d) in dates.iter().enumerate() {
         if progress.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        let items: Vec<(i64, String, crate::signals::Metrics)> = detect(d)?
+        let (metrics, parents) = detect(d)?;
+        parents_at.push(parents);
+        let items: Vec<(i64, String, crate::signals::Metrics)> = metrics
             .into_iter()
             .enumerate()
             .map(|(i, (key, m))| (i as i64, key, m))
@@ -330,6 +340,14 @@ pub fn replay_metrics(
     for (items, _) in &per_date {
         keys.extend(items.iter().map(|(_, key, _)| key.clone()));
     }
+    // With parent accounts, each account is listed under its parent of each date, as the
+    // local replay lists them.
+    if parents_at.iter().any(|p| !p.is_empty()) {
+        keys = parents_at
+            .iter()
+            .flat_map(|p| keys.iter().map(move |k| p.get(k).unwrap_or(k).clone()))
+            .collect();
+    }
     let accounts: Vec<String> = keys.into_iter().collect();
     let index: HashMap<&str, usize> = accounts
         .iter()
@@ -337,11 +355,17 @@ pub fn replay_metrics(
         .map(|(i, k)| (k.as_str(), i))
         .collect();
     let mut seen = Vec::with_capacity(dates.len());
-    for (&d, (_, scored)) in dates.iter().zip(&per_date) {
+    for ((&d, (_, scored)), parents) in dates.iter().zip(&per_date).zip(&parents_at) {
+        // Active at d: any of its accounts (its workspaces then) had an event before d.
+        let active: std::collections::HashSet<&str> = first_seen
+            .iter()
+            .filter(|(_, f)| f.is_some_and(|f| f < d))
+            .map(|(k, _)| parents.get(k).map_or(k.as_str(), String::as_str))
+            .collect();
         let mut row: Vec<Seen> = accounts
             .iter()
             .map(|a| Seen {
-                active: first_seen.get(a).copied().flatten().is_some_and(|f| f < d),
+                active: active.contains(a.as_str()),
                 ..Seen::default()
             })
             .collect();

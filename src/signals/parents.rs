@@ -22,13 +22,18 @@ use crate::time::DAY;
 
 /// The parent an account names as of `t`, if any (a string, or a number as text; never itself).
 pub fn parent_of(a: &AccountFacts, property: &str, t: i64) -> Option<String> {
-    let v = a.props_subset_at(t, &[property]).remove(property)?;
+    parent_named(a.props_subset_at(t, &[property]).get(property)?, &a.key)
+}
+
+/// The parent key a property value names for account `own`: a string (trimmed) or a number as
+/// text; none when empty or the account itself.
+pub fn parent_named(v: &Value, own: &str) -> Option<String> {
     let key = match v {
         Value::String(s) => s.trim().to_string(),
         Value::Number(n) => n.to_string(),
         _ => return None,
     };
-    (!key.is_empty() && key != a.key).then_some(key)
+    (!key.is_empty() && key != own).then_some(key)
 }
 
 /// The accounts of each parent (or standalone account) at `t`, by key: the workspaces' indexes
@@ -50,6 +55,11 @@ pub fn parent_props(members: &[&AccountFacts], cfg: &Config, t: i64) -> Map<Stri
         .iter()
         .map(|a| a.props_subset_at(t, &keys))
         .collect();
+    merge_props(&props, cfg, t)
+}
+
+/// [`parent_props`] from each workspace's rule properties as of `t` (whatever backend read them).
+pub fn merge_props(props: &[Map<String, Value>], cfg: &Config, t: i64) -> Map<String, Value> {
     let mut out = Map::new();
     let la = &cfg.signals.limit_approaching;
     let ratio = |p: &Map<String, Value>| {
