@@ -13,7 +13,7 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
     super::common::warn_out_of_range(g, &ctx, t);
     let (s, parent) = beton::pipeline::explain_account(&ctx, account, t)?;
     let route = beton::pipeline::explain_route(&ctx, &s, t)?;
-    let suppressed = beton::pipeline::explain_suppression(&ctx, account, t)?;
+    let suppressed = beton::pipeline::explain_suppression(&ctx, &s.account, t)?;
     // After `beton learn --apply`: the model's win probability and each type's log-odds.
     let fired: Vec<_> = s.fired.iter().map(|f| f.signal).collect();
     let learned = ctx
