@@ -155,6 +155,40 @@ pub fn run(
     reports.pop().ok_or(Error::Cancelled)
 }
 
+/// The reps' answers a backtest at T reads (SPEC §10): those with `at` in (T − R, T], by UTC
+/// month (an answer after T is not known at T), and the flags they held back in each replay.
+pub struct Dispositions {
+    book: crate::feedback::Book,
+    trend: crate::feedback::Trend,
+}
+
+impl Dispositions {
+    pub fn load(store: &Store, opts: &BacktestOptions) -> Result<Self> {
+        let book = crate::feedback::Book::load(store)?;
+        let from = opts.as_of - i64::from(opts.range_days) * DAY;
+        let trend = crate::feedback::trend(book.all(), from, opts.as_of);
+        Ok(Self { book, trend })
+    }
+
+    /// The figures of a replay judged against `deals`, with the answers' section.
+    pub fn report(
+        &self,
+        r: &Replay,
+        deals: &[crate::store::DealRow],
+        cfg: &Config,
+        opts: &BacktestOptions,
+    ) -> BacktestReport {
+        let (folded, _) = crate::deals::one_per_opportunity(deals, cfg);
+        let outcomes = Outcomes::of(&folded, &r.accounts, cfg, opts.as_of);
+        let mut feedback = self.trend.clone();
+        feedback.held_back = held_back(r, &outcomes, cfg, opts, &self.book);
+        BacktestReport {
+            feedback,
+            ..report_of(r, deals, cfg, opts)
+        }
+    }
+}
+
 /// Backtests several settings, in order. Settings that read the same data share one scan of the
 /// workspace; each group that classifies events differently rebuilds the rollups for itself, and
 /// the rollups are put back for the first settings at the end.
@@ -172,20 +206,9 @@ pub fn reports(
     let dates = opts.dates();
     // A workspace's deals are its parent's (SPEC §14), by the families as of T.
     let deals = crate::signals::parents::deals_at(store, first, opts.as_of)?;
-    // SPEC §10: the reps' answers with `at` in (T − R, T], by UTC month (an answer after T is not
-    // known at T), and the flags they held back in each replay.
-    let book = crate::feedback::Book::load(store)?;
-    let from = opts.as_of - i64::from(opts.range_days) * DAY;
-    let trend = crate::feedback::trend(book.all(), from, opts.as_of);
+    let dispositions = Dispositions::load(store, opts)?;
     let report_of = |r: &Replay, cfg: &Config, deals: &[crate::store::DealRow]| {
-        let (folded, _) = crate::deals::one_per_opportunity(deals, cfg);
-        let outcomes = Outcomes::of(&folded, &r.accounts, cfg, opts.as_of);
-        let mut feedback = trend.clone();
-        feedback.held_back = held_back(r, &outcomes, cfg, opts, &book);
-        BacktestReport {
-            feedback,
-            ..report_of(r, deals, cfg, opts)
-        }
+        dispositions.report(r, deals, cfg, opts)
     };
     if let Some(remote) = source.remote() {
         // Equal settings replay once; the plan counts the others, and the first-seen scan.

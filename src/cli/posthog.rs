@@ -441,7 +441,9 @@ fn backtest_answers(
         },
         &beton::progress::Silent,
     )?;
-    let report = beton::backtest::report_of(&replay, &deals, cfg, &opts);
+    // The reps' answers too (SPEC §10), as `beton backtest` reports them.
+    let report =
+        beton::backtest::Dispositions::load(&store, &opts)?.report(&replay, &deals, cfg, &opts);
     out!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()
