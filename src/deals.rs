@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::error::Result;
+use crate::signals::parents::Family;
 use crate::store::{DealRow, Store};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,10 +73,13 @@ impl OpenDeal {
     }
 }
 
-/// Every deal by account key, to answer "in pipeline?" and "customer?" at any T.
+/// Every deal by account key, to answer "in pipeline?" and "customer?" at any T. With parent
+/// accounts (SPEC §14) a workspace's deals are filed under its parent, and the book keeps the
+/// family it filed them by (the parent's `arr` and owner are read from it).
 #[derive(Debug, Default)]
 pub struct DealBook {
     by_account: HashMap<String, Vec<DealRow>>,
+    family: Option<Family>,
 }
 
 impl DealBook {
@@ -84,11 +88,34 @@ impl DealBook {
         for d in deals {
             by_account.entry(d.account_key.clone()).or_default().push(d);
         }
-        Self { by_account }
+        Self {
+            by_account,
+            family: None,
+        }
     }
 
+    /// Every deal under the account it was imported on.
     pub fn load(store: &Store) -> Result<Self> {
         Ok(Self::new(store.deals()?))
+    }
+
+    /// The workspace's deals as of `t`: with `accounts.parent_property` set, each workspace's
+    /// deals are its parent's.
+    pub fn load_at(store: &Store, cfg: &Config, t: i64) -> Result<Self> {
+        let mut deals = store.deals()?;
+        let family = Family::at(store, cfg, t)?;
+        if let Some(f) = &family {
+            f.fold_deals(&mut deals);
+        }
+        Ok(Self {
+            family,
+            ..Self::new(deals)
+        })
+    }
+
+    /// Who belongs to whom at the book's T, when parent accounts are configured.
+    pub fn family(&self) -> Option<&Family> {
+        self.family.as_ref()
     }
 
     fn of(&self, key: &str) -> &[DealRow] {

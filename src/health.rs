@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::signals::facts::{AccountFacts, Facts, distinct_users, new_features};
+use crate::signals::facts::{AccountFacts, Facts, Links, distinct_users, new_features};
+use crate::signals::parents;
 use crate::store::Store;
 use crate::time::{DAY, day_of, fmt_ts};
 
@@ -94,21 +95,51 @@ const MIN_PREV: u64 = 10;
 /// How many growth leaders are listed.
 pub const LEADERS: usize = 10;
 
-/// Health of every account at `t`.
+/// Health of every account at `t`; with `accounts.parent_property`, of every parent and
+/// standalone account (active users each counted once across workspaces, events summed, the
+/// last seen the latest of any workspace).
 pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     store.ensure_rollups(cfg)?;
     let last_seen = store.last_seen(t, &store.activity_name_ids(cfg)?)?;
     let mut adoption: BTreeMap<i64, u64> = BTreeMap::new();
     let mut accounts = Vec::new();
-    // Health reads no account properties.
-    let (_, _, features) = Facts::scan(store, cfg, &[t], None, Some(&[]), |a, _| {
-        let (h, used) = account(a, t, last_seen.get(&a.id).copied());
+    let mut add = |(h, used): (AccountHealth, Vec<i64>)| {
         for f in used {
             *adoption.entry(f).or_default() += 1;
         }
         accounts.push(h);
-        Ok(())
-    })?;
+    };
+    let features = match cfg.accounts.parent() {
+        // SPEC §14: health at the parent, over the union of its workspaces' events.
+        Some(property) => {
+            let facts = Facts::load(store, cfg, &[t], None)?;
+            let mut links = Links::default();
+            for (key, idx) in parents::groups(&facts, property, t) {
+                let members: Vec<&AccountFacts> = idx.iter().map(|&i| &facts.accounts[i]).collect();
+                let last = members
+                    .iter()
+                    .filter_map(|a| last_seen.get(&a.id).copied())
+                    .max();
+                add(match members.as_slice() {
+                    [only] if only.key == key => account(only, t, last),
+                    _ => {
+                        let mut union = parents::union_of(&members, &mut links);
+                        union.key = key;
+                        account(&union, t, last)
+                    }
+                });
+            }
+            facts.features
+        }
+        // Health reads no account properties.
+        None => {
+            Facts::scan(store, cfg, &[t], None, Some(&[]), |a, _| {
+                add(account(a, t, last_seen.get(&a.id).copied()));
+                Ok(())
+            })?
+            .2
+        }
+    };
     let adoption = adoption
         .into_iter()
         .map(|(f, n)| {

@@ -96,9 +96,15 @@ impl SourceReport {
     }
 }
 
-/// Compares the lead sources of the deals in the store at `t`.
+/// Compares the lead sources of the deals in the store at `t`. With parent accounts a
+/// workspace's deals are its parent's (SPEC §14): a PQL deal next to an open deal on another
+/// workspace of the same parent is that opportunity.
 pub fn compare(store: &Store, cfg: &Config, t: i64) -> Result<SourceReport> {
-    Ok(report(&store.deals()?, cfg, t))
+    Ok(report(
+        &crate::signals::parents::deals_at(store, cfg, t)?,
+        cfg,
+        t,
+    ))
 }
 
 /// The SPEC §6 table of `deals` at `t`.

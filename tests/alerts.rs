@@ -719,3 +719,108 @@ fn an_alert_planned_before_its_deal_existed_is_sent_with_the_deal_link() {
         slack[0]
     );
 }
+
+#[test]
+fn the_alert_carries_why_now_against_the_previous_run() {
+    let fake = Fake::start();
+    let ws = workspace(&fake, &["webhook", "slack"], cfg());
+    let day = t("2026-05-04T00:00:00Z");
+    add(
+        &ws,
+        &[("acme.com", "ae1@example.com")],
+        &hot_events("acme.com", day - DAY),
+    );
+    run(&ws, day + 10 * H);
+    let first = fake.with(|w| w.webhook[0].clone());
+    assert_eq!(
+        first["why_now"], "new: billing_intent +40, pricing_intent +30; score 0 → 80",
+        "{first}"
+    );
+    // A day later three support events add a type: only it is new.
+    let support: Vec<EventIn> = (0..3)
+        .map(|i| ev("acme.com", "intercom_chat", day + 12 * H + i, None))
+        .collect();
+    add(&ws, &[], &support);
+    run(&ws, day + DAY + 10 * H);
+    let why = "new: support_engagement +15; score 80 → 95";
+    let second = fake.with(|w| {
+        w.webhook
+            .iter()
+            .rev()
+            .find(|b| b["kind"] == "alert")
+            .cloned()
+            .unwrap()
+    });
+    assert_eq!(second["signals"], json!(["support_engagement"]));
+    assert_eq!(second["why_now"], why, "{second}");
+    // Slack: the line opens the "Why now" section, and the fallback text carries it.
+    let card = fake.with(|w| {
+        w.slack
+            .iter()
+            .rev()
+            .find(|m| m["text"].as_str().is_some_and(|t| t.contains("PQL")))
+            .cloned()
+            .unwrap()
+    });
+    let section = card["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|b| {
+            b["text"]["text"]
+                .as_str()
+                .filter(|t| t.starts_with("*Why now*"))
+        })
+        .expect("a why-now section");
+    assert!(
+        section.starts_with(&format!("*Why now*\n{why}\n• ")),
+        "{section}"
+    );
+    assert!(
+        card["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Why now: {why}."))
+    );
+    assert_eq!(fake.with(|w| w.rejected.clone()), vec![]);
+}
+
+#[test]
+fn a_parents_alert_goes_to_its_biggest_workspaces_owner_with_the_summed_arr() {
+    let fake = Fake::start();
+    let mut c = cfg();
+    c.accounts.parent_property = Some("parent_domain".into());
+    let ws = workspace(&fake, &["webhook"], c);
+    let day = t("2026-05-04T00:00:00Z");
+    let store = ws.ctx.open_store().unwrap();
+    let mut ingest = Ingest::begin(&store, &ws.ctx.config).unwrap();
+    for (key, owner, arr) in [
+        ("eu.acme.com", "eu@example.com", 10000),
+        ("us.acme.com", "us@example.com", 30000),
+    ] {
+        let props = json!({"parent_domain": "acme.com", "owner_email": owner, "arr": arr});
+        ingest
+            .account_snapshot(key, None, props.as_object().unwrap())
+            .unwrap();
+    }
+    // The checkout in one workspace, the pricing views in the other.
+    let mut events = hot_events("eu.acme.com", day - DAY);
+    events[0].account = Some("us.acme.com".into());
+    for e in &events {
+        ingest.event(e).unwrap();
+    }
+    ingest.commit().unwrap();
+    drop(store);
+    run(&ws, day + 10 * H);
+    let alert = fake.with(|w| {
+        w.webhook
+            .iter()
+            .find(|b| b["kind"] == "alert")
+            .cloned()
+            .unwrap()
+    });
+    assert_eq!(alert["account"], "acme.com");
+    assert_eq!(alert["owner"], "us@example.com");
+    assert_eq!(alert["arr"], 40000.0);
+    assert_eq!(alert["score"], 80);
+}

@@ -2093,3 +2093,51 @@ fn pull_records_the_reps_pql_disposition_once_with_its_time_and_member() {
     assert_eq!(store.dispositions().unwrap().len(), 3);
     no_schema_errors(&fake);
 }
+
+#[test]
+fn a_parent_is_synced_as_one_deal_with_its_biggest_workspaces_owner_and_the_summed_arr() {
+    let fake = Fake::start();
+    fake.set_up_for_beton(SLUG);
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("workspace.sqlite")).unwrap();
+    let mut ingest = Ingest::begin(&store, &Config::default()).unwrap();
+    for (key, owner, arr) in [
+        ("eu.initech.com", "ae1@example.com", 9000),
+        ("us.initech.com", "ae2@example.com", 30000),
+    ] {
+        let props = json!({"parent_domain": "initech.com", "owner_email": owner, "arr": arr});
+        ingest
+            .account_snapshot(key, None, props.as_object().unwrap())
+            .unwrap();
+    }
+    ingest.commit().unwrap();
+    store.ensure_accounts(["initech.com"]).unwrap();
+    let mut cfg = config(AttioSettings {
+        list: String::new(),
+        default_owner: String::new(),
+        ..settings(&fake)
+    });
+    cfg.accounts.parent_property = Some("parent_domain".into());
+    let scores = [score(
+        &store,
+        "initech.com",
+        vec![
+            fired(SignalType::PricingIntent, "3 pricing page views in 7 days"),
+            fired(SignalType::TeamGrowth, "2 new active users in 7 days"),
+        ],
+    )];
+    let run_id = run(&store, t0(), &scores);
+    let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "initech.com"), Outcome::Created, "{r:#?}");
+    let deals = fake.deals();
+    assert_eq!(deals.len(), 1, "one deal at the parent, none per workspace");
+    let d = &deals[0];
+    assert_eq!(Fake::deal_text(d, SLUG).as_deref(), Some("initech.com"));
+    assert_eq!(d.values["value"][0]["currency_value"], json!(39000.0));
+    // us.initech.com has the highest arr: its owner (ae2) owns the parent's deal.
+    assert_eq!(
+        d.values["owner"][0]["referenced_actor_id"],
+        json!(fake.member("ae2@example.com"))
+    );
+    no_schema_errors(&fake);
+}

@@ -277,6 +277,84 @@ def check_deals_view(binary, env, work):
     return 0
 
 
+PARENTS = "[accounts]\nparent_property = \"parent_domain\"\n"
+PARENT_MOVE = "2026-04-20T00:00:00Z"
+
+
+def parent_fixture(out, dst):
+    """The demo files with parent accounts (SPEC §14): of every three accounts, one stands alone
+    (and is the parent of the next-but-one, so its own events are one more workspace), one is a
+    workspace of `p<i mod 40>.example` (a parent that is no account), and the third a workspace
+    of the first. At PARENT_MOVE a `$group_set` moves one workspace to another parent, so the
+    parent is read as of T. Returns the moved account."""
+    os.makedirs(dst, exist_ok=True)
+    rows = [json.loads(l) for l in open(os.path.join(out, "accounts.jsonl"))]
+    for i, a in enumerate(rows):
+        props = a.setdefault("properties", {})
+        if i % 3 == 1:
+            props["parent_domain"] = f" p{i % 40}.example "
+        elif i % 3 == 2:
+            props["parent_domain"] = str(rows[i - 2]["group_key"])
+    with open(os.path.join(dst, "accounts.jsonl"), "w") as f:
+        for a in rows:
+            f.write(json.dumps(a) + "\n")
+    moved = str(rows[1]["group_key"])
+    with open(os.path.join(out, "events.jsonl")) as src, open(os.path.join(dst, "events.jsonl"), "w") as f:
+        for line in src:
+            f.write(line)
+        f.write(json.dumps({"event": "$groupidentify", "distinct_id": "admin", "timestamp": PARENT_MOVE,
+                            "properties": {"$group_type": "company", "$group_key": moved,
+                                           "$group_set": {"parent_domain": "p-moved.example"}}}) + "\n")
+    for name in ("deals.csv",):
+        with open(os.path.join(out, name)) as src, open(os.path.join(dst, name), "w") as f:
+            f.write(src.read())
+    return moved
+
+
+def check_parents(binary, base_env, session, out, work):
+    """Parent accounts: the HogQL queries (the parent read as of T from the group properties,
+    the union of the workspaces' events, each user once) against the local workspace in parent
+    mode, at every T: accounts, scores, tiers, signals, and health."""
+    pout = os.path.join(work, "parents")
+    moved = parent_fixture(out, pout)
+    env = dict(base_env, BETON_CONFIG=os.path.join(pout, "config.toml"), BETON_DATA=os.path.join(pout, "data"))
+    with open(env["BETON_CONFIG"], "w") as f:
+        f.write(PARENTS)
+    for kind, f in [("accounts", "accounts.jsonl"), ("events", "events.jsonl"), ("deals", "deals.csv")]:
+        beton(binary, env, "import", kind, os.path.join(pout, f))
+    # The same engine: the PostHog-shaped tables are made again from the parent fixture.
+    session.query("DROP DATABASE IF EXISTS ph")
+    load(session, pout)
+    failures = 0
+    for t in TIMES:
+        local = json.loads(beton(binary, env, "--run-daily", "--json", "--as-of", t))
+        answers = os.path.join(pout, f"answers-{t}.jsonl")
+        with open(answers, "w") as f:
+            for a in run_queries(session, binary, env, t, "beton_detect_"):
+                f.write(json.dumps(a) + "\n")
+        remote = json.loads(beton(binary, env, "hogql", "--score", answers, "--as-of", t))
+        key = lambda a: (a["account"], a["score"], a["tier"], tuple(a["signals"]))  # noqa: E731
+        mine = sorted(map(key, local["accounts"]))
+        theirs = sorted(map(key, remote["accounts"]))
+        parents = sum(1 for a in local["accounts"] if a.get("workspaces"))
+        if mine == theirs and parents > 0:
+            print(f"parents T={t}: {len(mine)} accounts with signals ({parents} of them parents), identical")
+        else:
+            failures += 1
+            print(f"parents T={t}: DIFFERENT: {len(mine)} local ({parents} parents) vs {len(theirs)} HogQL")
+            print(f"  only local: {sorted(set(mine) - set(theirs))[:10]}")
+            print(f"  only HogQL: {sorted(set(theirs) - set(mine))[:10]}")
+        failures += compare_health(t, json.loads(beton(binary, env, "health", "--json", "--as-of", t)), remote["health"])
+    failures += compare_backtest(binary, env, session, pout, AS_OF)
+    # The move is seen: before it the account's events are p1's, after it p-moved's.
+    for t, want in [(TIMES[2], " p1.example ".strip()), (AS_OF, "p-moved.example")]:
+        e = json.loads(beton(binary, env, "explain", moved, "--as-of", t, "--json"))
+        if e["account"] != want:
+            failures += 1
+            print(f"parents T={t}: {moved} is a workspace of {e['account']}, expected {want}")
+    return failures
+
+
 def main():
     need_chdb()
     from chdb import session as chs
@@ -337,6 +415,7 @@ def main():
         failures += compare_health(t, json.loads(beton(binary, env, "health", "--json", "--as-of", t)), remote["health"])
     failures += compare_backtest(binary, env, session, work, AS_OF)
     failures += check_deals_view(binary, env, work)
+    failures += check_parents(binary, env, session, out, work)
     sys.exit(1 if failures else 0)
 
 

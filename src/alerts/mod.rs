@@ -145,20 +145,57 @@ pub struct AccountInfo {
     pub arr: Option<f64>,
     pub newest_event: Option<i64>,
     pub links: Links,
+    /// The one-line "why now" against the previous run (docs/DIFF.md).
+    pub why_now: Option<String>,
 }
 
-/// Reads owner, name, ARR (as of `t`) and the Attio and PostHog links of each scored account.
+/// The scored accounts of the daily run an alert at this run compares with: the run recorded
+/// before `run_id` (or, for a run not recorded, the latest), by key.
+pub fn previous_sides(
+    store: &Store,
+    run_id: Option<i64>,
+) -> Result<std::collections::BTreeMap<String, crate::signals::diff::Side>> {
+    let prev = match run_id {
+        Some(id) => store.previous_run("daily", id)?,
+        None => store.latest_run("daily")?,
+    };
+    match prev {
+        Some(r) => crate::signals::diff::run_sides(store, r.id),
+        None => Ok(Default::default()),
+    }
+}
+
+/// Reads owner, name, ARR (as of `t`), the Attio and PostHog links and the "why now" against
+/// `before` (the previous run's accounts) of each scored account.
+/// A parent's owner and ARR are its own (SPEC §14), its newest event the newest of any of its
+/// workspaces.
 pub fn account_info(
     store: &Store,
     cfg: &Config,
     t: i64,
     scores: &[AccountScore],
     newest: &std::collections::HashMap<i64, i64>,
+    before: &std::collections::BTreeMap<String, crate::signals::diff::Side>,
 ) -> Result<std::collections::HashMap<i64, AccountInfo>> {
     let mut out = std::collections::HashMap::new();
     let posthog = cfg.posthog.as_ref().filter(|p| p.project_id != 0);
+    let family = crate::signals::parents::Family::at(store, cfg, t)?;
     for s in scores {
-        let props = store.account_props(s.account_id, t)?;
+        let props = crate::signals::parents::account_props(
+            store,
+            family.as_ref(),
+            s.account_id,
+            &s.account,
+            t,
+        )?;
+        let newest_event = match &family {
+            Some(f) if f.is_parent(&s.account) => f
+                .members(&s.account)
+                .iter()
+                .filter_map(|m| newest.get(&m.id).copied())
+                .max(),
+            _ => newest.get(&s.account_id).copied(),
+        };
         let owner = props
             .get("owner_email")
             .and_then(Value::as_str)
@@ -181,8 +218,12 @@ pub fn account_info(
                 owner,
                 name,
                 arr: crate::signals::numeric(props.get("arr")),
-                newest_event: newest.get(&s.account_id).copied(),
+                newest_event,
                 links: Links { attio, posthog },
+                why_now: Some(crate::signals::diff::why_now(
+                    before.get(&s.account),
+                    &crate::signals::diff::Side::of_score(s),
+                )),
             },
         );
     }
@@ -215,6 +256,7 @@ pub fn candidates<'a>(
                 arr: i.arr,
                 newest_event: i.newest_event,
                 links: i.links,
+                why_now: i.why_now.unwrap_or_default(),
             }
         })
         .collect()
@@ -352,7 +394,8 @@ pub fn plan_rows(
         .filter(|s| s.routed && s.tier <= floor && fresh.contains(s.account.as_str()))
         .cloned()
         .collect();
-    let info = account_info(store, cfg, t, &eligible, known.newest)?;
+    let before = previous_sides(store, Some(recorded.run_id))?;
+    let info = account_info(store, cfg, t, &eligible, known.newest, &before)?;
     let cands = candidates(
         scores,
         &recorded.emitted,

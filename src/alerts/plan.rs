@@ -38,6 +38,9 @@ pub struct Candidate<'a> {
     /// The newest activity event before T (for `event_to_alert_seconds`).
     pub newest_event: Option<i64>,
     pub links: Links,
+    /// The one-line "why now" against the previous run ("new: pricing_intent +30; score 45 →
+    /// 75").
+    pub why_now: String,
 }
 
 /// Why an alert was not sent on its own.
@@ -68,6 +71,8 @@ pub struct Alert {
     /// Every fired signal as "type: evidence", strongest first.
     pub evidence: Vec<String>,
     pub next_step: String,
+    /// What changed since the previous run, in one line (docs/DIFF.md).
+    pub why_now: String,
     pub links: Links,
     #[serde(skip)]
     pub newest_event: Option<i64>,
@@ -267,6 +272,7 @@ fn card(c: &Candidate<'_>, t: i64, held: Option<Held>) -> Alert {
             .map(|f| format!("{}: {}", f.signal.as_str(), f.evidence))
             .collect(),
         next_step: crate::signals::next_step::next_step(&names).to_string(),
+        why_now: c.why_now.clone(),
         links: c.links.clone(),
         newest_event: c.newest_event,
         held,
@@ -306,6 +312,7 @@ mod tests {
             arr: None,
             newest_event: None,
             links: Links::default(),
+            why_now: "new: pricing_intent +30; score 0 → 35".into(),
         }
     }
 

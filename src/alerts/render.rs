@@ -28,6 +28,7 @@ pub fn alert_json(a: &Alert) -> Value {
         "signals": a.signals,
         "evidence": a.evidence,
         "next_step": a.next_step,
+        "why_now": a.why_now,
         "links": a.links,
     })
 }
@@ -178,7 +179,15 @@ pub fn alert_slack(a: &Alert) -> Value {
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": head, "emoji": true}}),
         json!({"type": "section", "fields": fields}),
-        section(&format!("*Why now*\n{}", why.join("\n"))),
+        section(&format!(
+            "*Why now*\n{}{}",
+            if a.why_now.is_empty() {
+                String::new()
+            } else {
+                format!("{}\n", escape(&a.why_now))
+            },
+            why.join("\n")
+        )),
         section(&format!("*Next step*\n{}", escape(&a.next_step))),
     ];
     if !links.is_empty() {
@@ -191,12 +200,13 @@ pub fn alert_slack(a: &Alert) -> Value {
     )));
     let text = clip(
         &format!(
-            "{} PQL: {}, score {} (owner {}). New: {}. {}",
+            "{} PQL: {}, score {} (owner {}). New: {}. Why now: {}. {}",
             tier_word(a),
             title(a),
             a.score,
             a.owner,
             a.signals.join(", "),
+            a.why_now,
             a.next_step
         ),
         MAX_TEXT,

@@ -16,7 +16,7 @@ pub use figures::{
     BacktestReport, Bucket, DatePoint, Evidence, Frame, MIN_CONVERSIONS, Outcomes, SavedBacktest,
     SignalFigures, figures,
 };
-pub use replay::{Replay, Seen, fingerprint, replay, replay_metrics};
+pub use replay::{AtDate, Replay, Seen, fingerprint, replay, replay_metrics};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -155,6 +155,40 @@ pub fn run(
     reports.pop().ok_or(Error::Cancelled)
 }
 
+/// The reps' answers a backtest at T reads (SPEC §10): those with `at` in (T − R, T], by UTC
+/// month (an answer after T is not known at T), and the flags they held back in each replay.
+pub struct Dispositions {
+    book: crate::feedback::Book,
+    trend: crate::feedback::Trend,
+}
+
+impl Dispositions {
+    pub fn load(store: &Store, opts: &BacktestOptions) -> Result<Self> {
+        let book = crate::feedback::Book::load(store)?;
+        let from = opts.as_of - i64::from(opts.range_days) * DAY;
+        let trend = crate::feedback::trend(book.all(), from, opts.as_of);
+        Ok(Self { book, trend })
+    }
+
+    /// The figures of a replay judged against `deals`, with the answers' section.
+    pub fn report(
+        &self,
+        r: &Replay,
+        deals: &[crate::store::DealRow],
+        cfg: &Config,
+        opts: &BacktestOptions,
+    ) -> BacktestReport {
+        let (folded, _) = crate::deals::one_per_opportunity(deals, cfg);
+        let outcomes = Outcomes::of(&folded, &r.accounts, cfg, opts.as_of);
+        let mut feedback = self.trend.clone();
+        feedback.held_back = held_back(r, &outcomes, cfg, opts, &self.book);
+        BacktestReport {
+            feedback,
+            ..report_of(r, deals, cfg, opts)
+        }
+    }
+}
+
 /// Backtests several settings, in order. Settings that read the same data share one scan of the
 /// workspace; each group that classifies events differently rebuilds the rollups for itself, and
 /// the rollups are put back for the first settings at the end.
@@ -170,21 +204,11 @@ pub fn reports(
         return Ok(Vec::new());
     };
     let dates = opts.dates();
-    let deals = store.deals()?;
-    // SPEC §10: the reps' answers with `at` in (T − R, T], by UTC month (an answer after T is not
-    // known at T), and the flags they held back in each replay.
-    let book = crate::feedback::Book::load(store)?;
-    let from = opts.as_of - i64::from(opts.range_days) * DAY;
-    let trend = crate::feedback::trend(book.all(), from, opts.as_of);
-    let report_of = |r: &Replay, cfg: &Config| {
-        let (folded, _) = crate::deals::one_per_opportunity(&deals, cfg);
-        let outcomes = Outcomes::of(&folded, &r.accounts, cfg, opts.as_of);
-        let mut feedback = trend.clone();
-        feedback.held_back = held_back(r, &outcomes, cfg, opts, &book);
-        BacktestReport {
-            feedback,
-            ..report_of(r, &deals, cfg, opts)
-        }
+    // A workspace's deals are its parent's (SPEC §14), by the families as of T.
+    let deals = crate::signals::parents::deals_at(store, first, opts.as_of)?;
+    let dispositions = Dispositions::load(store, opts)?;
+    let report_of = |r: &Replay, cfg: &Config, deals: &[crate::store::DealRow]| {
+        dispositions.report(r, deals, cfg, opts)
     };
     if let Some(remote) = source.remote() {
         // Equal settings replay once; the plan counts the others, and the first-seen scan.
@@ -203,7 +227,7 @@ pub fn reports(
             progress.stage(&format!("backtest ({})", remote.label()));
             let accounts = deals.iter().map(|d| d.account_key.clone());
             let r = replay_at_source(remote, cfg, &dates, &mut first_seen, accounts, progress)?;
-            out.push(report_of(&r, cfg));
+            out.push(report_of(&r, cfg, &deals));
         }
         return Ok(out);
     }
@@ -227,7 +251,15 @@ pub fn reports(
         match replay::replay(store, &group, &dates, progress) {
             Ok(replays) => {
                 for (&i, r) in members.iter().zip(replays) {
-                    out[i] = Some(report_of(&r, cfgs[i]));
+                    // A candidate with other parent settings files the deals its own way.
+                    let own;
+                    let deals = if cfgs[i].accounts == first.accounts {
+                        &deals
+                    } else {
+                        own = crate::signals::parents::deals_at(store, cfgs[i], opts.as_of)?;
+                        &own
+                    };
+                    out[i] = Some(report_of(&r, cfgs[i], deals));
                 }
             }
             Err(e) => {
@@ -259,7 +291,7 @@ pub fn replay_with_deals(
 ) -> Result<(Replay, Vec<crate::store::DealRow>)> {
     opts.check()?;
     let dates = opts.dates();
-    let deals = store.deals()?;
+    let deals = crate::signals::parents::deals_at(store, cfg, opts.as_of)?;
     let r = if let Some(remote) = source.remote() {
         progress.stage(&format!("replay ({})", remote.label()));
         let accounts = deals.iter().map(|d| d.account_key.clone());

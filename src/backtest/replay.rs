@@ -37,9 +37,10 @@ pub struct Replay {
 /// with the same fingerprint are replayed over one scan.
 pub fn fingerprint(cfg: &Config) -> String {
     format!(
-        "{}|{:?}",
+        "{}|{:?}|{:?}",
         cfg.rollup_fingerprint(),
-        signal_window_starts(cfg, 0)
+        signal_window_starts(cfg, 0),
+        cfg.accounts.parent()
     )
 }
 
@@ -62,6 +63,9 @@ pub fn replay(
     };
     debug_assert!(cfgs.iter().all(|c| fingerprint(c) == fingerprint(first)));
     store.ensure_rollups(first)?;
+    if let Some(property) = first.accounts.parent() {
+        return replay_parents(store, cfgs, property, dates, progress);
+    }
     let from = dates
         .iter()
         .map(|d| signal_window_starts(first, *d)[0])
@@ -162,6 +166,116 @@ pub fn replay(
     Ok(out)
 }
 
+/// [`replay`] with parent accounts (SPEC §14): at each date the parents and standalone accounts
+/// of that date are scored over the union of their workspaces' events (each user counted once),
+/// and a parent is active when any of its workspaces had an event before the date. The accounts
+/// are listed in the order their first workspace comes in the store, so that with no parent
+/// named the replay is the standalone one. Holds every account's facts in memory.
+fn replay_parents(
+    store: &Store,
+    cfgs: &[&Config],
+    property: &str,
+    dates: &[i64],
+    progress: &dyn Progress,
+) -> Result<Vec<Replay>> {
+    let first = cfgs[0];
+    let from = dates
+        .iter()
+        .map(|d| signal_window_starts(first, *d)[0])
+        .min()
+        .unwrap_or(0);
+    let seen_before = if dates.is_empty() {
+        Default::default()
+    } else {
+        store.accounts_seen_before(day_of(from))?
+    };
+    let facts = Facts::load(store, first, dates, None)?;
+    let active_from: Vec<i64> = facts
+        .accounts
+        .iter()
+        .map(|a| {
+            if seen_before.contains(&a.id) {
+                i64::MIN
+            } else {
+                first_start(a)
+            }
+        })
+        .collect();
+    let per_date: Vec<_> = dates
+        .iter()
+        .map(|&d| crate::signals::parents::groups(&facts, property, d))
+        .collect();
+    // Keys in the order of their first workspace in the store, date by date.
+    let mut keys: Vec<String> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut owner = vec![String::new(); facts.accounts.len()];
+    for groups in &per_date {
+        for (key, members) in groups {
+            for &m in members {
+                owner[m] = key.clone();
+            }
+        }
+        for key in &owner {
+            if !index.contains_key(key) {
+                index.insert(key.clone(), keys.len());
+                keys.push(key.clone());
+            }
+        }
+    }
+    let mut out: Vec<Replay> = cfgs
+        .iter()
+        .map(|_| Replay {
+            dates: dates.to_vec(),
+            accounts: keys.clone(),
+            seen: vec![vec![Seen::default(); keys.len()]; dates.len()],
+        })
+        .collect();
+    let mut links = crate::signals::facts::Links::default();
+    let total = (dates.len() * keys.len()) as u64;
+    let mut done = 0;
+    for (k, (&d, groups)) in dates.iter().zip(&per_date).enumerate() {
+        if progress.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
+        for (key, idx) in groups {
+            let active = idx.iter().any(|&i| active_from[i] < d);
+            let members: Vec<&AccountFacts> = idx.iter().map(|&i| &facts.accounts[i]).collect();
+            let union = match members.as_slice() {
+                [only] if only.key == *key => None,
+                _ => Some(crate::signals::parents::union_of(&members, &mut links)),
+            };
+            for (j, cfg) in cfgs.iter().enumerate() {
+                let fired = match &union {
+                    None => detect(members[0], cfg, d, &facts.features),
+                    Some(u) => {
+                        let mut m = crate::signals::metrics(u, cfg, d, &facts.features);
+                        m.props = crate::signals::parents::parent_props(&members, cfg, d);
+                        crate::signals::rules(&m, cfg, d)
+                    }
+                };
+                out[j].seen[k][index[key]] = seen(&fired, cfg, active);
+            }
+        }
+        done += groups.len() as u64;
+        progress.advance(done, total);
+    }
+    Ok(out)
+}
+
+/// What a replay keeps of one account's fired signals at one date.
+fn seen(fired: &[crate::signals::Fired], cfg: &Config, active: bool) -> Seen {
+    let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
+    Seen {
+        score: if fired.is_empty() {
+            0
+        } else {
+            ScoreParts::of(&bases, cfg).score()
+        },
+        signals: fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8)),
+        active,
+    }
+}
+
 /// The start of an account's first loaded unit (they are sorted), or `i64::MAX` when none.
 fn first_start(a: &AccountFacts) -> i64 {
     a.units.first().map_or(i64::MAX, |u| u.start)
@@ -178,23 +292,18 @@ fn account(
     let mut out = Vec::with_capacity(cfgs.len() * dates.len());
     for cfg in cfgs {
         for &d in dates {
-            let fired = detect(a, cfg, d, features);
-            let signals = fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8));
-            let bases: Vec<u32> = fired.iter().map(|f| f.base).collect();
-            let score = if fired.is_empty() {
-                0
-            } else {
-                ScoreParts::of(&bases, cfg).score()
-            };
-            out.push(Seen {
-                score,
-                signals,
-                active: active_from < d,
-            });
+            out.push(seen(&detect(a, cfg, d, features), cfg, active_from < d));
         }
     }
     out
 }
+
+/// What detection at the source gives at one replay date: every account's metrics, and each
+/// workspace's parent then (empty without parent accounts).
+pub type AtDate = (
+    Vec<(String, crate::signals::Metrics)>,
+    std::collections::BTreeMap<String, String>,
+);
 
 /// A replay from detection that ran at the source (see [`crate::source::Remote`]): `detect(d)` gives the metrics of every
 /// account at replay date `d`, scored here with the same rules; an account is active at `d` when
@@ -206,15 +315,18 @@ pub fn replay_metrics(
     dates: &[i64],
     first_seen: &std::collections::BTreeMap<String, Option<i64>>,
     more: impl IntoIterator<Item = String>,
-    mut detect: impl FnMut(i64) -> Result<Vec<(String, crate::signals::Metrics)>>,
+    mut detect: impl FnMut(i64) -> Result<AtDate>,
     progress: &dyn Progress,
 ) -> Result<Replay> {
     let mut per_date = Vec::with_capacity(dates.len());
+    let mut parents_at = Vec::with_capacity(dates.len());
     for (k, &d) in dates.iter().enumerate() {
         if progress.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        let items: Vec<(i64, String, crate::signals::Metrics)> = detect(d)?
+        let (metrics, parents) = detect(d)?;
+        parents_at.push(parents);
+        let items: Vec<(i64, String, crate::signals::Metrics)> = metrics
             .into_iter()
             .enumerate()
             .map(|(i, (key, m))| (i as i64, key, m))
@@ -228,6 +340,14 @@ pub fn replay_metrics(
     for (items, _) in &per_date {
         keys.extend(items.iter().map(|(_, key, _)| key.clone()));
     }
+    // With parent accounts, each account is listed under its parent of each date, as the
+    // local replay lists them.
+    if parents_at.iter().any(|p| !p.is_empty()) {
+        keys = parents_at
+            .iter()
+            .flat_map(|p| keys.iter().map(move |k| p.get(k).unwrap_or(k).clone()))
+            .collect();
+    }
     let accounts: Vec<String> = keys.into_iter().collect();
     let index: HashMap<&str, usize> = accounts
         .iter()
@@ -235,11 +355,17 @@ pub fn replay_metrics(
         .map(|(i, k)| (k.as_str(), i))
         .collect();
     let mut seen = Vec::with_capacity(dates.len());
-    for (&d, (_, scored)) in dates.iter().zip(&per_date) {
+    for ((&d, (_, scored)), parents) in dates.iter().zip(&per_date).zip(&parents_at) {
+        // Active at d: any of its accounts (its workspaces then) had an event before d.
+        let active: std::collections::HashSet<&str> = first_seen
+            .iter()
+            .filter(|(_, f)| f.is_some_and(|f| f < d))
+            .map(|(k, _)| parents.get(k).map_or(k.as_str(), String::as_str))
+            .collect();
         let mut row: Vec<Seen> = accounts
             .iter()
             .map(|a| Seen {
-                active: first_seen.get(a).copied().flatten().is_some_and(|f| f < d),
+                active: active.contains(a.as_str()),
                 ..Seen::default()
             })
             .collect();

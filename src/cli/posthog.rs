@@ -417,7 +417,9 @@ fn backtest_answers(
     })?;
     let first_seen = hogql::first_seen_from(first)?;
     let store = ctx.open_store()?;
-    let deals = store.deals()?;
+    // With parent accounts, a workspace's deals are its parent's (SPEC §14), by the accounts
+    // the workspace holds as of T.
+    let deals = beton::signals::parents::deals_at(&store, cfg, t)?;
     let opts = beton::backtest::BacktestOptions::from_config(cfg, t);
     let dates = opts.dates();
     let replay = beton::backtest::replay_metrics(
@@ -434,11 +436,14 @@ fn backtest_answers(
                     fmt_ts(d)
                 ))
             })?;
-            Ok(hogql::from_answers(cfg, a)?.metrics)
+            let d = hogql::from_answers(cfg, a, d)?;
+            Ok((d.metrics, d.parents))
         },
         &beton::progress::Silent,
     )?;
-    let report = beton::backtest::report_of(&replay, &deals, cfg, &opts);
+    // The reps' answers too (SPEC §10), as `beton backtest` reports them.
+    let report =
+        beton::backtest::Dispositions::load(&store, &opts)?.report(&replay, &deals, cfg, &opts);
     out!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -455,7 +460,7 @@ fn score_answers(cfg: &beton::config::Config, t: i64, file: &std::path::Path) ->
             add_rows(&mut answers, name, rows);
         }
     }
-    let d = hogql::from_answers(cfg, &answers)?;
+    let d = hogql::from_answers(cfg, &answers, t)?;
     let items: Vec<_> = d
         .metrics
         .into_iter()

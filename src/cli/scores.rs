@@ -11,9 +11,9 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
     let ctx = context(g)?;
     let t = as_of(g)?.unwrap_or_else(beton::time::now);
     super::common::warn_out_of_range(g, &ctx, t);
-    let s = beton::pipeline::explain_account(&ctx, account, t)?;
+    let (s, parent) = beton::pipeline::explain_account(&ctx, account, t)?;
     let route = beton::pipeline::explain_route(&ctx, &s, t)?;
-    let suppressed = beton::pipeline::explain_suppression(&ctx, account, t)?;
+    let suppressed = beton::pipeline::explain_suppression(&ctx, &s.account, t)?;
     // After `beton learn --apply`: the model's win probability and each type's log-odds.
     let fired: Vec<_> = s.fired.iter().map(|f| f.signal).collect();
     let learned = ctx
@@ -35,6 +35,16 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
                 "suppressed_until".into(),
                 serde_json::to_value(suppressed.map(|x| x.until_ts())).unwrap_or_default(),
             );
+            if let Some(p) = parent.as_ref().filter(|p| is_parent(p)) {
+                if let Some(asked) = &p.asked {
+                    m.insert("workspace".into(), serde_json::json!(asked));
+                }
+                m.insert("active_users".into(), serde_json::json!(p.users));
+                m.insert(
+                    "workspaces".into(),
+                    serde_json::to_value(&p.parts).unwrap_or_default(),
+                );
+            }
             if let Some(l) = &learned {
                 m.insert(
                     "learned".into(),
@@ -45,7 +55,16 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
         out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         out!("as of {}", fmt_ts(t));
+        if let Some(asked) = parent.as_ref().and_then(|p| p.asked.as_ref()) {
+            out!(
+                "{asked} is a workspace of {}: it is scored at the parent",
+                s.account
+            );
+        }
         for line in explain(&s, &ctx.config) {
+            out!("{line}");
+        }
+        for line in parent.iter().flat_map(|p| parent_lines(p, &ctx.config)) {
             out!("{line}");
         }
         for line in beton::signals::routing::explain(&route) {
@@ -59,6 +78,49 @@ pub fn explain_cmd(g: &Global, account: &str) -> Result<Exit> {
         }
     }
     Ok(0)
+}
+
+/// True when the explained account has workspaces besides its own account.
+fn is_parent(p: &beton::signals::parents::Explained) -> bool {
+    p.parts.iter().any(|w| w.account != p.score.account)
+}
+
+/// Each workspace's part of a parent, for `explain` (nothing for an account that stands alone).
+fn parent_lines(
+    p: &beton::signals::parents::Explained,
+    cfg: &beton::config::Config,
+) -> Vec<String> {
+    if !is_parent(p) {
+        return Vec::new();
+    }
+    let days = cfg.signals.usage_spike.window_days;
+    let plural = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let mut lines = vec![format!(
+        "  {} workspaces, {} in {days} days (each counted once):",
+        p.parts.len(),
+        plural(p.users, "active user")
+    )];
+    let width = p.parts.iter().map(|w| w.account.len()).max().unwrap_or(0);
+    for w in &p.parts {
+        let own = if w.account == p.score.account {
+            " (its own account)"
+        } else {
+            ""
+        };
+        let fed: Vec<&str> = w.signals.iter().map(|s| s.as_str()).collect();
+        lines.push(format!(
+            "    {:<width$}  {}, {}; {}{own}",
+            w.account,
+            plural(w.events, "event"),
+            plural(w.users, "user"),
+            if fed.is_empty() {
+                "fed no fired signal".to_string()
+            } else {
+                format!("fed {}", fed.join(", "))
+            }
+        ));
+    }
+    lines
 }
 
 pub fn scores(g: &Global, tier: Option<TierArg>, format: OutputFormat) -> Result<Exit> {

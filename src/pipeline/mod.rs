@@ -192,6 +192,7 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
     };
 
     let count = |tier: Tier| scores.iter().filter(|s| s.tier == tier).count();
+    let family = crate::signals::parents::Family::at(&store, cfg, t)?;
     let accounts: Vec<ReportAccount> = scores
         .iter()
         .map(|s| {
@@ -201,6 +202,7 @@ pub fn run_daily(ctx: &Context, opts: &RunOptions, progress: &dyn Progress) -> R
                 recorded.held_out.contains(&s.account_id),
                 suppressed.get(&s.account_id),
             )
+            .with_family(family.as_ref())
         })
         .collect();
     let report = Report {
@@ -263,10 +265,33 @@ pub fn explain_suppression(
     Ok(book.suppression(&ctx.config.feedback, key, t))
 }
 
-/// Scores one account at `t` without recording anything (for `beton explain`).
-pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore> {
+/// Scores one account at `t` without recording anything (for `beton explain`). With parent
+/// accounts (SPEC §14) it is the parent's score, with each workspace's part; a workspace is
+/// explained through its parent.
+pub fn explain_account(
+    ctx: &Context,
+    key: &str,
+    t: i64,
+) -> Result<(AccountScore, Option<crate::signals::parents::Explained>)> {
     let store = ctx.open_store()?;
     store.ensure_rollups(&ctx.config)?;
+    if let Some(property) = ctx.config.accounts.parent() {
+        let mut e = crate::signals::parents::explain(&store, &ctx.config, property, key, t)?
+            .ok_or_else(|| Error::Usage(format!("no account `{key}` in this workspace")))?;
+        crate::signals::routing::apply_floor(
+            &store,
+            &ctx.config,
+            t,
+            std::slice::from_mut(&mut e.score),
+        )?;
+        crate::feedback::apply_stored(
+            &store,
+            &ctx.config.feedback,
+            t,
+            std::slice::from_mut(&mut e.score),
+        )?;
+        return Ok((e.score.clone(), Some(e)));
+    }
     let id = store
         .account_id(key)?
         .ok_or_else(|| Error::Usage(format!("no account `{key}` in this workspace")))?;
@@ -280,7 +305,7 @@ pub fn explain_account(ctx: &Context, key: &str, t: i64) -> Result<AccountScore>
     crate::signals::routing::apply_floor(&store, &ctx.config, t, &mut scores)?;
     crate::feedback::apply_stored(&store, &ctx.config.feedback, t, &mut scores)?;
     let [s] = scores;
-    Ok(s)
+    Ok((s, None))
 }
 
 /// How routing treats an account explained by [`explain_account`] at `t` (SPEC §8).
@@ -290,7 +315,7 @@ pub fn explain_route(
     t: i64,
 ) -> Result<crate::signals::routing::Route> {
     let store = ctx.open_store()?;
-    let book = crate::signals::routing::DealBook::load(&store)?;
+    let book = crate::signals::routing::DealBook::load_at(&store, &ctx.config, t)?;
     let mut r = crate::signals::routing::route(&store, &ctx.config, &book, s, t)?;
     if let Some(sup) = explain_suppression(ctx, &s.account, t)? {
         suppress_route(&mut r, &sup);

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::signals::parents::Family;
 use crate::signals::routing::{CrmAction, Motion, Route};
 use crate::signals::{AccountScore, Tier};
 use crate::store::Emission;
@@ -60,6 +61,17 @@ pub struct ReportAccount {
     /// When that suppression ends (RFC 3339), or null.
     #[serde(default)]
     pub suppressed_until: Option<String>,
+    /// A parent's workspaces by key (SPEC §14; its own account left out); absent for an account
+    /// that stands alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workspaces: Vec<String>,
+    /// A parent's `arr`: the sum over its workspaces; absent for an account that stands alone
+    /// (or when no workspace has one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arr: Option<f64>,
+    /// A parent's `owner_email`: that of its workspace with the highest `arr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_email: Option<String>,
 }
 
 impl ReportAccount {
@@ -85,7 +97,20 @@ impl ReportAccount {
                 .collect(),
             routed: s.routed,
             holdout,
+            workspaces: Vec::new(),
+            arr: None,
+            owner_email: None,
         }
+    }
+
+    /// Adds what a parent is made of (SPEC §14); an account that stands alone is left as it is.
+    pub fn with_family(mut self, family: Option<&Family>) -> Self {
+        if let Some(f) = family.filter(|f| f.is_parent(&self.account)) {
+            self.workspaces = f.workspaces(&self.account);
+            self.arr = f.arr(&self.account);
+            self.owner_email = f.owner(&self.account).map(str::to_string);
+        }
+        self
     }
 }
 

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::AccountScore;
+use super::parents::Family;
 use crate::config::Config;
 pub use crate::deals::{DealBook, OpenDeal};
 use crate::error::Result;
@@ -83,19 +84,30 @@ fn is_floor(why: &str) -> bool {
 }
 
 /// The account's `arr` as of `t` when it is below `routing.min_arr` (None without a floor, or
-/// when the account has no numeric `arr`).
-pub fn below_floor(store: &Store, cfg: &Config, account_id: i64, t: i64) -> Result<Option<f64>> {
+/// when the account has no numeric `arr`). A parent's `arr` is the sum over its workspaces
+/// (`family`, SPEC §14).
+pub fn below_floor(
+    store: &Store,
+    cfg: &Config,
+    family: Option<&Family>,
+    s: &AccountScore,
+    t: i64,
+) -> Result<Option<f64>> {
     if cfg.routing.min_arr <= 0.0 {
         return Ok(None);
     }
-    let props = store.account_props(account_id, t)?;
+    let props = super::parents::account_props(store, family, s.account_id, &s.account, t)?;
     Ok(super::numeric(props.get("arr")).filter(|arr| *arr < cfg.routing.min_arr))
 }
 
 /// Keeps accounts under the ARR floor from routing: they stay scored and shown.
 pub fn apply_floor(store: &Store, cfg: &Config, t: i64, scores: &mut [AccountScore]) -> Result<()> {
+    if cfg.routing.min_arr <= 0.0 {
+        return Ok(());
+    }
+    let family = Family::at(store, cfg, t)?;
     for s in scores.iter_mut().filter(|s| s.routed) {
-        if below_floor(store, cfg, s.account_id, t)?.is_some() {
+        if below_floor(store, cfg, family.as_ref(), s, t)?.is_some() {
             s.routed = false;
         }
     }
@@ -137,7 +149,7 @@ pub fn route(
     };
     if !s.routed {
         let floor = if !s.fired.is_empty() && s.score >= cfg.route_threshold {
-            below_floor(store, cfg, s.account_id, t)?
+            below_floor(store, cfg, book.family(), s, t)?
         } else {
             None
         };
@@ -198,7 +210,7 @@ pub fn routes(
     t: i64,
     scores: &[AccountScore],
 ) -> Result<HashMap<i64, Route>> {
-    let book = DealBook::load(store)?;
+    let book = DealBook::load_at(store, cfg, t)?;
     scores
         .iter()
         .map(|s| Ok((s.account_id, route(store, cfg, &book, s, t)?)))

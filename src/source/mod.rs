@@ -19,7 +19,7 @@ use crate::config::{Config, Paths, SourceKind};
 use crate::error::Result;
 use crate::health::HealthReport;
 use crate::progress::Progress;
-use crate::signals::{AccountScore, Metrics};
+use crate::signals::AccountScore;
 use crate::store::Store;
 
 pub use local::NO_DATA;
@@ -159,7 +159,7 @@ impl Remote<'_> {
     }
 
     /// The detection metrics of every account at `t`.
-    pub fn metrics_at(&self, cfg: &Config, t: i64) -> Result<Vec<(String, Metrics)>> {
+    pub fn metrics_at(&self, cfg: &Config, t: i64) -> Result<crate::backtest::AtDate> {
         posthog::metrics_at(self.client, cfg, t)
     }
 

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::health::HealthReport;
 use crate::posthog::{Client, PosthogError, hogql};
 use crate::progress::Progress;
-use crate::signals::{Metrics, score_metrics};
+use crate::signals::score_metrics;
 use crate::store::Store;
 
 use super::{Detection, Scored};
@@ -67,11 +67,11 @@ fn remote(e: PosthogError) -> Error {
     Error::Usage(format!("PostHog: {e}"))
 }
 
-/// The replay's query set at one date: the detection queries at `t` in whole seconds.
-pub fn metrics_at(client: &Client, cfg: &Config, t: i64) -> Result<Vec<(String, Metrics)>> {
-    Ok(hogql::detect(client, cfg, whole_seconds(t))
-        .map_err(remote)?
-        .metrics)
+/// The replay's query set at one date: the detection queries at `t` in whole seconds; with
+/// parent accounts, each workspace's parent then too.
+pub fn metrics_at(client: &Client, cfg: &Config, t: i64) -> Result<crate::backtest::AtDate> {
+    let d = hogql::detect(client, cfg, whole_seconds(t)).map_err(remote)?;
+    Ok((d.metrics, d.parents))
 }
 
 /// Refuses up front `runs` replays of `dates` replay dates that do not fit PostHog's hourly

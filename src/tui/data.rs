@@ -501,9 +501,11 @@ pub fn from_scores(
     tracing::debug!(target: "beton::tui::timing", "account properties read in {} ms", started.elapsed().as_millis());
     let mut histogram = [0u64; 10];
     let mut queue = Vec::with_capacity(scores.len());
-    let book = beton::signals::routing::DealBook::load(store)?;
     let feedback = beton::feedback::Book::load(store)?;
     let as_of = run.map_or_else(beton::time::now, |r| r.as_of);
+    // With parent accounts, a workspace's deals are its parent's, and so is the parent's ARR
+    // (the sum) and owner (that of its biggest workspace).
+    let book = beton::signals::routing::DealBook::load_at(store, cfg, as_of)?;
     for score in scores {
         let suppressed = feedback.suppression(&cfg.feedback, &score.account, as_of);
         // Only accounts at the route threshold can be in pipeline, under the floor or expansion.
@@ -523,6 +525,7 @@ pub fn from_scores(
         };
         histogram[(score.score / 10).min(9) as usize] += 1;
         let p = props.get(&score.account_id);
+        let parent = book.family().filter(|f| f.is_parent(&score.account));
         // Only routed accounts become CRM deals; look them up only when Attio is connected.
         let crm = match &cfg.attio {
             Some(a) if score.routed => {
@@ -540,11 +543,17 @@ pub fn from_scores(
             // Filled in from the health figures, which read it anyway (it costs seconds on a
             // large workspace, and the first frame must not wait for it).
             last_seen: None,
-            arr: p.and_then(|p| beton::signals::numeric(p.get("arr"))),
-            owner: p
-                .and_then(|p| p.get("owner_email"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            arr: match parent {
+                Some(f) => f.arr(&score.account),
+                None => p.and_then(|p| beton::signals::numeric(p.get("arr"))),
+            },
+            owner: match parent {
+                Some(f) => f.owner(&score.account).map(str::to_string),
+                None => p
+                    .and_then(|p| p.get("owner_email"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            },
             crm,
             route,
             score,

@@ -8,7 +8,14 @@ pub(super) fn sync_account(
     report: &mut SyncReport,
 ) -> Result<AccountSync> {
     let (store, client, s) = (ctx.store, ctx.client, ctx.s);
-    let props = store.account_props(c.account_id, ctx.as_of)?;
+    // A parent's owner and ARR are its own (SPEC §14: the biggest workspace's owner, the sum).
+    let props = crate::signals::parents::account_props(
+        store,
+        ctx.book.family(),
+        c.account_id,
+        &c.account,
+        ctx.as_of,
+    )?;
     let Some(domain) = account_domain(&c.account, &props) else {
         return done(
             c,

@@ -217,7 +217,8 @@ pub fn sync(
         client,
         cfg,
         s,
-        book: DealBook::load(store)?,
+        // With parent accounts a workspace's deals are its parent's (SPEC §14).
+        book: DealBook::load_at(store, cfg, as_of)?,
         opts,
         run_id,
         as_of,

@@ -25,7 +25,14 @@ pub(super) fn sync_in_pipeline(
             ),
         );
     };
-    let props = store.account_props(c.account_id, ctx.as_of)?;
+    // A parent's owner and ARR are its own (SPEC §14: the biggest workspace's owner, the sum).
+    let props = crate::signals::parents::account_props(
+        store,
+        ctx.book.family(),
+        c.account_id,
+        &c.account,
+        ctx.as_of,
+    )?;
     let company = props
         .get("name")
         .and_then(Value::as_str)

@@ -166,7 +166,8 @@ pub fn preview(
         })
         .map(|s| s.account_id)
         .collect();
-    let info = crate::alerts::account_info(store, cfg, t, &scores, &Default::default())?;
+    let before = crate::alerts::previous_sides(store, None)?;
+    let info = crate::alerts::account_info(store, cfg, t, &scores, &Default::default(), &before)?;
     let cands = crate::alerts::candidates(&scores, &emitted, &held_out, &suppressed, &info);
     crate::alerts::decide(store, cfg, t, &cands)
 }

@@ -30,8 +30,49 @@ pub(super) fn as_ts(v: Option<&Value>) -> Option<i64> {
     (t > 0).then_some(t)
 }
 
+/// With parent accounts (SPEC §14) the counts and new queries answer per parent already; the
+/// props query answers per account, with the parent each names: the workspaces' properties
+/// become their parent's (the highest limit ratio, the soonest trial end, as on the local
+/// workspace) and the workspaces leave the list. Returns each workspace's parent.
+fn fold_props(
+    by: &mut BTreeMap<String, Metrics>,
+    cfg: &Config,
+    property: &str,
+    t: i64,
+) -> BTreeMap<String, String> {
+    let mut members: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
+    let mut parents = BTreeMap::new();
+    let keys: Vec<String> = by.keys().cloned().collect();
+    for key in keys {
+        let Some(m) = by.get_mut(&key) else { continue };
+        let parent = m
+            .props
+            .remove(property)
+            .and_then(|v| crate::signals::parents::parent_named(&v, &key));
+        let top = parent.clone().unwrap_or_else(|| key.clone());
+        members
+            .entry(top)
+            .or_default()
+            .push(std::mem::take(&mut m.props));
+        if let Some(p) = parent {
+            // A workspace's events are its parent's already; only its properties were left.
+            by.remove(&key);
+            parents.insert(key, p);
+        }
+    }
+    for (top, mut props) in members {
+        let m = by.entry(top).or_default();
+        m.props = match props.len() {
+            // An account that stands alone keeps its properties as they are.
+            1 if m.props.is_empty() => props.pop().unwrap_or_default(),
+            _ => crate::signals::parents::merge_props(&props, cfg, t),
+        };
+    }
+    parents
+}
+
 /// Metrics per account from the answers (live or fed in by `beton hogql --score`).
-pub fn from_answers(cfg: &Config, answers: &Answers) -> Result<Detection, PosthogError> {
+pub fn from_answers(cfg: &Config, answers: &Answers, t: i64) -> Result<Detection, PosthogError> {
     let mut by: BTreeMap<String, Metrics> = BTreeMap::new();
     let mut health = BTreeMap::new();
     let key = |r: &Vec<Value>, i: usize| -> Option<String> {
@@ -139,9 +180,14 @@ pub fn from_answers(cfg: &Config, answers: &Answers) -> Result<Detection, Postho
             }
         }
     }
+    let parents = match cfg.accounts.parent() {
+        Some(property) => fold_props(&mut by, cfg, property, t),
+        None => BTreeMap::new(),
+    };
     Ok(Detection {
         metrics: by.into_iter().collect(),
         health,
         pages: BTreeMap::new(),
+        parents,
     })
 }

@@ -105,10 +105,16 @@ fn days(n: u32) -> i64 {
     i64::from(n) * DAY
 }
 
-/// The account properties the rules read, sorted and unique.
+/// The account properties the rules read, sorted and unique; with parent accounts, the parent
+/// property too (the answer says which workspaces' properties make up each parent's).
 pub fn prop_keys(cfg: &Config) -> Vec<String> {
     let s = &cfg.signals;
-    let mut keys = Vec::new();
+    let mut keys: Vec<String> = cfg
+        .accounts
+        .parent()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
     if s.limit_approaching.enabled {
         keys.extend(s.limit_approaching.pairs.iter().flatten().cloned());
     }
@@ -157,6 +163,8 @@ pub struct Detection {
     pub health: BTreeMap<String, HealthFigures>,
     /// Pages fetched per query (more than one means an answer was truncated and paged).
     pub pages: BTreeMap<String, u32>,
+    /// With parent accounts: each workspace's parent at T (its metrics are the parent's).
+    pub parents: BTreeMap<String, String>,
 }
 
 /// Runs the detection queries at `t`, paging each answer that comes back with `page + 1`
@@ -180,7 +188,7 @@ pub fn detect(client: &Client, cfg: &Config, t: i64) -> Result<Detection, Postho
         pages.insert(name.clone(), n);
         answers.insert(name, all);
     }
-    let mut d = from_answers(cfg, &answers)?;
+    let mut d = from_answers(cfg, &answers, t)?;
     d.pages = pages;
     Ok(d)
 }
@@ -280,6 +288,67 @@ mod tests {
     }
 
     #[test]
+    fn with_parents_the_workspaces_properties_become_their_parents() {
+        let mut cfg = Config::default();
+        cfg.accounts.parent_property = Some("parent_domain".into());
+        let keys = prop_keys(&cfg);
+        assert!(keys.contains(&"parent_domain".to_string()));
+        let mut columns = vec!["account".to_string()];
+        for i in 0..keys.len() {
+            columns.push(format!("p{i}"));
+            columns.push(format!("has{i}"));
+        }
+        let row = |account: &str, props: &[(&str, &str)]| {
+            let mut r = vec![Value::from(account)];
+            for k in &keys {
+                let raw = props.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+                r.push(Value::from(raw.unwrap_or("")));
+                r.push(Value::from(u64::from(raw.is_some())));
+            }
+            r
+        };
+        let mut answers = Answers::new();
+        answers.insert(
+            PROPS.into(),
+            Rows {
+                columns,
+                rows: vec![
+                    row(
+                        "eu.acme.com",
+                        &[
+                            ("parent_domain", r#""acme.com""#),
+                            ("usage", "950"),
+                            ("plan_limit", "1000"),
+                        ],
+                    ),
+                    row(
+                        "us.acme.com",
+                        &[
+                            ("parent_domain", r#"" acme.com ""#),
+                            ("usage", "10"),
+                            ("plan_limit", "1000"),
+                        ],
+                    ),
+                    row("solo.com", &[("usage", "5"), ("plan_limit", "10")]),
+                    row("self.com", &[("parent_domain", r#""self.com""#)]),
+                ],
+            },
+        );
+        let d = from_answers(&cfg, &answers, 0).unwrap();
+        let keys: Vec<&str> = d.metrics.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["acme.com", "self.com", "solo.com"]);
+        // The parent reads the workspace with the highest ratio; solo.com keeps its own.
+        assert_eq!(d.metrics[0].1.props["usage"], 950);
+        assert_eq!(d.metrics[2].1.props["usage"], 5);
+        assert!(
+            d.metrics[1].1.props.is_empty(),
+            "the parent property is no rule property"
+        );
+        assert_eq!(d.parents.len(), 2);
+        assert_eq!(d.parents["us.acme.com"], "acme.com");
+    }
+
+    #[test]
     fn answers_become_metrics() {
         let cfg = Config::default();
         let mut answers = Answers::new();
@@ -328,7 +397,7 @@ mod tests {
                 rows: vec![row],
             },
         );
-        let d = from_answers(&cfg, &answers).unwrap();
+        let d = from_answers(&cfg, &answers, 0).unwrap();
         assert_eq!(d.metrics.len(), 2);
         let a = &d.metrics[0].1;
         assert_eq!(

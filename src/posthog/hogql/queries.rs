@@ -2,11 +2,90 @@
 
 use super::*;
 
+/// Where an event's account comes from in the counts and new queries: `$group_N`, paged on it;
+/// with parent accounts (SPEC §14), the parent that account names as of T (a join on
+/// [`parent_map`]), so every count runs over the union of a parent's workspaces and each user
+/// counts once, paged on the parent's key.
+struct Accounts {
+    account: String,
+    join: String,
+    inner: String,
+    outer: String,
+}
+
+impl Accounts {
+    fn of(v: &mut Values, cfg: &Config, gi: u8, t: i64, c_after: &str) -> Self {
+        let g = format!("$group_{gi}");
+        match cfg.accounts.parent() {
+            None => Self {
+                account: g.clone(),
+                join: String::new(),
+                inner: format!("{g} > {c_after}"),
+                outer: String::new(),
+            },
+            Some(property) => Self {
+                account: format!("coalesce(nullIf(pm.parent, ''), {g})"),
+                join: format!(
+                    "\n    LEFT JOIN ({}) AS pm ON pm.ws = {g}",
+                    parent_map(v, cfg, gi, property, t)
+                ),
+                inner: format!("{g} != ''"),
+                outer: format!("\nWHERE account > {c_after}"),
+            },
+        }
+    }
+}
+
+/// Every account that names a parent as of T (SPEC §14): `ws`, and the parent's key `parent`.
+/// The property is read as the props query reads it (the `groups` row overlaid with the latest
+/// `$group_set` before T); its value is the key when a string (trimmed) or a number (as its
+/// JSON text), and an account naming itself or nothing stands alone.
+fn parent_map(v: &mut Values, cfg: &Config, gi: u8, property: &str, t: i64) -> String {
+    let pp = v.put("parent_property", property);
+    let c_gi = v.put("group_index", gi);
+    let c_gt = v.put("group_type", cfg.group_type.as_str());
+    let c_ev = v.put("identify_event", "$groupidentify");
+    let c_set = v.put("group_set", "$group_set");
+    let c_t = v.ts("t", t);
+    let history = cfg.posthog.as_ref().map_or(
+        crate::config::PosthogSettings::default().property_history_days,
+        |p| p.property_history_days,
+    );
+    let c_h = v.ts("history_from", t - days(history));
+    let key = |path: &str| {
+        format!(
+            "multiIf(JSONType({path}) = 'String', JSONExtractString({path}), \
+             JSONType({path}) IN ('Int64', 'UInt64', 'Double'), JSONExtractRaw({path}), '')"
+        )
+    };
+    let snap = key(&format!("properties, {pp}"));
+    let set = key(&format!("properties, {c_set}, {pp}"));
+    format!(
+        "SELECT account AS ws, parent FROM (
+        SELECT account, trim(argMaxIf(value, src, has)) AS parent
+        FROM (
+            SELECT key AS account, 0 AS src, {snap} AS value, JSONHas(properties, {pp}) AS has
+            FROM groups
+            WHERE index = {c_gi}
+            UNION ALL
+            SELECT properties.$group_key AS account, 1 AS src,
+                argMaxIf({set}, timestamp, JSONHas(properties, {c_set}, {pp}) = 1) AS value,
+                max(JSONHas(properties, {c_set}, {pp})) AS has
+            FROM events
+            WHERE event = {c_ev} AND properties.$group_type = {c_gt} AND timestamp >= {c_h}
+                AND timestamp < {c_t}
+            GROUP BY account
+        )
+        GROUP BY account
+    )
+    WHERE parent != '' AND parent != account"
+    )
+}
+
 /// Per account: the windowed counts of every signal and the health figures (SPEC §2, §4).
 pub fn counts_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> HogQl {
     let s = &cfg.signals;
     let mut v = Values::default();
-    let g = format!("$group_{gi}");
     let us0 = t - days(s.usage_spike.window_days);
     let usp = us0 - days(s.usage_spike.window_days);
     let starts = [
@@ -27,6 +106,7 @@ pub fn counts_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> Hog
     let c_from = v.ts("from", from);
     let c_t = v.ts("t", t);
     let c_after = v.put("after", after);
+    let acc = Accounts::of(&mut v, cfg, gi, t, &c_after);
     let w_us = v.ts("us_w0", us0);
     let w_usp = v.ts("us_p0", usp);
     let w_pi = v.ts("pi_w0", t - days(s.pricing_intent.window_days));
@@ -52,6 +132,12 @@ pub fn counts_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> Hog
         .collect();
     let daily = daily.join(", ");
     let lim = limit(&mut v, page);
+    let Accounts {
+        account,
+        join,
+        inner,
+        outer,
+    } = &acc;
     let sql = format!(
         "SELECT account,
     countIf(act AND ts >= {w_us}) AS activity,
@@ -70,15 +156,15 @@ pub fn counts_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> Hog
     [{daily}] AS daily,
     arraySort(groupUniqArrayIf(feature, is_feature AND ts >= {h30} AND feature != '')) AS features
 FROM (
-    SELECT {g} AS account, timestamp AS ts, person_id AS uid, properties.feature AS feature,
+    SELECT {account} AS account, timestamp AS ts, person_id AS uid, properties.feature AS feature,
         NOT {act} AS act,
         (event = {pv} AND ({urls})) AS pricing,
         {support} AS support,
         {billing} AS billing,
         event = {fe} AS is_feature
-    FROM events
-    WHERE timestamp >= {c_from} AND timestamp < {c_t} AND {g} > {c_after}
-)
+    FROM events{join}
+    WHERE timestamp >= {c_from} AND timestamp < {c_t} AND {inner}
+){outer}
 GROUP BY account
 ORDER BY account
 LIMIT {lim}"
@@ -95,13 +181,19 @@ LIMIT {lim}"
 pub fn new_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> HogQl {
     let s = &cfg.signals;
     let mut v = Values::default();
-    let g = format!("$group_{gi}");
     let fa0 = t - days(s.feature_adoption.window_days);
     let tg0 = t - days(s.team_growth.window_days);
     let act = v.names("ex", "event", &cfg.activity_exclude);
     let fe = v.put("feature_event", FEATURE_EVENT);
     let c_t = v.ts("t", t);
     let c_after = v.put("after", after);
+    let acc = Accounts::of(&mut v, cfg, gi, t, &c_after);
+    let Accounts {
+        account,
+        join,
+        inner,
+        outer,
+    } = &acc;
     let fa_w = v.ts("fa_w0", fa0);
     let fa_l = v.ts("fa_l0", fa0 - days(s.feature_adoption.lookback_days));
     let tg_w = v.ts("tg_w0", tg0);
@@ -112,18 +204,18 @@ pub fn new_query(cfg: &Config, gi: u8, t: i64, after: &str, page: u32) -> HogQl 
     arraySort(groupArrayIf(value, kind = 1 AND in_w > 0 AND in_l = 0)) AS new_features,
     countIf(kind = 2 AND in_w > 0 AND in_l = 0) AS new_users
 FROM (
-    SELECT {g} AS account, 1 AS kind, properties.feature AS value,
+    SELECT {account} AS account, 1 AS kind, properties.feature AS value,
         countIf(timestamp >= {fa_w}) AS in_w, countIf(timestamp < {fa_w}) AS in_l
-    FROM events
-    WHERE event = {fe} AND timestamp >= {fa_l} AND timestamp < {c_t} AND {g} > {c_after}
+    FROM events{join}
+    WHERE event = {fe} AND timestamp >= {fa_l} AND timestamp < {c_t} AND {inner}
     GROUP BY account, value
     UNION ALL
-    SELECT {g} AS account, 2 AS kind, toString(person_id) AS value,
+    SELECT {account} AS account, 2 AS kind, toString(person_id) AS value,
         countIf(timestamp >= {tg_w}) AS in_w, countIf(timestamp < {tg_w}) AS in_l
-    FROM events
-    WHERE NOT {act} AND timestamp >= {tg_l} AND timestamp < {c_t} AND {g} > {c_after}
+    FROM events{join}
+    WHERE NOT {act} AND timestamp >= {tg_l} AND timestamp < {c_t} AND {inner}
     GROUP BY account, value
-)
+){outer}
 GROUP BY account
 HAVING new_users > 0 OR length(new_features) > 0
 ORDER BY account
