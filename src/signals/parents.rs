@@ -433,6 +433,29 @@ pub fn explain(
     let id = store.account_id(&parent)?.unwrap_or_default();
     let score = score_fired(id, &parent, fired, cfg);
 
+    let parts = parts_of(&members, &union, &m, &score, cfg, t, &facts.features);
+    let w0 = t - i64::from(cfg.signals.usage_spike.window_days) * DAY;
+    Ok(Some(Explained {
+        asked: (parent != key).then(|| key.to_string()),
+        users: distinct_users(union.slice(w0, t), w0),
+        score,
+        parts,
+    }))
+}
+
+/// Each workspace's part of a parent at `t`: its own events and users in the signal window, and
+/// which of the parent's fired types its events or properties fed. `union` and `m` are the
+/// parent's facts and metrics ([`union_of`], `metrics` with [`parent_props`]); `explain` and the
+/// terminal app's parent detail both read it (the latter through [`parts_at`]).
+fn parts_of(
+    members: &[&AccountFacts],
+    union: &AccountFacts,
+    m: &Metrics,
+    score: &AccountScore,
+    cfg: &Config,
+    t: i64,
+    features: &std::collections::HashMap<i64, String>,
+) -> Vec<Part> {
     let s = &cfg.signals;
     let d = |n: u32| i64::from(n) * DAY;
     let w0 = t - d(s.usage_spike.window_days);
@@ -446,10 +469,10 @@ pub fn explain(
         .map(|u| u.user)
         .collect();
     let te = &s.trial_expiring;
-    let parts = members
+    members
         .iter()
         .map(|a| {
-            let own = metrics(a, cfg, t, &facts.features);
+            let own = metrics(a, cfg, t, features);
             let fed = |sig: SignalType| match sig {
                 SignalType::UsageSpike => own.activity + own.activity_before > 0,
                 SignalType::PricingIntent => own.pricing_views > 0,
@@ -488,13 +511,23 @@ pub fn explain(
                     .collect(),
             }
         })
-        .collect();
-    Ok(Some(Explained {
-        asked: (parent != key).then(|| key.to_string()),
-        users: distinct_users(union.slice(w0, t), w0),
-        score,
-        parts,
-    }))
+        .collect()
+}
+
+/// Each workspace's part of the parent `score` is for, from facts already loaded (the terminal
+/// app loads them once for every parent of its queue): the same parts `explain` lists.
+pub fn parts_at(
+    facts: &Facts,
+    members: &[&AccountFacts],
+    score: &AccountScore,
+    cfg: &Config,
+    t: i64,
+) -> Vec<Part> {
+    let mut links = Links::default();
+    let union = union_of(members, &mut links);
+    let mut m = metrics(&union, cfg, t, &facts.features);
+    m.props = parent_props(members, cfg, t);
+    parts_of(members, &union, &m, score, cfg, t, &facts.features)
 }
 
 /// The workspace's deals with each workspace's deals filed under its parent as of `t` (SPEC

@@ -47,26 +47,6 @@ pub struct Workspace {
     pub contributes: Vec<SignalType>,
 }
 
-/// Whether a workspace's own metrics count towards `signal` (it has events of that kind, or the
-/// property the rule reads).
-fn contributes(m: &beton::signals::Metrics, signal: SignalType, cfg: &Config) -> bool {
-    match signal {
-        SignalType::UsageSpike => m.activity > 0,
-        SignalType::PricingIntent => m.pricing_views > 0,
-        SignalType::FeatureAdoption => !m.new_features.is_empty(),
-        SignalType::LimitApproaching => cfg
-            .signals
-            .limit_approaching
-            .pairs
-            .iter()
-            .any(|[used, limit]| m.props.contains_key(used) && m.props.contains_key(limit)),
-        SignalType::TrialExpiring => m.props.contains_key(&cfg.signals.trial_expiring.property),
-        SignalType::TeamGrowth => m.new_users > 0,
-        SignalType::SupportEngagement => m.support_events > 0,
-        SignalType::BillingIntent => m.billing_events > 0,
-    }
-}
-
 /// With `accounts.parent_property` set, each queue parent's workspaces at `t`: the grouping of
 /// `signals::parents` (the parent read as of T) over every account's facts, loaded once.
 fn fill_workspaces(store: &Store, cfg: &Config, t: i64, queue: &mut [QueueEntry]) -> Result<()> {
@@ -86,6 +66,14 @@ fn fill_workspaces(store: &Store, cfg: &Config, t: i64, queue: &mut [QueueEntry]
         }
         // The parent's own account is a workspace when it has events of its own (the run adds
         // it to the workspace, without events, when it is not an account yet).
+        // Which fired types each workspace fed: the engine's rule, as `beton explain` shows it.
+        let all: Vec<&beton::signals::facts::AccountFacts> =
+            members.iter().map(|&i| &facts.accounts[i]).collect();
+        let fed: std::collections::HashMap<String, Vec<SignalType>> =
+            beton::signals::parents::parts_at(&facts, &all, &e.score, cfg, t)
+                .into_iter()
+                .map(|p| (p.account, p.signals))
+                .collect();
         e.workspaces = members
             .iter()
             .filter(|&&i| {
@@ -105,13 +93,7 @@ fn fill_workspaces(store: &Store, cfg: &Config, t: i64, queue: &mut [QueueEntry]
                         .get("owner_email")
                         .and_then(Value::as_str)
                         .map(str::to_string),
-                    contributes: e
-                        .score
-                        .fired
-                        .iter()
-                        .map(|f| f.signal)
-                        .filter(|s| contributes(&metrics, *s, cfg))
-                        .collect(),
+                    contributes: fed.get(&a.key).cloned().unwrap_or_default(),
                     metrics,
                 }
             })
