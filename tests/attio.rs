@@ -2141,3 +2141,43 @@ fn a_parent_is_synced_as_one_deal_with_its_biggest_workspaces_owner_and_the_summ
     );
     no_schema_errors(&fake);
 }
+
+/// The same on the open-deal path: a note and a task on a rep's deal carry the name escaped.
+#[test]
+fn a_name_with_control_characters_is_escaped_on_a_reps_open_deal_too() {
+    let (fake, _dir, store, cfg, _) = ready(|s| s);
+    let mut ingest = Ingest::begin(&store, &Config::default()).unwrap();
+    let props = json!({"name": "Ac\u{1b}]0;pwned\u{7}me\r\u{9b}2J\u{202e}", "domain": "acme.com",
+                       "owner_email": "AE1@example.com", "arr": 24000});
+    ingest
+        .account_snapshot("acme.com", None, props.as_object().unwrap())
+        .unwrap();
+    ingest.commit().unwrap();
+    let rep_deal = fake.add_rep_deal("Acme – inbound", "inbound", "ae2@example.com");
+    inbound_deal(&store, "acme.com", &format!("attio:{rep_deal}"));
+    let run_id = run(&store, t0() + DAY, &first_scores(&store));
+    let r = sync(&store, &cfg, run_id, &SyncOptions::default()).unwrap();
+    assert_eq!(outcome(&r, "acme.com"), Outcome::Attached, "{r:#?}");
+    assert_eq!(notes_on(&fake, &rep_deal), 1);
+    let controls = |t: &str| t.contains(|c: char| c.is_control() && c != '\n' || c == '\u{202e}');
+    for note in fake.notes() {
+        let title = note["title"].as_str().unwrap_or_default();
+        assert!(!controls(title), "the title carries controls: {title:?}");
+        let md = note["content_markdown"].as_str().unwrap_or_default();
+        assert!(!controls(md), "the note carries controls: {md:?}");
+    }
+    let titles: Vec<String> = fake
+        .notes()
+        .iter()
+        .map(|n| n["title"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.contains("Ac\\u001b]0;pwned")),
+        "{titles:?}"
+    );
+    for task in fake.tasks() {
+        let text = task["content_plaintext"].as_str().unwrap_or_default();
+        assert!(!controls(text), "the task carries controls: {text:?}");
+    }
+    no_schema_errors(&fake);
+}
