@@ -678,7 +678,17 @@ pub fn create(
         "demo",
         &json!({"seed": opts.seed, "accounts": opts.accounts, "days": opts.days}).to_string(),
     )?;
+    // What the workspace held when the demo was made: `beton demo` replaces it freely while
+    // nothing was imported on top (see `untouched`).
+    store.set_meta("demo_fingerprint", &store.data_fingerprint()?)?;
     Ok(summary)
+}
+
+/// True when the workspace is a DEMO workspace nothing was imported into since it was made: it
+/// holds nothing of the user's, so generating another demo may replace it.
+pub fn untouched(store: &Store) -> Result<bool> {
+    Ok(store.meta("demo")?.is_some()
+        && store.meta("demo_fingerprint")? == Some(store.data_fingerprint()?))
 }
 
 /// Creates the default demo workspace when the workspace is empty and the source is local.

@@ -205,12 +205,36 @@ fn config_errors_name_the_file_line_and_key() {
 }
 
 #[test]
-fn demo_refuses_to_overwrite_data_without_force() {
+fn demo_replaces_an_untouched_demo_but_refuses_data_without_force() {
     let w = Workspace::new();
     w.demo();
+    // A DEMO workspace nothing was imported into is replaced as asked (the README's
+    // `beton demo --days 400` after the first run's demo).
+    let out = w.run(&["demo", "--accounts", "7", "--days", "10", "--as-of", AS_OF]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r = w.json(&["--run-daily", "--as-of", AS_OF, "--json"]);
+    assert_eq!(r["accounts_scored"], 7);
+    // Data of the user's own on top: refused without --force, and nothing is replaced.
+    let file = w.dir.path().join("mine.jsonl");
+    std::fs::write(
+        &file,
+        r#"{"uuid":"u-1","event":"$pageview","distinct_id":"me","timestamp":"2026-05-20T10:00:00Z","properties":{"$groups":{"company":"mine.io"}}}"#,
+    )
+    .unwrap();
+    let out = w.run(&["import", "events", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
     let out = w.run(&["demo", "--accounts", "5", "--days", "10"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("--force"));
+    assert!(
+        text(&out.stderr).contains("--force"),
+        "{}",
+        text(&out.stderr)
+    );
+    let r = w.json(&["--run-daily", "--as-of", AS_OF, "--json"]);
+    assert_eq!(
+        r["accounts_scored"], 8,
+        "the demo's 7 and mine.io: nothing was replaced"
+    );
     let out = w.run(&[
         "demo",
         "--accounts",

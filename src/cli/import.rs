@@ -153,13 +153,16 @@ pub fn demo(g: &Global, a: DemoArgs, out: Option<std::path::PathBuf>, force: boo
     }
     let _lock = beton::store::RunLock::acquire(&ctx.paths.data_dir, beton::pipeline::LOCK_WAIT)?;
     let db = ctx.paths.database();
-    if !Store::open(&db)?.is_empty()? {
-        if !force {
+    let existing = Store::open(&db)?;
+    if !existing.is_empty()? {
+        // A demo nothing was imported into is replaced as asked; anything else needs --force.
+        if !force && !beton::demo::untouched(&existing)? {
             return Err(Error::Usage(format!(
-                "the workspace {} holds data already; pass --force to replace it with the demo, or --data-dir for another one",
+                "the workspace {} holds data already (not an untouched DEMO workspace); pass --force to replace it with the demo, or --data-dir for another one",
                 ctx.paths.data_dir.display()
             )));
         }
+        drop(existing);
         remove_workspace(&db)?;
     }
     let store = Store::open(&db)?;
