@@ -178,6 +178,9 @@ impl crate::store::Scored for AccountScore {
     fn routed(&self) -> bool {
         self.routed
     }
+    fn fired_types(&self) -> Vec<&'static str> {
+        self.fired.iter().map(|f| f.signal.as_str()).collect()
+    }
     fn fired(&self) -> Vec<crate::store::FiredRow<'_>> {
         self.fired
             .iter()

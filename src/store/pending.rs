@@ -21,7 +21,7 @@ impl Store {
         let last = self.last_emissions(t)?;
         Ok(scores
             .iter()
-            .flat_map(|s| s.fired().into_iter().map(move |f| (s, f.signal)))
+            .flat_map(|s| s.fired_types().into_iter().map(move |name| (s, name)))
             .filter(|(s, name)| {
                 cooled_down(
                     last.get(&(s.account_id(), name.to_string())).copied(),

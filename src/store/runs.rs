@@ -17,8 +17,12 @@ pub trait Scored {
     fn score(&self) -> u32;
     fn tier(&self) -> &'static str;
     fn routed(&self) -> bool;
-    /// The fired signal types, in the engine's order.
+    /// The fired signal types with their evidence, in the engine's order.
     fn fired(&self) -> Vec<FiredRow<'_>>;
+    /// Only the fired types' names (what the cooldown ledger needs), without the evidence.
+    fn fired_types(&self) -> Vec<&'static str> {
+        self.fired().into_iter().map(|f| f.signal).collect()
+    }
 }
 
 /// One fired signal type as a run records it.
