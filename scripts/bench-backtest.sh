@@ -15,6 +15,8 @@ as_of=${BENCH_AS_OF:-2026-06-01T13:37:00Z}
 cargo build --release --quiet
 bin=${CARGO_TARGET_DIR:-$PWD/target}/release/beton
 export BETON_DATA=$dir/figures-data BETON_CONFIG=$dir/figures-config.toml
+# Every run replays: a repeated run would read the first one's replay back from the cache.
+export BETON_REPLAY_CACHE=${BETON_REPLAY_CACHE:-off}
 mkdir -p "$dir"
 : > "$BETON_CONFIG"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark of `beton learn` (not a test): the default 365-day replay (52 dates, weekly, 90-day
-# horizon) on a generated workspace, next to a backtest over the same dates.
+# Benchmark of `beton learn` (not a test): the default 365-day replay (53 dates, weekly, 90-day
+# horizon) on a generated workspace, next to a backtest over the same dates: replayed (the replay
+# cache off), and reading back the replay that backtest kept.
 #
 #   scripts/bench-learn.sh [ACCOUNTS] [DAYS] [ACTIVITY_SCALE]
 #   (defaults: 10000 accounts, 400 days of history — the replay's 365 plus most of the first
@@ -30,13 +31,20 @@ if [ ! -s "$BETON_DATA/workspace.sqlite" ]; then
     --activity-scale "$scale" --as-of "$as_of" > /dev/null
 fi
 echo "workspace: $(du -h "$BETON_DATA/workspace.sqlite" | cut -f1); $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+# Cold: the replay cache off, so every run replays.
 for i in 1 2 3; do
-  measure "learn, 365 days / 52 dates (run $i)" "$bin" --as-of "$as_of" --json learn > "$dir/learn$i.json"
+  BETON_REPLAY_CACHE=off measure "learn, 365 days / 53 dates, replayed (run $i)" "$bin" --as-of "$as_of" --json learn > "$dir/learn$i.json"
 done
 for i in 1 2; do
-  measure "backtest over the same 52 dates (run $i)" "$bin" --as-of "$as_of" --json backtest --range-days 365 > "$dir/backtest$i.json"
+  BETON_REPLAY_CACHE=off measure "backtest over the same 53 dates, replayed (run $i)" "$bin" --as-of "$as_of" --json backtest --range-days 365 > "$dir/backtest$i.json"
 done
 cmp -s "$dir/learn1.json" "$dir/learn2.json" && echo "learn output identical run to run"
+# Warm: a backtest over the same dates keeps its replay; learn reads it back.
+measure "backtest over the same 53 dates, keeping its replay" "$bin" --as-of "$as_of" --json backtest --range-days 365 > /dev/null
+for i in 1 2 3; do
+  measure "learn, 365 days / 53 dates, reading the backtest's replay (run $i)" "$bin" --as-of "$as_of" --json learn > "$dir/learn-warm$i.json"
+done
+cmp -s "$dir/learn1.json" "$dir/learn-warm1.json" && echo "learn output identical with the replay read back"
 python3 - "$dir/learn1.json" <<'PY'
 import json, sys
 l = json.load(open(sys.argv[1]))

@@ -371,3 +371,154 @@ fn a_cancelled_backtest_stops_with_cancelled() {
     let err = backtest::run(&store, &cfg(), &opts(t), &Stop, Source::Local).expect_err("cancelled");
     assert!(matches!(err, beton::Error::Cancelled), "{err}");
 }
+
+// The replay cache (backtest/cache.rs): the next replay over the same data, settings and dates
+// is read back, and nothing else is.
+
+/// Replays `cfg` at the fixture's dates and returns its key in the cache.
+fn cache_key(cfg: &Config, t: i64) -> String {
+    backtest::cache::key(cfg, &opts(t).dates()).expect("the cache is on in tests")
+}
+
+#[test]
+fn a_second_backtest_reads_the_first_ones_replay_and_an_import_retires_it() {
+    let t = ts(T);
+    let cfg = cfg();
+    let (store, dates) = fixture(t);
+    let cold = backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!(store.replay_cache_size().expect("size").0, 1);
+    let warm = backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!(cold, warm, "a replay read back gives the same answer");
+
+    // Proof that it is read: plant another replay under the same key; the backtest follows it.
+    let key = cache_key(&cfg, t);
+    let mut planted = backtest::replay(&store, &[&cfg], &dates, &Silent)
+        .expect("replay")
+        .remove(0);
+    for row in &mut planted.seen {
+        for s in row.iter_mut() {
+            *s = backtest::Seen {
+                active: s.active,
+                ..Default::default()
+            };
+        }
+    }
+    let blob = backtest::cache::encode(&planted).expect("encodable");
+    let state = store.data_state().expect("state");
+    assert!(store.cache_replay(&key, &state, &blob).expect("kept"));
+    let read = backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!((read.flagged, read.true_positives), (0, 0));
+    assert_eq!(cold.flagged, 2);
+
+    // An import (even one that adds nothing) changes the data state: the entry is never read
+    // again, and the replay is computed afresh.
+    Ingest::begin(&store, &cfg)
+        .expect("begin")
+        .commit()
+        .expect("commit");
+    assert_ne!(store.data_state().expect("state"), state);
+    let fresh = backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!(fresh, cold);
+    // The stale entry went when the fresh one was kept.
+    assert_eq!(store.replay_cache_size().expect("size").0, 1);
+}
+
+#[test]
+fn other_settings_or_dates_are_replayed_not_read() {
+    let t = ts(T);
+    let cfg = cfg();
+    let (store, _) = fixture(t);
+    let base = backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
+    // A detection setting: pricing intent now needs three views, so nobody is flagged.
+    let strict = cfg
+        .with_overrides(&["pricing_intent.min_count=3".to_string()])
+        .expect("setting");
+    let r = backtest::run(&store, &strict, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!((base.flagged, r.flagged), (2, 0));
+    // Another T: other dates, another entry.
+    let later = opts(t + DAY);
+    backtest::run(&store, &cfg, &later, &Silent, Source::Local).expect("backtest");
+    assert_eq!(store.replay_cache_size().expect("size").0, 3);
+    assert_ne!(cache_key(&cfg, t), cache_key(&strict, t));
+    // A what-if sweep replays its candidates over one scan and keeps each.
+    let (key, values) = backtest::parse_sweep("pricing_intent.min_count=1..4").expect("sweep");
+    let cfgs: Vec<Config> = values
+        .iter()
+        .map(|v| {
+            cfg.with_overrides(&[format!("{key}={v}")])
+                .expect("setting")
+        })
+        .collect();
+    let refs: Vec<&Config> = cfgs.iter().collect();
+    let cold = backtest::reports(&store, &refs, &opts(t), &Silent, Source::Local).expect("sweep");
+    let warm = backtest::reports(&store, &refs, &opts(t), &Silent, Source::Local).expect("sweep");
+    assert_eq!(cold, warm);
+    assert_eq!(
+        cold[1].flagged, base.flagged,
+        "min_count=2 is the fixture's setting"
+    );
+    let kept = store.replay_cache_size().expect("size").0;
+
+    // Base points change no fired type: the replay is read back and scored under them, as a
+    // fresh replay would be.
+    let low = cfg
+        .with_overrides(&["pricing_intent.base=10".to_string()])
+        .expect("setting");
+    let read = backtest::run(&store, &low, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!(store.replay_cache_size().expect("size").0, kept);
+    assert_eq!(read.flagged, 0, "10 + 5 is under the threshold of 35");
+    store.clear_replay_cache().expect("clear");
+    let fresh = backtest::run(&store, &low, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!(read, fresh);
+}
+
+#[test]
+fn a_replay_computed_before_an_import_committed_is_not_kept() {
+    let t = ts(T);
+    let cfg = cfg();
+    let (store, dates) = fixture(t);
+    let r = backtest::replay(&store, &[&cfg], &dates, &Silent)
+        .expect("replay")
+        .remove(0);
+    let before = store.data_state().expect("state");
+    store.clear_replay_cache().expect("clear");
+    add(
+        &store,
+        &cfg,
+        &[at("acme.com", pageview("/pricing", dates[0]))],
+        &[],
+    );
+    let blob = backtest::cache::encode(&r).expect("encodable");
+    assert!(
+        !store
+            .cache_replay(&cache_key(&cfg, t), &before, &blob)
+            .expect("no error")
+    );
+    assert_eq!(store.replay_cache_size().expect("size"), (0, 0));
+}
+
+#[test]
+fn the_cache_keeps_the_newest_eight_replays() {
+    let t = ts(T);
+    let (store, dates) = fixture(t);
+    let r = backtest::replay(&store, &[&cfg()], &dates, &Silent)
+        .expect("replay")
+        .remove(0);
+    let blob = backtest::cache::encode(&r).expect("encodable");
+    let state = store.data_state().expect("state");
+    for i in 0..12 {
+        assert!(
+            store
+                .cache_replay(&format!("k{i}"), &state, &blob)
+                .expect("kept")
+        );
+    }
+    let (n, bytes) = store.replay_cache_size().expect("size");
+    assert_eq!((n, bytes), (8, 8 * blob.len() as u64));
+    // The newest are those kept.
+    let key = cache_key(&cfg(), t);
+    assert!(store.cache_replay(&key, &state, &blob).expect("kept"));
+    let again = backtest::run(&store, &cfg(), &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!(again.flagged, 2);
+    assert_eq!(store.replay_cache_size().expect("size").0, 8);
+}

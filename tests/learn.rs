@@ -327,3 +327,77 @@ fn learn_refuses_below_30_training_wins_with_a_reason_and_exit_0() {
     let text = ok(d, &["--as-of", AS_OF, "learn"]);
     assert!(text.contains("model: none — not enough data"), "{text}");
 }
+
+/// How many replays the runs so far read back from the replay cache (their log lines).
+fn cache_reads(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("data").join("beton.log"))
+        .unwrap_or_default()
+        .matches("read from the replay cache")
+        .count()
+}
+
+#[test]
+fn learn_after_a_backtest_over_the_same_dates_reads_its_replay() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    planted(d, 300, 5);
+    // The cache off: the replay is computed, and nothing is kept or read.
+    let off = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_beton"))
+            .args(args)
+            .env("BETON_DATA", d.join("data"))
+            .env("BETON_CONFIG", d.join("config.toml"))
+            .env("BETON_REPLAY_CACHE", "off")
+            .env_remove("BETON_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run beton");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).expect("JSON")
+    };
+    let cold = off(&["--as-of", AS_OF, "--json", "learn"]);
+    assert_eq!(cache_reads(d), 0);
+
+    // learn.range_days is 365: the backtest over the same dates keeps the replay learn reads.
+    let b = json(
+        d,
+        &[
+            "--as-of",
+            AS_OF,
+            "--json",
+            "backtest",
+            "--range-days",
+            "365",
+        ],
+    );
+    assert_eq!(b["replay_dates"], 53);
+    assert_eq!(cache_reads(d), 0);
+    let warm = json(d, &["--as-of", AS_OF, "--json", "learn"]);
+    assert_eq!(cache_reads(d), 1, "learn read the backtest's replay");
+    assert_eq!(warm, cold, "the same answer as the replay computed afresh");
+
+    // The default backtest (180 days) replays other dates: nothing read.
+    json(d, &["--as-of", AS_OF, "--json", "backtest"]);
+    assert_eq!(cache_reads(d), 1);
+    // An import retires every kept replay: learn replays again, and sees the new data.
+    let events = d.join("late.jsonl");
+    std::fs::write(
+        &events,
+        format!(
+            "{{\"event\":\"$pageview\",\"distinct_id\":\"late-1\",\"timestamp\":\"{}\",\"properties\":{{\"$current_url\":\"/pricing\",\"$groups\":{{\"company\":\"late.example\"}}}}}}\n",
+            rfc(chrono::DateTime::parse_from_rfc3339(AS_OF).expect("T").timestamp() - 30 * DAY)
+        ),
+    )
+    .expect("write");
+    ok(
+        d,
+        &["import", "events", events.to_str().expect("utf-8 path")],
+    );
+    let after = json(d, &["--as-of", AS_OF, "--json", "learn"]);
+    assert_eq!(cache_reads(d), 1, "nothing stale was read");
+    assert_eq!(after, off(&["--as-of", AS_OF, "--json", "learn"]));
+}

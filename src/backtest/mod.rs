@@ -1,6 +1,7 @@
 //! The backtest of SPEC §5: replay detection at past dates with no lookahead, judge the flags
 //! against the deals known at T, and compare candidate settings (what-if, sweep) before saving them.
 
+pub mod cache;
 mod explain;
 mod figures;
 /// Planted replays with known log-odds per signal, for tests (the terminal app's included: its
@@ -16,7 +17,7 @@ pub use figures::{
     BacktestReport, Bucket, DatePoint, Evidence, Frame, MIN_CONVERSIONS, Outcomes, SavedBacktest,
     SignalFigures, figures,
 };
-pub use replay::{AtDate, Replay, Seen, fingerprint, replay, replay_metrics};
+pub use replay::{AtDate, Replay, Seen, fingerprint, replay, replay_metrics, score_of, scores};
 
 use crate::config::Config;
 use crate::error::{Error, Result};

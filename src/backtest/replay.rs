@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::mpsc;
 
+use super::cache;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::signals::facts::{AccountFacts, Facts, signal_window_starts};
-use crate::signals::{ScoreParts, detect, rule_properties};
+use crate::signals::{ScoreParts, SignalType, detect, rule_properties};
 use crate::store::{Store, id_range};
 use crate::time::day_of;
 
@@ -50,9 +51,52 @@ const BATCH: usize = 64;
 /// One account's [`Seen`] for every (config, date), config-major.
 type Row = (usize, Vec<Seen>);
 
-/// Replays every config of `cfgs` at every date; they must share one [`fingerprint`]. The store
-/// is read on this thread while workers score.
+/// Replays every config of `cfgs` at every date; they must share one [`fingerprint`]. A config
+/// whose replay at these dates the workspace keeps for the current data ([`super::cache`]) is
+/// read back; the others are replayed in one scan and kept.
 pub fn replay(
+    store: &Store,
+    cfgs: &[&Config],
+    dates: &[i64],
+    progress: &dyn Progress,
+) -> Result<Vec<Replay>> {
+    let keys: Vec<Option<String>> = cfgs.iter().map(|c| cache::key(c, dates)).collect();
+    // Read before the replay: an import that commits meanwhile changes it, and what the replay
+    // saw is then not kept.
+    let state = match keys.iter().any(Option::is_some) {
+        true => Some(store.data_state()?),
+        false => None,
+    };
+    let started = std::time::Instant::now();
+    let mut out: Vec<Option<Replay>> = keys
+        .iter()
+        .zip(cfgs)
+        .map(|(k, c)| k.as_deref().and_then(|k| cache::load(store, k, c, dates)))
+        .collect();
+    let missing: Vec<usize> = (0..cfgs.len()).filter(|&i| out[i].is_none()).collect();
+    if missing.len() < cfgs.len() {
+        tracing::info!(
+            "replay: {} of {} settings read from the replay cache in {:.3} s",
+            cfgs.len() - missing.len(),
+            cfgs.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    if !missing.is_empty() {
+        let group: Vec<&Config> = missing.iter().map(|&i| cfgs[i]).collect();
+        let fresh = scan(store, &group, dates, progress)?;
+        for (&i, r) in missing.iter().zip(fresh) {
+            if let (Some(key), Some(state)) = (&keys[i], &state) {
+                cache::save(store, key, state, &r);
+            }
+            out[i] = Some(r);
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// [`replay`] without the cache: the store is read on this thread while workers score.
+fn scan(
     store: &Store,
     cfgs: &[&Config],
     dates: &[i64],
@@ -260,6 +304,25 @@ fn replay_parents(
         progress.advance(done, total);
     }
     Ok(out)
+}
+
+/// The score of a fired pattern under `cfg` (SPEC §3: only the fired types' bases matter, and
+/// no base changes which types fire).
+pub fn score_of(signals: u8, cfg: &Config) -> u32 {
+    if signals == 0 {
+        return 0;
+    }
+    let bases: Vec<u32> = SignalType::ALL
+        .iter()
+        .filter(|t| signals & (1 << (**t as u8)) != 0)
+        .map(|t| t.base(cfg))
+        .collect();
+    ScoreParts::of(&bases, cfg).score()
+}
+
+/// [`score_of`] for every fired pattern, by pattern.
+pub fn scores(cfg: &Config) -> Vec<u32> {
+    (0..=u8::MAX).map(|m| score_of(m, cfg)).collect()
 }
 
 /// What a replay keeps of one account's fired signals at one date.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backtest::{BacktestReport, Change, Frame, Outcomes, Replay, Seen, compare, figures};
 use crate::config::Config;
-use crate::signals::{ScoreParts, SignalType};
+use crate::signals::SignalType;
 use crate::stats::{self, Binomial, CalibrationBin, LogisticFit};
 use crate::time::{DAY, fmt_ts};
 
@@ -299,18 +299,7 @@ fn design(types: &[SignalType], train: &[&Obs]) -> Binomial {
     d
 }
 
-/// The score of a fired pattern under `cfg` (SPEC §3: only the fired types' bases matter).
-pub fn score_of(signals: u8, cfg: &Config) -> u32 {
-    if signals == 0 {
-        return 0;
-    }
-    let bases: Vec<u32> = SignalType::ALL
-        .iter()
-        .filter(|t| signals & (1 << (**t as u8)) != 0)
-        .map(|t| t.base(cfg))
-        .collect();
-    ScoreParts::of(&bases, cfg).score()
-}
+pub use crate::backtest::score_of;
 
 /// The replay with every score recomputed under `cfg` (bases change no fired type).
 pub fn rescore(r: &Replay, cfg: &Config) -> Replay {

@@ -13,6 +13,7 @@ mod models;
 mod pending;
 mod posthog;
 mod read;
+mod replays;
 mod runs;
 pub mod units;
 mod varint;
@@ -63,6 +64,7 @@ const MIGRATIONS: &[Migration] = &[
     sql(include_str!("schema_run_settings.sql")),
     sql(include_str!("schema_models.sql")),
     sql(include_str!("schema_v11_dispositions.sql")),
+    sql(include_str!("schema_v12_replay_cache.sql")),
 ];
 
 /// Copies the `events` rows of a workspace written before schema 6 into `event_blocks`.

@@ -28,10 +28,14 @@ impl Store {
         {
             let mut add = tx.prepare("INSERT OR IGNORE INTO accounts(key) VALUES (?1)")?;
             let mut get = tx.prepare("SELECT id FROM accounts WHERE key = ?1")?;
+            let mut added = 0;
             for k in keys {
-                add.execute([k])?;
+                added += add.execute([k])?;
                 let id: i64 = get.query_row([k], |r| r.get(0))?;
                 out.insert(k.to_string(), id);
+            }
+            if added > 0 {
+                super::replays::bump_generation(&tx)?;
             }
         }
         tx.commit()?;

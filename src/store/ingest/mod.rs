@@ -163,6 +163,8 @@ impl<'c> Ingest<'c> {
         let cache: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
         conn.pragma_update(None, "cache_size", IMPORT_CACHE_KIB)?;
         conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Every import changes the data a replay rests on, as far as the cache is concerned.
+        super::replays::bump_generation(conn)?;
         let next_seq = match store.meta("next_seq")?.and_then(|v| v.parse().ok()) {
             Some(n) => n,
             None => store.max_seq()? + 1,
