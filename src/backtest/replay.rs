@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::signals::facts::{AccountFacts, Facts, signal_window_starts};
-use crate::signals::{ScoreParts, SignalType, detect, rule_properties};
+use crate::signals::{ScoreParts, SignalType, detect, metrics_with, rule_properties, rules};
 use crate::store::{Store, id_range};
 use crate::time::day_of;
 
@@ -110,16 +110,6 @@ fn scan(
     if let Some(property) = first.accounts.parent() {
         return replay_parents(store, cfgs, property, dates, progress);
     }
-    let from = dates
-        .iter()
-        .map(|d| signal_window_starts(first, *d)[0])
-        .min()
-        .unwrap_or(0);
-    let seen_before = if dates.is_empty() {
-        Default::default()
-    } else {
-        store.accounts_seen_before(day_of(from))?
-    };
     let total = store.account_count()?;
     let features = store.feature_names()?;
     let workers = std::thread::available_parallelism()
@@ -132,7 +122,7 @@ fn scan(
     let rows: Vec<Row> = std::thread::scope(|s| -> Result<Vec<Row>> {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                let (rx, seen_before, features) = (&rx, &seen_before, &features);
+                let (rx, features) = (&rx, &features);
                 s.spawn(move || {
                     let mut out: Vec<Row> = Vec::new();
                     loop {
@@ -142,11 +132,8 @@ fn scan(
                         };
                         let Ok(batch) = batch else { break };
                         for (i, a) in batch {
-                            let active_from = if seen_before.contains(&a.id) {
-                                i64::MIN
-                            } else {
-                                first_start(&a)
-                            };
+                            // Activity before the loaded range is before every date.
+                            let active_from = if a.earlier { i64::MIN } else { first_start(&a) };
                             out.push((i, account(&a, cfgs, dates, active_from, features)));
                         }
                     }
@@ -169,8 +156,8 @@ fn scan(
                 if progress.is_cancelled() {
                     return Err(Error::Cancelled);
                 }
-                batch.push((keys.len(), a.clone()));
                 keys.push(a.key.clone());
+                batch.push((keys.len() - 1, a.take()));
                 if batch.len() == BATCH {
                     progress.advance(keys.len() as u64, total);
                     // A closed channel means a worker panicked; joining below re-raises it.
@@ -354,8 +341,10 @@ fn account(
 ) -> Vec<Seen> {
     let mut out = Vec::with_capacity(cfgs.len() * dates.len());
     for cfg in cfgs {
+        let properties = rule_properties(cfg);
         for &d in dates {
-            out.push(seen(&detect(a, cfg, d, features), cfg, active_from < d));
+            let m = metrics_with(a, cfg, d, features, &properties);
+            out.push(seen(&rules(&m, cfg, d), cfg, active_from < d));
         }
     }
     out

@@ -42,9 +42,24 @@ pub struct AccountFacts {
     pub snapshot: Map<String, Value>,
     pub history: History,
     pub units: Vec<Unit>,
+    /// The account has activity on a day before the loaded range (rolled-up units there).
+    pub earlier: bool,
 }
 
 impl AccountFacts {
+    /// Moves the facts out, leaving empty ones with the same id (a scan's callback keeps the
+    /// account without copying it; the scan fills every field again for the next one).
+    pub fn take(&mut self) -> Self {
+        Self {
+            id: self.id,
+            key: std::mem::take(&mut self.key),
+            snapshot: std::mem::take(&mut self.snapshot),
+            history: std::mem::take(&mut self.history),
+            units: std::mem::take(&mut self.units),
+            earlier: self.earlier,
+        }
+    }
+
     /// Units starting in `[a, b)`.
     pub fn slice(&self, a: i64, b: i64) -> &[Unit] {
         let lo = self.units.partition_point(|u| u.start < a);
@@ -163,9 +178,9 @@ impl Facts {
         dates: &[i64],
         ids: (i64, i64),
         keep: Option<&[&str]>,
-        f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
+        mut f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
     ) -> Result<(i64, i64, HashMap<i64, String>)> {
-        Self::scan_in_with(store, cfg, dates, ids, keep, window_starts, f)
+        Self::scan_in_with(store, cfg, dates, ids, keep, window_starts, |a, n| f(a, n))
     }
 
     /// [`Facts::scan_in`] with the windows `starts` gives (e.g. [`signal_window_starts`]): only
@@ -177,7 +192,7 @@ impl Facts {
         ids: (i64, i64),
         keep: Option<&[&str]>,
         starts: fn(&Config, i64) -> Vec<i64>,
-        mut f: impl FnMut(&AccountFacts, &HashMap<i64, String>) -> Result<()>,
+        mut f: impl FnMut(&mut AccountFacts, &HashMap<i64, String>) -> Result<()>,
     ) -> Result<(i64, i64, HashMap<i64, String>)> {
         let (lo, hi) = ids;
         let features = store.feature_names()?;
@@ -254,6 +269,7 @@ impl Facts {
             snapshot: Map::new(),
             history: Vec::new(),
             units: Vec::new(),
+            earlier: false,
         };
         // Accounts and blobs both come in id order: walk them together.
         let mut emit = |(id, key, snapshot): (i64, String, Option<String>),
@@ -266,14 +282,13 @@ impl Facts {
                 .unwrap_or_default();
             current.history = history.remove(&id).unwrap_or_default();
             current.units.clear();
-            if let Some(data) = blob {
-                decode_units(data, &window, &mut current.units);
-            }
+            current.earlier =
+                blob.is_some_and(|data| decode_units(data, &window, &mut current.units));
             if let Some(edge) = raw.get(&id) {
                 current.units.extend_from_slice(edge);
             }
             links.link(&mut current.units);
-            f(&current, &features)
+            f(&mut current, &features)
         };
         store.for_account_units_in(lo, hi, |id, data| {
             while let Some(a) = accounts.next_if(|a| a.0 < id) {
@@ -363,10 +378,11 @@ fn blank(start: i64) -> Unit {
 }
 
 /// Appends the units of a packed blob that fall in the window's days and are not read raw.
-fn decode_units(data: &[u8], window: &Window, out: &mut Vec<Unit>) {
+/// Appends the units of `window` in time order; says whether the blob has units of an earlier day.
+fn decode_units(data: &[u8], window: &Window, out: &mut Vec<Unit>) -> bool {
     let n32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     let first = out.len();
-    units::decode(data, window.from_day, |key, c| {
+    let earlier = units::decode_saying_older(data, window.from_day, |key, c| {
         let day = key.day();
         if day > window.to_day || window.raw_days.contains(&day) {
             return;
@@ -390,6 +406,7 @@ fn decode_units(data: &[u8], window: &Window, out: &mut Vec<Unit>) {
     });
     // Blobs are newest first; put this account's units in time order.
     out[first..].reverse();
+    earlier
 }
 
 /// Contiguous runs of days, as (first, last).

@@ -270,6 +270,18 @@ pub fn metrics(
     t: i64,
     features: &std::collections::HashMap<i64, String>,
 ) -> Metrics {
+    metrics_with(a, cfg, t, features, &rule_properties(cfg))
+}
+
+/// [`metrics`] with `cfg`'s [`rule_properties`] computed once by the caller (a replay scores
+/// every account at every date).
+pub fn metrics_with(
+    a: &AccountFacts,
+    cfg: &Config,
+    t: i64,
+    features: &std::collections::HashMap<i64, String>,
+    properties: &[&str],
+) -> Metrics {
     let s = &cfg.signals;
     let d = |n: u32| i64::from(n) * DAY;
     let sum = |from: i64, to: i64, f: fn(&facts::Unit) -> u32| -> u64 {
@@ -293,7 +305,7 @@ pub fn metrics(
         new_users: distinct_users(a.slice(tg0, t), tg0 - d(s.team_growth.lookback_days)),
         support_events: sum(t - d(s.support_engagement.window_days), t, |u| u.support),
         billing_events: sum(t - d(s.billing_intent.window_days), t, |u| u.billing),
-        props: a.props_subset_at(t, &rule_properties(cfg)),
+        props: a.props_subset_at(t, properties),
     }
 }
 

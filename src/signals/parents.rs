@@ -127,6 +127,7 @@ pub fn union_of(members: &[&AccountFacts], links: &mut Links) -> AccountFacts {
             .iter()
             .flat_map(|a| a.units.iter().copied())
             .collect(),
+        earlier: members.iter().any(|a| a.earlier),
     };
     links.link(&mut union.units);
     union
@@ -247,6 +248,7 @@ impl Family {
                 history: history.remove(&id).unwrap_or_default(),
                 key,
                 units: Vec::new(),
+                earlier: false,
             })
             .collect();
         Ok(Some(Self::of(&accounts, property, t)))
@@ -552,6 +554,7 @@ mod tests {
             snapshot: props.as_object().cloned().unwrap_or_default(),
             history: Vec::new(),
             units: Vec::new(),
+            earlier: false,
         }
     }
 

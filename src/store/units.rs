@@ -107,6 +107,16 @@ pub fn decode(data: &[u8], min_day: i64, f: impl FnMut(UnitKey, DayCounts)) {
     decode_until(data, min_day, f);
 }
 
+/// [`decode`], also saying whether the blob holds a unit of a day before `min_day` (the units
+/// run newest first: decoding stops there).
+pub fn decode_saying_older(data: &[u8], min_day: i64, f: impl FnMut(UnitKey, DayCounts)) -> bool {
+    let at = decode_until(data, min_day, f);
+    let mut r = Reader::new(&data[at..]);
+    // A damaged tail is no unit.
+    let (tag, day, id) = (r.next(), r.next().map(unzig), r.next());
+    tag.is_some() && id.is_some() && day.is_some_and(|day| day < min_day)
+}
+
 /// [`decode`], returning where it stopped: the offset of the first unit older than `min_day`
 /// (or of a damaged tail, or the end).
 fn decode_until(data: &[u8], min_day: i64, mut f: impl FnMut(UnitKey, DayCounts)) -> usize {
@@ -275,6 +285,32 @@ mod tests {
 
     /// Merging decodes only the days the deltas reach, and gives what a full merge gives:
     /// deltas on a new day, on the newest stored day, and on an old day (a backfill).
+    #[test]
+    fn decoding_a_range_says_whether_older_days_follow() {
+        let mut u = Units::new();
+        for (day, user) in [(10, 1), (5, 2), (5, 3)] {
+            u.insert(UnitKey::User { day, user }, DayCounts::default());
+        }
+        u.insert(
+            UnitKey::Feature { day: 2, feature: 4 },
+            DayCounts::default(),
+        );
+        let blob = encode(&u);
+        let days = |min: i64| {
+            let mut seen = Vec::new();
+            let older = decode_saying_older(&blob, min, |k, _| seen.push(k.day()));
+            (seen, older)
+        };
+        assert_eq!(days(11), (vec![], true));
+        assert_eq!(days(6), (vec![10], true));
+        assert_eq!(days(3), (vec![10, 5, 5], true), "a feature unit counts too");
+        assert_eq!(days(2), (vec![10, 5, 5, 2], false));
+        // A tail cut inside the older unit's key is no unit.
+        let mut cut = encode(&[(UnitKey::User { day: 10, user: 1 }, DayCounts::default())].into());
+        cut.extend_from_slice(&[0]);
+        assert!(!decode_saying_older(&cut, 6, |_, _| ()));
+    }
+
     #[test]
     fn merge_into_equals_a_full_merge() {
         let unit = |day: i64, user: i64, activity: u64| {
