@@ -12,10 +12,15 @@ const AS_OF: &str = "2026-06-01T00:00:00Z";
 const DAY: i64 = 86_400;
 
 fn beton(dir: &Path, args: &[&str]) -> std::process::Output {
+    beton_with(dir, args, &[])
+}
+
+fn beton_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_beton"))
         .args(args)
         .env("BETON_DATA", dir.join("data"))
         .env("BETON_CONFIG", dir.join("config.toml"))
+        .envs(env.iter().copied())
         .env_remove("BETON_LOG")
         .stdin(Stdio::null())
         .output()
@@ -343,15 +348,7 @@ fn learn_after_a_backtest_over_the_same_dates_reads_its_replay() {
     planted(d, 300, 5);
     // The cache off: the replay is computed, and nothing is kept or read.
     let off = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_beton"))
-            .args(args)
-            .env("BETON_DATA", d.join("data"))
-            .env("BETON_CONFIG", d.join("config.toml"))
-            .env("BETON_REPLAY_CACHE", "off")
-            .env_remove("BETON_LOG")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run beton");
+        let out = beton_with(d, args, &[("BETON_REPLAY_CACHE", "off")]);
         assert!(
             out.status.success(),
             "{}",
