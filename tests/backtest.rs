@@ -522,3 +522,43 @@ fn the_cache_keeps_the_newest_eight_replays() {
     assert_eq!(again.flagged, 2);
     assert_eq!(store.replay_cache_size().expect("size").0, 8);
 }
+
+#[test]
+fn a_busy_workspace_keeps_no_replay_and_does_not_wait_for_the_writer() {
+    let t = ts(T);
+    let cfg = cfg();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("workspace.sqlite");
+    let store = Store::open(&path).expect("store");
+    let dates = opts(t).dates();
+    let views = [
+        at("acme.com", pageview("/pricing", dates[5] - 2 * DAYS)),
+        at("acme.com", pageview("/pricing", dates[5] - DAYS)),
+    ];
+    add(&store, &cfg, &views, &[]);
+    let r = backtest::replay(&store, &[&cfg], &dates, &Silent)
+        .expect("replay")
+        .remove(0);
+    store.clear_replay_cache().expect("clear");
+    let blob = backtest::cache::encode(&r).expect("encodable");
+    let state = store.data_state().expect("state");
+
+    // Another process's import holds the write lock.
+    let other = Store::open(&path).expect("a second connection");
+    let import = Ingest::begin(&other, &cfg).expect("begin");
+    let started = std::time::Instant::now();
+    assert!(!store.cache_replay("k", &state, &blob).expect("no error"));
+    assert!(
+        started.elapsed().as_millis() < (beton::store::BUSY_WAIT_MS / 2) as u128,
+        "waited {:?} for the import",
+        started.elapsed()
+    );
+    // The backtest itself still runs (it reads), and keeps nothing while the import is open.
+    let report = backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!(report.flagged, 1);
+    drop(import); // rolled back
+    assert_eq!(store.replay_cache_size().expect("size").0, 0);
+    // Once the writer is gone the next backtest keeps its replay.
+    backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
+    assert_eq!(store.replay_cache_size().expect("size").0, 1);
+}
