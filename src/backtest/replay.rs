@@ -13,7 +13,6 @@ use crate::progress::Progress;
 use crate::signals::facts::{AccountFacts, Facts, signal_window_starts};
 use crate::signals::{ScoreParts, SignalType, detect, metrics_with, rule_properties, rules};
 use crate::store::{Store, id_range};
-use crate::time::day_of;
 
 /// One account at one replay date.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -210,27 +209,13 @@ fn replay_parents(
     progress: &dyn Progress,
 ) -> Result<Vec<Replay>> {
     let first = cfgs[0];
-    let from = dates
-        .iter()
-        .map(|d| signal_window_starts(first, *d)[0])
-        .min()
-        .unwrap_or(0);
-    let seen_before = if dates.is_empty() {
-        Default::default()
-    } else {
-        store.accounts_seen_before(day_of(from))?
-    };
     let facts = Facts::load(store, first, dates, None)?;
+    // Activity before the loaded range is before every date (the range starts at or before the
+    // first date's first window).
     let active_from: Vec<i64> = facts
         .accounts
         .iter()
-        .map(|a| {
-            if seen_before.contains(&a.id) {
-                i64::MIN
-            } else {
-                first_start(a)
-            }
-        })
+        .map(|a| if a.earlier { i64::MIN } else { first_start(a) })
         .collect();
     let per_date: Vec<_> = dates
         .iter()

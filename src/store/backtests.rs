@@ -105,19 +105,4 @@ impl Store {
             .query_row("SELECT count(*) FROM accounts", [], |r| r.get(0))?;
         Ok(n.max(0) as u64)
     }
-
-    /// Accounts with any event on a day before `day` (from the rollups).
-    pub fn accounts_seen_before(&self, day: i64) -> Result<std::collections::HashSet<i64>> {
-        let mut out = std::collections::HashSet::new();
-        self.for_account_units(None, |account, data| {
-            // Units run newest day first: the account qualifies when its oldest is before `day`.
-            let mut oldest = None;
-            super::units::decode(data, i64::MIN, |k, _| oldest = Some(k.day()));
-            if oldest.is_some_and(|d| d < day) {
-                out.insert(account);
-            }
-            Ok(())
-        })?;
-        Ok(out)
-    }
 }
