@@ -562,3 +562,69 @@ fn a_busy_workspace_keeps_no_replay_and_does_not_wait_for_the_writer() {
     backtest::run(&store, &cfg, &opts(t), &Silent, Source::Local).expect("backtest");
     assert_eq!(store.replay_cache_size().expect("size").0, 1);
 }
+
+#[test]
+fn each_replay_date_scores_parents_as_detection_at_that_date_would() {
+    let t = ts(T);
+    let store = Store::open_in_memory().expect("store");
+    let demo = beton::demo::DemoOptions {
+        accounts: 90,
+        days: 120,
+        seed: 9,
+        as_of: t,
+        activity_scale: 1.0,
+    };
+    beton::demo::create(&store, &Config::default(), &demo, &Silent).expect("demo");
+    let dates = opts(t).dates();
+    // A third of the accounts are workspaces of seven parents from the start, a third join
+    // them between D_4 and D_5 (so a parent's workspaces change during the replay), the rest
+    // stand alone.
+    let joins: Vec<EventIn> = store
+        .accounts()
+        .expect("accounts")
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % 3 != 2)
+        .map(|(i, (_, key, _))| {
+            let when = if i % 3 == 0 {
+                dates[0] - 30 * DAYS
+            } else {
+                dates[4] + DAYS
+            };
+            at(
+                &key,
+                identify(
+                    json!({"parent_domain": format!("p{}.example", i % 7)}),
+                    when,
+                ),
+            )
+        })
+        .collect();
+    add(&store, &Config::default(), &joins, &[]);
+    let mut cfg = Config::default();
+    cfg.accounts.parent_property = Some("parent_domain".into());
+    let r = backtest::replay(&store, &[&cfg], &dates, &Silent)
+        .expect("replay")
+        .remove(0);
+    let mut parents_fired = 0;
+    for (k, &d) in dates.iter().enumerate() {
+        let (mut at_d, _) = beton::signals::score_scan_dates(&store, &cfg, &[d]).expect("scores");
+        let at_d = at_d.remove(0);
+        for (i, key) in r.accounts.iter().enumerate() {
+            let want = at_d.iter().find(|s| &s.account == key);
+            let seen = r.seen[k][i];
+            assert_eq!(seen.score, want.map_or(0, |s| s.score), "{key} at D_{k}");
+            let types = want.map_or(0, |s| {
+                s.fired.iter().fold(0u8, |m, f| m | 1 << (f.signal as u8))
+            });
+            assert_eq!(seen.signals, types, "{key} at D_{k}");
+            parents_fired += usize::from(key.ends_with(".example") && seen.signals != 0);
+        }
+    }
+    assert!(
+        r.accounts.iter().any(|a| a == "p3.example"),
+        "{:?}",
+        r.accounts
+    );
+    assert!(parents_fired > 10, "parents should fire: {parents_fired}");
+}

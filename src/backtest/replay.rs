@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use super::cache;
@@ -238,6 +239,78 @@ fn replay_parents(
             }
         }
     }
+    // Each key's dates, with its workspaces there: a parent's union of units is built once for
+    // a run of dates with the same workspaces, not once per date.
+    let mut per_key: Vec<Vec<(usize, &[usize])>> = vec![Vec::new(); keys.len()];
+    for (k, groups) in per_date.iter().enumerate() {
+        for (key, idx) in groups {
+            per_key[index[key]].push((k, idx));
+        }
+    }
+    let total = keys.len() as u64;
+    let done = AtomicU64::new(0);
+    // One key at each of its dates: (date, key, its Seen under each config).
+    type Cell = (usize, usize, Vec<Seen>);
+    let key_cells = |i: usize, links: &mut crate::signals::facts::Links, out: &mut Vec<Cell>| {
+        let key = &keys[i];
+        let mut current: Option<(&[usize], Vec<&AccountFacts>, Option<AccountFacts>)> = None;
+        for &(k, idx) in &per_key[i] {
+            if current.as_ref().is_none_or(|c| c.0 != idx) {
+                let members: Vec<&AccountFacts> = idx.iter().map(|&m| &facts.accounts[m]).collect();
+                let union = match members.as_slice() {
+                    [only] if only.key == *key => None,
+                    _ => Some(crate::signals::parents::union_of(&members, links)),
+                };
+                current = Some((idx, members, union));
+            }
+            let (_, members, union) = current.as_ref().expect("set above");
+            let d = dates[k];
+            let active = idx.iter().any(|&m| active_from[m] < d);
+            let row = cfgs
+                .iter()
+                .map(|cfg| {
+                    let fired = match union {
+                        None => detect(members[0], cfg, d, &facts.features),
+                        Some(u) => {
+                            let mut m = crate::signals::metrics(u, cfg, d, &facts.features);
+                            m.props = crate::signals::parents::parent_props(members, cfg, d);
+                            crate::signals::rules(&m, cfg, d)
+                        }
+                    };
+                    seen(&fired, cfg, active)
+                })
+                .collect();
+            out.push((k, i, row));
+        }
+    };
+    // The keys are independent: workers take every n-th one.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 4)
+        .min(keys.len().max(1));
+    let per_worker: Vec<Vec<Cell>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let (key_cells, done, n) = (&key_cells, &done, keys.len());
+                s.spawn(move || -> Result<Vec<Cell>> {
+                    let mut links = crate::signals::facts::Links::default();
+                    let mut out = Vec::new();
+                    for i in (w..n).step_by(workers) {
+                        if progress.is_cancelled() {
+                            return Err(Error::Cancelled);
+                        }
+                        key_cells(i, &mut links, &mut out);
+                        progress.advance(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect::<Result<Vec<_>>>()
+    })?;
     let mut out: Vec<Replay> = cfgs
         .iter()
         .map(|_| Replay {
@@ -246,34 +319,10 @@ fn replay_parents(
             seen: vec![vec![Seen::default(); keys.len()]; dates.len()],
         })
         .collect();
-    let mut links = crate::signals::facts::Links::default();
-    let total = (dates.len() * keys.len()) as u64;
-    let mut done = 0;
-    for (k, (&d, groups)) in dates.iter().zip(&per_date).enumerate() {
-        if progress.is_cancelled() {
-            return Err(Error::Cancelled);
+    for (k, i, row) in per_worker.into_iter().flatten() {
+        for (r, s) in out.iter_mut().zip(row) {
+            r.seen[k][i] = s;
         }
-        for (key, idx) in groups {
-            let active = idx.iter().any(|&i| active_from[i] < d);
-            let members: Vec<&AccountFacts> = idx.iter().map(|&i| &facts.accounts[i]).collect();
-            let union = match members.as_slice() {
-                [only] if only.key == *key => None,
-                _ => Some(crate::signals::parents::union_of(&members, &mut links)),
-            };
-            for (j, cfg) in cfgs.iter().enumerate() {
-                let fired = match &union {
-                    None => detect(members[0], cfg, d, &facts.features),
-                    Some(u) => {
-                        let mut m = crate::signals::metrics(u, cfg, d, &facts.features);
-                        m.props = crate::signals::parents::parent_props(&members, cfg, d);
-                        crate::signals::rules(&m, cfg, d)
-                    }
-                };
-                out[j].seen[k][index[key]] = seen(&fired, cfg, active);
-            }
-        }
-        done += groups.len() as u64;
-        progress.advance(done, total);
     }
     Ok(out)
 }
