@@ -144,24 +144,48 @@ pub fn score_dates(
     dates: &[i64],
 ) -> Result<(Vec<Vec<AccountScore>>, usize)> {
     let facts = Facts::load(store, cfg, dates, None)?;
-    let mut links = Links::default();
     let mut out = Vec::new();
     let mut seen = 0;
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |p| p.get())
+        .clamp(1, 4);
     for &t in dates {
         let groups = groups(&facts, property, t);
         let ids = store.ensure_accounts(groups.keys().map(String::as_str))?;
-        let mut scores = Vec::new();
-        for (key, members) in &groups {
-            let members: Vec<&AccountFacts> = members.iter().map(|&i| &facts.accounts[i]).collect();
-            let m = match members.as_slice() {
-                [only] if only.key == *key => metrics(only, cfg, t, &facts.features),
-                _ => parent_metrics(&members, cfg, t, &facts.features, &mut links),
-            };
-            let fired = rules(&m, cfg, t);
-            if !fired.is_empty() {
-                scores.push(score_fired(ids[key], key, fired, cfg));
-            }
-        }
+        let list: Vec<(&String, &Vec<usize>)> = groups.iter().collect();
+        // The accounts and parents are independent: workers take every n-th one; the sort
+        // below (score, then key) gives the one order.
+        let n = workers.min(list.len().max(1));
+        let mut scores: Vec<AccountScore> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|w| {
+                    let (list, ids, facts) = (&list, &ids, &facts);
+                    s.spawn(move || {
+                        let mut links = Links::default();
+                        let mut scores = Vec::new();
+                        for (key, members) in list.iter().skip(w).step_by(n) {
+                            let members: Vec<&AccountFacts> =
+                                members.iter().map(|&i| &facts.accounts[i]).collect();
+                            let m = match members.as_slice() {
+                                [only] if only.key == **key => {
+                                    metrics(only, cfg, t, &facts.features)
+                                }
+                                _ => parent_metrics(&members, cfg, t, &facts.features, &mut links),
+                            };
+                            let fired = rules(&m, cfg, t);
+                            if !fired.is_empty() {
+                                scores.push(score_fired(ids[*key], key, fired, cfg));
+                            }
+                        }
+                        scores
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
         super::sort_scores(&mut scores);
         seen = groups.len();
         out.push(scores);
