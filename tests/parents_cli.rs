@@ -180,6 +180,67 @@ fn entry<'a>(report: &'a Value, key: &str) -> Option<&'a Value> {
         .find(|a| a["account"] == key)
 }
 
+/// Whether `key` is an account of the workspace.
+fn is_account(w: &Workspace, key: &str) -> bool {
+    let store = beton::store::Store::open(&w.dir.path().join("data").join("workspace.sqlite"))
+        .expect("the workspace");
+    store.account_id(key).expect("a lookup").is_some()
+}
+
+#[test]
+fn what_ifs_add_no_parent_account_only_a_run_does() {
+    let w = Workspace::new(PARENTS).acme();
+    // acme.com is named only as the workspaces' parent: no account of its own yet.
+    assert!(!is_account(&w, "acme.com"));
+    let diff = w.json(&[
+        "diff",
+        "--from",
+        "2026-05-25T12:00:00Z",
+        "--to",
+        T,
+        "--json",
+    ]);
+    assert!(
+        diff["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .any(|a| a["account"] == "acme.com"),
+        "{diff}"
+    );
+    let dry = w.ok(&["alerts", "--dry-run", "--as-of", T]);
+    assert!(!dry.is_empty());
+    let explain = w.ok(&["explain", "acme.com", "--as-of", T]);
+    assert!(explain.contains("95"), "{explain}");
+    // The terminal app's what-if (`r`): detection under the settings, nothing recorded.
+    let paths = beton::config::Paths {
+        config_file: w.dir.path().join("config.toml"),
+        data_dir: w.dir.path().join("data"),
+    };
+    let config = beton::config::Config::load(&paths.config_file).expect("settings");
+    let ctx = beton::pipeline::Context { paths, config };
+    let t = beton::time::parse_ts(T).expect("T");
+    let what_if = beton::pipeline::sandbox::detect(&ctx, &ctx.config, t, &beton::progress::Silent)
+        .expect("a what-if");
+    let acme = what_if
+        .scores
+        .iter()
+        .find(|s| s.account == "acme.com")
+        .expect("the parent");
+    assert!(
+        acme.account_id < 0,
+        "no account id yet: {}",
+        acme.account_id
+    );
+    assert!(
+        !is_account(&w, "acme.com"),
+        "a diff, a dry run, an explain or a what-if wrote the parent's account row"
+    );
+    let r = w.json(&["--run-daily", "--as-of", T, "--json"]);
+    assert_eq!(entry(&r, "acme.com").expect("the parent")["score"], 95);
+    assert!(is_account(&w, "acme.com"), "the run adds it");
+}
+
 #[test]
 fn the_report_lists_the_parent_with_its_workspaces_summed_arr_and_biggest_owner() {
     let w = Workspace::new(PARENTS).acme();

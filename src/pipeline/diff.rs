@@ -28,6 +28,8 @@ pub fn diff(
     progress: &dyn Progress,
 ) -> Result<Diff> {
     let store = ctx.open_store()?;
+    // A diff records nothing: accounts a detection would add get ids below 0.
+    let _ids = store.what_if_ids();
     let cfg = &ctx.config;
     let (mut before, mut after, cfg_before, cfg_after, head) = match between {
         Between::Times(t1, t2) => {

@@ -14,10 +14,11 @@ use crate::source::{Budget, Source};
 /// Scores every account at `t` under `cfg` through the configured source, as the daily run's
 /// detect step does, without recording anything. On the local workspace the rollups follow
 /// `cfg` (a cache of the events; [`compare`] puts them back for the settings in force). With
-/// PostHog as the source its detection queries run (reads only; account keys are added to the
-/// workspace, as a run does).
+/// PostHog as the source its detection queries run (reads only). Parents and PostHog accounts
+/// that are no account of the workspace yet get ids below 0: only a run adds them.
 pub fn detect(ctx: &Context, cfg: &Config, t: i64, progress: &dyn Progress) -> Result<Scored> {
     let store = ctx.open_store()?;
+    let _ids = store.what_if_ids();
     let client = crate::source::client(&ctx.paths, cfg, Budget::Run)
         .map_err(|e| Error::Usage(format!("PostHog: {e}")))?;
     progress.stage("detect (what-if)");

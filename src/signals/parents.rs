@@ -134,7 +134,8 @@ pub fn union_of(members: &[&AccountFacts], links: &mut Links) -> AccountFacts {
 }
 
 /// Scores every parent and standalone account at each of `dates` (the parents' own accounts
-/// are added to the workspace when they are not accounts yet). Returns the scores of each date
+/// are added to the workspace when they are not accounts yet, unless a what-if holds
+/// [`Store::what_if_ids`]). Returns the scores of each date
 /// and how many parents and standalone accounts the last date has. Holds every account's facts
 /// in memory: parents need all their workspaces at once.
 pub fn score_dates(

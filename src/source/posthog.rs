@@ -19,7 +19,8 @@ fn whole_seconds(t: i64) -> i64 {
 }
 
 /// Detection at `t`: one set of HogQL queries, its accounts added to the workspace (runs and
-/// the ledger name them), their metrics scored. A failed query is a failed step, not an error.
+/// the ledger name them; under [`Store::what_if_ids`] they get ids below 0 instead), their
+/// metrics scored. A failed query is a failed step, not an error.
 pub fn detect(
     client: &Client,
     store: &Store,

@@ -135,6 +135,21 @@ pub const BUSY_WAIT_MS: i64 = 5000;
 
 pub struct Store {
     conn: Connection,
+    /// While a [`WhatIfIds`] guard lives: the ids handed out for keys that are no account
+    /// (below 0), so that a what-if adds no account row ([`Store::ensure_accounts`]).
+    what_if_ids: std::cell::RefCell<Option<HashMap<String, i64>>>,
+}
+
+/// While it lives, [`Store::ensure_accounts`] on its store writes nothing: a key that is no
+/// account yet gets an id below 0 (the same one on every call), as a what-if needs (detection
+/// under draft settings, a dry run, a diff) — only a daily run adds accounts.
+#[must_use = "the store writes account rows again once the guard is dropped"]
+pub struct WhatIfIds<'s>(&'s Store);
+
+impl Drop for WhatIfIds<'_> {
+    fn drop(&mut self) {
+        self.0.what_if_ids.replace(None);
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -186,7 +201,10 @@ impl Store {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // 128 MiB of page cache keeps index inserts of big imports in memory.
         conn.pragma_update(None, "cache_size", -131_072)?;
-        let store = Self { conn };
+        let store = Self {
+            conn,
+            what_if_ids: Default::default(),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -275,6 +293,12 @@ impl Store {
             .query_row("SELECT min(id), max(id) FROM accounts", [], |r| {
                 Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
             })?)
+    }
+
+    /// Account rows are not written while the guard lives (see [`WhatIfIds`]).
+    pub fn what_if_ids(&self) -> WhatIfIds<'_> {
+        self.what_if_ids.replace(Some(HashMap::new()));
+        WhatIfIds(self)
     }
 
     pub(crate) fn conn(&self) -> &Connection {

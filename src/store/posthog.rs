@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::Store;
 use crate::error::Result;
@@ -18,11 +18,29 @@ pub struct Provisioned {
 }
 
 impl Store {
-    /// Ids for account keys, adding the accounts not seen before.
+    /// Ids for account keys, adding the accounts not seen before; under a
+    /// [`super::WhatIfIds`] guard nothing is added and a new key gets an id below 0.
     pub fn ensure_accounts<'a>(
         &self,
         keys: impl IntoIterator<Item = &'a str>,
     ) -> Result<HashMap<String, i64>> {
+        if let Some(placeholders) = self.what_if_ids.borrow_mut().as_mut() {
+            let mut get = self
+                .conn()
+                .prepare_cached("SELECT id FROM accounts WHERE key = ?1")?;
+            let mut out = HashMap::new();
+            for k in keys {
+                let id = match get.query_row([k], |r| r.get(0)).optional()? {
+                    Some(id) => id,
+                    None => {
+                        let next = -1 - placeholders.len() as i64;
+                        *placeholders.entry(k.to_string()).or_insert(next)
+                    }
+                };
+                out.insert(k.to_string(), id);
+            }
+            return Ok(out);
+        }
         let tx = self.conn().unchecked_transaction()?;
         let mut out = HashMap::new();
         {
@@ -115,6 +133,28 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn under_a_what_if_guard_new_keys_get_ids_below_zero_and_nothing_is_written() {
+        let s = Store::open_in_memory().unwrap();
+        let real = s.ensure_accounts(["a.com"]).unwrap()["a.com"];
+        let state = s.data_state().unwrap();
+        {
+            let _ids = s.what_if_ids();
+            let ids = s
+                .ensure_accounts(["a.com", "new.com", "other.com"])
+                .unwrap();
+            assert_eq!(ids["a.com"], real);
+            assert_eq!((ids["new.com"], ids["other.com"]), (-1, -2));
+            // The same id on every call while the guard lives.
+            assert_eq!(s.ensure_accounts(["other.com"]).unwrap()["other.com"], -2);
+            assert_eq!(s.account_id("new.com").unwrap(), None);
+            assert_eq!(s.data_state().unwrap(), state, "no row, no new generation");
+        }
+        let after = s.ensure_accounts(["new.com"]).unwrap()["new.com"];
+        assert!(after > real, "a real row once the guard is gone: {after}");
+        assert_eq!(s.account_id("new.com").unwrap(), Some(after));
+    }
 
     #[test]
     fn registry_upserts_and_accounts_are_reused() {

@@ -125,6 +125,8 @@ pub fn preview(
     t: i64,
     progress: &dyn Progress,
 ) -> Result<Plan> {
+    // Nothing is written: accounts the detection would add get ids below 0.
+    let _ids = store.what_if_ids();
     let detection = source.detect(store, cfg, t, progress)?;
     let t = detection.t;
     let mut scores = detection.result.map_err(crate::Error::Usage)?.scores;
