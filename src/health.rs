@@ -112,7 +112,7 @@ pub fn compute(store: &Store, cfg: &Config, t: i64) -> Result<HealthReport> {
     let features = match cfg.accounts.parent() {
         // SPEC §14: health at the parent, over the union of its workspaces' events.
         Some(property) => {
-            let facts = Facts::load(store, cfg, &[t], None)?;
+            let facts = Facts::load_all(store, cfg, &[t])?;
             let mut links = Links::default();
             for (key, idx) in parents::groups(&facts, property, t) {
                 let members: Vec<&AccountFacts> = idx.iter().map(|&i| &facts.accounts[i]).collect();

@@ -107,3 +107,41 @@ fn a_user_seen_in_one_workspaces_lookback_is_not_new_in_the_other() {
     ));
     assert!(!team_growth(&scores(&store, &parents()), "acme.com"));
 }
+
+#[test]
+fn every_account_loaded_in_two_halves_is_every_account_loaded_in_one() {
+    // Over 2,000 accounts in a file: the load reads two halves of the id span at once.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("workspace.sqlite")).unwrap();
+    let cfg = parents();
+    let t = ts(T);
+    let events: Vec<EventIn> = (0..2300)
+        .map(|i| {
+            at(
+                &format!("ws{i}.example"),
+                &format!("u{}", i % 97),
+                t - (i % 40) * DAYS - 3600,
+            )
+        })
+        .collect();
+    let mut ingest = Ingest::begin(&store, &cfg).unwrap();
+    for e in &events {
+        ingest.event(e).unwrap();
+    }
+    ingest.commit().unwrap();
+    let dates = [t - 7 * DAYS, t];
+    let halves = beton::signals::facts::Facts::load_all(&store, &cfg, &dates).unwrap();
+    let one = beton::signals::facts::Facts::load(&store, &cfg, &dates, None).unwrap();
+    assert_eq!(halves.accounts.len(), 2300);
+    assert_eq!((halves.from, halves.to), (one.from, one.to));
+    assert_eq!(halves.features, one.features);
+    for (a, b) in halves.accounts.iter().zip(&one.accounts) {
+        assert_eq!((a.id, &a.key, a.earlier), (b.id, &b.key, b.earlier));
+        assert_eq!(
+            format!("{:?}", a.units),
+            format!("{:?}", b.units),
+            "{}",
+            a.key
+        );
+    }
+}

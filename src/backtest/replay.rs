@@ -210,7 +210,7 @@ fn replay_parents(
     progress: &dyn Progress,
 ) -> Result<Vec<Replay>> {
     let first = cfgs[0];
-    let facts = Facts::load(store, first, dates, None)?;
+    let facts = Facts::load_all(store, first, dates)?;
     // Activity before the loaded range is before every date (the range starts at or before the
     // first date's first window).
     let active_from: Vec<i64> = facts

@@ -139,6 +139,40 @@ pub fn signal_window_starts(cfg: &Config, t: i64) -> Vec<i64> {
 }
 
 impl Facts {
+    /// [`Facts::load`] of every account; a file-backed workspace with many accounts is read in
+    /// two halves of the id span on two connections at once (as detection scans it), the
+    /// accounts in id order all the same. Parent mode needs every account in memory.
+    pub fn load_all(store: &Store, cfg: &Config, dates: &[i64]) -> Result<Self> {
+        let part = |store: &Store, ids: (i64, i64)| -> Result<Self> {
+            let mut accounts = Vec::new();
+            let (from, to, features) = Self::scan_in(store, cfg, dates, ids, None, |a, _| {
+                accounts.push(a.clone());
+                Ok(())
+            })?;
+            Ok(Self {
+                accounts,
+                features,
+                from,
+                to,
+            })
+        };
+        match (store.path(), store.account_id_span()?) {
+            (Some(path), Some((lo, hi))) if hi - lo >= crate::signals::PARALLEL_FROM => {
+                let mid = lo + (hi - lo) / 2;
+                std::thread::scope(|s| {
+                    let other = s.spawn(|| part(&Store::open(&path)?, (mid + 1, hi)));
+                    let mut facts = part(store, (lo, mid))?;
+                    let rest = other
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
+                    facts.accounts.extend(rest.accounts);
+                    Ok(facts)
+                })
+            }
+            _ => part(store, (i64::MIN, i64::MAX)),
+        }
+    }
+
     /// Loads everything detection at each of `dates` needs; `only` limits it to one account.
     /// Holds every account in memory: bulk work should use [`Facts::scan`].
     pub fn load(store: &Store, cfg: &Config, dates: &[i64], only: Option<i64>) -> Result<Self> {

@@ -618,7 +618,7 @@ pub fn score_scan_dates(
 }
 
 /// Accounts (by id span) from which detection uses a second thread.
-const PARALLEL_FROM: i64 = 2000;
+pub(crate) const PARALLEL_FROM: i64 = 2000;
 
 /// The arithmetic of a score in one line: "80 base, capped at 80 → 80; bonus 5 × 3 types = 15
 /// (cap 20) → 95".

@@ -144,7 +144,7 @@ pub fn score_dates(
     property: &str,
     dates: &[i64],
 ) -> Result<(Vec<Vec<AccountScore>>, usize)> {
-    let facts = Facts::load(store, cfg, dates, None)?;
+    let facts = Facts::load_all(store, cfg, dates)?;
     let mut out = Vec::new();
     let mut seen = 0;
     let workers = std::thread::available_parallelism()
