@@ -24,8 +24,8 @@
 //!   a cluster-robust covariance, validation figures (SPEC §11–12)
 //! - [`store`]: the embedded SQLite workspace (migrations, ingest, rollups, runs, ledger,
 //!   outboxes); [`deals`]: deal outcomes from stages
-//! - [`config`], [`time`], [`progress`], [`error`]: settings with the SPEC defaults and where
-//!   files live, timestamps, progress reporting, the error type
+//! - [`config`], [`time`], [`progress`], [`error`], [`workers`]: settings with the SPEC defaults
+//!   and where files live, timestamps, progress reporting, the error type, work on a few threads
 
 pub mod alerts;
 pub mod attio;
@@ -50,6 +50,7 @@ pub mod sources;
 pub mod stats;
 pub mod store;
 pub mod time;
+pub mod workers;
 
 pub use error::{Error, Result};
 /// The pipeline's former name, kept so existing paths (`beton::daily::run_daily`) still work.

@@ -112,9 +112,7 @@ fn scan(
     }
     let total = store.account_count()?;
     let features = store.feature_names()?;
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .clamp(1, 4);
+    let workers = crate::workers::count();
 
     let mut keys = Vec::new();
     let (tx, rx) = mpsc::sync_channel::<Vec<(usize, AccountFacts)>>(workers * 2);
@@ -271,11 +269,17 @@ fn replay_parents(
                 .map(|cfg| {
                     let fired = match union {
                         None => detect(members[0], cfg, d, &facts.features),
-                        Some(u) => {
-                            let mut m = crate::signals::metrics(u, cfg, d, &facts.features);
-                            m.props = crate::signals::parents::parent_props(members, cfg, d);
-                            crate::signals::rules(&m, cfg, d)
-                        }
+                        Some(u) => rules(
+                            &crate::signals::parents::union_metrics(
+                                members,
+                                u,
+                                cfg,
+                                d,
+                                &facts.features,
+                            ),
+                            cfg,
+                            d,
+                        ),
                     };
                     seen(&fired, cfg, active)
                 })
@@ -283,34 +287,21 @@ fn replay_parents(
             out.push((k, i, row));
         }
     };
-    // The keys are independent: workers take every n-th one.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .clamp(1, 4)
-        .min(keys.len().max(1));
-    let per_worker: Vec<Vec<Cell>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let (key_cells, done, n) = (&key_cells, &done, keys.len());
-                s.spawn(move || -> Result<Vec<Cell>> {
-                    let mut links = crate::signals::facts::Links::default();
-                    let mut out = Vec::new();
-                    for i in (w..n).step_by(workers) {
-                        if progress.is_cancelled() {
-                            return Err(Error::Cancelled);
-                        }
-                        key_cells(i, &mut links, &mut out);
-                        progress.advance(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect::<Result<Vec<_>>>()
-    })?;
+    // The keys are independent: each worker takes every n-th one.
+    let per_worker: Vec<Vec<Cell>> = crate::workers::strided(keys.len(), |mine| {
+        let mut links = crate::signals::facts::Links::default();
+        let mut out = Vec::new();
+        for i in mine {
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            key_cells(i, &mut links, &mut out);
+            progress.advance(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        }
+        Ok(out)
+    })
+    .into_iter()
+    .collect::<Result<_>>()?;
     let mut out: Vec<Replay> = cfgs
         .iter()
         .map(|_| Replay {

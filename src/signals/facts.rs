@@ -139,45 +139,27 @@ pub fn signal_window_starts(cfg: &Config, t: i64) -> Vec<i64> {
 }
 
 impl Facts {
-    /// [`Facts::load`] of every account; a file-backed workspace with many accounts is read in
-    /// two halves of the id span on two connections at once (as detection scans it), the
+    /// [`Facts::load`] of every account, read in two halves at once ([`in_halves`]), the
     /// accounts in id order all the same. Parent mode needs every account in memory.
     pub fn load_all(store: &Store, cfg: &Config, dates: &[i64]) -> Result<Self> {
-        let part = |store: &Store, ids: (i64, i64)| -> Result<Self> {
-            let mut accounts = Vec::new();
-            let (from, to, features) = Self::scan_in(store, cfg, dates, ids, None, |a, _| {
-                accounts.push(a.clone());
-                Ok(())
-            })?;
-            Ok(Self {
-                accounts,
-                features,
-                from,
-                to,
-            })
-        };
-        match (store.path(), store.account_id_span()?) {
-            (Some(path), Some((lo, hi))) if hi - lo >= crate::signals::PARALLEL_FROM => {
-                let mid = lo + (hi - lo) / 2;
-                std::thread::scope(|s| {
-                    let other = s.spawn(|| part(&Store::open(&path)?, (mid + 1, hi)));
-                    let mut facts = part(store, (lo, mid))?;
-                    let rest = other
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e))?;
-                    facts.accounts.extend(rest.accounts);
-                    Ok(facts)
-                })
-            }
-            _ => part(store, (i64::MIN, i64::MAX)),
+        let mut halves = in_halves(store, |store, ids| Self::load_in(store, cfg, dates, ids))?;
+        let mut facts = halves.remove(0);
+        for rest in halves {
+            facts.accounts.extend(rest.accounts);
         }
+        Ok(facts)
     }
 
     /// Loads everything detection at each of `dates` needs; `only` limits it to one account.
     /// Holds every account in memory: bulk work should use [`Facts::scan`].
     pub fn load(store: &Store, cfg: &Config, dates: &[i64], only: Option<i64>) -> Result<Self> {
+        Self::load_in(store, cfg, dates, crate::store::id_range(only))
+    }
+
+    /// [`Facts::load`] of the accounts with ids in `ids.0..=ids.1`.
+    fn load_in(store: &Store, cfg: &Config, dates: &[i64], ids: (i64, i64)) -> Result<Self> {
         let mut accounts = Vec::new();
-        let (from, to, features) = Self::scan(store, cfg, dates, only, None, |a, _| {
+        let (from, to, features) = Self::scan_in(store, cfg, dates, ids, None, |a, _| {
             accounts.push(a.clone());
             Ok(())
         })?;
@@ -340,6 +322,32 @@ impl Facts {
     }
 }
 
+/// Accounts (by id span) from which [`in_halves`] uses a second thread.
+const PARALLEL_FROM: i64 = 2000;
+
+/// Runs `part` over each half of the accounts' id span at once, the second half on a second
+/// connection, for a file-backed workspace whose id span is at least [`PARALLEL_FROM`]; else once
+/// over every id. The parts come back in id order.
+pub fn in_halves<T: Send>(
+    store: &Store,
+    part: impl Fn(&Store, (i64, i64)) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    match (store.path(), store.account_id_span()?) {
+        (Some(path), Some((lo, hi))) if hi - lo >= PARALLEL_FROM => {
+            let mid = lo + (hi - lo) / 2;
+            std::thread::scope(|s| {
+                let other = s.spawn(|| part(&Store::open(&path)?, (mid + 1, hi)));
+                let first = part(store, (lo, mid))?;
+                let second = other.join().map_err(|_| {
+                    crate::Error::Usage("the second detection thread failed".into())
+                })??;
+                Ok(vec![first, second])
+            })
+        }
+        _ => Ok(vec![part(store, (i64::MIN, i64::MAX))?]),
+    }
+}
+
 /// Deserializes a JSON object keeping only some keys, skipping the other values unbuilt.
 struct Subset<'k>(&'k [&'k str]);
 
@@ -411,8 +419,8 @@ fn blank(start: i64) -> Unit {
     }
 }
 
-/// Appends the units of a packed blob that fall in the window's days and are not read raw.
-/// Appends the units of `window` in time order; says whether the blob has units of an earlier day.
+/// Appends the units of a packed blob that fall in the window's days and are not read raw, in
+/// time order; says whether the blob has units of an earlier day.
 fn decode_units(data: &[u8], window: &Window, out: &mut Vec<Unit>) -> bool {
     let n32 = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
     let first = out.len();

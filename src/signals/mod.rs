@@ -587,28 +587,22 @@ pub fn score_scan_dates(
         })?;
         Ok((out, seen))
     };
-    store.set_mmap(true)?;
-    let scanned = match (store.path(), store.account_id_span()?) {
-        (Some(path), Some((lo, hi))) if hi - lo >= PARALLEL_FROM => {
-            let mid = lo + (hi - lo) / 2;
-            std::thread::scope(|s| {
-                let other = s.spawn(|| {
-                    let second = crate::store::Store::open(&path)?;
-                    second.set_mmap(true)?;
-                    part(&second, (mid + 1, hi))
-                });
-                let (mut a, n) = part(store, (lo, mid))?;
-                let (b, m) = other.join().map_err(|_| {
-                    crate::Error::Usage("the second detection thread failed".into())
-                })??;
-                for (x, y) in a.iter_mut().zip(b) {
-                    x.extend(y);
-                }
-                Ok::<_, crate::Error>((a, n + m))
-            })
+    // Mapped reads for the scan, on each half's connection; off again after.
+    let scanned = facts::in_halves(store, |store, ids| {
+        store.set_mmap(true)?;
+        part(store, ids)
+    })
+    .map(|halves| {
+        let mut halves = halves.into_iter();
+        let (mut out, mut seen) = halves.next().unwrap_or_default();
+        for (more, n) in halves {
+            for (x, y) in out.iter_mut().zip(more) {
+                x.extend(y);
+            }
+            seen += n;
         }
-        _ => part(store, (i64::MIN, i64::MAX)),
-    };
+        (out, seen)
+    });
     store.set_mmap(false)?;
     let (mut out, seen) = scanned?;
     for scores in &mut out {
@@ -616,9 +610,6 @@ pub fn score_scan_dates(
     }
     Ok((out, seen))
 }
-
-/// Accounts (by id span) from which detection uses a second thread.
-pub(crate) const PARALLEL_FROM: i64 = 2000;
 
 /// The arithmetic of a score in one line: "80 base, capped at 80 → 80; bonus 5 × 3 types = 15
 /// (cap 20) → 95".

@@ -109,8 +109,19 @@ pub fn parent_metrics(
     features: &HashMap<i64, String>,
     links: &mut Links,
 ) -> Metrics {
-    let union = union_of(members, links);
-    let mut m = metrics(&union, cfg, t, features);
+    union_metrics(members, &union_of(members, links), cfg, t, features)
+}
+
+/// A parent's metrics at `t` over `union` (its workspaces' [`union_of`], built once for many
+/// uses), with the parent's properties.
+pub fn union_metrics(
+    members: &[&AccountFacts],
+    union: &AccountFacts,
+    cfg: &Config,
+    t: i64,
+    features: &HashMap<i64, String>,
+) -> Metrics {
+    let mut m = metrics(union, cfg, t, features);
     m.props = parent_props(members, cfg, t);
     m
 }
@@ -147,46 +158,32 @@ pub fn score_dates(
     let facts = Facts::load_all(store, cfg, dates)?;
     let mut out = Vec::new();
     let mut seen = 0;
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |p| p.get())
-        .clamp(1, 4);
     for &t in dates {
         let groups = groups(&facts, property, t);
         let ids = store.ensure_accounts(groups.keys().map(String::as_str))?;
         let list: Vec<(&String, &Vec<usize>)> = groups.iter().collect();
-        // The accounts and parents are independent: workers take every n-th one; the sort
+        // The accounts and parents are independent: each worker takes every n-th one; the sort
         // below (score, then key) gives the one order.
-        let n = workers.min(list.len().max(1));
-        let mut scores: Vec<AccountScore> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..n)
-                .map(|w| {
-                    let (list, ids, facts) = (&list, &ids, &facts);
-                    s.spawn(move || {
-                        let mut links = Links::default();
-                        let mut scores = Vec::new();
-                        for (key, members) in list.iter().skip(w).step_by(n) {
-                            let members: Vec<&AccountFacts> =
-                                members.iter().map(|&i| &facts.accounts[i]).collect();
-                            let m = match members.as_slice() {
-                                [only] if only.key == **key => {
-                                    metrics(only, cfg, t, &facts.features)
-                                }
-                                _ => parent_metrics(&members, cfg, t, &facts.features, &mut links),
-                            };
-                            let fired = rules(&m, cfg, t);
-                            if !fired.is_empty() {
-                                scores.push(score_fired(ids[*key], key, fired, cfg));
-                            }
-                        }
-                        scores
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                .collect()
-        });
+        let mut scores: Vec<AccountScore> = crate::workers::strided(list.len(), |mine| {
+            let mut links = Links::default();
+            let mut scores = Vec::new();
+            for (key, members) in mine.map(|i| list[i]) {
+                let members: Vec<&AccountFacts> =
+                    members.iter().map(|&i| &facts.accounts[i]).collect();
+                let m = match members.as_slice() {
+                    [only] if only.key == *key => metrics(only, cfg, t, &facts.features),
+                    _ => parent_metrics(&members, cfg, t, &facts.features, &mut links),
+                };
+                let fired = rules(&m, cfg, t);
+                if !fired.is_empty() {
+                    scores.push(score_fired(ids[key], key, fired, cfg));
+                }
+            }
+            scores
+        })
+        .into_iter()
+        .flatten()
+        .collect();
         super::sort_scores(&mut scores);
         seen = groups.len();
         out.push(scores);
@@ -454,8 +451,7 @@ pub fn explain(
     let members: Vec<&AccountFacts> = members.iter().map(|&i| &facts.accounts[i]).collect();
     let mut links = Links::default();
     let union = union_of(&members, &mut links);
-    let mut m = metrics(&union, cfg, t, &facts.features);
-    m.props = parent_props(&members, cfg, t);
+    let m = union_metrics(&members, &union, cfg, t, &facts.features);
     let fired = rules(&m, cfg, t);
     let id = store.account_id(&parent)?.unwrap_or_default();
     let score = score_fired(id, &parent, fired, cfg);
@@ -552,8 +548,7 @@ pub fn parts_at(
 ) -> Vec<Part> {
     let mut links = Links::default();
     let union = union_of(members, &mut links);
-    let mut m = metrics(&union, cfg, t, &facts.features);
-    m.props = parent_props(members, cfg, t);
+    let m = union_metrics(members, &union, cfg, t, &facts.features);
     parts_of(members, &union, &m, score, cfg, t, &facts.features)
 }
 
